@@ -1,0 +1,27 @@
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
+import type { SigningAlg } from '../server/config.js'
+import { toPublicJwk, type PublicJwk } from './public-jwk.js'
+
+export interface GeneratedKey {
+  kid: string
+  alg: SigningAlg
+  publicJwk: PublicJwk
+  privateJwk: JWK
+}
+
+const generateOptions: Record<SigningAlg, Parameters<typeof generateKeyPair>[1]> = {
+  ES256: { extractable: true },
+  // RFC 7518 §3.3 and RFC 8725: RSA keys of at least 2048 bits.
+  RS256: { extractable: true, modulusLength: 2048 },
+  PS256: { extractable: true, modulusLength: 2048 },
+  EdDSA: { extractable: true, crv: 'Ed25519' },
+}
+
+/** A fresh key pair whose kid is its RFC 7638 thumbprint. */
+export async function generateSigningKey(alg: SigningAlg): Promise<GeneratedKey> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, generateOptions[alg])
+  const exportedPublic = await exportJWK(publicKey)
+  const kid = await calculateJwkThumbprint(exportedPublic, 'sha256')
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg }
+  return { kid, alg, publicJwk: toPublicJwk(exportedPublic, kid, alg), privateJwk }
+}

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto'
+import { importJWK, SignJWT, type JWTPayload } from 'jose'
+import type { Logger } from 'pino'
+import type { Clock } from '../server/clock.js'
+import { runLifecycle, type LifecycleDeps } from './key-lifecycle.js'
+import { decryptPrivateJwk } from './private-key-encryption.js'
+import type { PublicJwk } from './public-jwk.js'
+import { findLiveKeys } from './signing-key.store.js'
+import type { SigningKeyRow } from './signing-key.table.js'
+
+/** The JWKS as served: serialised once per key change, with its entity tag. */
+export interface PublishedJwks {
+  keys: PublicJwk[]
+  json: string
+  etag: string
+}
+
+export interface Keystore {
+  /** Signs claims with the active key; `typ` distinguishes token kinds (RFC 8725 §3.11). */
+  sign(claims: JWTPayload, typ: string): Promise<string>
+  jwks(): PublishedJwks
+  activeKid(): string | null
+  /** Runs any due lifecycle step, then reloads keys changed by this or another instance. */
+  tick(): Promise<void>
+  /** Starts ticking in the background every `intervalMs`. */
+  startTicking(intervalMs: number): void
+  close(): void
+}
+
+interface ActiveKey {
+  kid: string
+  alg: string
+  privateKey: CryptoKey | Uint8Array
+}
+
+export interface KeystoreDeps extends LifecycleDeps {
+  clock: Clock
+  log: Logger
+}
+
+/**
+ * Opens the keystore: decrypts every live private key first (a wrong KEK stops here, before
+ * anything is written), then performs any due lifecycle step (which creates the first keys on a
+ * fresh database).
+ */
+export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
+  let active: ActiveKey | null = null
+  let published: PublishedJwks = publish([])
+  let loadedFingerprint = ''
+  let timer: NodeJS.Timeout | null = null
+  let ticking: Promise<void> | null = null
+
+  async function load(rows: SigningKeyRow[]): Promise<void> {
+    const fingerprint = rows.map((r) => `${r.kid}:${r.state}:${r.publish_until ?? ''}`).join('|')
+    if (fingerprint === loadedFingerprint) return
+    const activeRow = rows.find((r) => r.state === 'active')
+    let nextActive: ActiveKey | null = null
+    for (const row of rows) {
+      if (row.private_jwk_encrypted === null) continue
+      const jwk = await decryptPrivateJwk(deps.kek, row.kid, row.private_jwk_encrypted)
+      if (row === activeRow) nextActive = { kid: row.kid, alg: row.alg, privateKey: (await importJWK(jwk, row.alg)) as CryptoKey }
+    }
+    const now = deps.clock.now()
+    const visible = rows.filter((r) => r.state !== 'retired' || (r.publish_until ?? 0) > now)
+    active = nextActive
+    published = publish(visible.map((r) => JSON.parse(r.public_jwk) as PublicJwk))
+    loadedFingerprint = fingerprint
+  }
+
+  async function tickOnce(): Promise<void> {
+    const before = await findLiveKeys(deps.db)
+    await load(before)
+    if (await runLifecycle(deps, deps.clock.now())) await load(await findLiveKeys(deps.db))
+  }
+
+  await tickOnce()
+
+  async function tick(): Promise<void> {
+    // One tick at a time per instance; a slow database must not stack them up.
+    ticking ??= tickOnce().finally(() => {
+      ticking = null
+    })
+    return ticking
+  }
+
+  return {
+    async sign(claims, typ) {
+      const key = active
+      if (!key) throw new Error('no active signing key')
+      return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ }).sign(key.privateKey)
+    },
+    jwks: () => published,
+    activeKid: () => active?.kid ?? null,
+    tick,
+    startTicking(intervalMs) {
+      timer = setInterval(() => {
+        tick().catch((error: unknown) => deps.log.error({ event: 'key.tick_failed', err: error }, 'key lifecycle tick failed; still signing with the last known key'))
+      }, intervalMs)
+      timer.unref()
+    },
+    close() {
+      if (timer) clearInterval(timer)
+      timer = null
+    },
+  }
+}
+
+function publish(keys: PublicJwk[]): PublishedJwks {
+  const json = JSON.stringify({ keys })
+  return { keys, json, etag: `"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"` }
+}

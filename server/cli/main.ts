@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfig, type Config } from '../config.js'
+import { createDb } from '../db/create-db.js'
+import { migrateToLatest } from '../db/migrate.js'
+import { createLogger } from '../logger.js'
+import { serve } from '../main.js'
+import { clientsCommand } from './clients.command.js'
+import { keysCommand } from './keys.command.js'
+import { CliError, printJson } from './output.js'
+import { pino } from 'pino'
+
+const usage = `usage: latchkey <command> [--json]
+  serve                              run the server (what npm start runs)
+  migrate                            apply database migrations
+  keys list | keys rotate [--revoke-current]
+  clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]… [--public]
+  clients list | clients delete ID`
+
+/** Admin commands talk to the database directly; they log warnings to stderr so stdout stays parseable. */
+async function withDatabase(config: Config, run: (ctx: { config: Config; db: ReturnType<typeof createDb>; log: ReturnType<typeof createLogger> }) => Promise<void>): Promise<void> {
+  const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn', pino.destination(2))
+  const db = createDb(config.database)
+  try {
+    await migrateToLatest(db)
+    await run({ config, db, log })
+  } finally {
+    await db.destroy()
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === 'help') {
+    console.log(usage)
+    return
+  }
+  const config = loadConfig()
+  switch (command) {
+    case 'serve':
+      parseArgs({ args: rest, strict: true, options: {} })
+      return serve(config, createLogger(config.logLevel))
+    case 'migrate':
+      return withDatabase(config, async ({ db }) => {
+        const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
+        const applied = await migrateToLatest(db)
+        if (values.json) printJson({ applied })
+        else console.log(applied.length === 0 ? 'database is up to date' : `applied ${applied.join(', ')}`)
+      })
+    case 'keys':
+      return withDatabase(config, (ctx) => keysCommand(rest, ctx))
+    case 'clients':
+      return withDatabase(config, (ctx) => clientsCommand(rest, ctx))
+    default:
+      throw new CliError(`unknown command "${command}" (latchkey --help lists them)`)
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known = error instanceof CliError || error instanceof ConfigError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+  const message = error instanceof Error ? error.message : String(error)
+  console.error(`latchkey: ${known ? message : `failed: ${message}`}`.split('\n').join(' '))
+  process.exitCode = 1
+})

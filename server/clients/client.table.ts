@@ -1,0 +1,22 @@
+import type { Insertable, Selectable } from 'kysely'
+
+export interface ClientsTable {
+  id: string
+  name: string
+  type: 'confidential' | 'public'
+  /** sha256 of the secret, base64url; null for public clients. */
+  secret_hash: string | null
+  /** JSON array of grant types. */
+  grant_types: string
+  /** Space-separated allowed scopes; also the default when a request names none. */
+  scope: string
+  /** JSON array of allowed audiences (RFC 8707 resources); the first is the default. */
+  audiences: string
+  /** JSON array of registered redirect URIs, compared by exact string. */
+  redirect_uris: string
+  created_at: number
+  updated_at: number
+}
+
+export type ClientRow = Selectable<ClientsTable>
+export type NewClientRow = Insertable<ClientsTable>

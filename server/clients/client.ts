@@ -1,0 +1,55 @@
+import type { ClientRow } from './client.table.js'
+
+export const grantTypes = ['client_credentials', 'refresh_token', 'authorization_code'] as const
+export type GrantType = (typeof grantTypes)[number]
+
+export interface Client {
+  id: string
+  name: string
+  type: 'confidential' | 'public'
+  secretHash: string | null
+  grantTypes: GrantType[]
+  scopes: string[]
+  audiences: string[]
+  redirectUris: string[]
+  createdAt: number
+}
+
+export function clientFromRow(row: ClientRow): Client {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    secretHash: row.secret_hash,
+    grantTypes: JSON.parse(row.grant_types) as GrantType[],
+    scopes: row.scope === '' ? [] : row.scope.split(' '),
+    audiences: JSON.parse(row.audiences) as string[],
+    redirectUris: JSON.parse(row.redirect_uris) as string[],
+    createdAt: row.created_at,
+  }
+}
+
+/** The client as shown to operators (CLI, admin API): never the secret hash. */
+export interface ClientView {
+  client_id: string
+  name: string
+  type: 'confidential' | 'public'
+  grant_types: GrantType[]
+  scope: string
+  audiences: string[]
+  redirect_uris: string[]
+  created_at: string
+}
+
+export function viewClient(client: Client): ClientView {
+  return {
+    client_id: client.id,
+    name: client.name,
+    type: client.type,
+    grant_types: client.grantTypes,
+    scope: client.scopes.join(' '),
+    audiences: client.audiences,
+    redirect_uris: client.redirectUris,
+    created_at: new Date(client.createdAt).toISOString(),
+  }
+}

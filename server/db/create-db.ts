@@ -1,0 +1,35 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import SQLite from 'better-sqlite3'
+import pg from 'pg'
+import type { DatabaseConfig } from '../config.js'
+import type { Database, Db } from './database.js'
+
+const INT8_OID = 20
+
+/** The only importer of the database drivers. */
+export function createDb(config: DatabaseConfig): Db {
+  if (config.dialect === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: 10,
+      // bigint columns hold epoch milliseconds, well inside Number's safe range; parse them for this
+      // pool only instead of patching pg's global type table.
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    })
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    pool.on('error', () => {})
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  }
+  fs.mkdirSync(path.dirname(config.file), { recursive: true, mode: 0o700 })
+  const database = new SQLite(config.file)
+  database.pragma('journal_mode = WAL')
+  database.pragma('synchronous = NORMAL')
+  database.pragma('foreign_keys = ON')
+  database.pragma('busy_timeout = 5000')
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) })
+}

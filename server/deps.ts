@@ -1,0 +1,14 @@
+import type { Logger } from 'pino'
+import type { Keystore } from '../keys/keystore.js'
+import type { Clock } from './clock.js'
+import type { Config } from './config.js'
+import type { Db } from './db/database.js'
+
+/** Built once by main.ts; functions take the narrowest slice they need. */
+export interface Deps {
+  config: Config
+  db: Db
+  keystore: Keystore
+  clock: Clock
+  log: Logger
+}

@@ -1,0 +1,90 @@
+// Errors are values the code throws; http/error-handler.ts is the only place that turns them
+// into HTTP replies. Every reply body has the shape {"error", "error_description"}.
+
+/** RFC 6749 §5.2 (and RFC 7009, 7662, 8707) errors. */
+export class OAuthError extends Error {
+  constructor(
+    readonly error: string,
+    readonly status: number,
+    readonly description: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(description)
+    this.name = 'OAuthError'
+  }
+}
+
+export class InvalidRequest extends OAuthError {
+  constructor(description: string) {
+    super('invalid_request', 400, description)
+  }
+}
+
+/** RFC 6749 §5.2: 401 with a WWW-Authenticate challenge for the scheme the client may use. */
+export class InvalidClient extends OAuthError {
+  constructor(description = 'client authentication failed') {
+    super('invalid_client', 401, description, { 'www-authenticate': 'Basic realm="latchkey", charset="UTF-8"' })
+  }
+}
+
+export class InvalidGrant extends OAuthError {
+  constructor(description: string) {
+    super('invalid_grant', 400, description)
+  }
+}
+
+export class UnauthorizedClient extends OAuthError {
+  constructor(description: string) {
+    super('unauthorized_client', 400, description)
+  }
+}
+
+export class UnsupportedGrantType extends OAuthError {
+  constructor(description: string) {
+    super('unsupported_grant_type', 400, description)
+  }
+}
+
+export class InvalidScope extends OAuthError {
+  constructor(description: string) {
+    super('invalid_scope', 400, description)
+  }
+}
+
+/** RFC 8707 §2: the requested resource is unknown, not allowed for this client, or malformed. */
+export class InvalidTarget extends OAuthError {
+  constructor(description: string) {
+    super('invalid_target', 400, description)
+  }
+}
+
+export class MethodNotAllowed extends OAuthError {
+  constructor(allowed: string) {
+    super('invalid_request', 405, `this endpoint only accepts ${allowed}`, { allow: allowed })
+  }
+}
+
+/** First-party API and operational errors, with stable codes. */
+export class ApiError extends Error {
+  constructor(
+    readonly error: string,
+    readonly status: number,
+    readonly description: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(description)
+    this.name = 'ApiError'
+  }
+}
+
+export class NotFound extends ApiError {
+  constructor(description = 'no such resource') {
+    super('not_found', 404, description)
+  }
+}
+
+export class ServiceUnavailable extends ApiError {
+  constructor(description: string, retryAfterSeconds?: number) {
+    super('temporarily_unavailable', 503, description, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) })
+  }
+}

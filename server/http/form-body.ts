@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { InvalidRequest } from '../errors.js'
+
+export type FormBody = Record<string, string>
+
+/**
+ * application/x-www-form-urlencoded bodies (RFC 6749 §4.1.3, §4.4.2). A parameter sent twice is
+ * an error (RFC 6749 §3.1), except the few a spec lets repeat, which are given as arrays.
+ */
+export function parseForm(text: string, repeatable: ReadonlySet<string> = new Set()): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null)
+  for (const [key, value] of new URLSearchParams(text)) {
+    const seen = out[key]
+    if (seen === undefined) {
+      out[key] = value
+    } else if (repeatable.has(key)) {
+      out[key] = Array.isArray(seen) ? [...seen, value] : [seen, value]
+    } else {
+      throw new InvalidRequest(`parameter ${key} is repeated`)
+    }
+  }
+  return out
+}
+
+// RFC 8707 §2: resource may be given more than once.
+const repeatableParams = new Set(['resource'])
+
+export default fp(async function formBody(app: FastifyInstance) {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, { ...parseForm(body as string, repeatableParams) })
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+})

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { openKeystore, type Keystore } from '../keys/keystore.js'
+import { loadKek } from '../keys/kek.js'
+import { buildApp } from './app.js'
+import { systemClock, type Clock } from './clock.js'
+import type { Config } from './config.js'
+import { createDb } from './db/create-db.js'
+import type { Db } from './db/database.js'
+import { migrateToLatest } from './db/migrate.js'
+import type { Deps } from './deps.js'
+
+/** How often each instance runs due key lifecycle steps and picks up keys made by others. */
+export const KEY_TICK_INTERVAL_MS = 5_000
+
+export interface Latchkey {
+  app: FastifyInstance
+  deps: Deps
+  close(): Promise<void>
+}
+
+/** createDb → migrate → openKeystore → buildApp, in the order each needs the last. */
+export async function assemble(config: Config, log: Logger, clock: Clock = systemClock): Promise<Latchkey> {
+  const db = createDb(config.database)
+  let keystore: Keystore | undefined
+  try {
+    const applied = await migrateToLatest(db)
+    if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
+    const kek = loadKek(config, log)
+    keystore = await openKeystore({ db, config, kek, log, clock })
+    const deps: Deps = { config, db, keystore, clock, log }
+    const app = await buildApp(deps)
+    const opened = keystore
+    return {
+      app,
+      deps,
+      async close() {
+        await app.close()
+        opened.close()
+        await db.destroy()
+      },
+    }
+  } catch (error) {
+    keystore?.close()
+    await db.destroy()
+    throw error
+  }
+}
+
+/** `latchkey serve`: listen, tick keys, and on SIGTERM/SIGINT let in-flight requests finish before closing. */
+export async function serve(config: Config, log: Logger): Promise<void> {
+  const latchkey = await assemble(config, log)
+  latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
+  await latchkey.app.listen({ port: config.port, host: config.host })
+  log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
+
+  let closing = false
+  const shutdown = (signal: string) => {
+    if (closing) return
+    closing = true
+    log.info({ event: 'server.stopping', signal }, 'shutting down')
+    latchkey.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+}

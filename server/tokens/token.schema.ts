@@ -1,0 +1,31 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+const param = (maxLength: number) => Type.String({ maxLength })
+
+/** RFC 6749 §4.4.2 / §6 / §4.1.3 parameters; unknown ones are ignored (RFC 6749 §3.2). */
+export const TokenRequest = Type.Object(
+  {
+    grant_type: Type.String({ minLength: 1, maxLength: 100 }),
+    scope: Type.Optional(param(2000)),
+    // RFC 8707 allows several; we issue for one and say so (invalid_target) when given more.
+    resource: Type.Optional(Type.Union([param(2000), Type.Array(param(2000), { maxItems: 10 })])),
+    client_id: Type.Optional(param(200)),
+    client_secret: Type.Optional(param(200)),
+  },
+  { additionalProperties: true },
+)
+export type TokenRequest = Static<typeof TokenRequest>
+
+/** RFC 6749 §5.1 */
+export const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer(),
+  scope: Type.Optional(Type.String()),
+})
+export type TokenResponse = Static<typeof TokenResponse>
+
+export const ErrorResponse = Type.Object({
+  error: Type.String(),
+  error_description: Type.String(),
+})
