@@ -27,6 +27,7 @@ type Step =
   | { kind: 'activate'; kid: string }
   | { kind: 'retire'; kid: string }
   | { kind: 'remove'; kid: string }
+  | { kind: 'discard'; kid: string }
 
 /** What is due at `now`, decided from the rows alone; applying it is a separate, locked step. */
 export function planLifecycle(keys: SigningKeyRow[], now: number, config: LifecycleSettings): Step[] {
@@ -49,6 +50,12 @@ export function planLifecycle(keys: SigningKeyRow[], now: number, config: Lifecy
     now >= next.created_at + config.jwksMaxAgeMs
   ) {
     steps.push({ kind: 'retire', kid: active.kid }, { kind: 'activate', kid: next.kid })
+    next = undefined
+  }
+  // LATCHKEY_SIGNING_ALG changed: the waiting next key has signed nothing, so it is replaced by
+  // one of the new algorithm, which then takes over at the next rotation.
+  if (next && next.alg !== config.signingAlg) {
+    steps.push({ kind: 'discard', kid: next.kid })
     next = undefined
   }
   if (!next) steps.push({ kind: 'create', state: 'next' })
@@ -93,6 +100,11 @@ async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: 
     case 'retire':
       if (await transitionKey(trx, step.kid, 'active', 'retired', { retired_at: now, publish_until: now + retirementWindow(deps.config) })) {
         deps.log.info({ event: 'key.retired', kid: step.kid }, 'signing key retired')
+      }
+      return
+    case 'discard':
+      if (await transitionKey(trx, step.kid, 'next', 'removed', { removed_at: now })) {
+        deps.log.info({ event: 'key.discarded', kid: step.kid }, 'unused next key replaced after a signing algorithm change')
       }
       return
     case 'remove':
