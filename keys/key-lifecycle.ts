@@ -72,17 +72,17 @@ export function retirementWindow(config: LifecycleSettings): number {
 }
 
 /**
- * Performs whatever lifecycle step is due. Cheap when nothing is: the plan is first made from an
- * unlocked read, and only when it has steps is it made again under the lock and applied, so with
- * several instances each step happens exactly once.
+ * Performs whatever lifecycle step is due. Cheap when nothing is: the plan is first made from the
+ * caller's unlocked read, and only when it has steps is it made again under the lock and applied,
+ * so with several instances each step happens exactly once. True when the keys may have changed.
  */
-export async function runLifecycle(deps: LifecycleDeps, now: number): Promise<boolean> {
-  if (planLifecycle(await findLiveKeys(deps.db), now, deps.config).length === 0) return false
-  return withLifecycleLock(deps.db, now, async (trx) => {
-    const steps = planLifecycle(await findLiveKeys(trx), now, deps.config)
-    for (const step of steps) await applyStep(deps, trx, step, now)
-    return steps.length > 0
+export async function runLifecycle(deps: LifecycleDeps, now: number, current: SigningKeyRow[]): Promise<boolean> {
+  if (planLifecycle(current, now, deps.config).length === 0) return false
+  await withLifecycleLock(deps.db, now, async (trx) => {
+    // Another instance may have done the work while this one waited for the lock.
+    for (const step of planLifecycle(await findLiveKeys(trx), now, deps.config)) await applyStep(deps, trx, step, now)
   })
+  return true
 }
 
 async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: Step, now: number): Promise<void> {

@@ -68,9 +68,10 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
   }
 
   async function tickOnce(): Promise<void> {
-    const before = await findLiveKeys(deps.db)
-    await load(before)
-    if (await runLifecycle(deps, deps.clock.now())) await load(await findLiveKeys(deps.db))
+    // Load (and so decrypt) what is there before any lifecycle write: a wrong KEK stops here.
+    const rows = await findLiveKeys(deps.db)
+    await load(rows)
+    if (await runLifecycle(deps, deps.clock.now(), rows)) await load(await findLiveKeys(deps.db))
   }
 
   await tickOnce()

@@ -6,12 +6,8 @@ import { createLogger } from '../../server/logger.js'
 import { assemble } from '../../server/main.js'
 import { createClient, type ClientRegistration } from '../../server/clients/create-client.js'
 import { createTestClock, type TestClock } from './test-clock.js'
-import { provisionDatabase, type Dialect } from './test-database.js'
+import { provisionDatabase, testDirOf, type Dialect, type Tap } from './test-database.js'
 
-interface Tap {
-  testdir(): string
-  teardown(fn: () => unknown): void
-}
 
 export interface TestAppOptions {
   dialect?: Dialect
@@ -36,7 +32,7 @@ export interface TestApp {
 
 /** The real app on a real database, built as main.ts builds it; closed at teardown. */
 export async function buildTestApp(t: Tap, options: TestAppOptions = {}): Promise<TestApp> {
-  const dataDir = options.dataDir ?? t.testdir()
+  const dataDir = options.dataDir ?? testDirOf(t)
   const database = options.database ?? (await provisionDatabase(t, options.dialect ?? 'sqlite', dataDir))
   const config = { ...loadConfig({ LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env }), database }
   const clock = options.clock ?? createTestClock()

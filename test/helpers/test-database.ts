@@ -5,9 +5,21 @@ import type { DatabaseConfig } from '../../server/config.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 
-interface Tap {
+export interface Tap {
   testdir(): string
   teardown(fn: () => unknown): void
+}
+
+const testDirs = new WeakMap<Tap, string>()
+
+/** t.testdir() empties the directory on every call, so each test asks for it once, here. */
+export function testDirOf(t: Tap): string {
+  let dir = testDirs.get(t)
+  if (dir === undefined) {
+    dir = t.testdir()
+    testDirs.set(t, dir)
+  }
+  return dir
 }
 
 /** SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it). */
@@ -19,7 +31,7 @@ export function testDialects(): Dialect[] {
  * A fresh, empty database for one test: a SQLite file in the test's directory, or a PostgreSQL
  * database of its own (dropped at teardown) so test files can run in parallel on one server.
  */
-export async function provisionDatabase(t: Tap, dialect: Dialect, dir = t.testdir()): Promise<DatabaseConfig> {
+export async function provisionDatabase(t: Tap, dialect: Dialect, dir = testDirOf(t)): Promise<DatabaseConfig> {
   if (dialect === 'sqlite') return { dialect: 'sqlite', file: path.join(dir, 'latchkey.db') }
   const base = process.env.TEST_DATABASE_URL
   if (!base) throw new Error('TEST_DATABASE_URL is not set')
