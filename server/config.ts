@@ -106,9 +106,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (!isIP(host) && !/^[a-zA-Z0-9.-]{1,253}$/.test(host)) fail('HOST', `must be an IP address or host name (got "${host}")`)
 
   const issuer = absoluteUrl('LATCHKEY_ISSUER', read('LATCHKEY_ISSUER') ?? `http://localhost:${port}`, fail, { secure: true, bare: true })
-  const publicUrl = absoluteUrl('LATCHKEY_PUBLIC_URL', read('LATCHKEY_PUBLIC_URL') ?? issuer, fail, { secure: true, bare: false })
+  // Both default to the issuer, which is checked once above; only explicit values are checked here.
+  const publicUrlText = read('LATCHKEY_PUBLIC_URL')
+  const publicUrl = publicUrlText === undefined ? issuer : absoluteUrl('LATCHKEY_PUBLIC_URL', publicUrlText, fail, { secure: true, bare: false })
   const defaultAudience = read('LATCHKEY_DEFAULT_AUDIENCE') ?? issuer
-  if (!isAbsoluteUri(defaultAudience)) fail('LATCHKEY_DEFAULT_AUDIENCE', `must be an absolute URI (got "${defaultAudience}")`)
+  if (defaultAudience !== issuer && !isAbsoluteUri(defaultAudience)) fail('LATCHKEY_DEFAULT_AUDIENCE', `must be an absolute URI (got "${defaultAudience}")`)
 
   const dataDir = path.resolve(read('LATCHKEY_DATA_DIR') ?? './data')
   const database = parseDatabase(read('DATABASE_URL'), dataDir, fail)

@@ -1,0 +1,145 @@
+import path from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../server/config.js'
+
+const problemsOf = (env: Record<string, string>): string[] => {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+t.test('zero configuration gives safe defaults', async (t) => {
+  const config = loadConfig({})
+  t.match(config, {
+    port: 3000,
+    host: '127.0.0.1',
+    issuer: 'http://localhost:3000',
+    dataDir: path.resolve('data'),
+    database: { dialect: 'sqlite', file: path.resolve('data/latchkey.db') },
+    redisUrl: null,
+    kek: null,
+    signingAlg: 'ES256',
+    keyRotationIntervalMs: 30 * 86_400_000,
+    accessTokenTtlMs: 600_000,
+    refreshTokenTtlMs: 30 * 86_400_000,
+    refreshTokenIdleTtlMs: 7 * 86_400_000,
+    refreshReuseGraceMs: 10_000,
+    defaultAudience: 'http://localhost:3000',
+    publicUrl: 'http://localhost:3000',
+    resetTokenTtlMs: 3_600_000,
+    requireVerifiedEmail: false,
+    corsOrigins: [],
+    trustProxy: false,
+    smtpUrl: null,
+    logLevel: 'info',
+    jwksMaxAgeMs: 300_000,
+  })
+  t.ok(Object.isFrozen(config))
+})
+
+t.test('every variable is read', async (t) => {
+  const config = loadConfig({
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    LATCHKEY_ISSUER: 'https://id.example.com/',
+    LATCHKEY_DATA_DIR: '/var/lib/latchkey',
+    DATABASE_URL: 'postgres://u:p@db:5432/latchkey',
+    REDIS_URL: 'redis://cache:6379',
+    LATCHKEY_KEK: 'a'.repeat(64),
+    LATCHKEY_SIGNING_ALG: 'RS256',
+    LATCHKEY_KEY_ROTATION_INTERVAL: '7d',
+    LATCHKEY_ACCESS_TOKEN_TTL: '5m',
+    LATCHKEY_REFRESH_TOKEN_TTL: '14d',
+    LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '1d',
+    LATCHKEY_REFRESH_REUSE_GRACE: '0s',
+    LATCHKEY_DEFAULT_AUDIENCE: 'https://api.example.com',
+    LATCHKEY_PUBLIC_URL: 'https://app.example.com/account',
+    LATCHKEY_RESET_TOKEN_TTL: '30m',
+    LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true',
+    LATCHKEY_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+    LATCHKEY_TRUST_PROXY: '10.0.0.0/8,192.168.1.1',
+    SMTP_URL: 'smtps://user:pass@mail.example.com:465',
+    LOG_LEVEL: 'warn',
+  })
+  t.match(config, {
+    port: 8080,
+    host: '0.0.0.0',
+    issuer: 'https://id.example.com',
+    database: { dialect: 'postgres', url: 'postgres://u:p@db:5432/latchkey' },
+    redisUrl: 'redis://cache:6379',
+    signingAlg: 'RS256',
+    keyRotationIntervalMs: 7 * 86_400_000,
+    accessTokenTtlMs: 300_000,
+    refreshReuseGraceMs: 0,
+    defaultAudience: 'https://api.example.com',
+    publicUrl: 'https://app.example.com/account',
+    requireVerifiedEmail: true,
+    corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+    trustProxy: ['10.0.0.0/8', '192.168.1.1'],
+    logLevel: 'warn',
+  })
+  t.equal(config.kek?.length, 32)
+  t.equal(loadConfig({ LATCHKEY_TRUST_PROXY: '2' }).trustProxy, 2)
+  t.equal(loadConfig({ LATCHKEY_KEK: Buffer.alloc(32, 7).toString('base64url') }).kek?.[0], 7)
+})
+
+const cases: [string, Record<string, string>, string][] = [
+  ['PORT', { PORT: '70000' }, 'PORT must be a port number 0-65535 (got "70000")'],
+  ['HOST', { HOST: 'bad host!' }, 'HOST must be an IP address or host name (got "bad host!")'],
+  ['http issuer off loopback', { LATCHKEY_ISSUER: 'http://id.example.com' }, 'LATCHKEY_ISSUER must use https unless its host is loopback (got "http://id.example.com")'],
+  ['issuer that is not a URL', { LATCHKEY_ISSUER: 'id.example.com' }, 'LATCHKEY_ISSUER must be an absolute URL (got "id.example.com")'],
+  ['issuer with a query', { LATCHKEY_ISSUER: 'https://id.example.com/?a=b' }, 'LATCHKEY_ISSUER must not have a query or fragment'],
+  ['issuer with credentials', { LATCHKEY_ISSUER: 'https://u:p@id.example.com' }, 'LATCHKEY_ISSUER must not contain credentials'],
+  ['public URL', { LATCHKEY_PUBLIC_URL: 'ftp://x' }, 'LATCHKEY_PUBLIC_URL must be an http(s) URL (got "ftp://x")'],
+  ['default audience', { LATCHKEY_DEFAULT_AUDIENCE: 'not a uri' }, 'LATCHKEY_DEFAULT_AUDIENCE must be an absolute URI (got "not a uri")'],
+  ['database URL', { DATABASE_URL: 'mysql://db/latchkey' }, 'DATABASE_URL must be a postgres:// URL or sqlite:<path>'],
+  ['redis URL', { REDIS_URL: 'http://cache' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
+  ['KEK too short', { LATCHKEY_KEK: 'abcd' }, 'LATCHKEY_KEK must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)'],
+  ['algorithm', { LATCHKEY_SIGNING_ALG: 'HS256' }, 'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")'],
+  ['algorithm none', { LATCHKEY_SIGNING_ALG: 'none' }, 'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "none")'],
+  ['duration syntax', { LATCHKEY_ACCESS_TOKEN_TTL: '10 minutes' }, 'LATCHKEY_ACCESS_TOKEN_TTL must be a duration like 30s, 10m, 12h or 7d (got "10 minutes")'],
+  ['duration range', { LATCHKEY_ACCESS_TOKEN_TTL: '2d' }, 'LATCHKEY_ACCESS_TOKEN_TTL must be between 30s and 1d (got "2d")'],
+  ['rotation too fast', { LATCHKEY_KEY_ROTATION_INTERVAL: '1m' }, 'LATCHKEY_KEY_ROTATION_INTERVAL must be between 10m and 365d (got "1m")'],
+  ['rotation faster than tokens live', { LATCHKEY_KEY_ROTATION_INTERVAL: '30m', LATCHKEY_ACCESS_TOKEN_TTL: '1h' }, 'LATCHKEY_KEY_ROTATION_INTERVAL must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (1h)'],
+  ['idle longer than absolute', { LATCHKEY_REFRESH_TOKEN_TTL: '1d', LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '2d' }, 'LATCHKEY_REFRESH_TOKEN_IDLE_TTL must not be longer than LATCHKEY_REFRESH_TOKEN_TTL'],
+  ['reuse grace', { LATCHKEY_REFRESH_REUSE_GRACE: 'soon' }, 'LATCHKEY_REFRESH_REUSE_GRACE must be a duration like 10s, or 0s to disable (got "soon")'],
+  ['reuse grace too long', { LATCHKEY_REFRESH_REUSE_GRACE: '5m' }, 'LATCHKEY_REFRESH_REUSE_GRACE must be at most 1m (got "5m")'],
+  ['reset TTL', { LATCHKEY_RESET_TOKEN_TTL: '2d' }, 'LATCHKEY_RESET_TOKEN_TTL must be between 1m and 1d (got "2d")'],
+  ['boolean', { LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'yes' }, 'LATCHKEY_REQUIRE_VERIFIED_EMAIL must be true or false (got "yes")'],
+  ['CORS wildcard', { LATCHKEY_CORS_ORIGINS: '*' }, 'LATCHKEY_CORS_ORIGINS "*" is not an origin like https://app.example.com'],
+  ['CORS origin with a path', { LATCHKEY_CORS_ORIGINS: 'https://app.example.com/x' }, 'LATCHKEY_CORS_ORIGINS "https://app.example.com/x" is not an origin like https://app.example.com'],
+  ['CORS http origin off loopback', { LATCHKEY_CORS_ORIGINS: 'http://app.example.com' }, 'LATCHKEY_CORS_ORIGINS "http://app.example.com" must use https unless its host is loopback'],
+  ['trust proxy', { LATCHKEY_TRUST_PROXY: 'everyone' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
+  ['trust proxy CIDR', { LATCHKEY_TRUST_PROXY: '10.0.0.0/40' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
+  ['SMTP URL', { SMTP_URL: 'mail.example.com' }, 'SMTP_URL must be an smtp:// or smtps:// URL'],
+  ['log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+]
+
+for (const [name, env, message] of cases) {
+  t.test(`a bad ${name} names the variable`, async (t) => {
+    t.same(problemsOf(env), [message])
+  })
+}
+
+t.test('every bad variable is reported at once, on one line', async (t) => {
+  try {
+    loadConfig({ PORT: 'x', LOG_LEVEL: 'loud', DATABASE_URL: 'postgres://user:hunter2@db:bad:port/x' })
+    t.fail('should throw')
+  } catch (error) {
+    t.type(error, ConfigError)
+    const message = (error as Error).message
+    t.equal(message.split('\n').length, 1)
+    t.match(message, /^invalid configuration: PORT .*; DATABASE_URL .*; LOG_LEVEL /)
+    t.notOk(message.includes('hunter2'), 'a database password is never echoed')
+  }
+})
+
+t.test('loopback issuers may use http', async (t) => {
+  for (const issuer of ['http://localhost:3000', 'http://127.0.0.1:8080', 'http://[::1]:3000']) {
+    t.same(problemsOf({ LATCHKEY_ISSUER: issuer }), [], issuer)
+  }
+})
