@@ -13,6 +13,9 @@ import type { Deps } from './deps.js'
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
 
+/** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
+const SHUTDOWN_DEADLINE_MS = 10_000
+
 export interface Latchkey {
   app: FastifyInstance
   deps: Deps
@@ -59,6 +62,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     if (closing) return
     closing = true
     log.info({ event: 'server.stopping', signal }, 'shutting down')
+    // Keep-alive connections that finish their request after close began would otherwise hold
+    // the process open until their idle timeout; stragglers are cut after a deadline.
+    const server = latchkey.app.server
+    const reaper = setInterval(() => server.closeIdleConnections(), 100)
+    const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS)
+    reaper.unref()
+    deadline.unref()
     latchkey.close().then(
       () => process.exit(0),
       (error: unknown) => {
