@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Keystore } from '../keys/keystore.js'
+import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Db } from './db/database.js'
@@ -11,4 +12,6 @@ export interface Deps {
   keystore: Keystore
   clock: Clock
   log: Logger
+  /** Cached client lookup for authenticating OAuth requests. */
+  findClient: FindClient
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
 import { loadKek } from '../keys/kek.js'
 import { buildApp } from './app.js'
+import { createClientLookup } from './clients/client-lookup.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { createDb } from './db/create-db.js'
@@ -31,7 +32,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db, config, kek, log, clock })
-    const deps: Deps = { config, db, keystore, clock, log }
+    const deps: Deps = { config, db, keystore, clock, log, findClient: createClientLookup({ db, clock }) }
     const app = await buildApp(deps)
     const opened = keystore
     return {

@@ -31,5 +31,33 @@ export function createDb(config: DatabaseConfig): Db {
   database.pragma('synchronous = NORMAL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) })
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) })
+}
+
+const STATEMENT_CACHE_SIZE = 200
+
+/**
+ * kysely prepares every query anew; on a hot path (a token request) preparing costs as much as
+ * running. Our queries are parameterised, so their SQL text repeats and the prepared statement
+ * can be reused. Bounded: the oldest statement is dropped first.
+ */
+function withStatementCache(database: SQLite.Database): SQLite.Database {
+  const statements = new Map<string, SQLite.Statement>()
+  return new Proxy(database, {
+    get(target, property) {
+      if (property !== 'prepare') {
+        const value = Reflect.get(target, property, target) as unknown
+        return typeof value === 'function' ? value.bind(target) : value
+      }
+      return (sql: string) => {
+        let statement = statements.get(sql)
+        if (!statement) {
+          statement = target.prepare(sql)
+          if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!)
+          statements.set(sql, statement)
+        }
+        return statement
+      }
+    },
+  })
 }

@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Db } from '../db/database.js'
 import { InvalidClient, InvalidRequest } from '../errors.js'
 import type { Client } from '../clients/client.js'
-import { findClientById } from '../clients/client.store.js'
+import type { FindClient } from '../clients/client-lookup.js'
 import { verifyClientSecret } from '../clients/client-secret.js'
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
@@ -58,9 +57,9 @@ export function readClientCredentials(headers: IncomingHttpHeaders, params: Clie
  * public one only names itself. Every failure is the same invalid_client, and an unknown client
  * costs the same hash-and-compare as a wrong secret.
  */
-export async function authenticateClient(deps: { db: Db }, headers: IncomingHttpHeaders, params: ClientParams): Promise<Client> {
+export async function authenticateClient(deps: { findClient: FindClient }, headers: IncomingHttpHeaders, params: ClientParams): Promise<Client> {
   const presented = readClientCredentials(headers, params)
-  const client = presented.clientId.length <= 128 ? await findClientById(deps.db, presented.clientId) : null
+  const client = presented.clientId.length <= 128 ? await deps.findClient(presented.clientId) : null
   if (presented.secret !== null) {
     const valid = verifyClientSecret(presented.secret, client?.type === 'confidential' ? client.secretHash : null)
     if (!client || !valid) throw new InvalidClient()

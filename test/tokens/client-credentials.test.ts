@@ -2,6 +2,7 @@ import t from 'tap'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { buildTestApp, registerClient } from '../helpers/build-test-app.js'
 import { testDialects } from '../helpers/test-database.js'
+import { CLIENT_CACHE_TTL_MS } from '../../server/clients/client-lookup.js'
 
 const form = 'application/x-www-form-urlencoded'
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
@@ -122,9 +123,11 @@ for (const dialect of testDialects()) {
       t.same(res.json(), { error: 'unauthorized_client', error_description: 'this client may not use the client_credentials grant' })
     })
 
-    t.test('a deleted client can no longer get tokens', async (t) => {
+    t.test('a deleted client can no longer get tokens once the client cache expires', async (t) => {
       const doomed = await registerClient(testApp)
+      t.equal((await token('grant_type=client_credentials', { authorization: doomed.basic })).statusCode, 200)
       await testApp.deps.db.deleteFrom('clients').where('id', '=', doomed.id).execute()
+      testApp.clock.advance(CLIENT_CACHE_TTL_MS)
       const res = await token('grant_type=client_credentials', { authorization: doomed.basic })
       t.equal(res.statusCode, 401)
       t.equal(res.json().error, 'invalid_client')

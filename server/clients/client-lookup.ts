@@ -1,0 +1,31 @@
+import type { Clock } from '../clock.js'
+import type { Db } from '../db/database.js'
+import type { Client } from './client.js'
+import { findClientById } from './client.store.js'
+
+export type FindClient = (id: string) => Promise<Client | null>
+
+/** How long a client row is trusted from memory: a deleted client stops working within this. */
+export const CLIENT_CACHE_TTL_MS = 5_000
+const MAX_CACHED_CLIENTS = 10_000
+
+/**
+ * Client lookups for the token endpoint. Every token request authenticates its client, and the
+ * database round trip measured as a fifth of a request's cost, so known clients are kept in
+ * memory briefly. Unknown ids are never cached: they cannot fill the cache.
+ */
+export function createClientLookup(deps: { db: Db; clock: Clock }): FindClient {
+  const cache = new Map<string, { client: Client; until: number }>()
+  return async (id) => {
+    const now = deps.clock.now()
+    const hit = cache.get(id)
+    if (hit && hit.until > now) return hit.client
+    const client = await findClientById(deps.db, id)
+    cache.delete(id)
+    if (client) {
+      if (cache.size >= MAX_CACHED_CLIENTS) cache.delete(cache.keys().next().value!)
+      cache.set(id, { client, until: now + CLIENT_CACHE_TTL_MS })
+    }
+    return client
+  }
+}
