@@ -68,5 +68,5 @@ async function deleteCommand(args: string[], { db }: { db: Db }): Promise<void> 
   if (id === undefined || positionals.length !== 1) throw new CliError('usage: latchkey clients delete CLIENT_ID')
   if (!(await deleteClient(db, id))) throw new CliError(`no client with id ${id}`)
   if (values.json) return printJson({ deleted: id })
-  console.log(`deleted client ${id}`)
+  console.log(`deleted client ${id}; running servers stop accepting it within 5 seconds`)
 }
