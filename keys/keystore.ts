@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../server/clock.js'
 import { runLifecycle, type LifecycleDeps } from './key-lifecycle.js'
 import { decryptPrivateJwk } from './private-key-encryption.js'
+import { openSealedText, sealText } from './sealed-text.js'
 import type { PublicJwk } from './public-jwk.js'
 import { findLiveKeys } from './signing-key.store.js'
 import type { SigningKeyRow } from './signing-key.table.js'
@@ -22,6 +23,10 @@ export interface Keystore {
   activeKid(): string | null
   /** Runs any due lifecycle step, then reloads keys changed by this or another instance. */
   tick(): Promise<void>
+  /** Encrypts a secret that must be stored (e.g. a refresh token's successor) under the KEK, bound to `binding`. */
+  seal(binding: Record<string, string>, text: string): Promise<string>
+  /** Opens what seal produced with the same binding; null if it does not open. */
+  open(binding: Record<string, string>, sealed: string): Promise<string | null>
   /** Starts ticking in the background every `intervalMs`. */
   startTicking(intervalMs: number): void
   close(): void
@@ -93,6 +98,8 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
     jwks: () => published,
     activeKid: () => active?.kid ?? null,
     tick,
+    seal: (binding, text) => sealText(deps.kek, binding, text),
+    open: (binding, sealed) => openSealedText(deps.kek, binding, sealed),
     startTicking(intervalMs) {
       timer = setInterval(() => {
         tick().catch((error: unknown) => deps.log.error({ event: 'key.tick_failed', err: error }, 'key lifecycle tick failed; still signing with the last known key'))

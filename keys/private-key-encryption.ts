@@ -1,8 +1,5 @@
-import { CompactEncrypt, compactDecrypt, type JWK } from 'jose'
-
-// Private signing keys are stored as compact JWEs (RFC 7516, alg "dir", enc "A256GCM") under the
-// key-encryption key. The kid sits in the authenticated protected header, so a ciphertext moved
-// onto another key's row fails to decrypt as that key.
+import type { JWK } from 'jose'
+import { openSealedText, sealText } from './sealed-text.js'
 
 export class WrongKekError extends Error {
   constructor(readonly kid: string) {
@@ -11,19 +8,13 @@ export class WrongKekError extends Error {
   }
 }
 
+/** A private signing key at rest, bound to its kid. */
 export async function encryptPrivateJwk(kek: Uint8Array, kid: string, jwk: JWK): Promise<string> {
-  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(jwk)))
-    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, cty: 'jwk+json' })
-    .encrypt(kek)
+  return sealText(kek, { kid, cty: 'jwk+json' }, JSON.stringify(jwk))
 }
 
 export async function decryptPrivateJwk(kek: Uint8Array, kid: string, jwe: string): Promise<JWK> {
-  let result
-  try {
-    result = await compactDecrypt(jwe, kek, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] })
-  } catch {
-    throw new WrongKekError(kid)
-  }
-  if (result.protectedHeader.kid !== kid) throw new WrongKekError(kid)
-  return JSON.parse(new TextDecoder().decode(result.plaintext)) as JWK
+  const text = await openSealedText(kek, { kid, cty: 'jwk+json' }, jwe)
+  if (text === null) throw new WrongKekError(kid)
+  return JSON.parse(text) as JWK
 }

@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import cookie from '@fastify/cookie'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { TrustProxy } from './config.js'
 import type { Deps } from './deps.js'
@@ -6,10 +7,22 @@ import errorHandler from './http/error-handler.js'
 import formBody from './http/form-body.js'
 import requestLog from './http/request-log.js'
 import securityHeaders from './http/security-headers.js'
+import corsPolicy from './http/cors.js'
+import { registerRateLimit } from './http/rate-limit.js'
 import healthRoute from './health/health.route.js'
 import discoveryRoute from './discovery/discovery.route.js'
 import jwksRoute from './discovery/jwks.route.js'
 import tokenRoute from './tokens/token.route.js'
+import revokeRoute from './tokens/revoke.route.js'
+import introspectRoute from './tokens/introspect.route.js'
+import registerRoute from './users/register.route.js'
+import meRoute from './users/me.route.js'
+import userinfoRoute from './users/userinfo.route.js'
+import passwordChangeRoute from './users/password-change.route.js'
+import loginRoute from './sessions/login.route.js'
+import refreshRoute from './sessions/refresh.route.js'
+import logoutRoute from './sessions/logout.route.js'
+import sessionsRoute from './sessions/sessions.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -24,15 +37,29 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.decorateRequest('userAuth', null)
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(requestLog)
   await app.register(formBody)
+  await app.register(cookie)
+  await app.register(corsPolicy, { origins: deps.config.corsOrigins })
+  await registerRateLimit(app, { redis: deps.redis })
 
   await app.register(healthRoute, { deps })
   await app.register(discoveryRoute, { deps })
   await app.register(jwksRoute, { deps })
   await app.register(tokenRoute, { deps, prefix: '/oauth' })
+  await app.register(revokeRoute, { deps, prefix: '/oauth' })
+  await app.register(introspectRoute, { deps, prefix: '/oauth' })
+  await app.register(userinfoRoute, { deps, prefix: '/oauth' })
+  await app.register(registerRoute, { deps, prefix: '/auth' })
+  await app.register(loginRoute, { deps, prefix: '/auth' })
+  await app.register(refreshRoute, { deps, prefix: '/auth' })
+  await app.register(logoutRoute, { deps, prefix: '/auth' })
+  await app.register(sessionsRoute, { deps, prefix: '/auth' })
+  await app.register(meRoute, { deps, prefix: '/auth' })
+  await app.register(passwordChangeRoute, { deps, prefix: '/auth' })
 
   return app
 }

@@ -37,6 +37,10 @@ export interface Config {
   trustProxy: TrustProxy
   smtpUrl: string | null
   logLevel: LogLevel
+  /** Minimum password length in Unicode code points (NIST SP 800-63B: at least 8; default 12). */
+  passwordMinLength: number
+  /** argon2id parameters (OWASP: m=19456 KiB, t=2, p=1); hashes made with others are upgraded at login. */
+  argon2: { memoryCost: number; timeCost: number; parallelism: number }
   /** Derived: how long verifiers may cache the JWKS (Cache-Control max-age). */
   jwksMaxAgeMs: number
   /** Derived: tolerated clock difference between Latchkey and verifiers. */
@@ -141,6 +145,20 @@ export function loadConfig(env: Env = process.env): Config {
 
   const logLevel = oneOf('LOG_LEVEL', logLevels, 'info')
 
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const text = read(name) ?? String(fallback)
+    if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
+      return fail(name, `must be a whole number from ${min} to ${max} (got "${text}")`) ?? fallback
+    }
+    return Number(text)
+  }
+  const passwordMinLength = integer('LATCHKEY_PASSWORD_MIN_LENGTH', 12, 8, 64)
+  const argon2 = {
+    memoryCost: integer('LATCHKEY_ARGON2_MEMORY_KIB', 19_456, 8_192, 1_048_576),
+    timeCost: integer('LATCHKEY_ARGON2_TIME_COST', 2, 1, 10),
+    parallelism: integer('LATCHKEY_ARGON2_PARALLELISM', 1, 1, 16),
+  }
+
   const config: Config = {
     port,
     host,
@@ -163,6 +181,8 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy,
     smtpUrl,
     logLevel,
+    passwordMinLength,
+    argon2,
     // A verifier may cache the JWKS this long; a next key is published a whole rotation
     // interval before it signs, so this stays far below the pre-publication lead.
     jwksMaxAgeMs: Math.min(MAX_JWKS_MAX_AGE_MS, Math.floor(keyRotationIntervalMs / 10)),

@@ -1,9 +1,13 @@
 import type { Logger } from 'pino'
+import type { Redis } from 'ioredis'
 import type { Keystore } from '../keys/keystore.js'
 import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Db } from './db/database.js'
+import type { AccessTokenVerifier } from './tokens/verify-access-token.js'
+import type { createLoginBackoff } from './users/login-backoff.js'
+import type { createPasswordHasher } from './users/password-hasher.js'
 
 /** Built once by main.ts; functions take the narrowest slice they need. */
 export interface Deps {
@@ -14,4 +18,14 @@ export interface Deps {
   log: Logger
   /** Cached client lookup for authenticating OAuth requests. */
   findClient: FindClient
+  /** argon2id behind one bounded queue. */
+  passwordHasher: ReturnType<typeof createPasswordHasher>
+  /** Per-account progressive back-off (in Redis when REDIS_URL is set). */
+  loginBackoff: ReturnType<typeof createLoginBackoff>
+  /** Checks Latchkey's own access tokens, signature and revocation. */
+  verifier: AccessTokenVerifier
+  /** Audiences that make an access token good for Latchkey's own API. */
+  firstPartyAudiences: string[]
+  /** Shared rate-limit and back-off state for several instances; null without REDIS_URL. */
+  redis: Redis | null
 }

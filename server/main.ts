@@ -3,16 +3,25 @@ import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
 import { loadKek } from '../keys/kek.js'
 import { buildApp } from './app.js'
+import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
+import { createRedis } from './db/create-redis.js'
+import { createAccessTokenVerifier } from './tokens/verify-access-token.js'
+import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
+import { createPasswordHasher } from './users/password-hasher.js'
 import { systemClock, type Clock } from './clock.js'
 import type { Config } from './config.js'
 import { createDb } from './db/create-db.js'
 import type { Db } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Deps } from './deps.js'
+import { startMaintenance } from './maintenance.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
+
+/** How often expired grace-window secrets and revocation entries are purged. */
+const MAINTENANCE_INTERVAL_MS = 60_000
 
 /** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -27,14 +36,29 @@ export interface Latchkey {
 export async function assemble(config: Config, log: Logger, clock: Clock = systemClock): Promise<Latchkey> {
   const db = createDb(config.database)
   let keystore: Keystore | undefined
+  let redis: Redis | null = null
   try {
     const applied = await migrateToLatest(db)
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db, config, kek, log, clock })
-    const deps: Deps = { config, db, keystore, clock, log, findClient: createClientLookup({ db, clock }) }
+    redis = config.redisUrl === null ? null : createRedis(config.redisUrl)
+    const deps: Deps = {
+      config,
+      db,
+      keystore,
+      clock,
+      log,
+      redis,
+      findClient: createClientLookup({ db, clock }),
+      passwordHasher: createPasswordHasher({ params: config.argon2 }),
+      loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock),
+      verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
+      firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
+    }
     const app = await buildApp(deps)
     const opened = keystore
+    const openedRedis = redis
     return {
       app,
       deps,
@@ -42,10 +66,12 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
         await app.close()
         opened.close()
         await db.destroy()
+        openedRedis?.disconnect()
       },
     }
   } catch (error) {
     keystore?.close()
+    redis?.disconnect()
     await db.destroy()
     throw error
   }
@@ -55,6 +81,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
 export async function serve(config: Config, log: Logger): Promise<void> {
   const latchkey = await assemble(config, log)
   latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
+  const maintenance = startMaintenance(latchkey.deps, MAINTENANCE_INTERVAL_MS)
   await latchkey.app.listen({ port: config.port, host: config.host })
   log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
 
@@ -70,6 +97,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_DEADLINE_MS)
     reaper.unref()
     deadline.unref()
+    clearInterval(maintenance)
     latchkey.close().then(
       () => process.exit(0),
       (error: unknown) => {

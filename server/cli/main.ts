@@ -7,6 +7,7 @@ import { createLogger } from '../logger.js'
 import { serve } from '../main.js'
 import { clientsCommand } from './clients.command.js'
 import { keysCommand } from './keys.command.js'
+import { usersCommand } from './users.command.js'
 import { CliError, printJson } from './output.js'
 import { pino } from 'pino'
 
@@ -15,7 +16,8 @@ const usage = `usage: latchkey <command> [--json]
   migrate                            apply database migrations
   keys list | keys rotate [--revoke-current]
   clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]… [--public]
-  clients list | clients delete ID`
+  clients list | clients delete ID
+  users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL`
 
 /** Admin commands talk to the database directly; they log warnings to stderr so stdout stays parseable. */
 async function withDatabase(config: Config, run: (ctx: { config: Config; db: ReturnType<typeof createDb>; log: ReturnType<typeof createLogger> }) => Promise<void>): Promise<void> {
@@ -51,6 +53,8 @@ async function main(argv: string[]): Promise<void> {
       return withDatabase(config, (ctx) => keysCommand(rest, ctx))
     case 'clients':
       return withDatabase(config, (ctx) => clientsCommand(rest, ctx))
+    case 'users':
+      return withDatabase(config, (ctx) => usersCommand(rest, ctx))
     default:
       throw new CliError(`unknown command "${command}" (latchkey --help lists them)`)
   }

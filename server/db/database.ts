@@ -1,11 +1,19 @@
 import type { Kysely } from 'kysely'
 import type { KeyLifecycleLockTable, SigningKeysTable } from '../../keys/signing-key.table.js'
 import type { ClientsTable } from '../clients/client.table.js'
+import type { UsersTable } from '../users/user.table.js'
+import type { RefreshTokensTable, RevokedAccessTokensTable, SessionsTable } from '../sessions/session.table.js'
+import type { AuditEventsTable } from '../audit/audit-event.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
   key_lifecycle_lock: KeyLifecycleLockTable
   clients: ClientsTable
+  users: UsersTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
+  revoked_access_tokens: RevokedAccessTokensTable
+  audit_events: AuditEventsTable
 }
 
 export type Db = Kysely<Database>

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidRequest } from '../errors.js'
 
 export type FormBody = Record<string, string>
@@ -35,3 +35,13 @@ export default fp(async function formBody(app: FastifyInstance) {
     }
   })
 })
+
+/**
+ * preValidation for OAuth endpoints (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1): a JSON or
+ * other body is refused before validation, so the error says why.
+ */
+export async function assertFormBody(request: FastifyRequest): Promise<void> {
+  if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+    throw new InvalidRequest('the body must be application/x-www-form-urlencoded')
+  }
+}

@@ -1,15 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Client } from '../clients/client.js'
 import type { Deps } from '../deps.js'
-import { InvalidRequest, MethodNotAllowed, UnsupportedGrantType } from '../errors.js'
+import { MethodNotAllowed, UnsupportedGrantType } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
+import { assertFormBody } from '../http/form-body.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
+import { refreshTokenGrant } from './grants/refresh-token.js'
 import { ErrorResponse, TokenRequest, TokenResponse } from './token.schema.js'
 
 type Grant = (deps: Deps, client: Client, params: TokenRequest) => Promise<TokenResponse>
 
 const grants: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
+  refresh_token: refreshTokenGrant,
 }
 
 export const supportedGrantTypes = Object.keys(grants)
@@ -23,13 +26,7 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
         body: TokenRequest,
         response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse },
       },
-      // RFC 6749 §3.2: the token endpoint takes form-encoded parameters; a JSON body is refused
-      // before validation so the error says why.
-      preValidation: async (request) => {
-        if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-          throw new InvalidRequest('the body must be application/x-www-form-urlencoded')
-        }
-      },
+      preValidation: assertFormBody,
     },
     async (request, reply) => {
       const grant = Object.hasOwn(grants, request.body.grant_type) ? grants[request.body.grant_type] : undefined

@@ -9,6 +9,7 @@ export const TokenRequest = Type.Object(
     scope: Type.Optional(param(2000)),
     // RFC 8707 allows several; we issue for one and say so (invalid_target) when given more.
     resource: Type.Optional(Type.Union([param(2000), Type.Array(param(2000), { maxItems: 10 })])),
+    refresh_token: Type.Optional(param(200)),
     client_id: Type.Optional(param(200)),
     client_secret: Type.Optional(param(200)),
   },
@@ -21,6 +22,7 @@ export const TokenResponse = Type.Object({
   access_token: Type.String(),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer(),
+  refresh_token: Type.Optional(Type.String()),
   scope: Type.Optional(Type.String()),
 })
 export type TokenResponse = Static<typeof TokenResponse>
@@ -28,4 +30,31 @@ export type TokenResponse = Static<typeof TokenResponse>
 export const ErrorResponse = Type.Object({
   error: Type.String(),
   error_description: Type.String(),
+})
+
+/** RFC 7009 §2.1 and RFC 7662 §2.1 */
+export const TokenHandleRequest = Type.Object(
+  {
+    token: Type.String({ minLength: 1, maxLength: 8192 }),
+    token_type_hint: Type.Optional(param(100)),
+    client_id: Type.Optional(param(200)),
+    client_secret: Type.Optional(param(200)),
+  },
+  { additionalProperties: true },
+)
+export type TokenHandleRequest = Static<typeof TokenHandleRequest>
+
+/** RFC 7662 §2.2: inactive tokens are exactly {"active": false}. */
+export const IntrospectionResponse = Type.Object({
+  active: Type.Boolean(),
+  scope: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  token_type: Type.Optional(Type.String()),
+  exp: Type.Optional(Type.Integer()),
+  iat: Type.Optional(Type.Integer()),
+  sub: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+  iss: Type.Optional(Type.String()),
+  jti: Type.Optional(Type.String()),
+  sid: Type.Optional(Type.String()),
 })

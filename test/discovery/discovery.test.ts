@@ -11,9 +11,14 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       issuer: 'http://127.0.0.1:4000/tenant',
       token_endpoint: 'http://127.0.0.1:4000/tenant/oauth/token',
       jwks_uri: 'http://127.0.0.1:4000/tenant/.well-known/jwks.json',
-      grant_types_supported: ['client_credentials'],
+      grant_types_supported: ['client_credentials', 'refresh_token'],
       response_types_supported: [],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      revocation_endpoint: 'http://127.0.0.1:4000/tenant/oauth/revoke',
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint: 'http://127.0.0.1:4000/tenant/oauth/introspect',
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      userinfo_endpoint: 'http://127.0.0.1:4000/tenant/oauth/userinfo',
       access_token_signing_alg_values_supported: ['ES256'],
     })
   }
@@ -24,5 +29,8 @@ t.test('every advertised endpoint answers', async (t) => {
   const metadata = (await testApp.app.inject('/.well-known/oauth-authorization-server')).json()
   const path = (url: string) => new URL(url).pathname
   t.equal((await testApp.app.inject(path(metadata.jwks_uri))).statusCode, 200)
-  t.equal((await testApp.app.inject({ method: 'POST', url: path(metadata.token_endpoint) })).statusCode, 400, 'token endpoint exists (and wants a body)')
+  for (const endpoint of [metadata.token_endpoint, metadata.revocation_endpoint, metadata.introspection_endpoint]) {
+    t.equal((await testApp.app.inject({ method: 'POST', url: path(endpoint) })).statusCode, 400, `${endpoint} exists (and wants a body)`)
+  }
+  t.equal((await testApp.app.inject({ url: path(metadata.userinfo_endpoint) })).statusCode, 401, 'userinfo exists (and wants a token)')
 })

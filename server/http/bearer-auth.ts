@@ -1,0 +1,44 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ApiError } from '../errors.js'
+import type { AccessTokenClaims, VerifyAccessToken } from '../tokens/verify-access-token.js'
+
+/** RFC 6750 §3: 401 with a Bearer challenge. */
+export class InvalidToken extends ApiError {
+  constructor(description = 'the access token is missing, invalid, expired or revoked') {
+    super('invalid_token', 401, description, { 'www-authenticate': `Bearer realm="latchkey", error="invalid_token"` })
+  }
+}
+
+export interface UserAuth {
+  userId: string
+  sessionId: string
+  claims: AccessTokenClaims
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    userAuth: UserAuth | null
+  }
+}
+
+/** The bearer token of a request, if it carries exactly one in the Authorization header. */
+export function readBearerToken(request: FastifyRequest): string | null {
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers.authorization ?? '')
+  return match ? match[1]! : null
+}
+
+/**
+ * preHandler for first-party endpoints acting for a signed-in user: a live user access token
+ * (with a session) whose audience includes Latchkey itself.
+ */
+export function requireUser(verify: VerifyAccessToken, audiences: string[]) {
+  return async function requireUserHook(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const token = readBearerToken(request)
+    if (token === null) throw new InvalidToken('a bearer access token is required')
+    const claims = await verify(token)
+    if (!claims || claims.sid === undefined) throw new InvalidToken()
+    const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
+    if (!aud.some((a) => a !== undefined && audiences.includes(a))) throw new InvalidToken('the access token is not meant for Latchkey')
+    request.userAuth = { userId: claims.sub, sessionId: claims.sid, claims }
+  }
+}

@@ -1,0 +1,28 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import { ApiError } from '../errors.js'
+
+/**
+ * Per-IP limits on credential endpoints (ASVS 6.3.1), with @fastify/rate-limit. Routes opt in
+ * with `config: { rateLimit: … }`. The key is `request.ip`, which believes X-Forwarded-For only
+ * as far as LATCHKEY_TRUST_PROXY says. With Redis the budget is shared by every instance.
+ */
+export async function registerRateLimit(app: FastifyInstance, options: { redis: Redis | null }): Promise<void> {
+  await app.register(rateLimit, {
+    global: false,
+    ...(options.redis ? { redis: options.redis, nameSpace: 'latchkey:rl:' } : {}),
+    keyGenerator: (request) => request.ip,
+    // Redis unreachable: let requests through rather than lock everyone out; back-off still applies.
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) => {
+      const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
+      return new ApiError('rate_limited', 429, `too many requests, retry after ${seconds} seconds`, { 'retry-after': String(seconds) })
+    },
+  })
+}
+
+export const loginRateLimit = { max: 10, timeWindow: 60_000 }
+export const signupRateLimit = { max: 5, timeWindow: 60_000 }
+export const refreshRateLimit = { max: 60, timeWindow: 60_000 }
+export const passwordResetRateLimit = { max: 5, timeWindow: 15 * 60_000 }

@@ -1,0 +1,45 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import { sessionFromRow, type Session } from './session.js'
+import type { NewSessionRow } from './session.table.js'
+
+type Executor = Kysely<Database> | Transaction<Database>
+
+export async function insertSession(db: Executor, row: NewSessionRow): Promise<void> {
+  await db.insertInto('sessions').values(row).execute()
+}
+
+export async function findSessionById(db: Executor, id: string): Promise<Session | null> {
+  const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
+  return row ? sessionFromRow(row) : null
+}
+
+export async function findLiveSessionsOfUser(db: Executor, userId: string, now: number): Promise<Session[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .execute()
+  return rows.map(sessionFromRow)
+}
+
+/** Revokes one session (and so its refresh-token family); true if it was live. */
+export async function revokeSession(db: Executor, id: string, reason: string, now: number): Promise<boolean> {
+  const result = await db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}
+
+/** Revokes every live session of a user, optionally sparing one; returns the ids revoked. */
+export async function revokeSessionsOfUser(db: Executor, userId: string, reason: string, now: number, except?: string): Promise<string[]> {
+  let query = db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null)
+  if (except !== undefined) query = query.where('id', '!=', except)
+  const rows = await query.returning('id').execute()
+  return rows.map((r) => r.id)
+}
+
+export async function touchSession(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute()
+}

@@ -1,0 +1,45 @@
+import type { Insertable, Selectable } from 'kysely'
+
+/** A login: the grant behind one refresh-token family. */
+export interface SessionsTable {
+  id: string
+  user_id: string
+  client_id: string
+  /** Space-separated scopes granted to the family. */
+  scope: string
+  audience: string
+  /** JSON array of authentication methods (RFC 8176), e.g. ["pwd"]. */
+  amr: string
+  auth_time: number
+  created_at: number
+  last_used_at: number
+  /** Absolute end of the family (LATCHKEY_REFRESH_TOKEN_TTL after login). */
+  expires_at: number
+  revoked_at: number | null
+  revoked_reason: string | null
+  ip: string | null
+  user_agent: string | null
+}
+
+export interface RefreshTokensTable {
+  id: string
+  session_id: string
+  /** sha256 of the opaque token, base64url. */
+  token_hash: string
+  created_at: number
+  idle_expires_at: number
+  used_at: number | null
+  successor_id: string | null
+  successor_encrypted: string | null
+  grace_until: number | null
+}
+
+export interface RevokedAccessTokensTable {
+  jti: string
+  expires_at: number
+  revoked_at: number
+}
+
+export type SessionRow = Selectable<SessionsTable>
+export type NewSessionRow = Insertable<SessionsTable>
+export type RefreshTokenRow = Selectable<RefreshTokensTable>

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto'
+import type { Deps } from '../deps.js'
+import type { User } from '../users/user.js'
+import { issueFirstRefreshToken } from './rotate-refresh-token.js'
+import type { Session } from './session.js'
+import { insertSession } from './session.store.js'
+
+export interface SessionStart {
+  clientId: string
+  scopes: string[]
+  audience: string
+  amr: string[]
+  ip: string | null
+  userAgent: string | null
+}
+
+/** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
+export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, user: User, start: SessionStart): Promise<{ session: Session; refreshToken: string }> {
+  const now = deps.clock.now()
+  const session: Session = {
+    id: randomBytes(16).toString('base64url'),
+    userId: user.id,
+    clientId: start.clientId,
+    scopes: start.scopes,
+    audience: start.audience,
+    amr: start.amr,
+    authTime: now,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: now + deps.config.refreshTokenTtlMs,
+    revokedAt: null,
+    ip: start.ip,
+    userAgent: start.userAgent === null ? null : start.userAgent.slice(0, 300),
+  }
+  const refreshToken = await deps.db.transaction().execute(async (trx) => {
+    await insertSession(trx, {
+    id: session.id,
+    user_id: user.id,
+    client_id: session.clientId,
+    scope: session.scopes.join(' '),
+    audience: session.audience,
+    amr: JSON.stringify(session.amr),
+    auth_time: now,
+    created_at: now,
+    last_used_at: now,
+    expires_at: session.expiresAt,
+    revoked_at: null,
+    revoked_reason: null,
+    ip: session.ip,
+    user_agent: session.userAgent,
+    })
+    return issueFirstRefreshToken({ db: trx, config: deps.config }, session, now)
+  })
+  return { session, refreshToken }
+}

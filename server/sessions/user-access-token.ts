@@ -1,0 +1,21 @@
+import type { Deps } from '../deps.js'
+import { issueAccessToken, type IssuedAccessToken } from '../tokens/access-token.js'
+import type { User } from '../users/user.js'
+import type { Session } from './session.js'
+
+/** RFC 9068 §2.2 access token for a user's session: identity claims from the user, grant from the session. */
+export async function issueUserAccessToken(deps: Pick<Deps, 'keystore' | 'config' | 'clock'>, user: User, session: Session): Promise<IssuedAccessToken> {
+  return issueAccessToken(deps, {
+    subject: user.id,
+    clientId: session.clientId,
+    audience: session.audience,
+    scopes: session.scopes,
+    extraClaims: {
+      sid: session.id,
+      auth_time: Math.floor(session.authTime / 1000),
+      amr: session.amr,
+      email: user.email,
+      email_verified: user.emailVerified,
+    },
+  })
+}

@@ -1,0 +1,66 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Deps } from '../deps.js'
+import { MethodNotAllowed } from '../errors.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { assertFormBody } from '../http/form-body.js'
+import { hashOpaqueToken } from '../sessions/opaque-token.js'
+import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
+import { ErrorResponse, IntrospectionResponse, TokenHandleRequest } from './token.schema.js'
+
+const inactive = { active: false } as const
+
+/**
+ * POST /oauth/introspect (RFC 7662). Client authentication required. Access tokens are checked
+ * for signature and revocation (their session, their user's cut-off, their jti); refresh tokens
+ * only for the client they were issued to. Anything else is exactly {"active": false}.
+ */
+const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+  app.post(
+    '/introspect',
+    { schema: { body: TokenHandleRequest, response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse } }, preValidation: assertFormBody },
+    async (request) => {
+      const client = await authenticateClient(deps, request.headers, request.body)
+      const now = deps.clock.now()
+      const claims = await deps.verifier.verifyAccessToken(request.body.token)
+      if (claims) {
+        return {
+          active: true,
+          token_type: 'Bearer',
+          client_id: claims.client_id,
+          sub: claims.sub,
+          exp: claims.exp,
+          iat: claims.iat,
+          iss: claims.iss,
+          jti: claims.jti,
+          ...(claims.aud !== undefined ? { aud: claims.aud } : {}),
+          ...(claims.scope !== undefined ? { scope: claims.scope } : {}),
+          ...(claims.sid !== undefined ? { sid: claims.sid } : {}),
+        }
+      }
+      const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))
+      if (
+        !refresh ||
+        refresh.session.client_id !== client.id ||
+        refresh.session.revoked_at !== null ||
+        refresh.token.used_at !== null ||
+        Math.min(refresh.token.idle_expires_at, refresh.session.expires_at) <= now
+      ) {
+        return inactive
+      }
+      return {
+        active: true,
+        token_type: 'refresh_token',
+        client_id: refresh.session.client_id,
+        sub: refresh.session.user_id,
+        exp: Math.floor(Math.min(refresh.token.idle_expires_at, refresh.session.expires_at) / 1000),
+        iat: Math.floor(refresh.token.created_at / 1000),
+        iss: deps.config.issuer,
+        sid: refresh.session.id,
+        ...(refresh.session.scope !== '' ? { scope: refresh.session.scope } : {}),
+      }
+    },
+  )
+  app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: '/introspect', handler: async () => { throw new MethodNotAllowed('POST') } })
+}
+
+export default introspectRoute

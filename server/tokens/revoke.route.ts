@@ -1,0 +1,53 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Deps } from '../deps.js'
+import { MethodNotAllowed, OAuthError } from '../errors.js'
+import { recordAuditEvent } from '../audit/record-audit-event.js'
+import { authenticateClient } from '../http/client-auth.js'
+import { assertFormBody } from '../http/form-body.js'
+import { hashOpaqueToken } from '../sessions/opaque-token.js'
+import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
+import { revokeSession } from '../sessions/session.store.js'
+import { ErrorResponse, TokenHandleRequest } from './token.schema.js'
+
+const tokenTypeHints = new Set(['access_token', 'refresh_token'])
+
+/**
+ * POST /oauth/revoke (RFC 7009). A refresh token ends its whole session; an access token is
+ * remembered as revoked until it expires. Unknown tokens, and tokens of other clients (which are
+ * left alone), answer 200 like success so the endpoint reveals nothing.
+ */
+const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+  app.post(
+    '/revoke',
+    { schema: { body: TokenHandleRequest, response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse } }, preValidation: assertFormBody },
+    async (request, reply) => {
+      const client = await authenticateClient(deps, request.headers, request.body)
+      const hint = request.body.token_type_hint
+      if (hint !== undefined && !tokenTypeHints.has(hint)) {
+        throw new OAuthError('unsupported_token_type', 400, `token_type_hint ${hint} is not supported`)
+      }
+      const now = deps.clock.now()
+      const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))
+      if (refresh) {
+        if (refresh.session.client_id === client.id && (await revokeSession(deps.db, refresh.session.id, 'revoked_by_client', now))) {
+          await recordAuditEvent(deps, { event: 'token.revoked', userId: refresh.session.user_id, clientId: client.id, sessionId: refresh.session.id, ip: request.ip, details: { type: 'refresh_token' } })
+        }
+        return reply.code(200).send({})
+      }
+      const claims = await deps.verifier.verifySignedAccessToken(request.body.token)
+      if (claims && claims.client_id === client.id) {
+        await deps.db
+          .insertInto('revoked_access_tokens')
+          .values({ jti: claims.jti, expires_at: claims.exp * 1000, revoked_at: now })
+          .onConflict((oc) => oc.column('jti').doNothing())
+          .execute()
+        await recordAuditEvent(deps, { event: 'token.revoked', userId: claims.sid ? claims.sub : null, clientId: client.id, ip: request.ip, details: { type: 'access_token' } })
+      }
+      return reply.code(200).send({})
+    },
+  )
+  app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: '/revoke', handler: async () => { throw new MethodNotAllowed('POST') } })
+}
+
+export default revokeRoute

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Clock } from '../clock.js'
+
+// Per-account progressive back-off (ASVS 6.3.1, NIST SP 800-63B §5.2.2). The counter belongs
+// to the canonical email whether or not an account exists, so it reveals nothing and an attacker
+// spreading guesses across IPs gains nothing:
+// - the first FREE_FAILURES consecutive failures cost nothing;
+// - then every attempt waits 2^(failures - FREE_FAILURES) seconds after the last failure, at most
+//   MAX_DELAY;
+// - LOCK_AFTER consecutive failures lock password sign-in until a password reset (NIST: no more
+//   than 100); short of that nothing is permanent: state is forgotten FORGET_AFTER after the last
+//   failure, and a success clears it.
+
+const FREE_FAILURES = 5
+const MAX_DELAY_MS = 15 * 60_000
+const LOCK_AFTER = 100
+const FORGET_AFTER_MS = 24 * 3_600_000
+
+export interface BackoffState {
+  failures: number
+  lastFailureAt: number
+}
+
+export interface BackoffStore {
+  get(key: string, now: number): Promise<BackoffState | null>
+  /** Atomically counts one more failure at `now` and returns the new state. */
+  addFailure(key: string, now: number, ttlMs: number): Promise<BackoffState>
+  clear(key: string): Promise<void>
+}
+
+export type BackoffVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; locked: boolean }
+
+/** Store keys hold a hash of the address, never the address. */
+function keyOf(account: string): string {
+  return createHash('sha256').update(account).digest('hex')
+}
+
+export function backoffDelayMs(failures: number): number {
+  if (failures < FREE_FAILURES) return 0
+  return Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES))
+}
+
+export function createLoginBackoff(store: BackoffStore, clock: Clock) {
+  return {
+    async check(account: string): Promise<BackoffVerdict> {
+      const state = await store.get(keyOf(account), clock.now())
+      if (!state) return { allowed: true }
+      if (state.failures >= LOCK_AFTER) return { allowed: false, locked: true, retryAfterSeconds: Math.ceil(MAX_DELAY_MS / 1000) }
+      const wait = state.lastFailureAt + backoffDelayMs(state.failures) - clock.now()
+      return wait > 0 ? { allowed: false, locked: false, retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true }
+    },
+    async recordFailure(account: string): Promise<void> {
+      await store.addFailure(keyOf(account), clock.now(), FORGET_AFTER_MS)
+    },
+    async recordSuccess(account: string): Promise<void> {
+      await store.clear(keyOf(account))
+    },
+    /** After a password reset: the only way out of the lock. */
+    async reset(account: string): Promise<void> {
+      await store.clear(keyOf(account))
+    },
+  }
+}
+
+export type LoginBackoff = ReturnType<typeof createLoginBackoff>
+
+/** For one instance: bounded, oldest entries dropped first. */
+export function createMemoryBackoffStore(maxEntries = 100_000): BackoffStore {
+  const entries = new Map<string, BackoffState & { expiresAt: number }>()
+  return {
+    async get(key, now) {
+      const entry = entries.get(key)
+      if (!entry) return null
+      if (entry.expiresAt <= now) {
+        entries.delete(key)
+        return null
+      }
+      return { failures: entry.failures, lastFailureAt: entry.lastFailureAt }
+    },
+    async addFailure(key, now, ttlMs) {
+      const previous = entries.get(key)
+      const fresh = !previous || now >= previous.expiresAt
+      const next = { failures: fresh ? 1 : previous.failures + 1, lastFailureAt: now, expiresAt: now + ttlMs }
+      entries.delete(key)
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!)
+      entries.set(key, next)
+      return { failures: next.failures, lastFailureAt: now }
+    },
+    async clear(key) {
+      entries.delete(key)
+    },
+  }
+}
+
+/** Shared by every instance: HINCRBY and the timestamp in one MULTI, with the TTL renewed. */
+export function createRedisBackoffStore(redis: Redis, prefix = 'latchkey:backoff:'): BackoffStore {
+  return {
+    async get(key) {
+      const values = await redis.hmget(prefix + key, 'failures', 'last')
+      if (values[0] === null || values[1] === null) return null
+      return { failures: Number(values[0]), lastFailureAt: Number(values[1]) }
+    },
+    async addFailure(key, now, ttlMs) {
+      const result = await redis.multi().hincrby(prefix + key, 'failures', 1).hset(prefix + key, 'last', String(now)).pexpire(prefix + key, ttlMs).exec()
+      const failures = Number(result?.[0]?.[1] ?? 1)
+      return { failures, lastFailureAt: now }
+    },
+    async clear(key) {
+      await redis.del(prefix + key)
+    },
+  }
+}

@@ -1,0 +1,75 @@
+import os from 'node:os'
+import { randomBytes } from 'node:crypto'
+import argon2 from 'argon2'
+import { ServiceUnavailable } from '../errors.js'
+
+export interface Argon2Params {
+  memoryCost: number
+  timeCost: number
+  parallelism: number
+}
+
+const RETRY_AFTER_SECONDS = 1
+
+/**
+ * argon2id (OWASP Password Storage) behind one bounded queue. argon2 runs on the libuv thread
+ * pool, which JWT signing (WebCrypto) shares: running at most one hash per core leaves pool
+ * threads for signing, and a full queue answers 503 at once instead of piling up work, so a
+ * login flood cannot starve the token endpoint, the JWKS or health checks.
+ */
+export function createPasswordHasher(options: { params: Argon2Params; concurrency?: number; maxQueue?: number }) {
+  const concurrency = options.concurrency ?? Math.max(1, os.availableParallelism())
+  const maxQueue = options.maxQueue ?? concurrency * 8
+  const params = { type: argon2.argon2id as 2, ...options.params }
+  let running = 0
+  const waiting: (() => void)[] = []
+  let dummyHash: Promise<string> | null = null
+
+  async function run<T>(work: () => Promise<T>): Promise<T> {
+    if (running >= concurrency) {
+      if (waiting.length >= maxQueue) throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
+      await new Promise<void>((resolve) => waiting.push(resolve))
+    } else {
+      running++
+    }
+    try {
+      return await work()
+    } finally {
+      const next = waiting.shift()
+      // The slot passes straight to the next waiter, so `running` only drops when none waits.
+      if (next) next()
+      else running--
+    }
+  }
+
+  async function verify(hash: string, password: string): Promise<boolean> {
+    return run(async () => {
+      try {
+        return await argon2.verify(hash, password)
+      } catch {
+        return false
+      }
+    })
+  }
+
+  return {
+    hash: (password: string): Promise<string> => run(() => argon2.hash(password, params)),
+    verify,
+    /** Same cost as a real verify, for accounts that do not exist (ASVS 6.3.8: no timing oracle). */
+    async verifyDummy(password: string): Promise<false> {
+      dummyHash ??= run(() => argon2.hash(randomBytes(16).toString('base64url'), params))
+      await verify(await dummyHash, password)
+      return false
+    },
+    needsRehash: (hash: string): boolean => {
+      try {
+        return argon2.needsRehash(hash, options.params)
+      } catch {
+        return true
+      }
+    },
+    stats: () => ({ running, queued: waiting.length }),
+  }
+}
+
+export type PasswordHasher = ReturnType<typeof createPasswordHasher>

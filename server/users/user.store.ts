@@ -1,0 +1,35 @@
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import { userFromRow, type User } from './user.js'
+import type { NewUserRow } from './user.table.js'
+
+type Executor = Kysely<Database> | Transaction<Database>
+
+/** Inserts unless the email is taken; true if this call created the user. */
+export async function insertUserIfAbsent(db: Executor, row: NewUserRow): Promise<boolean> {
+  const result = await db.insertInto('users').values(row).onConflict((oc) => oc.column('email').doNothing()).executeTakeFirst()
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1
+}
+
+export async function findUserByEmail(db: Executor, email: string): Promise<User | null> {
+  const row = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst()
+  return row ? userFromRow(row) : null
+}
+
+export async function findUserById(db: Executor, id: string): Promise<User | null> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+  return row ? userFromRow(row) : null
+}
+
+export async function updatePasswordHash(db: Executor, id: string, passwordHash: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute()
+}
+
+/** Voids every access token of the user issued before `now` (logout-all, disable, password reset). */
+export async function cutOffUserTokens(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
+}
+
+export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ disabled: 1, tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
+}

@@ -1,0 +1,18 @@
+import type { Insertable, Selectable } from 'kysely'
+
+export interface UsersTable {
+  id: string
+  /** Canonical form: trimmed, NFKC, lower-cased. */
+  email: string
+  name: string | null
+  password_hash: string
+  email_verified: number
+  disabled: number
+  /** Access tokens issued before this instant (epoch ms) are void. */
+  tokens_valid_after: number
+  created_at: number
+  updated_at: number
+}
+
+export type UserRow = Selectable<UsersTable>
+export type NewUserRow = Insertable<UsersTable>

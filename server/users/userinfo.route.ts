@@ -1,0 +1,20 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Deps } from '../deps.js'
+import { InvalidToken, readBearerToken } from '../http/bearer-auth.js'
+import { findUserById } from './user.store.js'
+import { ErrorResponse, UserInfo } from './user.schema.js'
+
+/** GET /oauth/userinfo (OpenID Connect Core §5.3): claims of the user behind any live user access token. */
+const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+  app.get('/userinfo', { schema: { response: { 200: UserInfo, 401: ErrorResponse } } }, async (request) => {
+    const token = readBearerToken(request)
+    if (token === null) throw new InvalidToken('a bearer access token is required')
+    const claims = await deps.verifier.verifyAccessToken(token)
+    if (!claims || claims.sid === undefined) throw new InvalidToken()
+    const user = await findUserById(deps.db, claims.sub)
+    if (!user) throw new InvalidToken()
+    return { sub: user.id, email: user.email, email_verified: user.emailVerified, ...(user.name ? { name: user.name } : {}) }
+  })
+}
+
+export default userinfoRoute
