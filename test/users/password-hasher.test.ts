@@ -1,0 +1,38 @@
+import t from 'tap'
+import { ServiceUnavailable } from '../../server/errors.js'
+import { createPasswordHasher } from '../../server/users/password-hasher.js'
+
+const light = { memoryCost: 8192, timeCost: 1, parallelism: 1 }
+
+t.test('OWASP parameters produce an argon2id hash that verifies', async (t) => {
+  const hasher = createPasswordHasher({ params: { memoryCost: 19456, timeCost: 2, parallelism: 1 } })
+  const hash = await hasher.hash('a long enough passphrase')
+  t.match(hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/)
+  t.equal(await hasher.verify(hash, 'a long enough passphrase'), true)
+  t.equal(await hasher.verify(hash, 'another passphrase'), false)
+  t.equal(hasher.needsRehash(hash), false)
+  t.equal(createPasswordHasher({ params: light }).needsRehash(hash), true, 'other parameters ask for a rehash')
+})
+
+t.test('a malformed stored hash never verifies and never throws', async (t) => {
+  const hasher = createPasswordHasher({ params: light })
+  t.equal(await hasher.verify('not a hash', 'x'), false)
+  t.equal(await hasher.verifyDummy('anything at all'), false)
+})
+
+t.test('a full queue answers 503 with Retry-After at once, and queued work still completes', async (t) => {
+  const hasher = createPasswordHasher({ params: light, concurrency: 1, maxQueue: 1 })
+  const first = hasher.hash('one passphrase here')
+  const second = hasher.hash('two passphrase here')
+  t.same(hasher.stats(), { running: 1, queued: 1 })
+  await t.rejects(hasher.hash('three passphrase here'), new ServiceUnavailable('too many password checks in progress, retry shortly', 1))
+  try {
+    await hasher.hash('four passphrase here')
+  } catch (error) {
+    t.same((error as ServiceUnavailable).headers, { 'retry-after': '1' })
+    t.equal((error as ServiceUnavailable).status, 503)
+  }
+  t.match(await first, /^\$argon2id\$/)
+  t.match(await second, /^\$argon2id\$/)
+  t.same(hasher.stats(), { running: 0, queued: 0 })
+})
