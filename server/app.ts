@@ -44,7 +44,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(formBody)
   await app.register(cookie)
   await app.register(corsPolicy, { origins: deps.config.corsOrigins })
-  await registerRateLimit(app, { redis: deps.redis })
+  await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
 
   await app.register(healthRoute, { deps })
   await app.register(discoveryRoute, { deps })

@@ -37,6 +37,8 @@ export interface Config {
   trustProxy: TrustProxy
   smtpUrl: string | null
   logLevel: LogLevel
+  /** Per-IP rate limits on credential endpoints; off only where a proxy in front limits instead. */
+  rateLimits: boolean
   /** Minimum password length in Unicode code points (NIST SP 800-63B: at least 8; default 12). */
   passwordMinLength: number
   /** argon2id parameters (OWASP: m=19456 KiB, t=2, p=1); hashes made with others are upgraded at login. */
@@ -152,6 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return Number(text)
   }
+  const rateLimits = boolean('LATCHKEY_RATE_LIMITS', true)
   const passwordMinLength = integer('LATCHKEY_PASSWORD_MIN_LENGTH', 12, 8, 64)
   const argon2 = {
     memoryCost: integer('LATCHKEY_ARGON2_MEMORY_KIB', 19_456, 8_192, 1_048_576),
@@ -181,6 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy,
     smtpUrl,
     logLevel,
+    rateLimits,
     passwordMinLength,
     argon2,
     // A verifier may cache the JWKS this long; a next key is published a whole rotation

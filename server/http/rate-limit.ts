@@ -8,9 +8,11 @@ import { ApiError } from '../errors.js'
  * with `config: { rateLimit: … }`. The key is `request.ip`, which believes X-Forwarded-For only
  * as far as LATCHKEY_TRUST_PROXY says. With Redis the budget is shared by every instance.
  */
-export async function registerRateLimit(app: FastifyInstance, options: { redis: Redis | null }): Promise<void> {
+export async function registerRateLimit(app: FastifyInstance, options: { redis: Redis | null; enabled: boolean }): Promise<void> {
   await app.register(rateLimit, {
     global: false,
+    // LATCHKEY_RATE_LIMITS=false: routes keep their settings but nothing is counted.
+    allowList: () => !options.enabled,
     ...(options.redis ? { redis: options.redis, nameSpace: 'latchkey:rl:' } : {}),
     keyGenerator: (request) => request.ip,
     // Redis unreachable: let requests through rather than lock everyone out; back-off still applies.

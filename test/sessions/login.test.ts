@@ -137,3 +137,11 @@ t.test('an existing login keeps working after the argon2 parameters change, and 
   await login(second, 'turing@example.com')
   t.match((await findUserByEmail(second.deps.db, 'turing@example.com'))!.passwordHash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/)
 })
+
+t.test('LATCHKEY_RATE_LIMITS=false counts nothing', async (t) => {
+  const testApp = await buildTestApp(t, { env: { LATCHKEY_RATE_LIMITS: 'false' } })
+  for (let i = 0; i < 12; i++) {
+    const res = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email: `y${i}@example.com`, password: PASSWORD }, remoteAddress: '192.0.2.9' })
+    t.equal(res.statusCode, 401)
+  }
+})
