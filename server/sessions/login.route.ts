@@ -26,6 +26,7 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
     { schema: { body: Credentials, response: { 200: AccessTokenResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse } }, config: { rateLimit: loginRateLimit } },
     async (request, reply) => {
       assertPasswordWithinLimit(request.body.password)
+      deps.passwordHasher.assertCapacity()
       const email = canonicalEmail(request.body.email)
       const gate = await deps.loginBackoff.check(email)
       if (!gate.allowed) {

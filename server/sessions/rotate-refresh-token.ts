@@ -29,7 +29,8 @@ type Outcome =
   | { kind: 'invalid'; reason: string }
   | { kind: 'reused'; session: Session }
 
-const sealBinding = (tokenId: string) => ({ purpose: 'refresh-successor', rt: tokenId })
+// Bound to the token it succeeds, so a sealed successor copied onto another row does not open.
+const sealBinding = (presentedHash: string) => ({ purpose: 'refresh-successor', rt: presentedHash })
 
 /** A session's first refresh token, created with it at login. */
 export async function issueFirstRefreshToken(deps: Pick<RotationDeps, 'db' | 'config'>, session: Session, now: number): Promise<string> {
@@ -53,8 +54,16 @@ export async function issueFirstRefreshToken(deps: Pick<RotationDeps, 'db' | 'co
  */
 export async function rotateRefreshToken(deps: RotationDeps, presented: string, clientId: string, meta: { ip: string | null }): Promise<RotatedRefreshToken> {
   const now = deps.clock.now()
+  const grace = deps.config.refreshReuseGraceMs
+  const presentedHash = hashOpaqueToken(presented)
+  // Everything asynchronous beyond the database happens before the transaction: on SQLite a
+  // transaction holds the only connection, so an await on the thread pool inside it would
+  // serialise every rotation behind it.
+  const successor = generateOpaqueToken()
+  const successorId = randomUUID()
+  const sealedSuccessor = grace > 0 ? await deps.keystore.seal(sealBinding(presentedHash), successor) : null
   const outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome> => {
-    const found = await findRefreshTokenByHash(trx, hashOpaqueToken(presented))
+    const found = await findRefreshTokenByHash(trx, presentedHash)
     if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
     const session = sessionFromRow(found.session)
     if (session.clientId !== clientId) return { kind: 'invalid', reason: 'refresh token was issued to another client' }
@@ -63,13 +72,10 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
 
     if (found.token.used_at === null) {
       if (found.token.idle_expires_at <= now) return { kind: 'invalid', reason: 'refresh token has expired' }
-      const successor = generateOpaqueToken()
-      const successorId = randomUUID()
-      const grace = deps.config.refreshReuseGraceMs
       const claimed = await claimRefreshToken(trx, found.token.id, {
         usedAt: now,
         successorId,
-        successorEncrypted: grace > 0 ? await deps.keystore.seal(sealBinding(found.token.id), successor) : null,
+        successorEncrypted: sealedSuccessor,
         graceUntil: grace > 0 ? now + grace : null,
       })
       if (claimed) {
@@ -88,8 +94,8 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
     // Already used (by an earlier request, or by a concurrent one that just won the claim).
     const used = await findRefreshTokenById(trx, found.token.id)
     if (used?.grace_until != null && now < used.grace_until && used.successor_encrypted) {
-      const successor = await deps.keystore.open(sealBinding(used.id), used.successor_encrypted)
-      if (successor !== null) return { kind: 'rotated', refreshToken: successor, session }
+      const earlier = await deps.keystore.open(sealBinding(presentedHash), used.successor_encrypted)
+      if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session }
     }
     await revokeSession(trx, session.id, 'refresh_reuse', now)
     return { kind: 'reused', session }

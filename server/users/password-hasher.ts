@@ -12,22 +12,30 @@ export interface Argon2Params {
 const RETRY_AFTER_SECONDS = 1
 
 /**
- * argon2id (OWASP Password Storage) behind one bounded queue. argon2 runs on the libuv thread
- * pool, which JWT signing (WebCrypto) shares: running at most one hash per core leaves pool
- * threads for signing, and a full queue answers 503 at once instead of piling up work, so a
- * login flood cannot starve the token endpoint, the JWKS or health checks.
+ * argon2id (OWASP Password Storage) behind one bounded queue. Each hash keeps a core busy for
+ * ~20 ms; running one fewer than the machine has cores leaves a core for the event loop (tokens,
+ * JWKS, health), and a full queue answers 503 at once instead of piling up work, so a login flood
+ * cannot starve the rest of the server.
  */
+export function defaultHashingConcurrency(): number {
+  return Math.max(1, os.availableParallelism() - 1)
+}
+
 export function createPasswordHasher(options: { params: Argon2Params; concurrency?: number; maxQueue?: number }) {
-  const concurrency = options.concurrency ?? Math.max(1, os.availableParallelism())
+  const concurrency = options.concurrency ?? defaultHashingConcurrency()
   const maxQueue = options.maxQueue ?? concurrency * 8
   const params = { type: argon2.argon2id as 2, ...options.params }
   let running = 0
   const waiting: (() => void)[] = []
   let dummyHash: Promise<string> | null = null
 
+  function assertCapacity(): void {
+    if (running >= concurrency && waiting.length >= maxQueue) throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
+  }
+
   async function run<T>(work: () => Promise<T>): Promise<T> {
     if (running >= concurrency) {
-      if (waiting.length >= maxQueue) throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
+      assertCapacity()
       await new Promise<void>((resolve) => waiting.push(resolve))
     } else {
       running++
@@ -68,6 +76,8 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
         return true
       }
     },
+    /** Fails fast, before a request spends work on the database, when the queue is already full. */
+    assertCapacity,
     stats: () => ({ running, queued: waiting.length }),
   }
 }
