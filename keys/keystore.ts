@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../server/clock.js'
 import { runLifecycle, type LifecycleDeps } from './key-lifecycle.js'
 import { decryptPrivateJwk } from './private-key-encryption.js'
-import { openSealedText, sealText } from './sealed-text.js'
+import { importKek, openSealedText, sealText } from './sealed-text.js'
 import type { PublicJwk } from './public-jwk.js'
 import { findLiveKeys } from './signing-key.store.js'
 import type { SigningKeyRow } from './signing-key.table.js'
@@ -80,6 +80,7 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
   }
 
   await tickOnce()
+  const kekKey = await importKek(deps.kek)
 
   async function tick(): Promise<void> {
     // One tick at a time per instance; a slow database must not stack them up.
@@ -98,8 +99,8 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
     jwks: () => published,
     activeKid: () => active?.kid ?? null,
     tick,
-    seal: (binding, text) => sealText(deps.kek, binding, text),
-    open: (binding, sealed) => openSealedText(deps.kek, binding, sealed),
+    seal: (binding, text) => sealText(kekKey, binding, text),
+    open: (binding, sealed) => openSealedText(kekKey, binding, sealed),
     startTicking(intervalMs) {
       timer = setInterval(() => {
         tick().catch((error: unknown) => deps.log.error({ event: 'key.tick_failed', err: error }, 'key lifecycle tick failed; still signing with the last known key'))

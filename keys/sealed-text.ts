@@ -4,12 +4,19 @@ import { CompactEncrypt, compactDecrypt } from 'jose'
 // "A256GCM"). The binding (which key, which token) sits in the authenticated protected header, so a
 // ciphertext copied onto another row does not open there.
 
-export async function sealText(kek: Uint8Array, binding: Record<string, string>, text: string): Promise<string> {
+type Kek = Uint8Array | CryptoKey
+
+/** The KEK imported once as a WebCrypto key, so sealing does not import it on every call. */
+export async function importKek(kek: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', new Uint8Array(kek), 'AES-GCM', false, ['encrypt', 'decrypt'])
+}
+
+export async function sealText(kek: Kek, binding: Record<string, string>, text: string): Promise<string> {
   return new CompactEncrypt(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', ...binding }).encrypt(kek)
 }
 
 /** The plaintext, or null when the KEK is wrong, the data was altered or the binding differs. */
-export async function openSealedText(kek: Uint8Array, binding: Record<string, string>, sealed: string): Promise<string | null> {
+export async function openSealedText(kek: Kek, binding: Record<string, string>, sealed: string): Promise<string | null> {
   try {
     const result = await compactDecrypt(sealed, kek, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] })
     for (const [name, value] of Object.entries(binding)) {

@@ -42,8 +42,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(securityHeaders)
   await app.register(requestLog)
   await app.register(formBody)
-  await app.register(cookie)
-  await app.register(corsPolicy, { origins: deps.config.corsOrigins })
+  // CORS only exists for the origins configured; with none, no request pays for the check.
+  if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
   await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
 
   await app.register(healthRoute, { deps })
@@ -53,13 +53,21 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(revokeRoute, { deps, prefix: '/oauth' })
   await app.register(introspectRoute, { deps, prefix: '/oauth' })
   await app.register(userinfoRoute, { deps, prefix: '/oauth' })
-  await app.register(registerRoute, { deps, prefix: '/auth' })
-  await app.register(loginRoute, { deps, prefix: '/auth' })
-  await app.register(refreshRoute, { deps, prefix: '/auth' })
-  await app.register(logoutRoute, { deps, prefix: '/auth' })
-  await app.register(sessionsRoute, { deps, prefix: '/auth' })
-  await app.register(meRoute, { deps, prefix: '/auth' })
-  await app.register(passwordChangeRoute, { deps, prefix: '/auth' })
+  // The first-party API, the only place cookies are read or set: the cookie plugin's hooks stay
+  // off the token and JWKS hot paths.
+  await app.register(
+    async (auth) => {
+      await auth.register(cookie)
+      await auth.register(registerRoute, { deps })
+      await auth.register(loginRoute, { deps })
+      await auth.register(refreshRoute, { deps })
+      await auth.register(logoutRoute, { deps })
+      await auth.register(sessionsRoute, { deps })
+      await auth.register(meRoute, { deps })
+      await auth.register(passwordChangeRoute, { deps })
+    },
+    { prefix: '/auth' },
+  )
 
   return app
 }

@@ -14,10 +14,24 @@ export async function insertRefreshToken(db: Executor, row: { id: string; sessio
 }
 
 export async function findRefreshTokenByHash(db: Executor, tokenHash: string): Promise<RefreshTokenWithSession | null> {
-  const token = await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
-  if (!token) return null
-  const session = await db.selectFrom('sessions').selectAll().where('id', '=', token.session_id).executeTakeFirstOrThrow()
-  return { token, session }
+  // One query on the rotation hot path: the token and its family together.
+  const row = await db
+    .selectFrom('refresh_tokens as t')
+    .innerJoin('sessions as s', 's.id', 't.session_id')
+    .select([
+      't.id as t_id', 't.session_id as t_session_id', 't.token_hash as t_token_hash', 't.created_at as t_created_at', 't.idle_expires_at as t_idle_expires_at',
+      't.used_at as t_used_at', 't.successor_id as t_successor_id', 't.successor_encrypted as t_successor_encrypted', 't.grace_until as t_grace_until',
+      's.id', 's.user_id', 's.client_id', 's.scope', 's.audience', 's.amr', 's.auth_time', 's.created_at', 's.last_used_at', 's.expires_at',
+      's.revoked_at', 's.revoked_reason', 's.ip', 's.user_agent',
+    ])
+    .where('t.token_hash', '=', tokenHash)
+    .executeTakeFirst()
+  if (!row) return null
+  const { t_id, t_session_id, t_token_hash, t_created_at, t_idle_expires_at, t_used_at, t_successor_id, t_successor_encrypted, t_grace_until, ...session } = row
+  return {
+    token: { id: t_id, session_id: t_session_id, token_hash: t_token_hash, created_at: t_created_at, idle_expires_at: t_idle_expires_at, used_at: t_used_at, successor_id: t_successor_id, successor_encrypted: t_successor_encrypted, grace_until: t_grace_until },
+    session,
+  }
 }
 
 /**

@@ -1,0 +1,155 @@
+// Accounts and sessions under load (issue 3's bars). See bench/README.md.
+//
+// One Latchkey child process on a fresh SQLite data dir, LOG_LEVEL=warn and LATCHKEY_RATE_LIMITS=false
+// (autocannon sends everything from one address; the per-IP limiter would answer 429 after ten
+// logins). Measured in one run, one after another:
+//   1. raw argon2id verify throughput in this process, as many in flight as the server allows;
+//   2. POST /auth/login throughput with the right password (the bar: ≥ 85 % of 1.);
+//   3. POST /auth/refresh rotation at 50 connections, each rotating its own session's cookie
+//      (the bar: ≥ 3,000/s, p99 ≤ 25 ms);
+//   4. a saturating login flood (100 connections) while client_credentials and the JWKS are loaded
+//      beside it (the bar: their p99 ≤ 50 ms, and no failure other than the flood's 503/429).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import argon2 from 'argon2'
+import autocannon, { type AutocannonResult } from 'autocannon'
+import { defaultHashingConcurrency } from '../server/users/password-hasher.js'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const cli = path.join(repoRoot, 'dist/server/cli/main.js')
+const duration = Number(process.env.BENCH_DURATION ?? 10)
+const PASSWORD = 'a benchmark passphrase 2026'
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const base = `http://127.0.0.1:${env.PORT}`
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill()
+  throw new Error('Latchkey did not become ready')
+}
+
+function summary(result: AutocannonResult) {
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count])),
+  }
+}
+
+async function rawArgon2(seconds: number): Promise<number> {
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 })
+  // As many in flight as the server lets run at once (one per core but one).
+  const inFlight = defaultHashingConcurrency()
+  const end = Date.now() + seconds * 1000
+  let done = 0
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (Date.now() < end) {
+        await argon2.verify(hash, PASSWORD)
+        done++
+      }
+    }),
+  )
+  return Math.round(done / seconds)
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-accounts-'))
+  const port = await freePort()
+  const env = { PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LATCHKEY_RATE_LIMITS: 'false', LATCHKEY_ISSUER: `http://127.0.0.1:${port}` }
+  const run = (args: string[], input?: string) => execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
+  const client = JSON.parse(run(['clients', 'create', '--name', 'bench', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'])) as { client_id: string; client_secret: string }
+  const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`
+  run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
+  const { child, base } = await startLatchkey(env)
+  const loginBody = JSON.stringify({ email: 'loadtest@example.com', password: PASSWORD })
+  const browser = { origin: base, 'x-requested-with': 'latchkey' }
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration }
+  try {
+    // 1. raw argon2 and 2. login, back to back so both see the same machine.
+    const raw = await rawArgon2(duration)
+    const login = summary(await autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 8, duration }))
+    results.argon2VerifyPerSecond = raw
+    results.login = { ...login, ratioToRawArgon2: Number((login.requestsPerSecond / raw).toFixed(2)), bar: 'login ≥ 0.85 × raw argon2 verify' }
+
+    // 3. refresh rotation: one session per connection, each chaining its own successor cookies.
+    const cookies: string[] = []
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody })
+      cookies.push(res.headers.getSetCookie()[0]!.split(';')[0]!)
+    }
+    const refresh = summary(
+      await autocannon({
+        url: base,
+        connections: 50,
+        duration,
+        requests: [
+          {
+            method: 'POST',
+            path: '/auth/refresh',
+            // autocannon resets a connection's context after each pass over `requests`, so the live
+            // cookies circulate through a shared pool instead: each request takes one and puts its
+            // successor back.
+            setupRequest: (request) => ({ ...request, headers: { ...browser, cookie: cookies.pop() ?? '' } }),
+            onResponse: (status, _body, _context, headers) => {
+              // Raw header names keep the case the server wrote them in.
+              const setCookie = Object.entries(headers).find(([name]) => name.toLowerCase() === 'set-cookie')?.[1]
+              const first = Array.isArray(setCookie) ? setCookie[0] : setCookie
+              if (status === 200 && first) cookies.push(first.split(';')[0]!)
+            },
+          },
+        ],
+      }),
+    )
+    results.refresh = { ...refresh, bar: '≥ 3000/s, p99 ≤ 25 ms at 50 connections on SQLite' }
+
+    // 4. login flood beside client_credentials and JWKS traffic.
+    const [flood, tokens, jwks] = await Promise.all([
+      autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 100, duration }),
+      autocannon({ url: `${base}/oauth/token`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: 'grant_type=client_credentials', connections: 10, duration }),
+      autocannon({ url: `${base}/.well-known/jwks.json`, connections: 10, duration }),
+    ])
+    results.flood = { login: summary(flood), clientCredentials: summary(tokens), jwks: summary(jwks), bar: 'client_credentials and JWKS p99 ≤ 50 ms; only the flood sees 503/429' }
+  } finally {
+    child.kill('SIGTERM')
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  writeFileSync(path.join(repoRoot, 'bench/accounts-results.json'), JSON.stringify(results, null, 2) + '\n')
+  const login = results.login as { requestsPerSecond: number; p99Ms: number; ratioToRawArgon2: number }
+  const refresh = results.refresh as { requestsPerSecond: number; p99Ms: number; non2xx: number }
+  const flood = results.flood as Record<string, { requestsPerSecond: number; p99Ms: number; non2xx: number; statusCodes: Record<string, number> }>
+  console.log(`argon2 verify (raw, ${defaultHashingConcurrency()} in flight, as the server): ${results.argon2VerifyPerSecond}/s`)
+  console.log(`login: ${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms, ${login.ratioToRawArgon2} × raw ${login.ratioToRawArgon2 >= 0.85 ? 'PASS' : 'MISS'}`)
+  console.log(`refresh rotation: ${refresh.requestsPerSecond}/s, p99 ${refresh.p99Ms} ms, non-2xx ${refresh.non2xx} ${refresh.requestsPerSecond >= 3000 && refresh.p99Ms <= 25 ? 'PASS' : 'MISS'}`)
+  for (const name of ['clientCredentials', 'jwks'] as const) {
+    const r = flood[name]!
+    console.log(`during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx} ${r.p99Ms <= 50 && r.non2xx === 0 ? 'PASS' : 'MISS'}`)
+  }
+  console.log(`flood itself: ${JSON.stringify(flood.login!.statusCodes)}`)
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
