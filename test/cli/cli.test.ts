@@ -1,38 +1,13 @@
-import path from 'node:path'
-import { spawn } from 'node:child_process'
 import t from 'tap'
+import { cliEnv, runLatchkey as latchkey } from '../helpers/run-cli.js'
 import { buildTestApp } from '../helpers/build-test-app.js'
 import { provisionDatabase, testDialects, testDirOf } from '../helpers/test-database.js'
-import type { DatabaseConfig } from '../../server/config.js'
-
-const repoRoot = path.resolve(import.meta.dirname, '../..')
-
-interface CliResult {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
-function latchkey(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
-
-function envFor(dataDir: string, database: DatabaseConfig): Record<string, string> {
-  return { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: database.dialect === 'postgres' ? database.url : `sqlite:${database.file}` }
-}
 
 for (const dialect of testDialects()) {
   t.test(`latchkey CLI on ${dialect}`, async (t) => {
     const dataDir = testDirOf(t)
     const database = await provisionDatabase(t, dialect, dataDir)
-    const env = envFor(dataDir, database)
+    const env = cliEnv(dataDir, database)
 
     t.test('clients create prints the client and its secret once; the client gets tokens', async (t) => {
       const created = await latchkey(['clients', 'create', '--name', 'billing', '--grant', 'client_credentials', '--scope', 'invoices:read invoices:write', '--audience', 'https://billing.example.com', '--json'], env)

@@ -1,29 +1,14 @@
-import path from 'node:path'
-import { spawn } from 'node:child_process'
 import t from 'tap'
+import { cliEnv, runLatchkey as latchkey } from '../helpers/run-cli.js'
 import { buildTestApp } from '../helpers/build-test-app.js'
 import { provisionDatabase, testDialects, testDirOf } from '../helpers/test-database.js'
 import { PASSWORD, login, nextClientIp } from '../helpers/users.js'
-
-const repoRoot = path.resolve(import.meta.dirname, '../..')
-
-function latchkey(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(stdin)
-  })
-}
 
 for (const dialect of testDialects()) {
   t.test(`latchkey users on ${dialect}`, async (t) => {
     const dataDir = testDirOf(t)
     const database = await provisionDatabase(t, dialect, dataDir)
-    const env = { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: database.dialect === 'postgres' ? database.url : `sqlite:${database.file}` }
+    const env = cliEnv(dataDir, database)
 
     const created = await latchkey(['users', 'create', '--email', 'Ada@Example.com', '--password-stdin', '--name', 'Ada', '--json'], env, `${PASSWORD}\n`)
     t.equal(created.code, 0, created.stderr)
