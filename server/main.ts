@@ -42,7 +42,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db, config, kek, log, clock })
-    redis = config.redisUrl === null ? null : createRedis(config.redisUrl)
+    redis = config.redisUrl === null ? null : await createRedis(config.redisUrl)
     const deps: Deps = {
       config,
       db,

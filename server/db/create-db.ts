@@ -2,15 +2,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import SQLite from 'better-sqlite3'
-import pg from 'pg'
+import { createRequire } from 'node:module'
+import type PgModule from 'pg'
 import type { DatabaseConfig } from '../config.js'
 import type { Database, Db } from './database.js'
 
 const INT8_OID = 20
 
 /** The only importer of the database drivers. */
+// pg is loaded only for PostgreSQL deployments, so SQLite ones do not carry it in memory.
+const requireModule = createRequire(import.meta.url)
+
 export function createDb(config: DatabaseConfig): Db {
   if (config.dialect === 'postgres') {
+    const pg = requireModule('pg') as typeof PgModule
     const pool = new pg.Pool({
       connectionString: config.url,
       max: 10,

@@ -1,12 +1,13 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 /**
- * The shared store for rate limits and login back-off. Commands fail fast while Redis is
- * unreachable (no offline queue, one retry) so a Redis outage surfaces as an error instead of
- * requests hanging until a timeout.
+ * The shared store for rate limits and login back-off. Imported only when REDIS_URL is set: the
+ * client library alone costs ~25 MB of memory. Commands fail after one retry while Redis is
+ * unreachable, so an outage surfaces as an error instead of requests hanging.
  */
-export function createRedis(url: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2_000, lazyConnect: false })
+export async function createRedis(url: string): Promise<Redis> {
+  const { Redis: RedisClient } = await import('ioredis')
+  const redis = new RedisClient(url, { maxRetriesPerRequest: 1, connectTimeout: 2_000 })
   // Connection errors are retried by ioredis itself; commands report their own failures.
   redis.on('error', () => {})
   return redis
