@@ -40,7 +40,8 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig()
   switch (command) {
     case 'serve':
-      parseArgs({ args: rest, strict: true, options: {} })
+      // --json is accepted like everywhere else; the server's output is JSON lines already.
+      parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
       return serve(config, createLogger(config.logLevel))
     case 'migrate':
       return withDatabase(config, async ({ db }) => {
