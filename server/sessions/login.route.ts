@@ -23,10 +23,15 @@ const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the e
 const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/login',
-    { schema: { body: Credentials, response: { 200: AccessTokenResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse } }, config: { rateLimit: loginRateLimit } },
+    {
+      schema: { body: Credentials, response: { 200: AccessTokenResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse } },
+      config: { rateLimit: loginRateLimit },
+      // A saturated hashing queue answers before the body is even read: a flood then costs the
+      // event loop as little as possible, leaving it to tokens, JWKS and health checks.
+      onRequest: async () => deps.passwordHasher.assertCapacity(),
+    },
     async (request, reply) => {
       assertPasswordWithinLimit(request.body.password)
-      deps.passwordHasher.assertCapacity()
       const email = canonicalEmail(request.body.email)
       const gate = await deps.loginBackoff.check(email)
       if (!gate.allowed) {
