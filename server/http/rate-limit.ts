@@ -5,8 +5,9 @@ import { ApiError } from '../errors.js'
 
 /**
  * Per-IP limits on credential endpoints (ASVS 6.3.1), with @fastify/rate-limit. Routes opt in
- * with `config: { rateLimit: … }`. The key is `request.ip`, which believes X-Forwarded-For only
- * as far as LATCHKEY_TRUST_PROXY says. With Redis the budget is shared by every instance.
+ * with `config: { rateLimit: … }`. The plugin's default key is `request.ip` (which believes
+ * X-Forwarded-For only as far as LATCHKEY_TRUST_PROXY says), with IPv6 clients grouped by /64 so
+ * rotating addresses within one allocation does not escape the limit. With Redis the budget is shared by every instance.
  */
 export async function registerRateLimit(app: FastifyInstance, options: { redis: Redis | null; enabled: boolean }): Promise<void> {
   await app.register(rateLimit, {
@@ -14,7 +15,6 @@ export async function registerRateLimit(app: FastifyInstance, options: { redis: 
     // LATCHKEY_RATE_LIMITS=false: routes keep their settings but nothing is counted.
     allowList: () => !options.enabled,
     ...(options.redis ? { redis: options.redis, nameSpace: 'latchkey:rl:' } : {}),
-    keyGenerator: (request) => request.ip,
     // Redis unreachable: let requests through rather than lock everyone out; back-off still applies.
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
+import { ServiceUnavailable } from '../errors.js'
 
 // Per-account progressive back-off (ASVS 6.3.1, NIST SP 800-63B §5.2.2). The counter belongs
 // to the canonical email whether or not an account exists, so it reveals nothing and an attacker
@@ -8,9 +9,10 @@ import type { Clock } from '../clock.js'
 // - the first FREE_FAILURES consecutive failures cost nothing;
 // - then every attempt waits 2^(failures - FREE_FAILURES) seconds after the last failure, at most
 //   MAX_DELAY;
-// - LOCK_AFTER consecutive failures lock password sign-in until a password reset (NIST: no more
-//   than 100); short of that nothing is permanent: state is forgotten FORGET_AFTER after the last
-//   failure, and a success clears it.
+// - LOCK_AFTER consecutive failures lock password sign-in (NIST: no more than 100) until a
+//   password reset or until FORGET_AFTER has passed since the last failure: nothing an attacker
+//   can impose is permanent, and all state is forgotten FORGET_AFTER after the last failure; a
+//   success clears it.
 
 const FREE_FAILURES = 5
 const MAX_DELAY_MS = 15 * 60_000
@@ -46,7 +48,9 @@ export function createLoginBackoff(store: BackoffStore, clock: Clock) {
     async check(account: string): Promise<BackoffVerdict> {
       const state = await store.get(keyOf(account), clock.now())
       if (!state) return { allowed: true }
-      if (state.failures >= LOCK_AFTER) return { allowed: false, locked: true, retryAfterSeconds: Math.ceil(MAX_DELAY_MS / 1000) }
+      if (state.failures >= LOCK_AFTER) {
+        return { allowed: false, locked: true, retryAfterSeconds: Math.max(1, Math.ceil((state.lastFailureAt + FORGET_AFTER_MS - clock.now()) / 1000)) }
+      }
       const wait = state.lastFailureAt + backoffDelayMs(state.failures) - clock.now()
       return wait > 0 ? { allowed: false, locked: false, retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true }
     },
@@ -93,21 +97,30 @@ export function createMemoryBackoffStore(maxEntries = 100_000): BackoffStore {
   }
 }
 
+/** Redis unreachable: sign-in waits (503) rather than skipping the brute-force check or failing with 500. */
+async function orUnavailable<T>(operation: Promise<T>): Promise<T> {
+  try {
+    return await operation
+  } catch {
+    throw new ServiceUnavailable('sign-in protection is temporarily unavailable, retry shortly', 5)
+  }
+}
+
 /** Shared by every instance: HINCRBY and the timestamp in one MULTI, with the TTL renewed. */
 export function createRedisBackoffStore(redis: Redis, prefix = 'latchkey:backoff:'): BackoffStore {
   return {
     async get(key) {
-      const values = await redis.hmget(prefix + key, 'failures', 'last')
+      const values = await orUnavailable(redis.hmget(prefix + key, 'failures', 'last'))
       if (values[0] === null || values[1] === null) return null
       return { failures: Number(values[0]), lastFailureAt: Number(values[1]) }
     },
     async addFailure(key, now, ttlMs) {
-      const result = await redis.multi().hincrby(prefix + key, 'failures', 1).hset(prefix + key, 'last', String(now)).pexpire(prefix + key, ttlMs).exec()
+      const result = await orUnavailable(redis.multi().hincrby(prefix + key, 'failures', 1).hset(prefix + key, 'last', String(now)).pexpire(prefix + key, ttlMs).exec())
       const failures = Number(result?.[0]?.[1] ?? 1)
       return { failures, lastFailureAt: now }
     },
     async clear(key) {
-      await redis.del(prefix + key)
+      await orUnavailable(redis.del(prefix + key))
     },
   }
 }

@@ -60,7 +60,11 @@ for (const [name, makeStore] of stores) {
       }
       t.match(await backoff.check('bob@example.com'), { allowed: false, locked: true })
       await backoff.reset('bob@example.com')
-      t.same(await backoff.check('bob@example.com'), { allowed: true })
+      t.same(await backoff.check('bob@example.com'), { allowed: true }, 'a reset lifts the lock')
+      for (let i = 0; i < 100; i++) await backoff.recordFailure('carol@example.com')
+      t.same(await backoff.check('carol@example.com'), { allowed: false, locked: true, retryAfterSeconds: 86_400 })
+      clock.advance(86_400_000)
+      t.same(await backoff.check('carol@example.com'), { allowed: true }, 'and without one it ends after 24 h: an attacker cannot lock an account for good')
     })
 
     if (name === 'redis') {
@@ -99,4 +103,12 @@ t.test('with REDIS_URL two Latchkey instances share back-off and rate limits', a
     statuses.push(res.statusCode)
   }
   t.equal(statuses.filter((s) => s === 429).length, 2, `one per-IP budget of 10 across both instances: ${statuses.join(',')}`)
+})
+
+t.test('with Redis down, login answers 503 with Retry-After, never 500', async (t) => {
+  const testApp = await buildTestApp(t, { env: { REDIS_URL: 'redis://127.0.0.1:9' } })
+  const res = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'down@example.com', password: PASSWORD }, remoteAddress: nextClientIp() })
+  t.equal(res.statusCode, 503)
+  t.same(res.json(), { error: 'temporarily_unavailable', error_description: 'sign-in protection is temporarily unavailable, retry shortly' })
+  t.equal(res.headers['retry-after'], '5')
 })
