@@ -36,3 +36,11 @@ t.test('a full queue answers 503 with Retry-After at once, and queued work still
   t.match(await second, /^\$argon2id\$/)
   t.same(hasher.stats(), { running: 0, queued: 0 })
 })
+
+t.test('regression: a dummy hash refused by a full queue is not remembered', async (t) => {
+  const hasher = createPasswordHasher({ params: light, concurrency: 1, maxQueue: 0 })
+  const busy = hasher.hash('keeps the only slot busy')
+  await t.rejects(hasher.verifyDummy('unknown account password'), new ServiceUnavailable('too many password checks in progress, retry shortly', 1))
+  await busy
+  t.equal(await hasher.verifyDummy('unknown account password'), false, 'unknown accounts get the normal answer again')
+})

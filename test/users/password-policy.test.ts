@@ -19,6 +19,7 @@ t.test('the list holds at least 100,000 passwords from the shipped package', asy
   t.ok(loadCommonPasswords().size >= 100_000, `${loadCommonPasswords().size} entries of 8+ characters`)
   t.ok(isCommonPassword('password1234'))
   t.ok(isCommonPassword('PassWord1234'), 'case-insensitively')
+  t.ok(isCommonPassword('ｑｗｅｒｔｙｕｉｏｐ１２３'), 'and whatever the width of the characters (NFKC)')
 })
 
 t.test('each rule refuses with its own code and never echoes the password', async (t) => {
