@@ -34,6 +34,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // A client trickling a request body holds a connection at most this long.
+    requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -57,6 +59,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   // off the token and JWKS hot paths.
   await app.register(
     async (auth) => {
+      // JSON only: a cross-site HTML form cannot send it, so no form can sign a victim in.
+      auth.removeContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'])
       await auth.register(cookie)
       await auth.register(registerRoute, { deps })
       await auth.register(loginRoute, { deps })

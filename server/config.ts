@@ -242,15 +242,21 @@ function isAbsoluteUri(text: string): boolean {
  * An https URL (http only on loopback). `bare` also forbids query and fragment, as RFC 8414 §2
  * requires of an issuer. The result has no trailing slash so endpoint URLs join cleanly.
  */
+/** Values are echoed in errors, but never the credentials a URL may carry. */
+function withoutCredentials(text: string): string {
+  return text.replace(/\/\/[^/@\s]*@/, '//[credentials]@')
+}
+
 function absoluteUrl(
   name: string,
-  text: string,
+  raw: string,
   fail: (name: string, why: string) => undefined,
   rules: { secure: boolean; bare: boolean },
 ): string {
+  const text = withoutCredentials(raw)
   let url: URL
   try {
-    url = new URL(text)
+    url = new URL(raw)
   } catch {
     return fail(name, `must be an absolute URL (got "${text}")`) ?? text
   }
@@ -259,7 +265,7 @@ function absoluteUrl(
     return fail(name, `must use https unless its host is loopback (got "${text}")`) ?? text
   }
   if (url.username || url.password) return fail(name, 'must not contain credentials') ?? text
-  if (rules.bare && (url.search || url.hash || text.includes('?') || text.includes('#'))) {
+  if (rules.bare && (url.search || url.hash || raw.includes('?') || raw.includes('#'))) {
     return fail(name, 'must not have a query or fragment') ?? text
   }
   return url.href.replace(/\/+$/, '')
@@ -301,7 +307,7 @@ function parseOrigins(text: string | undefined, fail: (name: string, why: string
     }
     // An origin is scheme://host[:port] and nothing else; `*` and `null` are never allowed with credentials.
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw.replace(/\/$/, '')) {
-      fail('LATCHKEY_CORS_ORIGINS', `"${raw}" is not an origin like https://app.example.com`)
+      fail('LATCHKEY_CORS_ORIGINS', `"${withoutCredentials(raw)}" is not an origin like https://app.example.com`)
       continue
     }
     if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {

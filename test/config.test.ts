@@ -143,3 +143,8 @@ t.test('loopback issuers may use http', async (t) => {
     t.same(problemsOf({ LATCHKEY_ISSUER: issuer }), [], issuer)
   }
 })
+
+t.test('credentials in a URL are never echoed in an error', async (t) => {
+  t.same(problemsOf({ LATCHKEY_PUBLIC_URL: 'http://admin:s3cret@example.com' }), ['LATCHKEY_PUBLIC_URL must use https unless its host is loopback (got "http://[credentials]@example.com")'])
+  t.same(problemsOf({ LATCHKEY_CORS_ORIGINS: 'https://u:p@app.example.com' }), ['LATCHKEY_CORS_ORIGINS "https://[credentials]@app.example.com" is not an origin like https://app.example.com'])
+})

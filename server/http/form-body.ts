@@ -11,6 +11,8 @@ export type FormBody = Record<string, string>
 export function parseForm(text: string, repeatable: ReadonlySet<string> = new Set()): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = Object.create(null)
   for (const [key, value] of new URLSearchParams(text)) {
+    // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    if (value === '') continue
     const seen = out[key]
     if (seen === undefined) {
       out[key] = value

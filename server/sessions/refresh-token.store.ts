@@ -13,6 +13,15 @@ export async function insertRefreshToken(db: Executor, row: { id: string; sessio
   await db.insertInto('refresh_tokens').values({ ...row, used_at: null, successor_id: null, successor_encrypted: null, grace_until: null }).execute()
 }
 
+/**
+ * Opens a rotation with a write: on SQLite that takes the database write lock at once (a read
+ * first would fail with SQLITE_BUSY when another process writes in between), on PostgreSQL it
+ * row-locks the token so concurrent rotations of it queue.
+ */
+export async function lockRefreshToken(db: Executor, tokenHash: string): Promise<void> {
+  await db.updateTable('refresh_tokens').set((eb) => ({ used_at: eb.ref('used_at') })).where('token_hash', '=', tokenHash).execute()
+}
+
 export async function findRefreshTokenByHash(db: Executor, tokenHash: string): Promise<RefreshTokenWithSession | null> {
   // One query on the rotation hot path: the token and its family together.
   const row = await db

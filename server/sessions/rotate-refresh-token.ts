@@ -7,7 +7,7 @@ import type { Db } from '../db/database.js'
 import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from './opaque-token.js'
-import { claimRefreshToken, findRefreshTokenById, findRefreshTokenByHash, insertRefreshToken } from './refresh-token.store.js'
+import { claimRefreshToken, findRefreshTokenById, findRefreshTokenByHash, insertRefreshToken, lockRefreshToken } from './refresh-token.store.js'
 import { sessionFromRow, type Session } from './session.js'
 import { revokeSession, touchSession } from './session.store.js'
 
@@ -63,6 +63,7 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
   const successorId = randomUUID()
   const sealedSuccessor = grace > 0 ? await deps.keystore.seal(sealBinding(presentedHash), successor) : null
   const outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome> => {
+    await lockRefreshToken(trx, presentedHash)
     const found = await findRefreshTokenByHash(trx, presentedHash)
     if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
     const session = sessionFromRow(found.session)

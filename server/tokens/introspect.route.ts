@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { MethodNotAllowed } from '../errors.js'
+import { InvalidClient, MethodNotAllowed } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../sessions/opaque-token.js'
@@ -20,6 +20,8 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
     { schema: { body: TokenHandleRequest, response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse } }, preValidation: assertFormBody },
     async (request) => {
       const client = await authenticateClient(deps, request.headers, request.body)
+      // RFC 7662 §2.1: the caller must be authorised; a public client proves nothing about itself.
+      if (client.type !== 'confidential') throw new InvalidClient('introspection requires a confidential client')
       const now = deps.clock.now()
       const claims = await deps.verifier.verifyAccessToken(request.body.token)
       if (claims) {

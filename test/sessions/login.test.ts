@@ -145,3 +145,14 @@ t.test('LATCHKEY_RATE_LIMITS=false counts nothing', async (t) => {
     t.equal(res.statusCode, 401)
   }
 })
+
+t.test('login and registration take JSON only, so a cross-site form cannot sign anyone in', async (t) => {
+  const testApp = await buildTestApp(t)
+  await registerUser(testApp, 'csrf@example.com')
+  for (const url of ['/auth/login', '/auth/register']) {
+    const res = await testApp.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }, payload: `email=csrf%40example.com&password=${encodeURIComponent(PASSWORD)}`, remoteAddress: nextClientIp() })
+    t.equal(res.statusCode, 415, url)
+    t.same(res.json(), { error: 'invalid_request', error_description: 'unsupported content type' })
+    t.notOk(res.headers['set-cookie'])
+  }
+})

@@ -156,6 +156,10 @@ for (const dialect of testDialects()) {
     t.test('introspection and revocation follow RFC 7662 and RFC 7009', async (t) => {
       const other = await registerClient(testApp, { name: 'other' })
       t.same(await introspect(testApp, resourceServer.basic, 'garbage'), { active: false })
+      const spa = await registerClient(testApp, { name: 'spa', type: 'public', grantTypes: ['refresh_token'] })
+      const byPublic = await app.inject({ method: 'POST', url: '/oauth/introspect', headers: { 'content-type': form }, payload: `token=x&client_id=${spa.id}` })
+      t.equal(byPublic.statusCode, 401, 'a public client cannot introspect')
+      t.same(byPublic.json(), { error: 'invalid_client', error_description: 'introspection requires a confidential client' })
       const noAuth = await app.inject({ method: 'POST', url: '/oauth/introspect', headers: { 'content-type': form }, payload: 'token=x' })
       t.equal(noAuth.statusCode, 401)
       t.equal(noAuth.json().error, 'invalid_client')

@@ -68,6 +68,12 @@ for (const dialect of testDialects()) {
       t.equal(claimsOf(res.json().access_token).scope, 'notes:read')
     })
 
+    t.test('empty parameters count as omitted (RFC 6749 §3.1)', async (t) => {
+      const res = await token('grant_type=client_credentials&scope=&resource=&client_secret=')
+      t.equal(res.statusCode, 200)
+      t.equal(res.json().scope, 'notes:read notes:write')
+    })
+
     t.test('a client without audiences or scopes gets the default audience and no scope', async (t) => {
       const bare = await registerClient(testApp, { audiences: [], scopes: [] })
       const res = await token('grant_type=client_credentials', { authorization: bare.basic })
@@ -96,6 +102,7 @@ for (const dialect of testDialects()) {
       { name: 'grant type named like an object property', request: () => token('grant_type=constructor'), status: 400, body: { error: 'unsupported_grant_type', error_description: 'grant_type constructor is not supported' } },
       { name: 'missing grant_type', request: () => token('scope=notes:read'), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
       { name: 'empty body', request: () => token(''), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
+      { name: 'empty grant_type', request: () => token('grant_type='), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
       { name: 'repeated parameter', request: () => token('grant_type=client_credentials&scope=notes:read&scope=notes:write'), status: 400, body: { error: 'invalid_request', error_description: 'parameter scope is repeated' } },
       { name: 'repeated grant_type', request: () => token('grant_type=client_credentials&grant_type=client_credentials'), status: 400, body: { error: 'invalid_request', error_description: 'parameter grant_type is repeated' } },
       { name: 'JSON body', request: () => token('{"grant_type":"client_credentials"}', { 'content-type': 'application/json' }), status: 400, body: { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' } },
