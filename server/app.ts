@@ -8,6 +8,7 @@ import formBody from './http/form-body.js'
 import requestLog from './http/request-log.js'
 import securityHeaders from './http/security-headers.js'
 import corsPolicy from './http/cors.js'
+import { answerClientError, answerFrameworkError } from './http/malformed-requests.js'
 import { registerRateLimit } from './http/rate-limit.js'
 import healthRoute from './health/health.route.js'
 import discoveryRoute from './discovery/discovery.route.js'
@@ -36,6 +37,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // A client trickling a request body holds a connection at most this long.
     requestTimeout: 30_000,
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

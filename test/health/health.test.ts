@@ -71,3 +71,15 @@ t.test('malformed requests are 4xx, never 500', async (t) => {
     if (res.statusCode >= 400) t.same(Object.keys(res.json()).sort(), ['error', 'error_description'])
   }
 })
+
+t.test('requests refused before routing get the common error shape', async (t) => {
+  const { app } = await buildTestApp(t)
+  const badUrl = await app.inject('/oauth/%E0%A4%A')
+  t.equal(badUrl.statusCode, 400)
+  t.same(badUrl.json(), { error: 'invalid_request', error_description: 'the request is malformed' })
+  t.equal(badUrl.headers['cache-control'], 'no-store')
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  const huge = await fetch(`${address}/healthz`, { headers: { 'x-filler': 'a'.repeat(20_000) } })
+  t.equal(huge.status, 431)
+  t.same(await huge.json(), { error: 'invalid_request', error_description: 'the request is malformed' })
+})
