@@ -53,8 +53,10 @@ export function planLifecycle(keys: SigningKeyRow[], now: number, config: Lifecy
     next = undefined
   }
   // LATCHKEY_SIGNING_ALG changed: the waiting next key has signed nothing, so it is replaced by
-  // one of the new algorithm, which then takes over at the next rotation.
-  if (next && next.alg !== config.signingAlg) {
+  // one of the new algorithm, which then takes over at the next rotation. Only once it has been
+  // published for a cache lifetime: during a rolling deploy instances with the old and the new
+  // setting would otherwise replace each other's key on every tick and never rotate.
+  if (next && next.alg !== config.signingAlg && now >= next.created_at + config.jwksMaxAgeMs) {
     steps.push({ kind: 'discard', kid: next.kid })
     next = undefined
   }

@@ -120,12 +120,31 @@ for (const dialect of testDialects()) {
       t.not(deps.keystore.activeKid(), original, 'it takes over once verifiers can have fetched it')
     })
 
+    t.test('instances with different algorithms do not replace each other\'s next key on every tick', async (t) => {
+      const es = await buildTestApp(t, { dialect })
+      const ed = await buildTestApp(t, { dialect, database: es.database, dataDir: es.dataDir, env: { LATCHKEY_SIGNING_ALG: 'EdDSA' }, clock: es.clock })
+      for (let i = 0; i < 12; i++) {
+        es.clock.advance(5_000)
+        await es.deps.keystore.tick()
+        await ed.deps.keystore.tick()
+      }
+      const keys = await findAllKeys(es.deps.db)
+      t.ok(keys.length <= 3, `one replacement at most per cache lifetime (${keys.length} keys after a minute)`)
+      es.clock.advance(30 * DAY)
+      await es.deps.keystore.tick()
+      await ed.deps.keystore.tick()
+      t.ok((await findAllKeys(es.deps.db)).some((k) => k.state === 'retired'), 'and rotation still happens')
+    })
+
     t.test('changing the signing algorithm replaces the waiting next key, which then takes over', async (t) => {
       const dataDir = t.testdir()
       const first = await buildTestApp(t, { dialect, dataDir })
       const database = first.database
       await first.close()
       const second = await buildTestApp(t, { dialect, dataDir, database, env: { LATCHKEY_SIGNING_ALG: 'EdDSA' }, clock: first.clock })
+      t.same((await findAllKeys(second.deps.db)).map((k) => `${k.alg} ${k.state}`).sort(), ['ES256 active', 'ES256 next'], 'a next key younger than a cache lifetime is kept')
+      second.clock.advance(second.config.jwksMaxAgeMs)
+      await second.deps.keystore.tick()
       const keys = await findAllKeys(second.deps.db)
       t.same(keys.map((k) => `${k.alg} ${k.state}`).sort(), ['ES256 active', 'ES256 removed', 'EdDSA next'])
       second.clock.advance(30 * DAY)
