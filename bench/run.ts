@@ -711,7 +711,8 @@ async function main(): Promise<void> {
     ratios,
     bars,
   }
-  await writeFile(resultsFile, `${JSON.stringify(report, null, 2)}\n`)
+  // Paths are recorded relative to the checkout: results are committed, machine paths are not.
+  await writeFile(resultsFile, `${JSON.stringify(report, null, 2).replaceAll(latchkeyRoot, '.')}\n`)
   console.log(`\nwritten to ${path.relative(process.cwd(), resultsFile) || resultsFile}`)
 }
 
