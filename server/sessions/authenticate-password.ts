@@ -1,0 +1,45 @@
+import type { Deps } from '../deps.js'
+import { ApiError } from '../errors.js'
+import { recordAuditEvent } from '../audit/record-audit-event.js'
+import { canonicalEmail } from '../users/email.js'
+import { assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
+import { findUserByEmail, updatePasswordHash } from '../users/user.store.js'
+import type { User } from '../users/user.js'
+
+/** Wrong password, unknown email and disabled account: one answer (ASVS 6.3.8). */
+const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the email or password is incorrect')
+
+/**
+ * Checks an email and password, shared by POST /auth/login and the hosted login page. The
+ * back-off counter is on the canonical account (known or not), and an unknown account costs a
+ * dummy argon2 verify, so the three failures look and take alike.
+ */
+export async function authenticatePassword(
+  deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff'>,
+  credentials: { email: string; password: string },
+  meta: { ip: string | null },
+): Promise<User> {
+  assertPasswordWithinLimit(credentials.password)
+  const email = canonicalEmail(credentials.email)
+  const gate = await deps.loginBackoff.check(email)
+  if (!gate.allowed) {
+    await recordAuditEvent(deps, { event: 'login.backoff', ip: meta.ip, details: { locked: gate.locked } })
+    throw new ApiError('too_many_attempts', 429, `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`, { 'retry-after': String(gate.retryAfterSeconds) })
+  }
+  const password = normalizePassword(credentials.password)
+  const user = await findUserByEmail(deps.db, email)
+  const valid = user ? await deps.passwordHasher.verify(user.passwordHash, password) : await deps.passwordHasher.verifyDummy(password)
+  if (!user || !valid || user.disabled) {
+    await deps.loginBackoff.recordFailure(email)
+    await recordAuditEvent(deps, { event: 'login.failed', userId: user?.id ?? null, ip: meta.ip, details: { reason: !user ? 'unknown_account' : !valid ? 'wrong_password' : 'disabled' } })
+    throw invalidCredentials()
+  }
+  await deps.loginBackoff.recordSuccess(email)
+  if (deps.config.requireVerifiedEmail && !user.emailVerified) {
+    throw new ApiError('email_not_verified', 403, 'verify your email address before signing in')
+  }
+  if (deps.passwordHasher.needsRehash(user.passwordHash)) {
+    await updatePasswordHash(deps.db, user.id, await deps.passwordHasher.hash(password), deps.clock.now())
+  }
+  return user
+}
