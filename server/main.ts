@@ -16,12 +16,16 @@ import type { Db } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Deps } from './deps.js'
 import { startMaintenance } from './maintenance.js'
+import { startWalCheckpointer } from './db/wal-checkpointer.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
 
 /** How often expired grace-window secrets and revocation entries are purged. */
 const MAINTENANCE_INTERVAL_MS = 60_000
+
+/** How often a worker thread checkpoints SQLite's WAL (the serving connection never does). */
+const WAL_CHECKPOINT_INTERVAL_MS = 1_000
 
 /** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -82,6 +86,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const latchkey = await assemble(config, log)
   latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
   const maintenance = startMaintenance(latchkey.deps, MAINTENANCE_INTERVAL_MS)
+  const checkpointer = config.database.dialect === 'sqlite' ? await startWalCheckpointer(latchkey.deps, config.database.file, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS }) : null
   await latchkey.app.listen({ port: config.port, host: config.host })
   log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
 
@@ -98,7 +103,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     reaper.unref()
     deadline.unref()
     clearInterval(maintenance)
-    latchkey.close().then(
+    Promise.resolve(checkpointer?.stop())
+      .then(() => latchkey.close())
+      .then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed')

@@ -13,15 +13,6 @@ export async function insertRefreshToken(db: Executor, row: { id: string; sessio
   await db.insertInto('refresh_tokens').values({ ...row, used_at: null, successor_id: null, successor_encrypted: null, grace_until: null }).execute()
 }
 
-/**
- * Opens a rotation with a write: on SQLite that takes the database write lock at once (a read
- * first would fail with SQLITE_BUSY when another process writes in between), on PostgreSQL it
- * row-locks the token so concurrent rotations of it queue.
- */
-export async function lockRefreshToken(db: Executor, tokenHash: string): Promise<void> {
-  await db.updateTable('refresh_tokens').set((eb) => ({ used_at: eb.ref('used_at') })).where('token_hash', '=', tokenHash).execute()
-}
-
 export async function findRefreshTokenByHash(db: Executor, tokenHash: string): Promise<RefreshTokenWithSession | null> {
   // One query on the rotation hot path: the token and its family together.
   const row = await db
@@ -44,26 +35,26 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
 }
 
 /**
- * Marks a refresh token used and records its successor, only if nobody did so first: of any
- * number of concurrent rotations exactly one sees `true` (on PostgreSQL the row lock makes the
- * losers re-check `used_at is null` after the winner commits).
+ * Marks an unused, not idle-expired refresh token used and records its successor, in one
+ * statement that opens the rotation with a write: on SQLite it takes the write lock at once (a read
+ * first could fail with SQLITE_BUSY when another process writes in between), on PostgreSQL it
+ * row-locks the token, and a concurrent loser re-checks `used_at is null` after the winner commits.
+ * Of any number of concurrent rotations exactly one gets the session id back.
  */
 export async function claimRefreshToken(
   db: Executor,
-  id: string,
+  tokenHash: string,
   claim: { usedAt: number; successorId: string; successorEncrypted: string | null; graceUntil: number | null },
-): Promise<boolean> {
-  const result = await db
+): Promise<{ sessionId: string } | null> {
+  const row = await db
     .updateTable('refresh_tokens')
     .set({ used_at: claim.usedAt, successor_id: claim.successorId, successor_encrypted: claim.successorEncrypted, grace_until: claim.graceUntil })
-    .where('id', '=', id)
+    .where('token_hash', '=', tokenHash)
     .where('used_at', 'is', null)
+    .where('idle_expires_at', '>', claim.usedAt)
+    .returning('session_id')
     .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
-}
-
-export async function findRefreshTokenById(db: Executor, id: string): Promise<RefreshTokenRow | null> {
-  return (await db.selectFrom('refresh_tokens').selectAll().where('id', '=', id).executeTakeFirst()) ?? null
+  return row ? { sessionId: row.session_id } : null
 }
 
 /** Grace-window successors are only kept while the window is open. */

@@ -7,9 +7,9 @@ import type { Db } from '../db/database.js'
 import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from './opaque-token.js'
-import { claimRefreshToken, findRefreshTokenById, findRefreshTokenByHash, insertRefreshToken, lockRefreshToken } from './refresh-token.store.js'
+import { claimRefreshToken, findRefreshTokenByHash, insertRefreshToken } from './refresh-token.store.js'
 import { sessionFromRow, type Session } from './session.js'
-import { revokeSession, touchSession } from './session.store.js'
+import { findSessionById, revokeSession, touchSession } from './session.store.js'
 
 export interface RotationDeps {
   db: Db
@@ -28,6 +28,23 @@ type Outcome =
   | { kind: 'rotated'; refreshToken: string; session: Session }
   | { kind: 'invalid'; reason: string }
   | { kind: 'reused'; session: Session }
+
+const LAST_USED_RESOLUTION_MS = 60_000
+
+/** Thrown inside the rotation transaction to undo a claim, carrying why. */
+class RollBack extends Error {
+  constructor(readonly reason: string) {
+    super(reason)
+  }
+}
+
+/** Why a session's refresh token cannot rotate for this client now, or null if it can. */
+function refusalFor(session: Session, clientId: string, now: number): string | null {
+  if (session.clientId !== clientId) return 'refresh token was issued to another client'
+  if (session.revokedAt !== null) return 'refresh token has been revoked'
+  if (session.expiresAt <= now) return 'refresh token has expired'
+  return null
+}
 
 // Bound to the token it succeeds, so a sealed successor copied onto another row does not open.
 const sealBinding = (presentedHash: string) => ({ purpose: 'refresh-successor', rt: presentedHash })
@@ -62,45 +79,45 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
   const successor = generateOpaqueToken()
   const successorId = randomUUID()
   const sealedSuccessor = grace > 0 ? await deps.keystore.seal(sealBinding(presentedHash), successor) : null
-  const outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome> => {
-    await lockRefreshToken(trx, presentedHash)
-    const found = await findRefreshTokenByHash(trx, presentedHash)
-    if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
-    const session = sessionFromRow(found.session)
-    if (session.clientId !== clientId) return { kind: 'invalid', reason: 'refresh token was issued to another client' }
-    if (session.revokedAt !== null) return { kind: 'invalid', reason: 'refresh token has been revoked' }
-    if (session.expiresAt <= now) return { kind: 'invalid', reason: 'refresh token has expired' }
-
-    if (found.token.used_at === null) {
-      if (found.token.idle_expires_at <= now) return { kind: 'invalid', reason: 'refresh token has expired' }
-      const claimed = await claimRefreshToken(trx, found.token.id, {
-        usedAt: now,
-        successorId,
-        successorEncrypted: sealedSuccessor,
-        graceUntil: grace > 0 ? now + grace : null,
-      })
+  let outcome: Outcome
+  try {
+    outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome> => {
+      const claimed = await claimRefreshToken(trx, presentedHash, { usedAt: now, successorId, successorEncrypted: sealedSuccessor, graceUntil: grace > 0 ? now + grace : null })
       if (claimed) {
+        const session = await findSessionById(trx, claimed.sessionId)
+        // The claim must not stand for a session that cannot rotate: roll it back.
+        const refusal = session === null ? 'refresh token is invalid' : refusalFor(session, clientId, now)
+        if (refusal !== null) throw new RollBack(refusal)
         await insertRefreshToken(trx, {
           id: successorId,
-          session_id: session.id,
+          session_id: session!.id,
           token_hash: hashOpaqueToken(successor),
           created_at: now,
-          idle_expires_at: Math.min(now + deps.config.refreshTokenIdleTtlMs, session.expiresAt),
+          idle_expires_at: Math.min(now + deps.config.refreshTokenIdleTtlMs, session!.expiresAt),
         })
-        await touchSession(trx, session.id, now)
-        return { kind: 'rotated', refreshToken: successor, session }
+        // "Last used" to the minute: most rotations then write no session page at all.
+        if (now - session!.lastUsedAt >= LAST_USED_RESOLUTION_MS) await touchSession(trx, session!.id, now)
+        return { kind: 'rotated', refreshToken: successor, session: session! }
       }
-    }
 
-    // Already used (by an earlier request, or by a concurrent one that just won the claim).
-    const used = await findRefreshTokenById(trx, found.token.id)
-    if (used?.grace_until != null && now < used.grace_until && used.successor_encrypted) {
-      const earlier = await deps.keystore.open(sealBinding(presentedHash), used.successor_encrypted)
-      if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session }
-    }
-    await revokeSession(trx, session.id, 'refresh_reuse', now)
-    return { kind: 'reused', session }
-  })
+      // Unknown, idle-expired, or already used (by an earlier request, or a concurrent one that won).
+      const found = await findRefreshTokenByHash(trx, presentedHash)
+      if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
+      const session = sessionFromRow(found.session)
+      const refusal = refusalFor(session, clientId, now)
+      if (refusal !== null) return { kind: 'invalid', reason: refusal }
+      if (found.token.used_at === null) return { kind: 'invalid', reason: 'refresh token has expired' }
+      if (found.token.grace_until != null && now < found.token.grace_until && found.token.successor_encrypted) {
+        const earlier = await deps.keystore.open(sealBinding(presentedHash), found.token.successor_encrypted)
+        if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session }
+      }
+      await revokeSession(trx, session.id, 'refresh_reuse', now)
+      return { kind: 'reused', session }
+    })
+  } catch (error) {
+    if (!(error instanceof RollBack)) throw error
+    outcome = { kind: 'invalid', reason: error.reason }
+  }
 
   if (outcome.kind === 'rotated') return { refreshToken: outcome.refreshToken, session: outcome.session }
   if (outcome.kind === 'reused') {
