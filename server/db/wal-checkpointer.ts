@@ -35,6 +35,8 @@ export interface WalCheckpointResult {
 
 export interface WalCheckpointer {
   stop(): Promise<void>
+  /** Settles when the worker has exited, whether stopped or failed (and checkpoints are back on commit). */
+  exited: Promise<void>
 }
 
 /**
@@ -53,26 +55,29 @@ export async function startWalCheckpointer(
   const driver = createRequire(import.meta.url).resolve('better-sqlite3')
   await sql`pragma wal_autocheckpoint = 0`.execute(deps.db)
   const worker = new Worker(workerSource, { eval: true, workerData: { driver, file, intervalMs: options.intervalMs } })
-  worker.unref()
   let stopping = false
   let failed = false
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  let exitedResolve!: () => void
+  const exited = new Promise<void>((resolve) => (exitedResolve = resolve))
   worker.on('message', (result: WalCheckpointResult) => options.onCheckpoint?.(result))
   const restoreAutocheckpoint = () => sql`pragma wal_autocheckpoint = ${sql.raw(String(DEFAULT_AUTOCHECKPOINT_PAGES))}`.execute(deps.db)
   const fallBack = (error?: unknown) => {
     if (stopping || failed) return
     failed = true
     deps.log.error({ event: 'db.checkpointer_failed', err: error }, 'the WAL checkpoint worker stopped; checkpointing on commit again')
-    restoreAutocheckpoint().catch(() => {})
   }
   worker.on('error', fallBack)
-  worker.on('exit', () => fallBack())
+  worker.on('exit', () => {
+    fallBack()
+    // Resolved once the serving connection checkpoints again.
+    restoreAutocheckpoint().then(exitedResolve, exitedResolve)
+  })
   return {
     async stop() {
       stopping = true
       worker.postMessage('stop')
       await exited
-      await restoreAutocheckpoint()
     },
+    exited,
   }
 }
