@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
-import { loadKek } from '../keys/kek.js'
+import { deriveSecret, loadKek } from '../keys/kek.js'
 import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
@@ -56,7 +56,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       redis,
       findClient: createClientLookup({ db, clock }),
       passwordHasher: createPasswordHasher({ params: config.argon2 }),
-      loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock),
+      loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock, deriveSecret(kek, 'login-backoff-keys')),
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
     }

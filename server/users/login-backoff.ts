@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
 import { ServiceUnavailable } from '../errors.js'
@@ -33,17 +33,19 @@ export interface BackoffStore {
 
 export type BackoffVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; locked: boolean }
 
-/** Store keys hold a hash of the address, never the address. */
-function keyOf(account: string): string {
-  return createHash('sha256').update(account).digest('hex')
-}
 
 export function backoffDelayMs(failures: number): number {
   if (failures < FREE_FAILURES) return 0
   return Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES))
 }
 
-export function createLoginBackoff(store: BackoffStore, clock: Clock) {
+/**
+ * `keySecret` keys an HMAC of the address that names its state in the store: the store (Redis,
+ * shared with other tools) never holds the address, and a list of candidate addresses cannot be
+ * checked against its keys without the secret. Instances sharing a store must share the secret.
+ */
+export function createLoginBackoff(store: BackoffStore, clock: Clock, keySecret: Uint8Array) {
+  const keyOf = (account: string) => createHmac('sha256', keySecret).update(account).digest('hex')
   return {
     async check(account: string): Promise<BackoffVerdict> {
       const state = await store.get(keyOf(account), clock.now())

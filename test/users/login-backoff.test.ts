@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { backoffDelayMs, createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore, type BackoffStore } from '../../server/users/login-backoff.js'
@@ -7,6 +7,7 @@ import { createTestClock } from '../helpers/test-clock.js'
 import { nextClientIp, PASSWORD, registerUser } from '../helpers/users.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
+const secret = randomBytes(32)
 
 t.test('delays double after five free failures and stop at 15 minutes', async (t) => {
   t.same([4, 5, 6, 7, 10, 15, 50].map(backoffDelayMs), [0, 1000, 2000, 4000, 32_000, 900_000, 900_000])
@@ -34,7 +35,7 @@ for (const [name, makeStore] of stores) {
   t.test(`back-off with the ${name} store`, async (t) => {
     t.test('engages after five failures and releases exactly when the delay has passed', async (t) => {
       const clock = createTestClock()
-      const backoff = createLoginBackoff(makeStore(t), clock)
+      const backoff = createLoginBackoff(makeStore(t), clock, secret)
       for (let i = 0; i < 5; i++) {
         t.same(await backoff.check('ada@example.com'), { allowed: true })
         await backoff.recordFailure('ada@example.com')
@@ -53,7 +54,7 @@ for (const [name, makeStore] of stores) {
 
     t.test('100 consecutive failures lock until a reset; nothing less is permanent', async (t) => {
       const clock = createTestClock()
-      const backoff = createLoginBackoff(makeStore(t), clock)
+      const backoff = createLoginBackoff(makeStore(t), clock, secret)
       for (let i = 0; i < 100; i++) {
         await backoff.recordFailure('bob@example.com')
         clock.advance(15 * 60_000)
@@ -71,14 +72,18 @@ for (const [name, makeStore] of stores) {
       t.test('two instances sharing Redis count every failure, and keys hold no address', async (t) => {
         const clock = createTestClock()
         const store = makeStore(t)
-        const a = createLoginBackoff(store, clock)
-        const b = createLoginBackoff(store, clock)
+        const a = createLoginBackoff(store, clock, secret)
+        const b = createLoginBackoff(store, clock, secret)
         await Promise.all([1, 2, 3].flatMap(() => [a.recordFailure('eve@example.com'), b.recordFailure('eve@example.com')]))
         t.match(await a.check('eve@example.com'), { allowed: false })
         const redis = new Redis(REDIS_URL)
         const keys = await redis.keys('latchkey:test:*')
         redis.disconnect()
         t.notOk(keys.some((k) => k.includes('eve')), 'hashed keys only')
+        const plainHash = createHash('sha256').update('eve@example.com').digest('hex')
+        t.notOk(keys.some((k) => k.includes(plainHash)), 'keyed by an HMAC, so a list of candidate addresses cannot be checked against the keys')
+        const stranger = createLoginBackoff(store, clock, randomBytes(32))
+        t.same(await stranger.check('eve@example.com'), { allowed: true }, 'without the secret the state cannot even be found')
       })
     }
   })
