@@ -8,7 +8,10 @@
 //   3. POST /auth/refresh rotation at 50 connections, each rotating its own session's cookie
 //      (the bar: ≥ 3,000/s, p99 ≤ 25 ms);
 //   4. a saturating login flood (100 connections) while client_credentials and the JWKS are loaded
-//      beside it (the bar: their p99 ≤ 50 ms, and no failure other than the flood's 503/429).
+//      beside it (the bar: their p99 ≤ 50 ms, and no failure other than the flood's 503/429); each
+//      load runs in its own worker thread, so the flood's client does not delay the others' clocks;
+//   5. login timing, one request at a time: a known account with a wrong password against unknown
+//      addresses (ASVS 6.3.8: the two must not be told apart by time).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -126,11 +129,40 @@ async function main(): Promise<void> {
 
     // 4. login flood beside client_credentials and JWKS traffic.
     const [flood, tokens, jwks] = await Promise.all([
-      autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 100, duration }),
-      autocannon({ url: `${base}/oauth/token`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: 'grant_type=client_credentials', connections: 10, duration }),
-      autocannon({ url: `${base}/.well-known/jwks.json`, connections: 10, duration }),
+      autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 100, duration, workers: 1 }),
+      autocannon({ url: `${base}/oauth/token`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: 'grant_type=client_credentials', connections: 10, duration, workers: 1 }),
+      autocannon({ url: `${base}/.well-known/jwks.json`, connections: 10, duration, workers: 1 }),
     ])
     results.flood = { login: summary(flood), clientCredentials: summary(tokens), jwks: summary(jwks), bar: 'client_credentials and JWKS p99 ≤ 50 ms; only the flood sees 503/429' }
+
+    // 5. Known account with a wrong password vs unknown addresses, interleaved one at a time. The
+    // known account signs in correctly after every fourth failure, so back-off never engages.
+    const timings = { known: [] as number[], unknown: [] as number[] }
+    const attempt = async (email: string, password: string): Promise<{ ms: number; status: number }> => {
+      const started = performance.now()
+      const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })
+      await res.arrayBuffer()
+      // The flood's queued hashing may still be draining: wait for it rather than time a 503.
+      if (res.status === 503) {
+        await new Promise((r) => setTimeout(r, 100))
+        return attempt(email, password)
+      }
+      return { ms: performance.now() - started, status: res.status }
+    }
+    for (let i = 0; i < 200; i++) {
+      const known = await attempt('loadtest@example.com', 'not the right passphrase')
+      const unknown = await attempt(`nobody-${i}-${Math.random().toString(36).slice(2)}@example.com`, 'not the right passphrase')
+      if (known.status !== 401 || unknown.status !== 401) throw new Error(`timing phase expected 401s, got ${known.status} and ${unknown.status}`)
+      timings.known.push(known.ms)
+      timings.unknown.push(unknown.ms)
+      if (i % 4 === 3) await attempt('loadtest@example.com', PASSWORD)
+    }
+    const quantile = (values: number[], q: number) => Number([...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))]!.toFixed(1))
+    results.loginTiming = {
+      knownWrongPassword: { p50Ms: quantile(timings.known, 0.5), p90Ms: quantile(timings.known, 0.9) },
+      unknownEmail: { p50Ms: quantile(timings.unknown, 0.5), p90Ms: quantile(timings.unknown, 0.9) },
+      note: '200 interleaved pairs, one request at a time',
+    }
   } finally {
     child.kill('SIGTERM')
     rmSync(dataDir, { recursive: true, force: true })
@@ -147,6 +179,8 @@ async function main(): Promise<void> {
     console.log(`during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx} ${r.p99Ms <= 50 && r.non2xx === 0 ? 'PASS' : 'MISS'}`)
   }
   console.log(`flood itself: ${JSON.stringify(flood.login!.statusCodes)}`)
+  const timing = results.loginTiming as Record<string, { p50Ms: number; p90Ms: number }>
+  console.log(`login timing, known account + wrong password: p50 ${timing.knownWrongPassword!.p50Ms} ms, p90 ${timing.knownWrongPassword!.p90Ms} ms; unknown email: p50 ${timing.unknownEmail!.p50Ms} ms, p90 ${timing.unknownEmail!.p90Ms} ms`)
 }
 
 main().catch((error: unknown) => {
