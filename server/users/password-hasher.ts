@@ -21,12 +21,13 @@ const RETRY_AFTER_SECONDS = 1
 // 28 ms once argon2 held all four threads.
 const LIBUV_THREADPOOL_SIZE = 4
 
-export function defaultHashingConcurrency(): number {
-  return Math.max(1, Math.min(os.availableParallelism() - 1, LIBUV_THREADPOOL_SIZE - 1))
+/** Hashes at once: each uses `parallelism` threads (argon2 lanes), and one core stays free. */
+export function defaultHashingConcurrency(parallelism = 1): number {
+  return Math.max(1, Math.floor(Math.min(os.availableParallelism() - 1, LIBUV_THREADPOOL_SIZE - 1) / parallelism))
 }
 
 export function createPasswordHasher(options: { params: Argon2Params; concurrency?: number; maxQueue?: number }) {
-  const concurrency = options.concurrency ?? defaultHashingConcurrency()
+  const concurrency = options.concurrency ?? defaultHashingConcurrency(options.params.parallelism)
   const maxQueue = options.maxQueue ?? concurrency * 8
   const params = { type: argon2.argon2id as 2, ...options.params }
   let running = 0

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ServiceUnavailable } from '../../server/errors.js'
-import { createPasswordHasher } from '../../server/users/password-hasher.js'
+import { createPasswordHasher, defaultHashingConcurrency } from '../../server/users/password-hasher.js'
 
 const light = { memoryCost: 8192, timeCost: 1, parallelism: 1 }
 
@@ -43,4 +43,13 @@ t.test('regression: a dummy hash refused by a full queue is not remembered', asy
   await t.rejects(hasher.verifyDummy('unknown account password'), new ServiceUnavailable('too many password checks in progress, retry shortly', 1))
   await busy
   t.equal(await hasher.verifyDummy('unknown account password'), false, 'unknown accounts get the normal answer again')
+})
+
+t.test('hashing concurrency leaves a core free and shrinks as argon2 uses more lanes per hash', async (t) => {
+  const os = await import('node:os')
+  const cores = os.availableParallelism()
+  const base = Math.max(1, Math.min(cores - 1, 3))
+  t.equal(defaultHashingConcurrency(), base)
+  t.equal(defaultHashingConcurrency(2), Math.max(1, Math.floor(base / 2)))
+  t.equal(defaultHashingConcurrency(64), 1, 'never below one')
 })
