@@ -4,13 +4,13 @@ import { findSessionsRevokedAfter } from '../sessions/session.store.js'
 import { findUserCutOffsAfter } from '../users/user.store.js'
 import { findRevokedAccessTokensExpiringAfter } from './revoked-access-token.store.js'
 
-/**
- * How long after a revocation its entry stays in the feed beyond the access-token lifetime, and how
- * far a "since" read reaches back before its cursor. It covers clock differences between Latchkey
- * instances, transactions that commit some time after they stamped their revocation time, and the
- * leeway a verifier allows on `exp` (the verifier package caps its leeway below this).
+/*
+ * config.clockSkewMs (60 s) is how long after a revocation its entry stays in the feed beyond the
+ * access-token lifetime, and how far a "since" read reaches back before its cursor. It covers
+ * clock differences between Latchkey instances, transactions that commit some time after they
+ * stamped their revocation time, and the leeway a verifier allows on `exp` (the verifier package
+ * caps its leeway at 60 s).
  */
-export const REVOCATION_SKEW_MS = 60_000
 
 /** The feed is read from the database at most this often per instance; a 304 costs no query. */
 export const REVOCATION_FEED_REFRESH_MS = 1_000
@@ -69,17 +69,17 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
 /** Reads everything that can still affect an unexpired access token. */
 export async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
   const readAt = deps.clock.now()
-  const lifetime = deps.config.accessTokenTtlMs + REVOCATION_SKEW_MS
+  const lifetime = deps.config.accessTokenTtlMs + deps.config.clockSkewMs
   const [sessions, tokens, users] = await Promise.all([
     findSessionsRevokedAfter(deps.db, readAt - lifetime),
-    findRevokedAccessTokensExpiringAfter(deps.db, readAt - REVOCATION_SKEW_MS),
+    findRevokedAccessTokensExpiringAfter(deps.db, readAt - deps.config.clockSkewMs),
     findUserCutOffsAfter(deps.db, readAt - lifetime),
   ])
   const byId = <T>(key: (e: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
   const snapshot = {
     readAt,
     sessions: sessions.map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: s.revokedAt + lifetime })).sort(byId((e) => e.sid)),
-    tokens: tokens.map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + REVOCATION_SKEW_MS })).sort(byId((e) => e.jti)),
+    tokens: tokens.map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs })).sort(byId((e) => e.jti)),
     users: users.map((u) => ({ sub: u.id, cutOff: u.tokensValidAfter, changedAt: u.tokensValidAfter, until: u.tokensValidAfter + lifetime })).sort(byId((e) => e.sub)),
   }
   const full = toBody({ ...snapshot, etag: '', json: '' }, null)
@@ -118,14 +118,14 @@ export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config'>
 
   /**
    * The entries changed since a cursor, or all of them. A cursor is the read time of an earlier
-   * snapshot; entries stamped up to REVOCATION_SKEW_MS before it are repeated, because a revocation
+   * snapshot; entries stamped up to config.clockSkewMs before it are repeated, because a revocation
    * can commit after a read that began later than its timestamp (or on an instance whose clock is
    * behind). Repeats are harmless: the feed is a set. A cursor too old, or from the future, gets the
    * whole feed.
    */
   function changesSince(snap: RevocationSnapshot, cursor: number): RevocationFeedBody | null {
-    const from = cursor - REVOCATION_SKEW_MS
-    const oldest = snap.readAt - deps.config.accessTokenTtlMs - REVOCATION_SKEW_MS
+    const from = cursor - deps.config.clockSkewMs
+    const oldest = snap.readAt - deps.config.accessTokenTtlMs - deps.config.clockSkewMs
     if (cursor > snap.readAt || from <= oldest) return null
     return toBody(snap, from)
   }
