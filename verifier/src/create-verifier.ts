@@ -197,7 +197,9 @@ function toVerifierError(error: unknown): VerifierError {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new VerifierError('alg_not_allowed', 'the token algorithm is not allowed', { cause: error })
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new VerifierError('signature_invalid', 'the token signature is invalid', { cause: error })
-  if (error instanceof joseErrors.JWSInvalid && /crit/i.test(error.message)) return new VerifierError('header_not_allowed', 'the token has an unknown critical header', { cause: error })
-  if (error instanceof joseErrors.JOSENotSupported && /crit/i.test(error.message)) return new VerifierError('header_not_allowed', 'the token has an unknown critical header', { cause: error })
+  // RFC 7515 §4.1.11: a critical extension we do not understand must be refused.
+  if ((error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) && /"crit"|Extension Header Parameter/.test(error.message)) {
+    return new VerifierError('header_not_allowed', 'the token has a critical header that is not understood', { cause: error })
+  }
   return new VerifierError('token_malformed', 'the token could not be parsed', { cause: error })
 }
