@@ -22,7 +22,8 @@ const revocationsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
   app.get('/revocations', { schema, logLevel: 'warn' }, async (request, reply) => {
     const snapshot = await feed.snapshot()
     reply.header('cache-control', CACHE_CONTROL).header('etag', snapshot.etag)
-    if (matchesEtag(request.headers['if-none-match'], snapshot.etag)) return reply.code(304).send(null)
+    // No payload at all: send(null) would declare a 4-byte body on a 304, which breaks clients.
+    if (matchesEtag(request.headers['if-none-match'], snapshot.etag)) return reply.code(304).send(undefined as unknown as null)
     const since = request.query.since
     const changes = since === undefined ? null : feed.changesSince(snapshot, Number(since))
     if (changes) return reply.code(200).send(changes)
