@@ -3,6 +3,7 @@ import { buildTestApp, registerClient } from '../helpers/build-test-app.js'
 import { testDialects } from '../helpers/test-database.js'
 import { browserHeaders, claimsOf, login, registerUser } from '../helpers/users.js'
 import { revokeSession } from '../../server/sessions/session.store.js'
+import { runMaintenance } from '../../server/maintenance.js'
 
 interface Feed {
   cursor: string
@@ -112,6 +113,24 @@ for (const dialect of testDialects()) {
       t.equal(tooOld.sessions.length, 2)
       const future = (await testApp.app.inject(`/oauth/revocations?since=${testApp.clock.now() + 60_000}`)).json() as Feed
       t.equal(future.full, true)
+    })
+
+    t.test('maintenance keeps a revoked access token as long as the feed lists it', async (t) => {
+      const testApp = await buildTestApp(t, { dialect })
+      const client = await registerClient(testApp)
+      const form = { authorization: client.basic, 'content-type': 'application/x-www-form-urlencoded' }
+      const issued = await testApp.app.inject({ method: 'POST', url: '/oauth/token', headers: form, payload: 'grant_type=client_credentials' })
+      const token = issued.json().access_token as string
+      await testApp.app.inject({ method: 'POST', url: '/oauth/revoke', headers: form, payload: `token=${token}` })
+      const exp = (claimsOf(token).exp as number) * 1000
+      testApp.clock.set(exp + 1)
+      await runMaintenance(testApp.deps)
+      t.same(((await testApp.app.inject('/oauth/revocations')).json() as Feed).tokens.map((e) => e.jti), [claimsOf(token).jti], 'past exp, still within the skew a verifier may allow')
+      testApp.clock.set(exp + testApp.config.clockSkewMs + 1)
+      await runMaintenance(testApp.deps)
+      // Back inside the skew (a later snapshot read), to show the row itself is gone.
+      testApp.clock.set(exp + 1001)
+      t.same(((await testApp.app.inject('/oauth/revocations')).json() as Feed).tokens, [], 'gone from the table once past exp + skew')
     })
 
     t.test('a malformed cursor is a 400 in the common error shape', async (t) => {
