@@ -111,5 +111,7 @@ t.test('the attack set against the verifier and the notes service, on a listenin
     }
   }
   t.equal(trap.hits(), 0, 'the jku/x5u listener received no request')
+  t.equal(await codeOf(verifier, await sign({ ...payload, iat: now - 600, exp: now - 3 })), 'accepted', 'expired 3 s ago is within the 5 s leeway')
+  t.equal(await codeOf(verifier, await sign({ ...payload, nbf: now + 3 })), 'accepted', 'valid in 3 s is within the 5 s leeway')
   t.equal(await codeOf(verifier, good), 'accepted', 'the genuine token is still accepted after the attacks')
 })
