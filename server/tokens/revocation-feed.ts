@@ -15,7 +15,7 @@ import { findRevokedAccessTokensExpiringAfter } from './revoked-access-token.sto
 /** The feed is read from the database at most this often per instance; a 304 costs no query. */
 export const REVOCATION_FEED_REFRESH_MS = 1_000
 
-/** One entry: its id, when it was written (for "since" reads), until when it can matter (epoch ms). */
+/** When an entry was written (for "since" reads) and until when it can matter (epoch ms). */
 interface Entry {
   changedAt: number
   until: number

@@ -19,7 +19,7 @@ export function metadataUrls(issuer: string): string[] {
 export async function discoverIssuer(issuer: string, timeoutMs: number): Promise<IssuerMetadata> {
   let lastStatus = 0
   for (const url of metadataUrls(issuer)) {
-    const fetched = await fetchJson(url, { timeoutMs })
+    const fetched = await fetchJson(url, { timeoutMs, maxBytes: 1024 * 1024 })
     lastStatus = fetched.status
     if (fetched.status === 404) continue
     if (fetched.status !== 200) break

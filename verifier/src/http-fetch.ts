@@ -6,13 +6,11 @@ export interface FetchedJson {
   body: unknown
 }
 
-const MAX_BODY_BYTES = 1024 * 1024
-
 /**
  * One GET with a deadline and no redirects (a redirect could lead anywhere; Latchkey never sends
- * one). Bodies over 1 MB are refused. Throws on network errors and non-JSON 200 answers.
+ * one). Bodies over `maxBytes` are refused. Throws on network errors and non-JSON 200 answers.
  */
-export async function fetchJson(url: string, options: { timeoutMs: number; etag?: string | null }): Promise<FetchedJson> {
+export async function fetchJson(url: string, options: { timeoutMs: number; maxBytes: number; etag?: string | null }): Promise<FetchedJson> {
   const headers: Record<string, string> = { accept: 'application/json' }
   if (options.etag) headers['if-none-match'] = options.etag
   const response = await fetch(url, { headers, redirect: 'error', signal: AbortSignal.timeout(options.timeoutMs) })
@@ -22,12 +20,12 @@ export async function fetchJson(url: string, options: { timeoutMs: number; etag?
     return { ...meta, body: null }
   }
   const length = Number(response.headers.get('content-length') ?? 0)
-  if (length > MAX_BODY_BYTES) {
+  if (length > options.maxBytes) {
     await response.body?.cancel()
-    throw new Error(`${url} answered more than ${MAX_BODY_BYTES} bytes`)
+    throw new Error(`${url} answered more than ${options.maxBytes} bytes`)
   }
   const text = await response.text()
-  if (text.length > MAX_BODY_BYTES) throw new Error(`${url} answered more than ${MAX_BODY_BYTES} bytes`)
+  if (text.length > options.maxBytes) throw new Error(`${url} answered more than ${options.maxBytes} bytes`)
   return { ...meta, body: JSON.parse(text) as unknown }
 }
 

@@ -46,7 +46,7 @@ export function createKeySet(options: KeySetOptions) {
     lastAttemptAt = options.clock()
     try {
       const uri = await options.jwksUri()
-      const fetched = await fetchJson(uri, { timeoutMs: options.timeoutMs, etag: loaded?.etag ?? null })
+      const fetched = await fetchJson(uri, { timeoutMs: options.timeoutMs, maxBytes: 1024 * 1024, etag: loaded?.etag ?? null })
       const maxAge = maxAgeOf(fetched.cacheControl) ?? options.defaultMaxAgeMs
       const freshUntil = options.clock() + Math.min(options.maxMaxAgeMs, Math.max(options.minMaxAgeMs, maxAge))
       if (fetched.status === 304 && loaded) {

@@ -44,7 +44,8 @@ export function createRevocationList(options: RevocationListOptions) {
 
   async function poll(): Promise<void> {
     const url = cursor === null ? options.url : `${options.url}?since=${encodeURIComponent(cursor)}`
-    const fetched = await fetchJson(url, { timeoutMs: options.timeoutMs, etag })
+    // A busy deployment can have tens of thousands of entries within one token lifetime.
+    const fetched = await fetchJson(url, { timeoutMs: options.timeoutMs, maxBytes: 32 * 1024 * 1024, etag })
     if (fetched.status === 304 && lastSuccessAt !== null) {
       lastSuccessAt = options.clock()
       prune()
