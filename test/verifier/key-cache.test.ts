@@ -95,6 +95,23 @@ for (const dialect of testDialects()) {
       t.same(proxy.requests.map((r) => r.path), ['/.well-known/oauth-authorization-server'])
     })
 
+    t.test('the poll timer picks up a revocation by itself', async (t) => {
+      const latchkey = await startLatchkey(t, dialect)
+      const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationPollIntervalMs: 100 })
+      t.teardown(() => verifier.close())
+      const ada = await grantNotes(latchkey, 'ada@example.com')
+      await verifier.verify(ada.accessToken)
+      const res = await fetch(`${latchkey.issuer}/auth/logout`, { method: 'POST', headers: { origin: latchkey.issuer, 'x-requested-with': 'latchkey', cookie: `__Host-latchkey_session=${ada.refreshToken}` } })
+      t.equal(res.status, 204)
+      latchkey.clock.advance(1000) // Latchkey's snapshot may be re-read
+      let code = 'accepted'
+      for (let i = 0; i < 100 && code === 'accepted'; i++) {
+        code = await verifier.verify(ada.accessToken).then(() => 'accepted', (error: unknown) => (isVerifierError(error) ? error.code : 'other'))
+        if (code === 'accepted') await new Promise((resolve) => setTimeout(resolve, 50)) // the 100 ms timer, real time
+      }
+      t.equal(code, 'token_revoked')
+    })
+
     t.test('before the first revocation poll succeeds, tokens are refused with 503-class errors', async (t) => {
       const latchkey = await startLatchkey(t, dialect)
       const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationsUri: 'http://127.0.0.1:1/oauth/revocations', fetchTimeoutMs: 1000 })

@@ -105,7 +105,7 @@ export function createVerifier(options: VerifierOptions) {
   let timer: NodeJS.Timeout | null = null
   if (revocations) {
     firstPoll = revocations.refresh().catch(() => undefined)
-    timer = setInterval(() => void revocations.refresh().catch(() => undefined), pollInterval)
+    timer = setInterval(revocations.refreshIfIdle, pollInterval)
     timer.unref()
   }
 

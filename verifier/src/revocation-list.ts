@@ -82,10 +82,17 @@ export function createRevocationList(options: RevocationListOptions) {
    * Polls now, after any poll already under way (which may have been sent before the change the
    * caller wants to see). Rejects when the feed cannot be read; the list keeps what it had.
    */
+  let pending = 0
   function refresh(): Promise<void> {
-    const next = chain.then(poll, poll)
+    pending++
+    const next = chain.then(poll, poll).finally(() => pending--)
     chain = next.catch((error: unknown) => options.onError(error))
     return next
+  }
+
+  /** The timer's poll: skipped while one is under way, so a slow Latchkey never piles polls up. */
+  function refreshIfIdle(): void {
+    if (pending === 0) refresh().catch(() => undefined)
   }
 
   function isRevoked(claims: RevocableClaims): boolean {
@@ -100,6 +107,7 @@ export function createRevocationList(options: RevocationListOptions) {
 
   return {
     refresh,
+    refreshIfIdle,
     isRevoked,
     /** Epoch ms of the last successful poll, null before the first. */
     lastSuccessAt: () => lastSuccessAt,
