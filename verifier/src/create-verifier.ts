@@ -138,11 +138,10 @@ export function createVerifier(options: VerifierOptions) {
     const claims = payload as AccessTokenClaims
     if (revocations) {
       if (revocations.lastSuccessAt() === null) {
+        // Fail closed until the feed has been read once. Retries are the timer's: requests never
+        // trigger polls, so a flood while Latchkey is down costs it nothing.
         await firstPoll
-        if (revocations.lastSuccessAt() === null) {
-          firstPoll = revocations.refresh().catch(() => undefined)
-          throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
-        }
+        if (revocations.lastSuccessAt() === null) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
       }
       if (revocations.isRevoked(claims)) throw new VerifierError('token_revoked', 'the token has been revoked')
     }
