@@ -10,6 +10,8 @@ RUN apt-get update \
 WORKDIR /app
 # scripts/ holds the postinstall that `npm ci` runs.
 COPY package.json package-lock.json ./
+# The verifier workspace's manifest: npm ci needs every workspace the lockfile names.
+COPY verifier/package.json ./verifier/
 COPY scripts/ ./scripts/
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
@@ -18,8 +20,9 @@ COPY keys/ ./keys/
 COPY migrations/ ./migrations/
 # tsc does not set the execute bit that the `latchkey` symlink below needs.
 RUN npm run build && chmod +x dist/server/cli/main.js
-# Pruning keeps the native modules compiled above, for the same Node as the runtime stage.
-RUN npm prune --omit=dev
+# Pruning keeps the native modules compiled above, for the same Node as the runtime stage. The
+# verifier workspace is a library for resource services, not part of the server: its link goes.
+RUN npm prune --omit=dev && rm node_modules/@latchkey/verifier
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production \

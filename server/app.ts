@@ -24,6 +24,7 @@ import loginRoute from './sessions/login.route.js'
 import refreshRoute from './sessions/refresh.route.js'
 import logoutRoute from './sessions/logout.route.js'
 import sessionsRoute from './sessions/sessions.route.js'
+import revocationsRoute from './tokens/revocations.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -58,6 +59,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(revokeRoute, { deps, prefix: '/oauth' })
   await app.register(introspectRoute, { deps, prefix: '/oauth' })
   await app.register(userinfoRoute, { deps, prefix: '/oauth' })
+  await app.register(revocationsRoute, { deps, prefix: '/oauth' })
   // The first-party API, the only place cookies are read or set: the cookie plugin's hooks stay
   // off the token and JWKS hot paths.
   await app.register(

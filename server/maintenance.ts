@@ -1,17 +1,19 @@
 import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
+import { deleteRevokedAccessTokensExpiredBy } from './tokens/revoked-access-token.store.js'
 
 /**
  * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
- * window is open, and a revoked access token only until it would have expired anyway.
+ * window is open, and a revoked access token only until it would have expired anyway, plus the
+ * clock skew the revocation feed keeps it for (a verifier's leeway may still accept it until then).
  */
-export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock'>): Promise<void> {
+export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<void> {
   const now = deps.clock.now()
   await eraseExpiredSuccessors(deps.db, now)
-  await deps.db.deleteFrom('revoked_access_tokens').where('expires_at', '<=', now).execute()
+  await deleteRevokedAccessTokensExpiredBy(deps.db, now - deps.config.clockSkewMs)
 }
 
-export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log'>, intervalMs: number): NodeJS.Timeout {
+export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>, intervalMs: number): NodeJS.Timeout {
   const timer = setInterval(() => {
     runMaintenance(deps).catch((error: unknown) => deps.log.error({ event: 'maintenance.failed', err: error }, 'maintenance failed'))
   }, intervalMs)

@@ -43,3 +43,9 @@ export async function revokeSessionsOfUser(db: Executor, userId: string, reason:
 export async function touchSession(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute()
 }
+
+/** Sessions revoked after `after` (epoch ms), for the revocation feed. */
+export async function findSessionsRevokedAfter(db: Executor, after: number): Promise<Array<{ id: string; revokedAt: number }>> {
+  const rows = await db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', after).execute()
+  return rows.map((r) => ({ id: r.id, revokedAt: Number(r.revoked_at) }))
+}

@@ -33,3 +33,9 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
 export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('users').set({ disabled: 1, tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
 }
+
+/** Users whose token cut-off is later than `after` (epoch ms), for the revocation feed. */
+export async function findUserCutOffsAfter(db: Executor, after: number): Promise<Array<{ id: string; tokensValidAfter: number }>> {
+  const rows = await db.selectFrom('users').select(['id', 'tokens_valid_after']).where('tokens_valid_after', '>', after).execute()
+  return rows.map((r) => ({ id: r.id, tokensValidAfter: Number(r.tokens_valid_after) }))
+}

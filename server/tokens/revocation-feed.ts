@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto'
+import type { Deps } from '../deps.js'
+import { findSessionsRevokedAfter } from '../sessions/session.store.js'
+import { findUserCutOffsAfter } from '../users/user.store.js'
+import { findRevokedAccessTokensExpiringAfter } from './revoked-access-token.store.js'
+
+/*
+ * config.clockSkewMs (60 s) is how long after a revocation its entry stays in the feed beyond the
+ * access-token lifetime, and how far a "since" read reaches back before its cursor. It covers
+ * clock differences between Latchkey instances, transactions that commit some time after they
+ * stamped their revocation time, and the leeway a verifier allows on `exp` (the verifier package
+ * caps its leeway at 60 s).
+ */
+
+/** The feed is read from the database at most this often per instance; a 304 costs no query. */
+export const REVOCATION_FEED_REFRESH_MS = 1_000
+
+/** When an entry was written (for "since" reads) and until when it can matter (epoch ms). */
+interface Entry {
+  changedAt: number
+  until: number
+}
+interface SessionEntry extends Entry {
+  sid: string
+}
+interface TokenEntry extends Entry {
+  jti: string
+}
+interface UserEntry extends Entry {
+  sub: string
+  /** Epoch ms: tokens of this user issued before it are void. */
+  cutOff: number
+}
+
+export interface RevocationSnapshot {
+  /** Epoch ms the database was read at; the cursor handed to pollers. */
+  readAt: number
+  etag: string
+  /** The full feed, serialised once per read. */
+  json: string
+  sessions: SessionEntry[]
+  tokens: TokenEntry[]
+  users: UserEntry[]
+}
+
+export interface RevocationFeedBody {
+  cursor: string
+  full: boolean
+  sessions: Array<{ sid: string; until: number }>
+  tokens: Array<{ jti: string; until: number }>
+  users: Array<{ sub: string; issued_before: number; until: number }>
+}
+
+const seconds = (ms: number) => Math.ceil(ms / 1000)
+
+function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): RevocationFeedBody {
+  const keep = (e: Entry) => changedFrom === null || e.changedAt >= changedFrom
+  return {
+    cursor: String(snapshot.readAt),
+    full: changedFrom === null,
+    sessions: snapshot.sessions.filter(keep).map((e) => ({ sid: e.sid, until: seconds(e.until) })),
+    tokens: snapshot.tokens.filter(keep).map((e) => ({ jti: e.jti, until: seconds(e.until) })),
+    // iat has whole seconds, so the cut-off is given in whole seconds too, rounded down as Latchkey's
+    // own check does: a token from the cut-off's own second is caught by its revoked session.
+    users: snapshot.users.filter(keep).map((e) => ({ sub: e.sub, issued_before: Math.floor(e.cutOff / 1000), until: seconds(e.until) })),
+  }
+}
+
+/** Reads everything that can still affect an unexpired access token. */
+export async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
+  const readAt = deps.clock.now()
+  const lifetime = deps.config.accessTokenTtlMs + deps.config.clockSkewMs
+  const [sessions, tokens, users] = await Promise.all([
+    findSessionsRevokedAfter(deps.db, readAt - lifetime),
+    findRevokedAccessTokensExpiringAfter(deps.db, readAt - deps.config.clockSkewMs),
+    findUserCutOffsAfter(deps.db, readAt - lifetime),
+  ])
+  const byId = <T>(key: (e: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
+  const snapshot = {
+    readAt,
+    sessions: sessions.map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: s.revokedAt + lifetime })).sort(byId((e) => e.sid)),
+    tokens: tokens.map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs })).sort(byId((e) => e.jti)),
+    users: users.map((u) => ({ sub: u.id, cutOff: u.tokensValidAfter, changedAt: u.tokensValidAfter, until: u.tokensValidAfter + lifetime })).sort(byId((e) => e.sub)),
+  }
+  const full = toBody({ ...snapshot, etag: '', json: '' }, null)
+  // The ETag covers the entries, not the cursor: instances reading the same database agree on it,
+  // so a poller spread over several of them still gets 304s.
+  const etag = `"${createHash('sha256').update(JSON.stringify([full.sessions, full.tokens, full.users])).digest('base64url').slice(0, 27)}"`
+  return { ...snapshot, etag, json: JSON.stringify(full) }
+}
+
+/**
+ * The feed as served: one snapshot per instance, read again when it is older than
+ * REVOCATION_FEED_REFRESH_MS by the service's clock, so a revocation written on any instance is
+ * served within that bound plus one query, and a conditional GET answers from memory.
+ */
+export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config'>) {
+  let current: RevocationSnapshot | null = null
+  let reading: Promise<RevocationSnapshot> | null = null
+
+  async function snapshot(): Promise<RevocationSnapshot> {
+    const now = deps.clock.now()
+    if (current && now - current.readAt < REVOCATION_FEED_REFRESH_MS && now >= current.readAt) return current
+    // One read at a time: requests arriving meanwhile wait for it rather than start their own.
+    reading ??= readRevocationSnapshot(deps).then(
+      (read) => {
+        reading = null
+        current = read
+        return read
+      },
+      (error: unknown) => {
+        reading = null
+        throw error
+      },
+    )
+    return reading
+  }
+
+  /**
+   * The entries changed since a cursor, or all of them. A cursor is the read time of an earlier
+   * snapshot; entries stamped up to config.clockSkewMs before it are repeated, because a revocation
+   * can commit after a read that began later than its timestamp (or on an instance whose clock is
+   * behind). Repeats are harmless: the feed is a set. A cursor too old, or from the future, gets the
+   * whole feed.
+   */
+  function changesSince(snap: RevocationSnapshot, cursor: number): RevocationFeedBody | null {
+    const from = cursor - deps.config.clockSkewMs
+    const oldest = snap.readAt - deps.config.accessTokenTtlMs - deps.config.clockSkewMs
+    if (cursor > snap.readAt || from <= oldest) return null
+    return toBody(snap, from)
+  }
+
+  return { snapshot, changesSince }
+}
+
+export type RevocationFeed = ReturnType<typeof createRevocationFeed>

@@ -1,0 +1,204 @@
+import { errors as joseErrors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { assertAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js'
+import { assertFetchableUrl, discoverIssuer } from './discovery.js'
+import { VerifierError } from './errors.js'
+import { createKeySet } from './key-set.js'
+import { createRevocationList } from './revocation-list.js'
+
+export interface VerifierOptions {
+  /** The issuer exactly as Latchkey's `iss` (LATCHKEY_ISSUER), e.g. `https://id.example.com`. */
+  issuer: string
+  /** This service's identifier; the token's `aud` must contain it (or one of them). */
+  audience: string | readonly string[]
+  /** Allowed JWS algorithms; defaults to every asymmetric one. Never `none` or HMAC. */
+  algorithms?: readonly string[]
+  /** Seconds of leeway on exp and nbf; default 5, at most 60 (what the feed's skew covers). */
+  clockToleranceSeconds?: number
+  /** Skip discovery and use this JWKS URL. */
+  jwksUri?: string
+  /** Default `${issuer}/oauth/revocations`; `false` turns the revocation check off. */
+  revocationsUri?: string | false
+  /** How often the revocation feed is polled; default 5000 ms, at least 100. */
+  revocationPollIntervalMs?: number
+  /** An unknown kid refetches the key set at most this often; default 30000 ms. */
+  keyRefetchCooldownMs?: number
+  /** Network deadline for each request to Latchkey; default 5000 ms. */
+  fetchTimeoutMs?: number
+  /** Epoch milliseconds; inject a clock in tests. Defaults to Date.now. */
+  clock?: () => number
+  /** Called with background failures (key set or feed unreachable); the verifier keeps its last state. */
+  onError?: (error: unknown) => void
+}
+
+/** RFC 9068 §2.2 claims of a Latchkey access token. */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string
+  sub: string
+  aud: string | string[]
+  exp: number
+  iat: number
+  jti: string
+  client_id: string
+  scope?: string
+  /** Session id, on user tokens. */
+  sid?: string
+  auth_time?: number
+  amr?: string[]
+}
+
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk'] as const
+const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id']
+/** Larger than any token Latchkey issues; anything bigger is refused before parsing. */
+const MAX_TOKEN_LENGTH = 8 * 1024
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const MAX_KID_LENGTH = 256
+
+/**
+ * A verifier for one issuer and audience. It discovers the JWKS, keeps it cached, polls the
+ * revocation feed, and checks tokens strictly (RFC 9068 §4, RFC 8725). Call `close()` to stop
+ * its timer.
+ */
+export function createVerifier(options: VerifierOptions) {
+  const issuer = options.issuer
+  assertFetchableUrl(issuer, issuer, 'issuer')
+  const audience = typeof options.audience === 'string' ? options.audience : [...options.audience]
+  if (audience.length === 0) throw new TypeError('audience must not be empty')
+  const algorithms = options.algorithms ? [...options.algorithms] : [...DEFAULT_ALGORITHMS]
+  assertAlgorithms(algorithms)
+  const clockTolerance = options.clockToleranceSeconds ?? 5
+  if (!(clockTolerance >= 0 && clockTolerance <= 60)) throw new TypeError('clockToleranceSeconds must be between 0 and 60')
+  const pollInterval = options.revocationPollIntervalMs ?? 5_000
+  if (!(pollInterval >= 100)) throw new TypeError('revocationPollIntervalMs must be at least 100')
+  const clock = options.clock ?? Date.now
+  const fetchTimeoutMs = options.fetchTimeoutMs ?? 5_000
+  const onError = options.onError ?? (() => undefined)
+
+  let jwksUri: Promise<string> | null = options.jwksUri === undefined ? null : Promise.resolve(options.jwksUri)
+  if (options.jwksUri !== undefined) assertFetchableUrl(options.jwksUri, issuer, 'jwksUri')
+  const resolveJwksUri = (): Promise<string> => {
+    jwksUri ??= discoverIssuer(issuer, fetchTimeoutMs).then(
+      (metadata) => metadata.jwks_uri,
+      (error: unknown) => {
+        jwksUri = null
+        throw error
+      },
+    )
+    return jwksUri
+  }
+
+  const keySet = createKeySet({
+    jwksUri: resolveJwksUri,
+    clock,
+    algorithms,
+    cooldownMs: options.keyRefetchCooldownMs ?? 30_000,
+    defaultMaxAgeMs: 300_000,
+    minMaxAgeMs: 10_000,
+    maxMaxAgeMs: 86_400_000,
+    timeoutMs: fetchTimeoutMs,
+    onError,
+  })
+
+  const revocationsUri = options.revocationsUri === undefined ? `${issuer.replace(/\/$/, '')}/oauth/revocations` : options.revocationsUri
+  if (revocationsUri !== false) assertFetchableUrl(revocationsUri, issuer, 'revocationsUri')
+  const revocations = revocationsUri === false ? null : createRevocationList({ url: revocationsUri, clock, timeoutMs: fetchTimeoutMs, onError })
+  let firstPoll: Promise<void> | null = null
+  let timer: NodeJS.Timeout | null = null
+  if (revocations) {
+    firstPoll = revocations.refresh().catch(() => undefined)
+    timer = setInterval(revocations.refreshIfIdle, pollInterval)
+    timer.unref()
+  }
+
+  const baseOptions: JWTVerifyOptions = { issuer, audience, typ: 'at+jwt', algorithms, clockTolerance, requiredClaims: REQUIRED_CLAIMS }
+  const usesSystemClock = options.clock === undefined
+
+  async function getKey(header: JWTHeaderParameters): Promise<CryptoKey> {
+    // RFC 8725 §3.10: keys come from the issuer's published set only, never from the token.
+    for (const member of FORBIDDEN_HEADERS) {
+      if (member in header) throw new VerifierError('header_not_allowed', `tokens with a ${member} header are refused`)
+    }
+    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) throw new VerifierError('token_malformed', 'the token header has no usable kid')
+    const key = await keySet.keyFor(header.kid)
+    if (header.alg !== key.alg) throw new VerifierError('alg_not_allowed', `the key ${header.kid} is for ${key.alg}, not ${String(header.alg)}`)
+    return key.key
+  }
+
+  /** Checks a token and returns its claims, or throws a VerifierError. */
+  async function verify(token: string): Promise<AccessTokenClaims> {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
+      throw new VerifierError('token_malformed', 'the token is not a compact JWS')
+    }
+    let payload: JWTPayload
+    try {
+      const verifyOptions = usesSystemClock ? baseOptions : { ...baseOptions, currentDate: new Date(clock()) }
+      ;({ payload } = await jwtVerify(token, getKey, verifyOptions))
+    } catch (error) {
+      throw toVerifierError(error)
+    }
+    const claims = payload as AccessTokenClaims
+    if (revocations) {
+      if (revocations.lastSuccessAt() === null) {
+        // Fail closed until the feed has been read once. Retries are the timer's: requests never
+        // trigger polls, so a flood while Latchkey is down costs it nothing.
+        await firstPoll
+        if (revocations.lastSuccessAt() === null) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
+      }
+      if (revocations.isRevoked(claims)) throw new VerifierError('token_revoked', 'the token has been revoked')
+    }
+    return claims
+  }
+
+  /** Reads `Authorization: Bearer <token>` (RFC 6750 §2.1) and verifies the token. */
+  async function authenticate(authorization: string | string[] | undefined): Promise<AccessTokenClaims> {
+    return verify(bearerTokenOf(authorization))
+  }
+
+  return {
+    verify,
+    authenticate,
+    /** Polls the revocation feed now (after any poll under way). Rejects if it cannot be read. */
+    refreshRevocations: async (): Promise<void> => {
+      if (revocations) await revocations.refresh()
+    },
+    /** Fetches the key set now. Rejects if it cannot be read; cached keys stay in use. */
+    refreshKeys: (): Promise<void> => keySet.refresh(),
+    /** Discovery, the key set and the first revocation poll; rejects if any fails. */
+    async ready(): Promise<void> {
+      await keySet.refresh()
+      if (revocations && revocations.lastSuccessAt() === null) await revocations.refresh()
+    },
+    status: () => ({ kids: keySet.kids(), revocationsLoadedAt: revocations?.lastSuccessAt() ?? null, revocations: revocations?.size() ?? null }),
+    close(): void {
+      if (timer) clearInterval(timer)
+      timer = null
+    },
+  }
+}
+
+export type Verifier = ReturnType<typeof createVerifier>
+
+/** RFC 6750 §2.1: `Bearer` then the token; any other scheme counts as no token. */
+export function bearerTokenOf(authorization: string | string[] | undefined): string {
+  if (authorization === undefined || Array.isArray(authorization)) throw new VerifierError('token_missing', 'no bearer token')
+  const match = /^Bearer +(\S*) *$/i.exec(authorization)
+  if (!match) throw new VerifierError('token_missing', 'no bearer token')
+  if (!match[1]) throw new VerifierError('token_malformed', 'the bearer token is empty')
+  return match[1]
+}
+
+/** jose's errors, mapped to stable codes; anything unexpected fails closed as malformed. */
+function toVerifierError(error: unknown): VerifierError {
+  if (error instanceof VerifierError) return error
+  if (error instanceof joseErrors.JWTExpired) return new VerifierError('token_expired', 'the token has expired', { cause: error })
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return new VerifierError('token_not_yet_valid', 'the token is not valid yet', { cause: error })
+    return new VerifierError('claim_invalid', `the ${error.claim} claim is invalid`, { claim: error.claim, cause: error })
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new VerifierError('alg_not_allowed', 'the token algorithm is not allowed', { cause: error })
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new VerifierError('signature_invalid', 'the token signature is invalid', { cause: error })
+  // RFC 7515 §4.1.11: a critical extension we do not understand must be refused.
+  if ((error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) && /"crit"|Extension Header Parameter/.test(error.message)) {
+    return new VerifierError('header_not_allowed', 'the token has a critical header that is not understood', { cause: error })
+  }
+  return new VerifierError('token_malformed', 'the token could not be parsed', { cause: error })
+}

@@ -1,0 +1,45 @@
+/** Stable codes: match on `error.code`, never on the message. */
+export type VerifierErrorCode =
+  /** No `Authorization: Bearer` credentials at all. */
+  | 'token_missing'
+  /** Not a compact JWS, too large, bad base64url or JSON, or an unusable header. */
+  | 'token_malformed'
+  /** A header the verifier refuses on principle: jku, x5u, x5c, jwk, unknown crit. */
+  | 'header_not_allowed'
+  /** `alg` is not in the allow-list, or does not match the key named by `kid`. */
+  | 'alg_not_allowed'
+  /** No published key has this `kid`, even after refetching the key set. */
+  | 'key_unknown'
+  | 'signature_invalid'
+  /** typ, iss, aud or a required claim is wrong or missing; see `claim`. */
+  | 'claim_invalid'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  /** Listed in Latchkey's revocation feed (session, token or user cut-off). */
+  | 'token_revoked'
+  /** Valid token without the scope the route needs. */
+  | 'insufficient_scope'
+  /** No key set could be loaded yet (issuer unreachable or misconfigured). */
+  | 'keys_unavailable'
+  /** The revocation feed has never been loaded, so revocations cannot be checked. */
+  | 'revocations_unavailable'
+
+export class VerifierError extends Error {
+  override readonly name = 'VerifierError'
+  readonly code: VerifierErrorCode
+  /** For claim_invalid: the claim or header member that failed. */
+  readonly claim: string | undefined
+  /** For insufficient_scope: the scopes the route needs. */
+  readonly requiredScopes: readonly string[] | undefined
+
+  constructor(code: VerifierErrorCode, message: string, details: { claim?: string; requiredScopes?: readonly string[]; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.code = code
+    this.claim = details.claim
+    this.requiredScopes = details.requiredScopes
+  }
+}
+
+export function isVerifierError(error: unknown): error is VerifierError {
+  return error instanceof VerifierError
+}
