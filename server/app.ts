@@ -24,6 +24,10 @@ import loginRoute from './sessions/login.route.js'
 import refreshRoute from './sessions/refresh.route.js'
 import logoutRoute from './sessions/logout.route.js'
 import sessionsRoute from './sessions/sessions.route.js'
+import authorizeRoute from './authorize/authorize.route.js'
+import signinRoute from './signin/signin.route.js'
+import consentPageRoute from './consents/consent-page.route.js'
+import consentsRoute from './consents/consents.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -72,9 +76,18 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(sessionsRoute, { deps })
       await auth.register(meRoute, { deps })
       await auth.register(passwordChangeRoute, { deps })
+      await auth.register(consentsRoute, { deps })
     },
     { prefix: '/auth' },
   )
+  // The authorization endpoint and the hosted pages: HTML forms, each with a CSRF token, and the
+  // SameSite=Lax sign-in cookie (see server/signin/signin-cookie.ts).
+  await app.register(async (pages) => {
+    await pages.register(cookie)
+    await pages.register(authorizeRoute, { deps, prefix: '/oauth' })
+    await pages.register(signinRoute, { deps })
+    await pages.register(consentPageRoute, { deps })
+  })
 
   return app
 }

@@ -1,5 +1,6 @@
 import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
+import { deleteExpiredAuthorizationCodes } from './authorize/authorization-code.store.js'
 
 /**
  * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
@@ -9,6 +10,8 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock'>): Promise<
   const now = deps.clock.now()
   await eraseExpiredSuccessors(deps.db, now)
   await deps.db.deleteFrom('revoked_access_tokens').where('expires_at', '<=', now).execute()
+  // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
+  await deleteExpiredAuthorizationCodes(deps.db, now - 10 * 60_000)
 }
 
 export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log'>, intervalMs: number): NodeJS.Timeout {

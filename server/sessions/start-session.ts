@@ -12,6 +12,8 @@ export interface SessionStart {
   amr: string[]
   ip: string | null
   userAgent: string | null
+  /** When the user authenticated, if earlier than now (a code exchanged after a hosted sign-in). */
+  authTime?: number
 }
 
 /** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
@@ -24,7 +26,7 @@ export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, 
     scopes: start.scopes,
     audience: start.audience,
     amr: start.amr,
-    authTime: now,
+    authTime: start.authTime ?? now,
     createdAt: now,
     lastUsedAt: now,
     expiresAt: now + deps.config.refreshTokenTtlMs,
@@ -40,7 +42,7 @@ export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, 
     scope: session.scopes.join(' '),
     audience: session.audience,
     amr: JSON.stringify(session.amr),
-    auth_time: now,
+    auth_time: session.authTime,
     created_at: now,
     last_used_at: now,
     expires_at: session.expiresAt,
