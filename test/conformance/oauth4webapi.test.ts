@@ -26,6 +26,14 @@ function cookieJar() {
   }
 }
 
+/** The OAuth error code a rejected oauth4webapi call carries. */
+async function errorCodeOf(promise: Promise<unknown>): Promise<string | null> {
+  return promise.then(
+    () => null,
+    (error: unknown) => (error instanceof oauth.ResponseBodyError ? error.error : String(error)),
+  )
+}
+
 for (const dialect of testDialects()) {
   t.test(`oauth4webapi completes OpenID Connect against Latchkey on ${dialect}`, async (t) => {
     const port = await freePort()
@@ -112,10 +120,10 @@ for (const dialect of testDialects()) {
 
         await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, refreshed.refresh_token!, options))
         const afterRevoke = oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshed.refresh_token!, options))
-        await t.rejects(afterRevoke, { error: 'invalid_grant' }, 'the revoked refresh token no longer works')
+        t.equal(await errorCodeOf(afterRevoke), 'invalid_grant', 'the revoked refresh token no longer works')
 
         const replay = oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri, codeVerifier, options), { expectedNonce: nonce })
-        await t.rejects(replay, { error: 'invalid_grant' }, 'the code works once')
+        t.equal(await errorCodeOf(replay), 'invalid_grant', 'the code works once')
       })
     }
   })
