@@ -16,8 +16,10 @@ export interface RedirectOptions {
   resource?: string
   /** Refresh this long before the access token expires (default 60 s). */
   refreshMarginSeconds?: number
-  /** Where the one-time sign-in state waits during the redirect (default sessionStorage). */
+  /** Where the one-time sign-in state waits during the redirect (default sessionStorage: this tab only). */
   storage?: Storage
+  /** Where the non-secret "this app was signed in" marker lives (default localStorage: new tabs sign in too). */
+  markerStorage?: Storage
 }
 
 export interface SignInOptions {
@@ -83,6 +85,9 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
   const issuer = options.issuer.replace(/\/$/, '')
   const marginMs = (options.refreshMarginSeconds ?? 60) * 1000
   const storage = options.storage ?? sessionStorage
+  const markerStorage = options.markerStorage ?? localStorage
+  // Signing out in one tab signs out the others (each holds its own refresh token).
+  const channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(`latchkey:${options.clientId}`) : null
   const pendingKey = `latchkey:${options.clientId}:pending`
   const markerKey = `latchkey:${options.clientId}:signed-in`
   const tokens = new TokenHolder(() => Date.now())
@@ -111,13 +116,13 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
   const accept = (response: TokenResponse) => {
     if (response.refresh_token) refreshToken = response.refresh_token
     tokens.set(response.access_token, response.expires_in)
-    storage.setItem(markerKey, '1')
+    markerStorage.setItem(markerKey, '1')
   }
 
   const signOutLocally = () => {
     refreshToken = null
     idClaims = null
-    storage.removeItem(markerKey)
+    markerStorage.removeItem(markerKey)
     tokens.clear()
   }
 
@@ -200,11 +205,28 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
   )
   const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
 
+  /** RFC 7009: revoking the refresh token ends its session, so the access tokens stop working too. */
+  async function revokeAndForget(): Promise<void> {
+    const meta = await discover()
+    const token = refreshToken
+    signOutLocally()
+    if (token !== null && meta.revocation_endpoint) {
+      await fetch(meta.revocation_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, token_type_hint: 'refresh_token', client_id: options.clientId }),
+      })
+    }
+  }
+  channel?.addEventListener('message', (event: MessageEvent<unknown>) => {
+    if (event.data === 'logout') void revokeAndForget().catch(() => undefined)
+  })
+
   return {
     signIn,
     handleRedirect,
     async restore() {
-      if (tokens.current(0) !== null || storage.getItem(markerKey) !== '1') return false
+      if (tokens.current(0) !== null || markerStorage.getItem(markerKey) !== '1') return false
       await signIn({ prompt: 'none', returnTo: location.pathname + location.search })
       return true
     },
@@ -212,16 +234,8 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     refresh,
     fetch: (input, init) => fetchWithToken(getAccessToken, refresh, input, init),
     async logout(logoutOptions = {}) {
-      const meta = await discover()
-      const token = refreshToken
-      signOutLocally()
-      if (token !== null && meta.revocation_endpoint) {
-        await fetch(meta.revocation_endpoint, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ token, token_type_hint: 'refresh_token', client_id: options.clientId }),
-        })
-      }
+      await revokeAndForget()
+      channel?.postMessage('logout')
       if (logoutOptions.endSignin) {
         const url = new URL(`${issuer}/signout`)
         url.search = new URLSearchParams({ client_id: options.clientId, post_logout_redirect_uri: options.redirectUri }).toString()
