@@ -45,6 +45,8 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
     }
     try {
       if (url.pathname === '/' || url.pathname === '/callback') return send(200, 'text/html; charset=utf-8', await fs.readFile(path.join(here, 'public/index.html'), 'utf8'))
+      if (url.pathname === '/first-party') return send(200, 'text/html; charset=utf-8', await fs.readFile(path.join(here, 'public/first-party.html'), 'utf8'))
+      if (url.pathname === '/first-party.js') return send(200, 'text/javascript', await transpile(path.join(here, 'first-party.ts')))
       if (url.pathname === '/app.css') return send(200, 'text/css', await fs.readFile(path.join(here, 'public/app.css'), 'utf8'))
       if (url.pathname === '/config.json') return send(200, 'application/json', config)
       if (url.pathname === '/app.js') return send(200, 'text/javascript', await transpile(path.join(here, 'app.ts')))

@@ -110,3 +110,57 @@ t.test('sign up, sign in, consent, reload, two tabs refreshing, sign out in the 
   await tab.waitForURL(`${issuer}/oauth/authorize?**`)
   t.equal(await tab.locator('h1').textContent(), 'Sign in', 'signing in again needs the password')
 })
+
+t.test('first-party mode: tabs on Latchkey\'s site share one refresh at a time through the session cookie', { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed` }, async (t) => {
+  const latchkeyPort = await freePort()
+  const appPort = await freePort()
+  const issuer = `http://localhost:${latchkeyPort}`
+  // Same site as Latchkey (localhost; the port does not count), another origin.
+  const appOrigin = `http://localhost:${appPort}`
+  // No reuse grace: were two tabs ever to spend the same cookie, the session would be revoked.
+  const testApp = await buildTestApp(t, { env: { LATCHKEY_ISSUER: issuer, LATCHKEY_CORS_ORIGINS: appOrigin, LATCHKEY_REFRESH_REUSE_GRACE: '0s' } })
+  await testApp.app.listen({ port: latchkeyPort, host: '127.0.0.1' })
+  const register = await testApp.app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'alan@example.com', password: PASSWORD } })
+  t.equal(register.statusCode, 202)
+  const webApp = await startWebApp({ port: appPort, host: '127.0.0.1', issuer, clientId: 'unused', origin: appOrigin })
+  t.teardown(() => new Promise<void>((resolve) => webApp.close(() => resolve())))
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  t.teardown(() => browser.close())
+  const context = await browser.newContext()
+  const tab = await context.newPage()
+  await tab.goto(`${appOrigin}/first-party`)
+  await tab.locator('#status', { hasText: 'Signed out' }).waitFor()
+  await tab.fill('#email', 'alan@example.com')
+  await tab.fill('#password', PASSWORD)
+  await tab.click('button[type=submit]')
+  await tab.locator('#who', { hasText: 'alan@example.com' }).waitFor()
+
+  const second = await context.newPage()
+  await second.goto(`${appOrigin}/first-party`)
+  await second.locator('#who', { hasText: 'alan@example.com' }).waitFor()
+  t.pass('a new tab is signed in through the session cookie')
+
+  const refreshAll = () =>
+    Promise.all(
+      [tab, second].map((page) =>
+        page.evaluate(async () => {
+          const app = (window as unknown as { webApp: { client: { refresh(): Promise<string | null> } } }).webApp
+          const tokens = await Promise.all([app.client.refresh(), app.client.refresh(), app.client.refresh()])
+          return tokens.every((token) => typeof token === 'string')
+        }),
+      ),
+    )
+  for (let round = 0; round < 3; round++) t.same(await refreshAll(), [true, true], `round ${round + 1}: six concurrent refreshes in two tabs all succeed`)
+  const sessions = await testApp.deps.db.selectFrom('sessions').select(['revoked_at']).execute()
+  t.same(sessions, [{ revoked_at: null }], 'one session, never revoked for reuse')
+
+  await tab.click('#sign-out')
+  await tab.locator('#status', { hasText: 'Signed out' }).waitFor()
+  await second.locator('#status', { hasText: 'Signed out' }).waitFor()
+  t.pass('logout in one tab signs out the other')
+  await second.reload()
+  await second.locator('#status', { hasText: 'Signed out' }).waitFor()
+})
