@@ -36,7 +36,7 @@ function freePort(): Promise<number> {
 }
 
 async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   const base = `http://127.0.0.1:${env.PORT}`
   for (let i = 0; i < 200; i++) {
     if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }

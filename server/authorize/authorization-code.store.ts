@@ -9,13 +9,14 @@ export async function insertAuthorizationCode(db: Executor, row: NewAuthorizatio
 }
 
 /**
- * Marks a code used if nobody did so first and returns it; null when it was already used or
- * does not exist. Of any number of concurrent exchanges exactly one gets the row.
+ * Marks a code used, with the id of the session its exchange is about to open, if nobody did so
+ * first, and returns it; null when it was already used or does not exist. Of any number of
+ * concurrent exchanges exactly one gets the row.
  */
-export async function claimAuthorizationCode(db: Executor, codeHash: string, now: number): Promise<AuthorizationCodeRow | null> {
+export async function claimAuthorizationCode(db: Executor, codeHash: string, claim: { now: number; sessionId: string }): Promise<AuthorizationCodeRow | null> {
   const row = await db
     .updateTable('authorization_codes')
-    .set({ used_at: now })
+    .set({ used_at: claim.now, session_id: claim.sessionId })
     .where('code_hash', '=', codeHash)
     .where('used_at', 'is', null)
     .returningAll()
@@ -23,10 +24,7 @@ export async function claimAuthorizationCode(db: Executor, codeHash: string, now
   return row ?? null
 }
 
-/**
- * Records a replay of a used code in one statement and returns the session its first exchange
- * opened (null if that exchange has not recorded it yet: it then sees the replay, see below).
- */
+/** Records a replay of a used code and returns the session its first exchange opened (or is opening). */
 export async function markAuthorizationCodeReplayed(db: Executor, codeHash: string, now: number): Promise<{ sessionId: string | null } | null> {
   const row = await db
     .updateTable('authorization_codes')
@@ -38,18 +36,10 @@ export async function markAuthorizationCodeReplayed(db: Executor, codeHash: stri
   return row ? { sessionId: row.session_id } : null
 }
 
-/**
- * Records the session a code's exchange opened, in one statement that also says whether a replay
- * was recorded first: either the replay sees the session, or this sees the replay.
- */
-export async function recordCodeSession(db: Executor, codeHash: string, sessionId: string): Promise<{ replayed: boolean }> {
-  const row = await db
-    .updateTable('authorization_codes')
-    .set({ session_id: sessionId })
-    .where('code_hash', '=', codeHash)
-    .returning('replayed_at')
-    .executeTakeFirst()
-  return { replayed: row?.replayed_at != null }
+/** Whether a replay of the code was recorded. */
+export async function isAuthorizationCodeReplayed(db: Executor, codeHash: string): Promise<boolean> {
+  const row = await db.selectFrom('authorization_codes').select('replayed_at').where('code_hash', '=', codeHash).executeTakeFirst()
+  return row?.replayed_at != null
 }
 
 /** Expired codes are useless after their lifetime; used ones are kept as long, for replay detection. */

@@ -14,13 +14,15 @@ export interface SessionStart {
   userAgent: string | null
   /** When the user authenticated, if earlier than now (a code exchanged after a hosted sign-in). */
   authTime?: number
+  /** The session id, when the caller must record it before the session exists (a code's exchange). */
+  id?: string
 }
 
 /** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
 export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, user: User, start: SessionStart): Promise<{ session: Session; refreshToken: string }> {
   const now = deps.clock.now()
   const session: Session = {
-    id: randomBytes(16).toString('base64url'),
+    id: start.id ?? randomBytes(16).toString('base64url'),
     userId: user.id,
     clientId: start.clientId,
     scopes: start.scopes,

@@ -4,6 +4,7 @@ import { buildTestApp, registerClient, type TestApp, type TestClient } from '../
 import { testDialects } from '../helpers/test-database.js'
 import { PASSWORD, claimsOf, login, registerUser } from '../helpers/users.js'
 import { accessTokenHash } from '../../server/tokens/id-token.js'
+import { hashOpaqueToken } from '../../server/sessions/opaque-token.js'
 import {
   CookieJar,
   answerConsent,
@@ -333,8 +334,9 @@ for (const dialect of testDialects()) {
         const userinfo = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization: `Bearer ${winner.json().access_token}` } })
         t.equal(userinfo.statusCode, 401, 'the replay revoked the tokens')
       }
-      const sessions = await testApp.deps.db.selectFrom('sessions').select(['revoked_at']).where('client_id', '=', app.id).execute()
-      t.ok(sessions.every((s) => s.revoked_at !== null), 'no live session is left from this code')
+      const code = await testApp.deps.db.selectFrom('authorization_codes').select('session_id').where('code_hash', '=', hashOpaqueToken(fields.code)).executeTakeFirstOrThrow()
+      const session = await testApp.deps.db.selectFrom('sessions').select('revoked_at').where('id', '=', code.session_id!).executeTakeFirst()
+      t.ok(session === undefined || session.revoked_at !== null, 'no live session is left from this code')
     })
 
     t.test('forms without the right CSRF token are refused', async (t) => {

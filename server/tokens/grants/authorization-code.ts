@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import type { Client } from '../../clients/client.js'
 import type { Deps } from '../../deps.js'
 import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../../errors.js'
 import { recordAuditEvent } from '../../audit/record-audit-event.js'
-import { claimAuthorizationCode, markAuthorizationCodeReplayed, recordCodeSession } from '../../authorize/authorization-code.store.js'
+import { claimAuthorizationCode, isAuthorizationCodeReplayed, markAuthorizationCodeReplayed } from '../../authorize/authorization-code.store.js'
 import { hashOpaqueToken } from '../../sessions/opaque-token.js'
 import { revokeSession } from '../../sessions/session.store.js'
 import { startSession } from '../../sessions/start-session.js'
@@ -29,7 +30,9 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
 
   const now = deps.clock.now()
   const codeHash = hashOpaqueToken(params.code)
-  const code = await claimAuthorizationCode(deps.db, codeHash, now)
+  // The session id is recorded with the claim, so a replay from now on knows what to revoke.
+  const sessionId = randomBytes(16).toString('base64url')
+  const code = await claimAuthorizationCode(deps.db, codeHash, { now, sessionId })
   if (!code) {
     const replay = await markAuthorizationCodeReplayed(deps.db, codeHash, now)
     if (replay?.sessionId != null) await revokeReplayedSession(deps, replay.sessionId, client.id, now)
@@ -52,9 +55,10 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     ip: null,
     userAgent: null,
     authTime: code.auth_time,
+    id: sessionId,
   })
-  // A replay that arrived while the session was being opened is seen here (see the store).
-  if ((await recordCodeSession(deps.db, codeHash, session.id)).replayed) {
+  // A replay that arrived before the session existed could not revoke it: it is seen here instead.
+  if (await isAuthorizationCodeReplayed(deps.db, codeHash)) {
     await revokeReplayedSession(deps, session.id, client.id, now)
     throw invalidCode()
   }
