@@ -1,4 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { assertFormBody } from '../http/form-body.js'
 import type { Deps } from '../deps.js'
 import { pageResponses } from '../pages/page.schema.js'
 import { currentSignin } from '../signin/signin-session.js'
@@ -10,9 +13,7 @@ import { parseAuthorizationRequest } from './authorization-request.js'
  * signed-in user with consent goes straight back with a code, anyone else sees the hosted pages.
  */
 const authorizeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  app.get('/authorize', { schema: { response: pageResponses } }, async (request, reply) => {
-    const at = request.url.indexOf('?')
-    const query = at === -1 ? '' : request.url.slice(at + 1)
+  const authorize = async (request: FastifyRequest, reply: FastifyReply, query: string) => {
     try {
       const authorization = await parseAuthorizationRequest(deps, query)
       const signin = await currentSignin(deps, request)
@@ -21,6 +22,19 @@ const authorizeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { 
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)
     }
+  }
+
+  app.get('/authorize', { schema: { response: pageResponses } }, async (request, reply) => {
+    const at = request.url.indexOf('?')
+    return authorize(request, reply, at === -1 ? '' : request.url.slice(at + 1))
+  })
+
+  // OIDC Core §3.1.2.1: the same request as a form post. A cross-site POST never carries the
+  // SameSite=Lax sign-in cookie, so it always meets the sign-in page.
+  app.post('/authorize', { schema: { body: Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())])), response: pageResponses }, preValidation: assertFormBody }, async (request, reply) => {
+    const query = new URLSearchParams()
+    for (const [key, value] of Object.entries(request.body)) for (const v of Array.isArray(value) ? value : [value]) query.append(key, v)
+    return authorize(request, reply, query.toString())
   })
 }
 

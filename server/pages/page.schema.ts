@@ -9,6 +9,8 @@ export const pageResponses = {
   401: Type.String({ description: 'the sign-in page again, with the error' }),
   403: Type.String({ description: 'an HTML error page' }),
   429: Type.String({ description: 'the form again, with the error' }),
+  500: Type.String({ description: 'an HTML error page' }),
+  503: Type.String({ description: 'an HTML error page: too busy, retry later' }),
 } as const
 
 /** Every hosted form: short strings, unknown fields ignored. */

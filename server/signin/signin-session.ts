@@ -15,11 +15,17 @@ export interface Signin {
 }
 
 /**
- * Opens a hosted sign-in for a user who just proved their password. It lasts as long as a
- * first-party session may (LATCHKEY_REFRESH_TOKEN_TTL).
+ * Opens a hosted sign-in for a user who just proved their password, replacing this browser's
+ * previous one (a fresh value each time: no session fixation). It lasts as long as a first-party
+ * session may (LATCHKEY_REFRESH_TOKEN_TTL).
  */
-export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, reply: FastifyReply, user: User, amr: string[]): Promise<Signin> {
+export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest, reply: FastifyReply, user: User, amr: string[]): Promise<Signin> {
   const now = deps.clock.now()
+  const previous = readSigninCookie(request)
+  if (previous !== null) {
+    const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(previous))
+    if (row) await revokeSigninSession(deps.db, row.id, now)
+  }
   const token = generateOpaqueToken()
   const id = randomBytes(16).toString('base64url')
   await insertSigninSession(deps.db, {

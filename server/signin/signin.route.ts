@@ -62,9 +62,10 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           user = await authenticatePassword(deps, { email: form.email ?? '', password: form.password ?? '' }, { ip: request.ip })
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
+          reply.headers(error.headers)
           return showSignin(request, reply, authorization, { email: form.email ?? '', error: error.description, status: error.status === 401 ? 401 : error.status === 429 ? 429 : 403 })
         }
-        const signin = await startSignin(deps, reply, user, ['pwd'])
+        const signin = await startSignin(deps, request, reply, user, ['pwd'])
         await recordAuditEvent(deps, { event: 'signin.succeeded', userId: user.id, clientId: authorization?.client.id ?? null, ip: request.ip })
         if (authorization === null) return sendPage(reply, messagePage('Signed in', `You are signed in as ${user.email}.`, 200, { href: '/signout', text: 'Sign out' }))
         const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: false })

@@ -433,6 +433,45 @@ for (const dialect of testDialects()) {
       t.equal(redirectParams(none).get('error'), 'login_required')
     })
 
+    t.test('the authorization request may also be a form post (OIDC Core §3.1.2.1)', async (t) => {
+      const jar = new CookieJar()
+      await signInAndConsent(testApp, jar, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid' }), 'ada@example.com')
+      const query = authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', state: 'p' }).split('?')[1]!
+      const res = await submit(testApp, jar, '/oauth/authorize', Object.fromEntries(new URLSearchParams(query)))
+      t.equal(res.statusCode, 303)
+      t.equal(redirectParams(res).get('state'), 'p')
+      t.ok(redirectParams(res).get('code'))
+    })
+
+    t.test('errors on the hosted pages are pages too, never JSON', async (t) => {
+      const jar = new CookieJar()
+      const page = await browse(testApp, jar, '/signin')
+      const repeated = await testApp.app.inject({
+        method: 'POST',
+        url: '/signin',
+        headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `csrf=${hiddenField(page.body, 'csrf')}&email=a%40example.com&email=b%40example.com&password=x`,
+      })
+      t.equal(repeated.statusCode, 400)
+      t.match(repeated.headers['content-type'], /^text\/html/)
+      t.match(repeated.body, /Parameter email is repeated\./)
+      t.match(repeated.headers['content-security-policy'], /frame-ancestors 'none'/)
+    })
+
+    t.test('signing in again replaces the browser\'s previous sign-in', async (t) => {
+      const jar = new CookieJar()
+      const url = authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid' })
+      await signInAndConsent(testApp, jar, url, 'ada@example.com')
+      const first = jar.cookies.get('__Host-latchkey_signin')!
+      const again = await browse(testApp, jar, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', extra: { prompt: 'login' } }))
+      t.equal((await signInOnPage(testApp, jar, again.body, 'ada@example.com')).statusCode, 303)
+      t.not(jar.cookies.get('__Host-latchkey_signin'), first, 'a fresh value')
+      const stale = new CookieJar()
+      stale.cookies.set('__Host-latchkey_signin', first)
+      const none = await browse(testApp, stale, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', extra: { prompt: 'none' } }))
+      t.equal(redirectParams(none).get('error'), 'login_required', 'the old value no longer signs anyone in')
+    })
+
     t.test('logout-all ends the hosted sign-in too', async (t) => {
       await registerUser(testApp, 'barbara@example.com')
       const jar = new CookieJar()
@@ -445,3 +484,25 @@ for (const dialect of testDialects()) {
     })
   })
 }
+
+t.test('a rate-limited sign-in form answers with a page', async (t) => {
+  const testApp = await buildTestApp(t)
+  const jar = new CookieJar()
+  const page = await browse(testApp, jar, '/signin')
+  let attempt = 0
+  const post = () =>
+    testApp.app.inject({
+      method: 'POST',
+      url: '/signin',
+      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      // A new address each time: the per-account back-off stays out of the way of the per-IP limit.
+      payload: new URLSearchParams({ csrf: hiddenField(page.body, 'csrf'), email: `nobody${attempt++}@example.com`, password: 'wrong password here' }).toString(),
+      remoteAddress: '10.200.0.1',
+    })
+  let res = await post()
+  for (let i = 0; i < 12 && res.statusCode !== 429; i++) res = await post()
+  t.equal(res.statusCode, 429)
+  t.match(res.headers['content-type'], /^text\/html/)
+  t.match(res.headers['retry-after'], /^\d+$/)
+  t.match(res.body, /Too many requests, retry after \d+ seconds\./)
+})
