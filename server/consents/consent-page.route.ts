@@ -6,7 +6,7 @@ import { AuthorizationRedirectError, parseAuthorizationRequest } from '../author
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
 import { isValidCsrfToken } from '../signin/csrf.js'
-import { messagePage } from '../signin/signin-pages.js'
+import { expiredFormPage, messagePage } from '../signin/signin-pages.js'
 import { currentSignin } from '../signin/signin-session.js'
 import { saveConsent } from './consent.store.js'
 
@@ -18,7 +18,7 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
       if (form.authorize === undefined) return sendPage(reply, messagePage('Sign-in problem', 'This form does not belong to a sign-in. Go back to the app and try again.', 400))
       const authorization = await parseAuthorizationRequest(deps, form.authorize)
       if (!isValidCsrfToken(request, 'consent', form.csrf)) {
-        return sendPage(reply, messagePage('Please try again', 'This form expired or was opened in another way. Go back, reload the page and submit it again.', 403))
+        return sendPage(reply, expiredFormPage())
       }
       const signin = await currentSignin(deps, request)
       // Signed out in between (another tab): sign in again, then the consent page comes back.

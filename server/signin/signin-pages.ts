@@ -113,3 +113,8 @@ export function messagePage(title: string, message: string, status = 200, link?:
 ${link ? html`<p><a href="${link.href}">${link.text}</a></p>` : ''}`,
   }
 }
+
+/** A form whose CSRF token does not match this browser's cookie (expired, or posted from elsewhere). */
+export function expiredFormPage(): Page {
+  return messagePage('Please try again', 'This form expired or was opened in another way. Go back, reload the page and submit it again.', 403)
+}

@@ -12,10 +12,8 @@ import { sendPage } from '../pages/send-page.js'
 import { authenticatePassword } from '../sessions/authenticate-password.js'
 import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
-import { messagePage, signinPage, signoutPage, signupPage } from './signin-pages.js'
+import { expiredFormPage, messagePage, signinPage, signoutPage, signupPage } from './signin-pages.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
-
-const expiredForm = () => messagePage('Please try again', 'This form expired or was opened in another way. Go back, reload the page and submit it again.', 403)
 
 /**
  * The hosted sign-in pages: /signin, /signup and /signout, plain HTML forms with CSRF tokens. With
@@ -56,7 +54,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       const form = request.body
       try {
         const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredForm())
+        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
         let user
         try {
           user = await authenticatePassword(deps, { email: form.email ?? '', password: form.password ?? '' }, { ip: request.ip })
@@ -91,7 +89,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       const form = request.body
       try {
         const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signup', form.csrf)) return sendPage(reply, expiredForm())
+        if (!isValidCsrfToken(request, 'signup', form.csrf)) return sendPage(reply, expiredFormPage())
         try {
           await registerUser(deps, { email: form.email ?? '', password: form.password ?? '', name: form.name }, { ip: request.ip })
         } catch (error) {
@@ -126,7 +124,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
 
   app.post('/signout', { schema: { body: PageForm, response: pageResponses } }, async (request, reply) => {
     const form = request.body
-    if (!isValidCsrfToken(request, 'signout', form.csrf)) return sendPage(reply, expiredForm())
+    if (!isValidCsrfToken(request, 'signout', form.csrf)) return sendPage(reply, expiredFormPage())
     const signin = await currentSignin(deps, request)
     await endSignin(deps, request, reply)
     if (signin) await recordAuditEvent(deps, { event: 'signin.ended', userId: signin.user.id, ip: request.ip })

@@ -3,6 +3,7 @@ import type { Keystore } from '../../keys/keystore.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { User } from '../users/user.js'
+import { releasedClaims } from '../users/user-claims.js'
 
 export interface IdTokenGrant {
   user: User
@@ -43,8 +44,7 @@ export async function issueIdToken(deps: { keystore: Keystore; config: Pick<Conf
     at_hash: accessTokenHash(grant.accessToken, alg),
     sid: grant.sessionId,
     amr: grant.amr,
-    ...(grant.scopes.includes('email') ? { email: grant.user.email, email_verified: grant.user.emailVerified } : {}),
-    ...(grant.scopes.includes('profile') && grant.user.name ? { name: grant.user.name } : {}),
+    ...releasedClaims(grant.user, grant),
   }
   return deps.keystore.sign(claims, 'JWT')
 }

@@ -85,7 +85,7 @@ for (const dialect of testDialects()) {
       t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type'])
       t.equal(body.scope, 'openid email notes:read')
       const access = claimsOf(body.access_token)
-      t.match(access, { aud: 'https://api.example.com', client_id: app.id, scope: 'openid email notes:read', amr: ['pwd'] })
+      t.match(access, { aud: 'https://api.example.com', client_id: app.id, scope: 'openid email notes:read', amr: ['pwd'], email: 'ada@example.com' })
 
       t.same(decodeProtectedHeader(body.id_token).typ, 'JWT')
       const { payload } = await jwtVerify(body.id_token, keys(), { issuer: ISSUER, audience: app.id, typ: 'JWT' })
@@ -98,7 +98,7 @@ for (const dialect of testDialects()) {
       t.notOk('name' in payload, 'no profile scope, no name')
 
       const userinfo = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization: `Bearer ${body.access_token}` } })
-      t.same(userinfo.json(), { sub: access.sub, email: 'ada@example.com', email_verified: false, name: 'Ada Lovelace' })
+      t.same(userinfo.json(), { sub: access.sub, email: 'ada@example.com', email_verified: false }, 'no profile scope, no name')
       const idAsAccess = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization: `Bearer ${body.id_token}` } })
       t.equal(idAsAccess.statusCode, 401, 'an ID token is never an access token (typ JWT, not at+jwt)')
 
@@ -161,6 +161,17 @@ for (const dialect of testDialects()) {
       const other = await publicApp(testApp, { name: 'Other' })
       const consentNeeded = await browse(testApp, jar, authorizeUrl({ clientId: other.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, state: 'y', extra: { prompt: 'none' } }))
       t.same(Object.fromEntries(redirectParams(consentNeeded)), { error: 'consent_required', error_description: 'the user has not allowed this app yet', state: 'y', iss: ISSUER })
+    })
+
+    t.test('an app sees the email and name only with the email and profile scopes', async (t) => {
+      const jar = new CookieJar()
+      const pair = pkcePair()
+      const back = await signInAndConsent(testApp, jar, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pair.challenge, scope: 'openid notes:read' }), 'ada@example.com')
+      const tokens = (await exchangeCode(testApp, { code: redirectParams(back).get('code')!, redirect_uri: REDIRECT, client_id: app.id, code_verifier: pair.verifier })).json()
+      t.notOk('email' in claimsOf(tokens.access_token), 'not in the access token')
+      t.notOk('email' in claimsOf(tokens.id_token), 'not in the ID token')
+      const userinfo = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization: `Bearer ${tokens.access_token}` } })
+      t.same(userinfo.json(), { sub: claimsOf(tokens.access_token).sub }, 'userinfo says only who')
     })
 
     t.test('a first-party client never shows the consent page', async (t) => {

@@ -41,6 +41,9 @@ t.test('sign up, sign in, consent, reload, two tabs refreshing, sign out in the 
   const tab = await context.newPage()
   const status = (page: Page) => page.locator('#status')
 
+  await tab.goto(`${appOrigin}/callback?code=stolen&state=forged&iss=${encodeURIComponent(issuer)}`)
+  await tab.locator('#error', { hasText: 'this sign-in response does not belong to a sign-in started here' }).waitFor()
+  t.pass('a sign-in response the app did not ask for is refused (state check)')
   await tab.goto(appOrigin)
   await t.resolves(status(tab).filter({ hasText: 'Signed out' }).waitFor(), 'starts signed out')
   await tab.click('#sign-in')
