@@ -19,7 +19,7 @@ export interface FirstPartyClient {
   attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
   /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
   getAccessToken(): Promise<string | null>
-  /** Refreshes now; concurrent calls in every tab share one request. */
+  /** Refreshes now; concurrent calls share one request, and a tab that another tab just refreshed for takes its token. */
   refresh(): Promise<string | null>
   /** fetch with the bearer token, retried once after a 401. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
@@ -58,7 +58,7 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
 
   const refresh = singleFlight(
     `${name}:refresh`,
-    () => tokens.current(marginMs),
+    () => tokens.current(0),
     async () => {
       const response = await fetch(`${base}/auth/refresh`, { method: 'POST', credentials: 'include', headers: cookieHeaders })
       if (!response.ok) {

@@ -157,8 +157,11 @@ t.test('first-party mode: tabs on Latchkey\'s site share one refresh at a time t
       ),
     )
   for (let round = 0; round < 3; round++) t.same(await refreshAll(), [true, true], `round ${round + 1}: six concurrent refreshes in two tabs all succeed`)
-  const sessions = await testApp.deps.db.selectFrom('sessions').select(['revoked_at']).execute()
-  t.same(sessions, [{ revoked_at: null }], 'one session, never revoked for reuse')
+  const sessions = await testApp.deps.db.selectFrom('sessions').select(['id', 'revoked_at']).execute()
+  t.same(sessions.map((s) => s.revoked_at), [null], 'one session, never revoked for reuse')
+  const rotations = await testApp.deps.db.selectFrom('refresh_tokens').select('id').where('session_id', '=', sessions[0]!.id).execute()
+  // 1 from the login, 1 for the second tab's load, at least 1 per round (at most 2: one per tab).
+  t.ok(rotations.length >= 5 && rotations.length <= 8, `the rounds really rotated the cookie (${rotations.length} refresh tokens)`)
 
   await tab.click('#sign-out')
   await tab.locator('#status', { hasText: 'Signed out' }).waitFor()
