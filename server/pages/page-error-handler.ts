@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, OAuthError } from '../errors.js'
-import { messagePage } from '../signin/signin-pages.js'
+import { asSentence, messagePage } from '../signin/signin-pages.js'
 import { sendPage } from './send-page.js'
 
 /**
@@ -12,7 +12,7 @@ import { sendPage } from './send-page.js'
 export function answerPageError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof OAuthError || error instanceof ApiError) {
     reply.headers(error.headers)
-    return sendPage(reply, messagePage('Something went wrong', `${capitalise(error.description)}.`, error.status))
+    return sendPage(reply, messagePage('Something went wrong', asSentence(error.description), error.status))
   }
   const status = error.statusCode ?? 500
   if (error.validation || (status >= 400 && status < 500)) {
@@ -22,6 +22,3 @@ export function answerPageError(error: FastifyError, request: FastifyRequest, re
   return sendPage(reply, messagePage('Something went wrong', 'An internal error occurred. Please try again later.', 500))
 }
 
-function capitalise(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1)
-}

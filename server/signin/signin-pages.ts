@@ -118,3 +118,8 @@ ${link ? html`<p><a href="${link.href}">${link.text}</a></p>` : ''}`,
 export function expiredFormPage(): Page {
   return messagePage('Please try again', 'This form expired or was opened in another way. Go back, reload the page and submit it again.', 403)
 }
+
+/** An error description ("the email or password is incorrect") as a sentence for a page. */
+export function asSentence(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`
+}

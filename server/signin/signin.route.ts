@@ -12,7 +12,7 @@ import { sendPage } from '../pages/send-page.js'
 import { authenticatePassword } from '../sessions/authenticate-password.js'
 import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
-import { expiredFormPage, messagePage, signinPage, signoutPage, signupPage } from './signin-pages.js'
+import { asSentence, expiredFormPage, messagePage, signinPage, signoutPage, signupPage } from './signin-pages.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
 
 /**
@@ -61,7 +61,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
           reply.headers(error.headers)
-          return showSignin(request, reply, authorization, { email: form.email ?? '', error: error.description, status: error.status === 401 ? 401 : error.status === 429 ? 429 : 403 })
+          return showSignin(request, reply, authorization, { email: form.email ?? '', error: asSentence(error.description), status: error.status })
         }
         const signin = await startSignin(deps, request, reply, user, ['pwd'])
         await recordAuditEvent(deps, { event: 'signin.succeeded', userId: user.id, clientId: authorization?.client.id ?? null, ip: request.ip })
@@ -94,7 +94,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           await registerUser(deps, { email: form.email ?? '', password: form.password ?? '', name: form.name }, { ip: request.ip })
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
-          return showSignup(request, reply, authorization, { email: form.email ?? '', name: form.name ?? '', error: error.description, status: error.status === 429 ? 429 : 400 })
+          return showSignup(request, reply, authorization, { email: form.email ?? '', name: form.name ?? '', error: asSentence(error.description), status: error.status })
         }
         // The same answer whether the address was new or taken (ASVS 6.3.8): no account enumeration.
         return showSignin(request, reply, authorization, {

@@ -376,7 +376,7 @@ for (const dialect of testDialects()) {
       for (const email of ['ada@example.com', 'nobody@example.com']) {
         const res = await signInOnPage(testApp, jar, page.body, email, 'wrong password entirely')
         t.equal(res.statusCode, 401)
-        t.match(res.body, /the email or password is incorrect/)
+        t.match(res.body, /The email or password is incorrect\./)
         t.match(res.body, /role="alert"/)
         t.notOk(jar.cookies.has('__Host-latchkey_signin'))
       }
