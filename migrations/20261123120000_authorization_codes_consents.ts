@@ -35,6 +35,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('nonce', 'text')
     .addColumn('amr', 'varchar(100)', (c) => c.notNull())
     .addColumn('auth_time', 'bigint', (c) => c.notNull())
+    // The browser that signed in, shown with the session in /auth/sessions.
+    .addColumn('ip', 'varchar(64)')
+    .addColumn('user_agent', 'varchar(300)')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('used_at', 'bigint')

@@ -16,6 +16,9 @@ export interface AuthorizationCodesTable {
   /** JSON array of authentication methods (RFC 8176). */
   amr: string
   auth_time: number
+  /** The browser that signed in (shown with the session the code opens). */
+  ip: string | null
+  user_agent: string | null
   created_at: number
   expires_at: number
   used_at: number | null

@@ -7,7 +7,7 @@ import { issueCsrfToken } from '../signin/csrf.js'
 import { consentPage, messagePage, signinPage } from '../signin/signin-pages.js'
 import type { Signin } from '../signin/signin-session.js'
 import { AuthorizationPageError, AuthorizationRedirectError, buildRedirect, type AuthorizationRequest } from './authorization-request.js'
-import { issueAuthorizationCode } from './issue-authorization-code.js'
+import { issueAuthorizationCode, type Browser } from './issue-authorization-code.js'
 import { formActionSourceOf } from './redirect-uri.js'
 
 export type AuthorizationStep = { kind: 'signin' } | { kind: 'consent'; signin: Signin } | { kind: 'redirect'; location: string }
@@ -17,6 +17,7 @@ export interface StepOptions {
   signedInForThisRequest: boolean
   /** The user just answered "allow" on the consent page. */
   consentGiven: boolean
+  browser: Browser
 }
 
 /**
@@ -42,9 +43,14 @@ export async function nextAuthorizationStep(
     if (request.prompt.has('none')) throw reject('consent_required', 'the user has not allowed this app yet')
     return { kind: 'consent', signin }
   }
-  const code = await issueAuthorizationCode(deps, request, signin)
+  const code = await issueAuthorizationCode(deps, request, signin, options.browser)
   // RFC 9207: iss tells the client which server answered (mix-up defence).
   return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.config.issuer }) }
+}
+
+/** The browser behind a request, recorded with the code and the session it opens. */
+export function browserOf(request: FastifyRequest): Browser {
+  return { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
 }
 
 /** Sends the page or redirect for a step. After a form post, redirects are 303 so the browser follows with GET. */

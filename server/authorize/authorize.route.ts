@@ -5,7 +5,7 @@ import { assertFormBody } from '../http/form-body.js'
 import type { Deps } from '../deps.js'
 import { pageResponses } from '../pages/page.schema.js'
 import { currentSignin } from '../signin/signin-session.js'
-import { answerAuthorizationError, answerAuthorizationStep, nextAuthorizationStep } from './authorization-flow.js'
+import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from './authorization-flow.js'
 import { parseAuthorizationRequest } from './authorization-request.js'
 
 /**
@@ -17,7 +17,7 @@ const authorizeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { 
     try {
       const authorization = await parseAuthorizationRequest(deps, query)
       const signin = await currentSignin(deps, request)
-      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: false, consentGiven: false })
+      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: false, consentGiven: false, browser: browserOf(request) })
       return answerAuthorizationStep(deps, request, reply, authorization, step, { email: signin?.user.email ?? null })
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { answerAuthorizationError, answerAuthorizationStep, nextAuthorizationStep } from '../authorize/authorization-flow.js'
+import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from '../authorize/authorization-flow.js'
 import { AuthorizationRedirectError, parseAuthorizationRequest } from '../authorize/authorization-request.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
@@ -29,7 +29,7 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
       }
       await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, deps.clock.now())
       await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' ') } })
-      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: true })
+      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: true, browser: browserOf(request) })
       return answerAuthorizationStep(deps, request, reply, authorization, step)
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { answerAuthorizationError, answerAuthorizationStep, nextAuthorizationStep } from '../authorize/authorization-flow.js'
+import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from '../authorize/authorization-flow.js'
 import { parseAuthorizationRequest, type AuthorizationRequest } from '../authorize/authorization-request.js'
 import { formActionSourceOf, matchRedirectUri } from '../authorize/redirect-uri.js'
 import { loginRateLimit, signupRateLimit } from '../http/rate-limit.js'
@@ -66,7 +66,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         const signin = await startSignin(deps, request, reply, user, ['pwd'])
         await recordAuditEvent(deps, { event: 'signin.succeeded', userId: user.id, clientId: authorization?.client.id ?? null, ip: request.ip })
         if (authorization === null) return sendPage(reply, messagePage('Signed in', `You are signed in as ${user.email}.`, 200, { href: '/signout', text: 'Sign out' }))
-        const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: false })
+        const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: false, browser: browserOf(request) })
         return answerAuthorizationStep(deps, request, reply, authorization, step)
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)

@@ -412,6 +412,12 @@ for (const dialect of testDialects()) {
       const back = await signInAndConsent(testApp, jar, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pair.challenge, scope: 'openid notes:read' }), 'linus@example.com')
       const tokens = (await exchangeCode(testApp, { code: redirectParams(back).get('code')!, redirect_uri: REDIRECT, client_id: app.id, code_verifier: pair.verifier })).json()
       const { accessToken } = await login(testApp, 'linus@example.com')
+      const sessions = await testApp.app.inject({ url: '/auth/sessions', headers: { authorization: `Bearer ${accessToken}` } })
+      t.match(
+        sessions.json().sessions.find((s: { client_id: string }) => s.client_id === app.id),
+        { client_id: app.id, user_agent: 'lightMyRequest', ip: /^10\./ },
+        'the app\'s session is listed with the browser that signed in',
+      )
       const list = await testApp.app.inject({ url: '/auth/consents', headers: { authorization: `Bearer ${accessToken}` } })
       t.equal(list.statusCode, 200)
       t.match(list.json(), { consents: [{ client_id: app.id, client_name: 'Notes <Third Party>', scope: 'openid notes:read' }] })

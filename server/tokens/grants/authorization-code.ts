@@ -52,8 +52,8 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     scopes,
     audience: code.audience,
     amr,
-    ip: null,
-    userAgent: null,
+    ip: code.ip,
+    userAgent: code.user_agent,
     authTime: code.auth_time,
     id: sessionId,
   })
