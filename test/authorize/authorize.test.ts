@@ -5,6 +5,7 @@ import { testDialects } from '../helpers/test-database.js'
 import { PASSWORD, claimsOf, login, registerUser } from '../helpers/users.js'
 import { accessTokenHash } from '../../server/tokens/id-token.js'
 import { hashOpaqueToken } from '../../server/sessions/opaque-token.js'
+import { runMaintenance } from '../../server/maintenance.js'
 import {
   CookieJar,
   answerConsent,
@@ -522,4 +523,20 @@ t.test('a rate-limited sign-in form answers with a page', async (t) => {
   t.match(res.headers['content-type'], /^text\/html/)
   t.match(res.headers['retry-after'], /^\d+$/)
   t.match(res.body, /Too many requests, retry after \d+ seconds\./)
+})
+
+t.test('maintenance forgets codes ten minutes after they expire', async (t) => {
+  const testApp = await buildTestApp(t)
+  const app = await publicApp(testApp)
+  await registerUser(testApp, 'ada@example.com')
+  const jar = new CookieJar()
+  const back = await signInAndConsent(testApp, jar, authorizeUrl({ clientId: app.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid' }), 'ada@example.com')
+  t.ok(redirectParams(back).get('code'))
+  const count = async () => Number((await testApp.deps.db.selectFrom('authorization_codes').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+  testApp.clock.advance(60_000 + 9 * 60_000)
+  await runMaintenance(testApp.deps)
+  t.equal(await count(), 1, 'kept for replay detection')
+  testApp.clock.advance(2 * 60_000)
+  await runMaintenance(testApp.deps)
+  t.equal(await count(), 0)
 })
