@@ -21,6 +21,8 @@ export interface Keystore {
   sign(claims: JWTPayload, typ: string): Promise<string>
   jwks(): PublishedJwks
   activeKid(): string | null
+  /** The active key's algorithm: an ID token's at_hash depends on it (OIDC Core §3.1.3.6). */
+  activeAlg(): string | null
   /** Runs any due lifecycle step, then reloads keys changed by this or another instance. */
   tick(): Promise<void>
   /** Encrypts a secret that must be stored (e.g. a refresh token's successor) under the KEK, bound to `binding`. */
@@ -98,6 +100,7 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
     },
     jwks: () => published,
     activeKid: () => active?.kid ?? null,
+    activeAlg: () => active?.alg ?? null,
     tick,
     seal: (binding, text) => sealText(kekKey, binding, text),
     open: (binding, sealed) => openSealedText(kekKey, binding, sealed),

@@ -25,6 +25,11 @@ import refreshRoute from './sessions/refresh.route.js'
 import logoutRoute from './sessions/logout.route.js'
 import sessionsRoute from './sessions/sessions.route.js'
 import revocationsRoute from './tokens/revocations.route.js'
+import authorizeRoute from './authorize/authorize.route.js'
+import signinRoute from './signin/signin.route.js'
+import consentPageRoute from './consents/consent-page.route.js'
+import consentsRoute from './consents/consents.route.js'
+import { answerPageError } from './pages/page-error-handler.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -74,9 +79,19 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(sessionsRoute, { deps })
       await auth.register(meRoute, { deps })
       await auth.register(passwordChangeRoute, { deps })
+      await auth.register(consentsRoute, { deps })
     },
     { prefix: '/auth' },
   )
+  // The authorization endpoint and the hosted pages: HTML forms, each with a CSRF token, and the
+  // SameSite=Lax sign-in cookie (see server/signin/signin-cookie.ts).
+  await app.register(async (pages) => {
+    pages.setErrorHandler(answerPageError)
+    await pages.register(cookie)
+    await pages.register(authorizeRoute, { deps, prefix: '/oauth' })
+    await pages.register(signinRoute, { deps })
+    await pages.register(consentPageRoute, { deps })
+  })
 
   return app
 }

@@ -1,6 +1,7 @@
 import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './tokens/revoked-access-token.store.js'
+import { deleteExpiredAuthorizationCodes } from './authorize/authorization-code.store.js'
 
 /**
  * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
@@ -11,6 +12,8 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>
   const now = deps.clock.now()
   await eraseExpiredSuccessors(deps.db, now)
   await deleteRevokedAccessTokensExpiredBy(deps.db, now - deps.config.clockSkewMs)
+  // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
+  await deleteExpiredAuthorizationCodes(deps.db, now - 10 * 60_000)
 }
 
 export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>, intervalMs: number): NodeJS.Timeout {

@@ -25,6 +25,7 @@ async function createCommand(args: string[], { db }: { db: Db }): Promise<void> 
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
+      'first-party': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -40,11 +41,12 @@ async function createCommand(args: string[], { db }: { db: Db }): Promise<void> 
         scopes: values.scope.split(/\s+/).filter(Boolean),
         audiences: values.audience ?? [],
         redirectUris: values['redirect-uri'] ?? [],
+        firstParty: values['first-party'],
       },
     )
     const view = { ...viewClient(client), ...(secret === null ? {} : { client_secret: secret }) }
     if (values.json) return printJson(view)
-    printTable([{ ...view, grant_types: view.grant_types.join(','), audiences: view.audiences.join(','), redirect_uris: view.redirect_uris.join(',') }], ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences'])
+    printTable([{ ...view, first_party: String(view.first_party), grant_types: view.grant_types.join(','), audiences: view.audiences.join(','), redirect_uris: view.redirect_uris.join(',') }], ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences'])
     if (secret !== null) console.log(`\nclient_secret: ${secret}\nStore it now: it is shown only once and Latchkey keeps only a hash.`)
   } catch (error) {
     if (error instanceof ClientRegistrationError) throw new CliError(error.message)
@@ -57,7 +59,7 @@ async function listCommand(args: string[], { db }: { db: Db }): Promise<void> {
   const clients = (await listClients(db)).map(viewClient)
   if (values.json) return printJson(clients)
   printTable(
-    clients.map((c) => ({ ...c, grant_types: c.grant_types.join(','), audiences: c.audiences.join(','), redirect_uris: c.redirect_uris.join(',') })),
+    clients.map((c) => ({ ...c, first_party: String(c.first_party), grant_types: c.grant_types.join(','), audiences: c.audiences.join(','), redirect_uris: c.redirect_uris.join(',') })),
     ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences', 'created_at'],
   )
 }

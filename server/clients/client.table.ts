@@ -14,6 +14,8 @@ export interface ClientsTable {
   audiences: string
   /** JSON array of registered redirect URIs, compared by exact string. */
   redirect_uris: string
+  /** 1: the operator's own app, which skips the consent page. */
+  first_party: number
   created_at: number
   updated_at: number
 }

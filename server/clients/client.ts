@@ -12,6 +12,8 @@ export interface Client {
   scopes: string[]
   audiences: string[]
   redirectUris: string[]
+  /** The operator's own app: no consent page (issue 6). */
+  firstParty: boolean
   createdAt: number
 }
 
@@ -25,6 +27,7 @@ export function clientFromRow(row: ClientRow): Client {
     scopes: row.scope === '' ? [] : row.scope.split(' '),
     audiences: JSON.parse(row.audiences) as string[],
     redirectUris: JSON.parse(row.redirect_uris) as string[],
+    firstParty: row.first_party === 1,
     createdAt: row.created_at,
   }
 }
@@ -38,6 +41,7 @@ export interface ClientView {
   scope: string
   audiences: string[]
   redirect_uris: string[]
+  first_party: boolean
   created_at: string
 }
 
@@ -50,6 +54,7 @@ export function viewClient(client: Client): ClientView {
     scope: client.scopes.join(' '),
     audiences: client.audiences,
     redirect_uris: client.redirectUris,
+    first_party: client.firstParty,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

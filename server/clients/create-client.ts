@@ -13,6 +13,8 @@ export interface ClientRegistration {
   scopes: string[]
   audiences: string[]
   redirectUris: string[]
+  /** The operator's own app: signs users in without a consent page. */
+  firstParty?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -81,6 +83,7 @@ export async function createClient(deps: { db: Db; clock: Clock }, registration:
     scope: [...new Set(registration.scopes)].join(' '),
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
+    first_party: registration.firstParty ? 1 : 0,
     created_at: now,
     updated_at: now,
   }

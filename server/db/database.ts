@@ -4,6 +4,9 @@ import type { ClientsTable } from '../clients/client.table.js'
 import type { UsersTable } from '../users/user.table.js'
 import type { RefreshTokensTable, RevokedAccessTokensTable, SessionsTable } from '../sessions/session.table.js'
 import type { AuditEventsTable } from '../audit/audit-event.table.js'
+import type { AuthorizationCodesTable } from '../authorize/authorization-code.table.js'
+import type { ConsentsTable } from '../consents/consent.table.js'
+import type { SigninSessionsTable } from '../signin/signin-session.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -14,6 +17,9 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   revoked_access_tokens: RevokedAccessTokensTable
   audit_events: AuditEventsTable
+  authorization_codes: AuthorizationCodesTable
+  consents: ConsentsTable
+  signin_sessions: SigninSessionsTable
 }
 
 export type Db = Kysely<Database>

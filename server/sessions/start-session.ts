@@ -12,19 +12,23 @@ export interface SessionStart {
   amr: string[]
   ip: string | null
   userAgent: string | null
+  /** When the user authenticated, if earlier than now (a code exchanged after a hosted sign-in). */
+  authTime?: number
+  /** The session id, when the caller must record it before the session exists (a code's exchange). */
+  id?: string
 }
 
 /** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
 export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, user: User, start: SessionStart): Promise<{ session: Session; refreshToken: string }> {
   const now = deps.clock.now()
   const session: Session = {
-    id: randomBytes(16).toString('base64url'),
+    id: start.id ?? randomBytes(16).toString('base64url'),
     userId: user.id,
     clientId: start.clientId,
     scopes: start.scopes,
     audience: start.audience,
     amr: start.amr,
-    authTime: now,
+    authTime: start.authTime ?? now,
     createdAt: now,
     lastUsedAt: now,
     expiresAt: now + deps.config.refreshTokenTtlMs,
@@ -40,7 +44,7 @@ export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, 
     scope: session.scopes.join(' '),
     audience: session.audience,
     amr: JSON.stringify(session.amr),
-    auth_time: now,
+    auth_time: session.authTime,
     created_at: now,
     last_used_at: now,
     expires_at: session.expiresAt,

@@ -1,10 +1,13 @@
 import type { Deps } from '../deps.js'
 import { issueAccessToken, type IssuedAccessToken } from '../tokens/access-token.js'
 import type { User } from '../users/user.js'
+import { releasedClaims } from '../users/user-claims.js'
 import type { Session } from './session.js'
 
 /** RFC 9068 §2.2 access token for a user's session: identity claims from the user, grant from the session. */
 export async function issueUserAccessToken(deps: Pick<Deps, 'keystore' | 'config' | 'clock'>, user: User, session: Session): Promise<IssuedAccessToken> {
+  // Only what the grant's scopes release (OIDC Core §5.4); the first-party app sees the email.
+  const { email, email_verified } = releasedClaims(user, session)
   return issueAccessToken(deps, {
     subject: user.id,
     clientId: session.clientId,
@@ -14,8 +17,8 @@ export async function issueUserAccessToken(deps: Pick<Deps, 'keystore' | 'config
       sid: session.id,
       auth_time: Math.floor(session.authTime / 1000),
       amr: session.amr,
-      email: user.email,
-      email_verified: user.emailVerified,
+      ...(email === undefined ? {} : { email, email_verified }),
     },
   })
 }
+

@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js'
 import { MethodNotAllowed, UnsupportedGrantType } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
+import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
 import { ErrorResponse, TokenRequest, TokenResponse } from './token.schema.js'
@@ -13,6 +14,7 @@ type Grant = (deps: Deps, client: Client, params: TokenRequest) => Promise<Token
 const grants: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
   refresh_token: refreshTokenGrant,
+  authorization_code: authorizationCodeGrant,
 }
 
 export const supportedGrantTypes = Object.keys(grants)

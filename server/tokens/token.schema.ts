@@ -10,6 +10,9 @@ export const TokenRequest = Type.Object(
     // RFC 8707 allows several; we issue for one and say so (invalid_target) when given more.
     resource: Type.Optional(Type.Union([param(2000), Type.Array(param(2000), { maxItems: 10 })])),
     refresh_token: Type.Optional(param(200)),
+    code: Type.Optional(param(200)),
+    redirect_uri: Type.Optional(param(2000)),
+    code_verifier: Type.Optional(param(200)),
     client_id: Type.Optional(param(200)),
     client_secret: Type.Optional(param(200)),
   },
@@ -24,6 +27,7 @@ export const TokenResponse = Type.Object({
   expires_in: Type.Integer(),
   refresh_token: Type.Optional(Type.String()),
   scope: Type.Optional(Type.String()),
+  id_token: Type.Optional(Type.String()),
 })
 export type TokenResponse = Static<typeof TokenResponse>
 

@@ -30,8 +30,8 @@ export const UserView = Type.Object({
 
 export const UserInfo = Type.Object({
   sub: Type.String(),
-  email: Type.String(),
-  email_verified: Type.Boolean(),
+  email: Type.Optional(Type.String()),
+  email_verified: Type.Optional(Type.Boolean()),
   name: Type.Optional(Type.String()),
 })
 

@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { InvalidToken, readBearerToken } from '../http/bearer-auth.js'
 import { findUserById } from './user.store.js'
+import { releasedClaims } from './user-claims.js'
 import { ErrorResponse, UserInfo } from './user.schema.js'
 
-/** GET /oauth/userinfo (OpenID Connect Core §5.3): claims of the user behind any live user access token. */
+/** GET /oauth/userinfo (OpenID Connect Core §5.3): claims of the user behind any live user access token, as far as its scopes release them. */
 const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/userinfo', { schema: { response: { 200: UserInfo, 401: ErrorResponse } } }, async (request) => {
     const token = readBearerToken(request)
@@ -13,7 +14,7 @@ const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
     if (!claims || claims.sid === undefined) throw new InvalidToken()
     const user = await findUserById(deps.db, claims.sub)
     if (!user) throw new InvalidToken()
-    return { sub: user.id, email: user.email, email_verified: user.emailVerified, ...(user.name ? { name: user.name } : {}) }
+    return { sub: user.id, ...releasedClaims(user, { clientId: claims.client_id, scopes: claims.scope?.split(' ') ?? [] }) }
   })
 }
 

@@ -11,8 +11,13 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       issuer: 'http://127.0.0.1:4000/tenant',
       token_endpoint: 'http://127.0.0.1:4000/tenant/oauth/token',
       jwks_uri: 'http://127.0.0.1:4000/tenant/.well-known/jwks.json',
-      grant_types_supported: ['client_credentials', 'refresh_token'],
-      response_types_supported: [],
+      authorization_endpoint: 'http://127.0.0.1:4000/tenant/oauth/authorize',
+      grant_types_supported: ['client_credentials', 'refresh_token', 'authorization_code'],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
+      prompt_values_supported: ['none', 'login', 'consent'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint: 'http://127.0.0.1:4000/tenant/oauth/revoke',
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -20,6 +25,12 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       userinfo_endpoint: 'http://127.0.0.1:4000/tenant/oauth/userinfo',
       access_token_signing_alg_values_supported: ['ES256'],
+      scopes_supported: ['openid', 'email', 'profile'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'email', 'email_verified', 'name'],
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
     })
   }
 })
@@ -33,4 +44,5 @@ t.test('every advertised endpoint answers', async (t) => {
     t.equal((await testApp.app.inject({ method: 'POST', url: path(endpoint) })).statusCode, 400, `${endpoint} exists (and wants a body)`)
   }
   t.equal((await testApp.app.inject({ url: path(metadata.userinfo_endpoint) })).statusCode, 401, 'userinfo exists (and wants a token)')
+  t.equal((await testApp.app.inject({ url: path(metadata.authorization_endpoint) })).statusCode, 400, 'authorize exists (and wants a client)')
 })

@@ -1,0 +1,172 @@
+// The complete authorization-code round trip under load (issue 6's bar). See bench/README.md.
+//
+// One Latchkey child process (the built dist/, `npm run build` first) on a fresh SQLite data dir,
+// LOG_LEVEL=warn and LATCHKEY_RATE_LIMITS=false. A first-party public client (no consent page) and
+// one user; the user signs in once on the hosted page. Then BENCH_CONNECTIONS (20) workers, each on
+// its own keep-alive connection, repeat for BENCH_DURATION seconds:
+//   GET /oauth/authorize with the sign-in cookie → 302 with a code → POST /oauth/token
+//   (authorization_code + PKCE, openid: access token, refresh token and ID token).
+// A round trip counts only when both steps succeed; its latency is from the GET to the token body.
+// The bar: ≥ 1,500 round trips/s, p99 ≤ 50 ms.
+// For scale on a shared machine, the same run also loads client_credentials (one signed token per
+// request, no database write) with autocannon at the same connection count right afterwards.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const cli = path.join(repoRoot, 'dist/server/cli/main.js')
+const duration = Number(process.env.BENCH_DURATION ?? 10)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const warmup = Number(process.env.BENCH_WARMUP ?? 2)
+const PASSWORD = 'a benchmark passphrase 2026'
+const REDIRECT = 'https://app.example.com/callback'
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const base = `http://127.0.0.1:${env.PORT}`
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill()
+  throw new Error('Latchkey did not become ready')
+}
+
+interface Answer {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+}
+
+function send(agent: http.Agent, port: number, options: { method: string; path: string; headers: Record<string, string>; body?: string }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, agent, method: options.method, path: options.path, headers: options.headers }, (response) => {
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => (body += chunk))
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
+    })
+    request.on('error', reject)
+    request.end(options.body)
+  })
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-authorize-'))
+  const port = await freePort()
+  const env = { PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LATCHKEY_RATE_LIMITS: 'false', LATCHKEY_ISSUER: `http://127.0.0.1:${port}` }
+  const run = (args: string[], input?: string) => execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
+  const client = JSON.parse(run(['clients', 'create', '--name', 'bench app', '--public', '--first-party', '--scope', 'openid email', '--redirect-uri', REDIRECT, '--json'])) as { client_id: string }
+  const machine = JSON.parse(run(['clients', 'create', '--name', 'reference', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'])) as { client_id: string; client_secret: string }
+  run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
+  const { child } = await startLatchkey(env)
+  const verifier = randomBytes(32).toString('base64url')
+  const authorizePath = `/oauth/authorize?${new URLSearchParams({
+    response_type: 'code',
+    client_id: client.client_id,
+    redirect_uri: REDIRECT,
+    scope: 'openid email',
+    state: 'bench',
+    nonce: 'bench',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  })}`
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration, connections }
+  try {
+    // Sign in once on the hosted page, as a browser would.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
+    const page = await send(agent, port, { method: 'GET', path: authorizePath, headers: {} })
+    const csrfCookie = String(page.headers['set-cookie']?.[0]).split(';')[0]!
+    const csrf = new RegExp('name="csrf" value="([^"]*)"').exec(page.body)![1]!
+    const authorize = new RegExp('name="authorize" value="([^"]*)"').exec(page.body)![1]!.replace(/&amp;/g, '&')
+    const signin = await send(agent, port, {
+      method: 'POST',
+      path: '/signin',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie },
+      body: new URLSearchParams({ csrf, authorize, email: 'loadtest@example.com', password: PASSWORD }).toString(),
+    })
+    if (signin.status !== 303) throw new Error(`hosted sign-in failed: ${signin.status}`)
+    const cookie = (signin.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).find((c) => c!.startsWith('__Host-latchkey_signin='))!
+
+    const roundTrip = async (): Promise<number> => {
+      const started = performance.now()
+      const redirect = await send(agent, port, { method: 'GET', path: authorizePath, headers: { cookie } })
+      const code = redirect.status === 302 ? new URL(String(redirect.headers.location)).searchParams.get('code') : null
+      if (code === null) throw new Error(`authorize answered ${redirect.status}`)
+      const token = await send(agent, port, {
+        method: 'POST',
+        path: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: client.client_id }).toString(),
+      })
+      if (token.status !== 200 || !token.body.includes('"id_token"')) throw new Error(`token answered ${token.status}: ${token.body}`)
+      return performance.now() - started
+    }
+
+    const load = async (seconds: number) => {
+      const latencies: number[] = []
+      let failures = 0
+      let firstFailure: string | null = null
+      const end = performance.now() + seconds * 1000
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          while (performance.now() < end) {
+            try {
+              latencies.push(await roundTrip())
+            } catch (error) {
+              failures++
+              firstFailure ??= String(error)
+            }
+          }
+        }),
+      )
+      latencies.sort((a, b) => a - b)
+      return { roundTrips: latencies.length, failures, firstFailure, perSecond: Math.round(latencies.length / seconds), p50Ms: Number(percentile(latencies, 50).toFixed(1)), p99Ms: Number(percentile(latencies, 99).toFixed(1)) }
+    }
+    await load(warmup)
+    const measured = await load(duration)
+    results.authorizationCodeRoundTrip = { ...measured, bar: '≥ 1500 round trips/s, p99 ≤ 50 ms at 20 connections' }
+    agent.destroy()
+    const reference = await autocannon({
+      url: `http://127.0.0.1:${port}/oauth/token`,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials',
+      connections,
+      duration,
+    })
+    results.referenceClientCredentials = { perSecond: Math.round(reference.requests.average), p99Ms: reference.latency.p99, non2xx: reference.non2xx }
+  } finally {
+    child.kill('SIGTERM')
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  writeFileSync(path.join(repoRoot, 'bench/authorize-results.json'), JSON.stringify(results, null, 2) + '\n')
+  const r = results.authorizationCodeRoundTrip as { perSecond: number; p50Ms: number; p99Ms: number; failures: number; firstFailure: string | null }
+  console.log(`authorize → code → token (${connections} connections, ${duration} s): ${r.perSecond}/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, failures ${r.failures} ${r.perSecond >= 1500 && r.p99Ms <= 50 && r.failures === 0 ? 'PASS' : 'MISS'}`)
+  if (r.firstFailure) console.log(`first failure: ${r.firstFailure}`)
+  const ref = results.referenceClientCredentials as { perSecond: number; p99Ms: number } | undefined
+  if (ref) console.log(`for scale, client_credentials on the same server right after: ${ref.perSecond}/s, p99 ${ref.p99Ms} ms`)
+}
+
+await main()

@@ -1,0 +1,116 @@
+import { TokenHolder, type AuthListener, type AuthState } from './auth-state.js'
+import { LatchkeyError, errorFrom } from './errors.js'
+import { fetchWithToken } from './fetch-with-token.js'
+import { singleFlight } from './single-flight.js'
+
+export interface FirstPartyOptions {
+  /** Latchkey's URL as this app reaches it, e.g. "https://id.example.com" or "" for the same origin. */
+  baseUrl: string
+  /** Refresh this long before the access token expires (default 60 s). */
+  refreshMarginSeconds?: number
+  /** Lock and channel name shared by this app's tabs. */
+  channelName?: string
+}
+
+export interface FirstPartyClient {
+  /** POST /auth/login; a second factor answers LatchkeyError `mfa_required` with `body.mfa_token`. */
+  login(email: string, password: string): Promise<AuthState>
+  /** Wires a `<form>` with `email` and `password` fields to login(); returns a function that unwires it. */
+  attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
+  /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
+  getAccessToken(): Promise<string | null>
+  /** Refreshes now; concurrent calls share one request, and a tab that another tab just refreshed for takes its token. */
+  refresh(): Promise<string | null>
+  /** fetch with the bearer token, retried once after a 401. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /** Ends the session here and in every tab of this app. */
+  logout(): Promise<void>
+  subscribe(listener: AuthListener): () => void
+  readonly state: AuthState
+}
+
+type TabMessage = { kind: 'token'; accessToken: string; expiresIn: number; at: number } | { kind: 'logout' }
+
+/**
+ * The first-party mode: the app is served on Latchkey's site, so the refresh token lives in the
+ * HttpOnly, SameSite=Strict session cookie that scripts cannot read, and the access token only in
+ * this tab's memory. Tabs share refreshed tokens over a BroadcastChannel and refresh one at a time
+ * under a Web Lock, so concurrent refreshes never spend the same cookie twice.
+ */
+export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyClient {
+  const base = options.baseUrl.replace(/\/$/, '')
+  const marginMs = (options.refreshMarginSeconds ?? 60) * 1000
+  const name = options.channelName ?? 'latchkey-first-party'
+  const tokens = new TokenHolder(() => Date.now())
+  const channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(name) : null
+  const cookieHeaders = { 'x-requested-with': 'latchkey' }
+
+  const accept = (accessToken: string, expiresIn: number, share: boolean) => {
+    tokens.set(accessToken, expiresIn)
+    if (share) channel?.postMessage({ kind: 'token', accessToken, expiresIn, at: Date.now() } satisfies TabMessage)
+  }
+
+  channel?.addEventListener('message', (event: MessageEvent<TabMessage>) => {
+    const message = event.data
+    if (message.kind === 'logout') tokens.clear()
+    if (message.kind === 'token') tokens.set(message.accessToken, message.expiresIn - Math.floor((Date.now() - message.at) / 1000))
+  })
+
+  const refresh = singleFlight(
+    `${name}:refresh`,
+    () => tokens.current(0),
+    async () => {
+      const response = await fetch(`${base}/auth/refresh`, { method: 'POST', credentials: 'include', headers: cookieHeaders })
+      if (!response.ok) {
+        tokens.clear()
+        if (response.status === 401) return null
+        throw await errorFrom(response)
+      }
+      const body = (await response.json()) as { access_token: string; expires_in: number }
+      accept(body.access_token, body.expires_in, true)
+      return body.access_token
+    },
+  )
+
+  const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
+
+  async function login(email: string, password: string): Promise<AuthState> {
+    const response = await fetch(`${base}/auth/login`, {
+      method: 'POST',
+      credentials: 'include',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    })
+    if (!response.ok) throw await errorFrom(response)
+    const body = (await response.json()) as { access_token: string; expires_in: number }
+    accept(body.access_token, body.expires_in, true)
+    return tokens.state
+  }
+
+  return {
+    login,
+    attachLoginForm(form, onResult) {
+      const submit = (event: SubmitEvent) => {
+        event.preventDefault()
+        const data = new FormData(form)
+        login(String(data.get('email') ?? ''), String(data.get('password') ?? '')).then(onResult, (error: unknown) =>
+          onResult(error instanceof LatchkeyError ? error : new LatchkeyError('network_error', String(error))),
+        )
+      }
+      form.addEventListener('submit', submit)
+      return () => form.removeEventListener('submit', submit)
+    },
+    getAccessToken,
+    refresh,
+    fetch: (input, init) => fetchWithToken(getAccessToken, refresh, input, init),
+    async logout() {
+      await fetch(`${base}/auth/logout`, { method: 'POST', credentials: 'include', headers: cookieHeaders })
+      tokens.clear()
+      channel?.postMessage({ kind: 'logout' } satisfies TabMessage)
+    },
+    subscribe: (listener) => tokens.subscribe(listener),
+    get state() {
+      return tokens.state
+    },
+  }
+}

@@ -1,0 +1,88 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Deps } from '../deps.js'
+import { needsConsent } from '../consents/consent.js'
+import { describeScopes } from '../consents/scope-descriptions.js'
+import { sendPage } from '../pages/send-page.js'
+import { issueCsrfToken } from '../signin/csrf.js'
+import { consentPage, messagePage, signinPage } from '../signin/signin-pages.js'
+import type { Signin } from '../signin/signin-session.js'
+import { AuthorizationPageError, AuthorizationRedirectError, buildRedirect, type AuthorizationRequest } from './authorization-request.js'
+import { issueAuthorizationCode, type Browser } from './issue-authorization-code.js'
+import { formActionSourceOf } from './redirect-uri.js'
+
+export type AuthorizationStep = { kind: 'signin' } | { kind: 'consent'; signin: Signin } | { kind: 'redirect'; location: string }
+
+export interface StepOptions {
+  /** The user proved their password in this very request (or earlier in this flow). */
+  signedInForThisRequest: boolean
+  /** The user just answered "allow" on the consent page. */
+  consentGiven: boolean
+  browser: Browser
+}
+
+/**
+ * What an authorization request needs next: the user must sign in (none yet, prompt=login, or an
+ * older sign-in than max_age allows), consent (a third-party client asking for scopes not yet
+ * granted, or prompt=consent), or nothing more, in which case a code is issued.
+ */
+export async function nextAuthorizationStep(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  request: AuthorizationRequest,
+  signin: Signin | null,
+  options: StepOptions,
+): Promise<AuthorizationStep> {
+  const now = deps.clock.now()
+  const reject = (error: string, description: string) => new AuthorizationRedirectError(error, description, request.redirectUri, request.state)
+  const tooOld = signin !== null && request.maxAge !== null && now - signin.authTime > request.maxAge * 1000
+  if (signin === null || (!options.signedInForThisRequest && (request.prompt.has('login') || tooOld))) {
+    // OIDC Core §3.1.2.6
+    if (request.prompt.has('none')) throw reject('login_required', 'the user is not signed in')
+    return { kind: 'signin' }
+  }
+  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes)))) {
+    if (request.prompt.has('none')) throw reject('consent_required', 'the user has not allowed this app yet')
+    return { kind: 'consent', signin }
+  }
+  const code = await issueAuthorizationCode(deps, request, signin, options.browser)
+  // RFC 9207: iss tells the client which server answered (mix-up defence).
+  return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.config.issuer }) }
+}
+
+/** The browser behind a request, recorded with the code and the session it opens. */
+export function browserOf(request: FastifyRequest): Browser {
+  return { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
+}
+
+/** Sends the page or redirect for a step. After a form post, redirects are 303 so the browser follows with GET. */
+export function answerAuthorizationStep(
+  deps: Pick<Deps, 'config'>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  authorization: AuthorizationRequest,
+  step: AuthorizationStep,
+  notice: { error?: string; status?: number; email?: string | null } = {},
+): FastifyReply {
+  const formActionOrigins = [formActionSourceOf(authorization.redirectUri)]
+  if (step.kind === 'redirect') return reply.code(request.method === 'GET' ? 302 : 303).header('location', step.location).send()
+  if (step.kind === 'signin') {
+    const form = { csrf: issueCsrfToken(request, reply, 'signin'), authorize: authorization.query, formActionOrigins }
+    return sendPage(reply, signinPage(form, { clientName: authorization.client.name }, { ...notice, email: notice.email ?? authorization.loginHint }))
+  }
+  const form = { csrf: issueCsrfToken(request, reply, 'consent'), authorize: authorization.query, formActionOrigins }
+  return sendPage(reply, consentPage(form, { clientName: authorization.client.name, userEmail: step.signin.user.email, scopes: describeScopes(authorization.scopes) }))
+}
+
+/**
+ * Errors before the redirect_uri is trusted are shown here and go nowhere else; later ones go
+ * back to the app with `iss` (RFC 6749 §4.1.2.1, RFC 9207).
+ */
+export function answerAuthorizationError(deps: Pick<Deps, 'config'>, request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  if (error instanceof AuthorizationPageError) {
+    return sendPage(reply, messagePage('Sign-in problem', `${error.description} Go back to the app and try again.`, 400))
+  }
+  if (error instanceof AuthorizationRedirectError) {
+    const location = buildRedirect(error.redirectUri, { error: error.error, error_description: error.description, state: error.state, iss: deps.config.issuer })
+    return reply.code(request.method === 'GET' ? 302 : 303).header('location', location).send()
+  }
+  throw error
+}

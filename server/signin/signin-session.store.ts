@@ -1,0 +1,14 @@
+import type { Db } from '../db/database.js'
+import type { SigninSessionRow } from './signin-session.table.js'
+
+export async function insertSigninSession(db: Db, row: Omit<SigninSessionRow, 'revoked_at'>): Promise<void> {
+  await db.insertInto('signin_sessions').values({ ...row, revoked_at: null }).execute()
+}
+
+export async function findSigninSessionByHash(db: Db, tokenHash: string): Promise<SigninSessionRow | null> {
+  return (await db.selectFrom('signin_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()) ?? null
+}
+
+export async function revokeSigninSession(db: Db, id: string, now: number): Promise<void> {
+  await db.updateTable('signin_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute()
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Deps } from '../deps.js'
+import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.js'
+import type { User } from '../users/user.js'
+import { findUserById } from '../users/user.store.js'
+import { clearSigninCookie, readSigninCookie, setSigninCookie } from './signin-cookie.js'
+import { findSigninSessionByHash, insertSigninSession, revokeSigninSession } from './signin-session.store.js'
+
+export interface Signin {
+  id: string
+  user: User
+  amr: string[]
+  authTime: number
+}
+
+/**
+ * Opens a hosted sign-in for a user who just proved their password, replacing this browser's
+ * previous one (a fresh value each time: no session fixation). It lasts as long as a first-party
+ * session may (LATCHKEY_REFRESH_TOKEN_TTL).
+ */
+export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest, reply: FastifyReply, user: User, amr: string[]): Promise<Signin> {
+  const now = deps.clock.now()
+  const previous = readSigninCookie(request)
+  if (previous !== null) {
+    const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(previous))
+    if (row) await revokeSigninSession(deps.db, row.id, now)
+  }
+  const token = generateOpaqueToken()
+  const id = randomBytes(16).toString('base64url')
+  await insertSigninSession(deps.db, {
+    id,
+    user_id: user.id,
+    token_hash: hashOpaqueToken(token),
+    amr: JSON.stringify(amr),
+    auth_time: now,
+    created_at: now,
+    expires_at: now + deps.config.refreshTokenTtlMs,
+  })
+  setSigninCookie(reply, token, deps.config.refreshTokenTtlMs)
+  return { id, user, amr, authTime: now }
+}
+
+/**
+ * The signed-in user of this browser, or null. A sign-in ends with its user's access: disabling
+ * the account, a password change or reset and logout-all move `tokens_valid_after` past it.
+ */
+export async function currentSignin(deps: Pick<Deps, 'db' | 'clock'>, request: FastifyRequest): Promise<Signin | null> {
+  const token = readSigninCookie(request)
+  if (token === null) return null
+  const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))
+  const now = deps.clock.now()
+  if (!row || row.revoked_at !== null || row.expires_at <= now) return null
+  const user = await findUserById(deps.db, row.user_id)
+  if (!user || user.disabled || row.created_at < user.tokensValidAfter) return null
+  return { id: row.id, user, amr: JSON.parse(row.amr) as string[], authTime: row.auth_time }
+}
+
+/** Ends this browser's hosted sign-in (idempotent). */
+export async function endSignin(deps: Pick<Deps, 'db' | 'clock'>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const token = readSigninCookie(request)
+  if (token !== null) {
+    const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))
+    if (row) await revokeSigninSession(deps.db, row.id, deps.clock.now())
+  }
+  clearSigninCookie(reply)
+}
