@@ -24,6 +24,10 @@ import loginRoute from './sessions/login.route.js'
 import refreshRoute from './sessions/refresh.route.js'
 import logoutRoute from './sessions/logout.route.js'
 import sessionsRoute from './sessions/sessions.route.js'
+import passwordResetRoute from './users/password-reset.route.js'
+import emailVerificationRoute from './users/email-verification.route.js'
+import verifyEmailPage from './users/verify-email-page.route.js'
+import resetPasswordPage from './users/reset-password-page.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -72,9 +76,14 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(sessionsRoute, { deps })
       await auth.register(meRoute, { deps })
       await auth.register(passwordChangeRoute, { deps })
+      await auth.register(passwordResetRoute, { deps })
+      await auth.register(emailVerificationRoute, { deps })
     },
     { prefix: '/auth' },
   )
+  // Hosted pages the emailed links open (HTML forms, so form-encoded bodies).
+  await app.register(verifyEmailPage, { deps })
+  await app.register(resetPasswordPage, { deps })
 
   return app
 }

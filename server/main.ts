@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
@@ -16,12 +17,17 @@ import type { Db } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Deps } from './deps.js'
 import { startMaintenance } from './maintenance.js'
+import { createMailer } from './mail/mailer.js'
+import { startOutboxWorker } from './mail/deliver-outbox.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
 
 /** How often expired grace-window secrets and revocation entries are purged. */
 const MAINTENANCE_INTERVAL_MS = 60_000
+
+/** How often each instance looks for mail that is due in the outbox. */
+const OUTBOX_INTERVAL_MS = 1_000
 
 /** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -55,6 +61,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock),
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
+      mailer: createMailer(config, log),
     }
     const app = await buildApp(deps)
     const opened = keystore
@@ -65,6 +72,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       async close() {
         await app.close()
         opened.close()
+        deps.mailer.close()
         await db.destroy()
         openedRedis?.disconnect()
       },
@@ -82,8 +90,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const latchkey = await assemble(config, log)
   latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
   const maintenance = startMaintenance(latchkey.deps, MAINTENANCE_INTERVAL_MS)
+  const outbox = startOutboxWorker(latchkey.deps, OUTBOX_INTERVAL_MS)
   await latchkey.app.listen({ port: config.port, host: config.host })
   log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
+  if (config.smtpUrl === null) {
+    const dir = path.join(config.dataDir, 'outbox')
+    log.info({ event: 'mail.outbox_dir', dir }, `SMTP_URL is not set: emails are written to ${dir}`)
+  }
 
   let closing = false
   const shutdown = (signal: string) => {
@@ -98,7 +111,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     reaper.unref()
     deadline.unref()
     clearInterval(maintenance)
-    latchkey.close().then(
+    // A message being sent finishes first; one cut off by the deadline is sent again after restart.
+    outbox.stop().then(() => latchkey.close()).then(
       () => process.exit(0),
       (error: unknown) => {
         log.error({ err: error }, 'shutdown failed')

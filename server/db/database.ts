@@ -4,6 +4,8 @@ import type { ClientsTable } from '../clients/client.table.js'
 import type { UsersTable } from '../users/user.table.js'
 import type { RefreshTokensTable, RevokedAccessTokensTable, SessionsTable } from '../sessions/session.table.js'
 import type { AuditEventsTable } from '../audit/audit-event.table.js'
+import type { OutboxTable } from '../mail/outbox.table.js'
+import type { AccountTokensTable } from '../users/account-token.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -14,6 +16,9 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   revoked_access_tokens: RevokedAccessTokensTable
   audit_events: AuditEventsTable
+  outbox: OutboxTable
+  email_verification_tokens: AccountTokensTable
+  password_reset_tokens: AccountTokensTable
 }
 
 export type Db = Kysely<Database>

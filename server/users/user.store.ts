@@ -33,3 +33,9 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
 export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('users').set({ disabled: 1, tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
 }
+
+/** Marks the address verified if it is still the user's; true if it is. */
+export async function markEmailVerified(db: Executor, id: string, email: string, now: number): Promise<boolean> {
+  const result = await db.updateTable('users').set({ email_verified: 1, updated_at: now }).where('id', '=', id).where('email', '=', email).executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}
