@@ -20,10 +20,12 @@ export interface MintRequest {
  */
 export async function mintAccountToken(db: Kysely<Database>, table: AccountTokenTable, request: MintRequest): Promise<string | null> {
   const token = generateOpaqueToken()
+  // Writes first: on SQLite a transaction that reads before it writes fails at once (SQLITE_BUSY)
+  // when another process wrote in between; one that starts with a write waits its turn instead.
   return db.transaction().execute(async (trx) => {
-    const newer = await trx.selectFrom(table).select('id').where('user_id', '=', request.userId).where('requested_at', '>', request.requestedAt).executeTakeFirst()
+    await trx.deleteFrom(table).where('user_id', '=', request.userId).where('requested_at', '<=', request.requestedAt).execute()
+    const newer = await trx.selectFrom(table).select('id').where('user_id', '=', request.userId).executeTakeFirst()
     if (newer) return null
-    await trx.deleteFrom(table).where('user_id', '=', request.userId).execute()
     await trx
       .insertInto(table)
       .values({ id: randomUUID(), user_id: request.userId, token_hash: hashOpaqueToken(token), email: request.email, requested_at: request.requestedAt, created_at: request.now, expires_at: request.now + request.ttlMs })

@@ -9,6 +9,8 @@ import { findUserById, markEmailVerified } from './user.store.js'
 const RESENDS_PER_ACCOUNT = 3
 const RESEND_WINDOW_MS = 15 * 60_000
 
+const overLimit = new Error('over the per-account limit')
+
 export const invalidVerificationToken = () => new ApiError('invalid_token', 400, 'this verification link is invalid, expired or already used; sign in and ask for a new one')
 
 /** POST /auth/email/verify and the hosted page: a live token (single use) marks its address verified. */
@@ -28,11 +30,18 @@ export async function resendVerification(deps: Pick<Deps, 'db' | 'clock' | 'log'
   const user = await findUserById(deps.db, userId)
   if (!user || user.emailVerified) return
   const now = deps.clock.now()
-  const queued = await deps.db.transaction().execute(async (trx) => {
-    if ((await countMailSince(trx, 'verify_email', { userId }, now - RESEND_WINDOW_MS)) >= RESENDS_PER_ACCOUNT) return false
-    await enqueueMail(trx, { template: 'verify_email', userId }, now)
-    return true
-  })
+  const queued = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      // Write first, then count including this row (see requestPasswordReset).
+      await enqueueMail(trx, { template: 'verify_email', userId }, now)
+      if ((await countMailSince(trx, 'verify_email', { userId }, now - RESEND_WINDOW_MS)) > RESENDS_PER_ACCOUNT) throw overLimit
+      return true
+    })
+    .catch((error: unknown) => {
+      if (error === overLimit) return false
+      throw error
+    })
   if (!queued) throw new ApiError('rate_limited', 429, 'too many verification emails; retry in a few minutes', { 'retry-after': String(RESEND_WINDOW_MS / 1000) })
   await recordAuditEvent(deps, { event: 'email.verification_sent', userId, ip: meta.ip })
 }

@@ -12,6 +12,8 @@ import { cutOffUserTokens, findUserById, markEmailVerified, updatePasswordHash }
 export const RESET_MAILS_PER_ACCOUNT = 3
 export const RESET_ACCOUNT_WINDOW_MS = 15 * 60_000
 
+const overLimit = new Error('over the per-account limit')
+
 export const invalidResetToken = () => new ApiError('invalid_token', 400, 'this password reset link is invalid, expired or already used; ask for a new one')
 
 /**
@@ -24,12 +26,20 @@ export async function requestPasswordReset(deps: Pick<Deps, 'db' | 'clock' | 'lo
   const email = canonicalEmail(input.email)
   if (!isPlausibleEmail(email)) return
   const now = deps.clock.now()
-  const queued = await deps.db.transaction().execute(async (trx) => {
-    if ((await countMailSince(trx, 'password_reset', { email }, now - RESET_ACCOUNT_WINDOW_MS)) >= RESET_MAILS_PER_ACCOUNT) return false
-    await deleteAccountTokensOfEmail(trx, 'password_reset_tokens', email)
-    await enqueueMail(trx, { template: 'password_reset', email }, now)
-    return true
-  })
+  const queued = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      // The row first (a write, so SQLite processes sharing the file queue rather than fail), then
+      // the count including it; over the limit, the transaction is rolled back.
+      await enqueueMail(trx, { template: 'password_reset', email }, now)
+      if ((await countMailSince(trx, 'password_reset', { email }, now - RESET_ACCOUNT_WINDOW_MS)) > RESET_MAILS_PER_ACCOUNT) throw overLimit
+      await deleteAccountTokensOfEmail(trx, 'password_reset_tokens', email)
+      return true
+    })
+    .catch((error: unknown) => {
+      if (error === overLimit) return false
+      throw error
+    })
   await recordAuditEvent(deps, { event: queued ? 'password_reset.requested' : 'password_reset.throttled', ip: meta.ip })
 }
 

@@ -23,7 +23,7 @@ export interface TestSmtpServer {
 }
 
 /** A real SMTP server in this process (the `smtp-server` package) that keeps what it receives. */
-export async function createSmtpServer(t: Tap, options: { started?: boolean } = {}): Promise<TestSmtpServer> {
+export async function createSmtpServer(t: Tap, options: { started?: boolean; rejectRecipient?: (address: string) => boolean } = {}): Promise<TestSmtpServer> {
   const port = await freePort()
   const messages: ReceivedMail[] = []
   let server: SMTPServer | null = null
@@ -41,6 +41,13 @@ export async function createSmtpServer(t: Tap, options: { started?: boolean } = 
         // No certificate worth trusting here; the tests cover delivery, not TLS.
         disabledCommands: ['STARTTLS'],
         logger: false,
+        onRcptTo(address, _session, callback) {
+          if (options.rejectRecipient?.(address.address)) {
+            const error = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })
+            return callback(error)
+          }
+          callback()
+        },
         onData(stream, session, callback) {
           const chunks: Buffer[] = []
           stream.on('data', (c: Buffer) => chunks.push(c))
