@@ -69,7 +69,7 @@ export async function purgeFinishedMail(db: Executor, before: number): Promise<v
 /**
  * Whether another live (pending or sent) mail of the same template about the same address or
  * account was requested after this one (`newer`) or before it since `since` (`older`). Ties on the
- * millisecond are broken by id, so of any set of rows exactly one is newest and one oldest.
+ * millisecond are broken by id, so of any set of pending rows exactly one is newest and one oldest.
  */
 export async function hasRivalMail(db: Executor, row: OutboxRow, direction: 'newer' | 'older', since = 0): Promise<boolean> {
   const after = direction === 'newer'
@@ -80,7 +80,11 @@ export async function hasRivalMail(db: Executor, row: OutboxRow, direction: 'new
     .where('id', '!=', row.id)
     .where('status', 'in', ['pending', 'sent'])
     .where('created_at', '>', since)
-    .where((eb) => eb.or([eb('created_at', after ? '>' : '<', row.created_at), eb.and([eb('created_at', '=', row.created_at), eb('id', after ? '>' : '<', row.id)])]))
+    .where((eb) => {
+      const tie = [eb('created_at', '=', row.created_at), eb('id', after ? '>' : '<', row.id)]
+      // A newer request sent in the same millisecond already has its link: this one may replace it.
+      return eb.or([eb('created_at', after ? '>' : '<', row.created_at), eb.and(after ? [...tie, eb('status', '=', 'pending')] : tie)])
+    })
   query = row.email !== null ? query.where('email', '=', row.email) : query.where('user_id', '=', row.user_id ?? '')
   return (await query.executeTakeFirst()) !== undefined
 }
