@@ -4,8 +4,11 @@ import { renderMail } from './mail-templates.js'
 import { claimDueMail, finishMail, purgeFinishedMail, scheduleMailRetry } from './outbox.store.js'
 import type { OutboxRow } from './outbox.table.js'
 
-/** A worker holds a claimed row this long: well above the SMTP timeouts, so only a crashed worker loses it. */
-const CLAIM_LEASE_MS = 2 * 60_000
+/**
+ * A worker holds a claimed row this long: above the SMTP timeouts (mailer.ts), so only a crashed
+ * worker loses a row, and short, so a crashed worker's rows go out soon after a restart.
+ */
+export const CLAIM_LEASE_MS = 30_000
 const BATCH_SIZE = 10
 /** Back-off after the n-th failed attempt: 30 s, 1 min, 2 min … capped at 1 h; given up after MAX_ATTEMPTS. */
 const FIRST_RETRY_MS = 30_000

@@ -36,9 +36,10 @@ function createSmtpMailer(url: string): Mailer {
     url,
     pool: true,
     maxConnections: 3,
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 30_000,
+    // Together below the outbox claim lease (30 s), so a live worker never loses its row.
+    connectionTimeout: 5_000,
+    greetingTimeout: 5_000,
+    socketTimeout: 15_000,
   })
   return {
     async send(mail) {

@@ -5,7 +5,7 @@ import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { createSmtpServer, linkIn } from '../helpers/smtp-server.js'
 import { testDialects } from '../helpers/test-database.js'
 import { nextClientIp, registerUser } from '../helpers/users.js'
-import { MAX_ATTEMPTS, deliverDueMessages, retryDelayMs } from '../../server/mail/deliver-outbox.js'
+import { CLAIM_LEASE_MS, MAX_ATTEMPTS, deliverDueMessages, retryDelayMs } from '../../server/mail/deliver-outbox.js'
 import { claimDueMail } from '../../server/mail/outbox.store.js'
 
 async function requestReset(testApp: TestApp, email: string) {
@@ -68,10 +68,10 @@ for (const dialect of testDialects()) {
       const smtp = await createSmtpServer(t)
       const testApp = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url } })
       await registerUser(testApp, 'lease@example.com')
-      const claimed = await claimDueMail(testApp.deps.db, testApp.clock.now(), 120_000, 10)
+      const claimed = await claimDueMail(testApp.deps.db, testApp.clock.now(), CLAIM_LEASE_MS, 10)
       t.equal(claimed.length, 1, 'claimed by a worker that then crashes')
       t.same(await deliverDueMessages(testApp.deps), { sent: 0, retrying: 0, failed: 0, discarded: 0 }, 'held while the lease lasts')
-      testApp.clock.advance(120_001)
+      testApp.clock.advance(CLAIM_LEASE_MS + 1)
       t.same(await deliverDueMessages(testApp.deps), { sent: 1, retrying: 0, failed: 0, discarded: 0 })
       t.equal(smtp.messages.length, 1)
     })
