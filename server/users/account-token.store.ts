@@ -67,3 +67,10 @@ export async function deleteAccountTokensOfEmail(db: Executor, table: AccountTok
     .where('user_id', 'in', db.selectFrom('users').select('id').where('email', '=', email))
     .execute()
 }
+
+/** Expired tokens are useless; maintenance removes them. */
+export async function deleteExpiredAccountTokens(db: Executor, now: number): Promise<void> {
+  for (const table of ['email_verification_tokens', 'password_reset_tokens'] as const) {
+    await db.deleteFrom(table).where('expires_at', '<=', now).execute()
+  }
+}

@@ -169,6 +169,18 @@ for (const dialect of testDialects()) {
       await login(testApp, 'locked@example.com', NEW_PASSWORD)
     })
 
+    t.test('a password change (signed in) also mails "your password was changed"', async (t) => {
+      await registerUser(testApp, 'changer@example.com')
+      const { accessToken } = await login(testApp, 'changer@example.com')
+      await deliverDueMessages(testApp.deps)
+      const before = smtp.messages.length
+      const res = await app.inject({ method: 'POST', url: '/auth/password-change', headers: { authorization: `Bearer ${accessToken}` }, payload: { current_password: PASSWORD, new_password: NEW_PASSWORD }, remoteAddress: nextClientIp() })
+      t.equal(res.statusCode, 204)
+      await deliverDueMessages(testApp.deps)
+      t.same(smtp.messages.slice(before).map((m) => [m.to, m.subject]), [[['changer@example.com'], 'Your Latchkey password was changed']])
+      t.match(smtp.messages.at(-1)!.text, 'https://id.example.com/reset-password')
+    })
+
     t.test('registering a taken address mails the owner, once an hour at most', async (t) => {
       await registerUser(testApp, 'owner@example.com')
       await deliverDueMessages(testApp.deps)
