@@ -65,6 +65,29 @@ for (const dialect of testDialects()) {
       t.match(reused.body, 'This reset link is invalid, expired or already used.')
     })
 
+    t.test('no token reaches the log, through the pages or the API', async (t) => {
+      const logLines: string[] = []
+      const logged = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url }, logLines })
+      await registerUser(logged, 'quiet@example.com')
+      await logged.app.inject({ method: 'POST', url: '/auth/password-reset', payload: { email: 'quiet@example.com' }, remoteAddress: nextClientIp() })
+      const before = smtp.messages.length
+      await deliverDueMessages(logged.deps)
+      const mails = smtp.messages.slice(before)
+      const resetToken = linkIn(mails.find((m) => m.subject.startsWith('Reset'))!, '/reset-password').searchParams.get('token')!
+      const verifyToken = linkIn(mails.find((m) => m.subject.startsWith('Verify'))!, '/verify-email').searchParams.get('token')!
+      await logged.app.inject({ url: `/reset-password?token=${resetToken}` })
+      await logged.app.inject({ url: `/verify-email?token=${verifyToken}` })
+      await logged.app.inject({ method: 'POST', url: '/verify-email', payload: `token=${verifyToken}`, headers: form, remoteAddress: nextClientIp() })
+      await logged.app.inject({ method: 'POST', url: '/reset-password/confirm', payload: `token=${resetToken}&password=short`, headers: form, remoteAddress: nextClientIp() })
+      await logged.app.inject({ method: 'POST', url: '/auth/password-reset/confirm', payload: { token: resetToken, password: 'the quiet passphrase 2027' }, remoteAddress: nextClientIp() })
+      await logged.app.inject({ method: 'POST', url: '/auth/password-reset/confirm', payload: { token: resetToken, password: 'the quiet passphrase 2027' }, remoteAddress: nextClientIp() })
+      t.ok(logLines.some((l) => l.includes('"path":"/reset-password"')), 'the pages are logged, by path')
+      const logs = logLines.join('')
+      t.notMatch(logs, resetToken)
+      t.notMatch(logs, verifyToken)
+      t.notMatch(logs, 'quiet@example.com')
+    })
+
     t.test('a dead or forged token shows the request form with a clear message, never the token', async (t) => {
       const res = await app.inject({ url: '/reset-password?token=%3Cscript%3Ealert(1)%3C%2Fscript%3E' })
       t.equal(res.statusCode, 400)
