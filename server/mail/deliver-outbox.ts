@@ -66,8 +66,10 @@ async function deliverOne(deps: DeliveryDeps, row: OutboxRow): Promise<keyof Del
 async function recordFailure(deps: DeliveryDeps, row: OutboxRow, error: unknown): Promise<keyof DeliveryReport> {
   const reason = describeError(error)
   const now = deps.clock.now()
-  // RFC 5321 §4.2.1: a 5yz reply is permanent; resending the same message cannot succeed.
-  const permanent = reason.responseCode !== undefined && reason.responseCode >= 500
+  // RFC 5321 §4.2.1: a 5yz reply to this message's envelope or content is permanent; resending it
+  // cannot succeed. Refused credentials or TLS are the server set-up's fault, not the message's:
+  // those wait for the operator to fix SMTP_URL, like an unreachable server.
+  const permanent = reason.responseCode !== undefined && reason.responseCode >= 500 && (reason.code === 'EENVELOPE' || reason.code === 'EMESSAGE')
   if (permanent || row.attempts >= MAX_ATTEMPTS) {
     await finishMail(deps.db, row.id, 'failed', now, reason.text)
     deps.log.error({ event: 'mail.failed', outboxId: row.id, template: row.template, attempt: row.attempts, error: reason.text }, 'email could not be delivered; giving up')
@@ -79,11 +81,13 @@ async function recordFailure(deps: DeliveryDeps, row: OutboxRow, error: unknown)
   return 'retrying'
 }
 
-function describeError(error: unknown): { text: string; responseCode?: number } {
-  if (typeof error !== 'object' || error === null) return { text: 'unknown error' }
+/** An error code and SMTP reply code only: a server's reply text may quote the recipient. */
+function describeError(error: unknown): { text: string; code: string; responseCode?: number } {
+  if (typeof error !== 'object' || error === null) return { text: 'unknown error', code: 'unknown' }
   const { code, responseCode, name } = error as { code?: unknown; responseCode?: unknown; name?: unknown }
-  const parts = [typeof code === 'string' ? code : typeof name === 'string' ? name : 'Error', typeof responseCode === 'number' ? String(responseCode) : '']
-  return { text: parts.filter(Boolean).join(' ').slice(0, 200), ...(typeof responseCode === 'number' ? { responseCode } : {}) }
+  const label = (typeof code === 'string' ? code : typeof name === 'string' ? name : 'Error').slice(0, 40)
+  if (typeof responseCode !== 'number') return { text: label, code: label }
+  return { text: `${label} ${responseCode}`, code: label, responseCode }
 }
 
 export interface OutboxWorker {

@@ -3,6 +3,9 @@ import { freePort } from './free-port.js'
 import type { Tap } from './test-database.js'
 
 export interface ReceivedMail {
+  /** Whether the session that delivered it was encrypted. */
+  secure: boolean
+  user: string | null
   from: string
   to: string[]
   raw: string
@@ -23,7 +26,18 @@ export interface TestSmtpServer {
 }
 
 /** A real SMTP server in this process (the `smtp-server` package) that keeps what it receives. */
-export async function createSmtpServer(t: Tap, options: { started?: boolean; rejectRecipient?: (address: string) => boolean } = {}): Promise<TestSmtpServer> {
+export interface SmtpServerOptions {
+  started?: boolean
+  rejectRecipient?: (address: string) => boolean
+  /** TLS from the first byte (smtps://) with this key and certificate. */
+  secure?: { key: string; cert: string }
+  /** Offer STARTTLS with this key and certificate. */
+  starttls?: { key: string; cert: string }
+  /** Require these credentials; sessions record who signed in. */
+  auth?: { user: string; pass: string }
+}
+
+export async function createSmtpServer(t: Tap, options: SmtpServerOptions = {}): Promise<TestSmtpServer> {
   const port = await freePort()
   const messages: ReceivedMail[] = []
   let server: SMTPServer | null = null
@@ -37,10 +51,16 @@ export async function createSmtpServer(t: Tap, options: { started?: boolean; rej
   const start = () =>
     new Promise<void>((resolve, reject) => {
       server = new SMTPServer({
-        authOptional: true,
-        // No certificate worth trusting here; the tests cover delivery, not TLS.
-        disabledCommands: ['STARTTLS'],
+        authOptional: options.auth === undefined,
+        // Without a certificate the tests cover delivery, not TLS.
+        disabledCommands: options.starttls || options.secure ? [] : ['STARTTLS'],
+        ...(options.secure ? { secure: true, key: options.secure.key, cert: options.secure.cert } : {}),
+        ...(options.starttls ? { key: options.starttls.key, cert: options.starttls.cert } : {}),
         logger: false,
+        onAuth(auth, _session, callback) {
+          if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) return callback(null, { user: auth.username })
+          callback(new Error('invalid credentials'))
+        },
         onRcptTo(address, _session, callback) {
           if (options.rejectRecipient?.(address.address)) {
             const error = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })
@@ -53,7 +73,7 @@ export async function createSmtpServer(t: Tap, options: { started?: boolean; rej
           stream.on('data', (c: Buffer) => chunks.push(c))
           stream.on('end', () => {
             const raw = Buffer.concat(chunks).toString('utf8')
-            messages.push({ ...parseMessage(raw), raw, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) })
+            messages.push({ ...parseMessage(raw), raw, secure: session.secure, user: typeof session.user === 'string' ? session.user : null, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) })
             callback()
           })
         },
@@ -96,7 +116,7 @@ function decodeWords(text: string): string {
   )
 }
 
-function parseMessage(raw: string): Omit<ReceivedMail, 'raw' | 'from' | 'to'> {
+function parseMessage(raw: string): Omit<ReceivedMail, 'raw' | 'from' | 'to' | 'secure' | 'user'> {
   const { headers, body } = splitHeaders(raw)
   const parts: Record<string, string> = {}
   const collect = (headersOf: Map<string, string>, content: string) => {
