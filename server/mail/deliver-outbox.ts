@@ -35,14 +35,16 @@ export interface DeliveryReport {
  * instances at once (each row is claimed by one). Tests call it directly with a moved clock;
  * `serve` runs it on a timer through startOutboxWorker.
  */
-export async function deliverDueMessages(deps: DeliveryDeps): Promise<DeliveryReport> {
+export async function deliverDueMessages(deps: DeliveryDeps, signal?: AbortSignal): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, retrying: 0, failed: 0, discarded: 0 }
-  for (;;) {
+  // Once stopping, the batch in hand is finished but no other is claimed.
+  while (!signal?.aborted) {
     const rows = await claimDueMail(deps.db, deps.clock.now(), CLAIM_LEASE_MS, BATCH_SIZE)
     if (rows.length === 0) return report
     const outcomes = await Promise.all(rows.map((row) => deliverOne(deps, row)))
     for (const outcome of outcomes) report[outcome]++
   }
+  return report
 }
 
 async function deliverOne(deps: DeliveryDeps, row: OutboxRow): Promise<keyof DeliveryReport> {
@@ -91,7 +93,7 @@ function describeError(error: unknown): { text: string; code: string; responseCo
 }
 
 export interface OutboxWorker {
-  /** Stops the timer and waits for a delivery in progress. */
+  /** Stops the timer and waits for the batch in progress (bounded by the SMTP timeouts). */
   stop(): Promise<void>
 }
 
@@ -99,10 +101,11 @@ export interface OutboxWorker {
 export function startOutboxWorker(deps: DeliveryDeps, intervalMs: number): OutboxWorker {
   let running: Promise<void> | null = null
   let lastPurge = 0
+  const stopping = new AbortController()
   const tick = () => {
     if (running) return
     running = (async () => {
-      await deliverDueMessages(deps)
+      await deliverDueMessages(deps, stopping.signal)
       if (deps.clock.now() - lastPurge > 3_600_000) {
         lastPurge = deps.clock.now()
         await purgeFinishedMail(deps.db, lastPurge - KEEP_FINISHED_MS)
@@ -118,6 +121,7 @@ export function startOutboxWorker(deps: DeliveryDeps, intervalMs: number): Outbo
   return {
     async stop() {
       clearInterval(timer)
+      stopping.abort()
       await running
     },
   }
