@@ -25,12 +25,13 @@ export async function verifyEmail(deps: Pick<Deps, 'db' | 'clock' | 'log'>, inpu
   await recordAuditEvent(deps, { event: 'email.verified', userId, ip: meta.ip })
 }
 
-/** POST /auth/email/resend: queues a new verification mail for a signed-in user whose address is not verified yet. */
-export async function resendVerification(deps: Pick<Deps, 'db' | 'clock' | 'log'>, userId: string, meta: { ip: string | null }): Promise<void> {
-  const user = await findUserById(deps.db, userId)
-  if (!user || user.emailVerified) return
+/**
+ * Queues a new verification mail unless the account had RESENDS_PER_ACCOUNT in the window; false
+ * when over that limit.
+ */
+export async function queueVerificationMail(deps: Pick<Deps, 'db' | 'clock'>, userId: string): Promise<boolean> {
   const now = deps.clock.now()
-  const queued = await deps.db
+  return deps.db
     .transaction()
     .execute(async (trx) => {
       // Write first, then count including this row (see requestPasswordReset).
@@ -42,6 +43,14 @@ export async function resendVerification(deps: Pick<Deps, 'db' | 'clock' | 'log'
       if (error === overLimit) return false
       throw error
     })
-  if (!queued) throw new ApiError('rate_limited', 429, 'too many verification emails; retry in a few minutes', { 'retry-after': String(RESEND_WINDOW_MS / 1000) })
+}
+
+/** POST /auth/email/resend: queues a new verification mail for a signed-in user whose address is not verified yet. */
+export async function resendVerification(deps: Pick<Deps, 'db' | 'clock' | 'log'>, userId: string, meta: { ip: string | null }): Promise<void> {
+  const user = await findUserById(deps.db, userId)
+  if (!user || user.emailVerified) return
+  if (!(await queueVerificationMail(deps, userId))) {
+    throw new ApiError('rate_limited', 429, 'too many verification emails; retry in a few minutes', { 'retry-after': String(RESEND_WINDOW_MS / 1000) })
+  }
   await recordAuditEvent(deps, { event: 'email.verification_sent', userId, ip: meta.ip })
 }
