@@ -30,6 +30,10 @@ import signinRoute from './signin/signin.route.js'
 import consentPageRoute from './consents/consent-page.route.js'
 import consentsRoute from './consents/consents.route.js'
 import { answerPageError } from './pages/page-error-handler.js'
+import passwordResetRoute from './users/password-reset.route.js'
+import emailVerificationRoute from './users/email-verification.route.js'
+import verifyEmailPage from './users/verify-email-page.route.js'
+import resetPasswordPage from './users/reset-password-page.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -80,6 +84,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(meRoute, { deps })
       await auth.register(passwordChangeRoute, { deps })
       await auth.register(consentsRoute, { deps })
+      await auth.register(passwordResetRoute, { deps })
+      await auth.register(emailVerificationRoute, { deps })
     },
     { prefix: '/auth' },
   )
@@ -92,6 +98,9 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(signinRoute, { deps })
     await pages.register(consentPageRoute, { deps })
   })
+  // Hosted pages the emailed links open (HTML forms, so form-encoded bodies).
+  await app.register(verifyEmailPage, { deps })
+  await app.register(resetPasswordPage, { deps })
 
   return app
 }

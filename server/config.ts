@@ -43,6 +43,10 @@ export interface Config {
   passwordMinLength: number
   /** argon2id parameters (OWASP: m=19456 KiB, t=2, p=1); hashes made with others are upgraded at login. */
   argon2: { memoryCost: number; timeCost: number; parallelism: number }
+  /** Product name in emails (LATCHKEY_PRODUCT_NAME). */
+  productName: string
+  /** From address of every email (LATCHKEY_MAIL_FROM); defaults to no-reply at the public URL's host. */
+  mailFrom: string
   /** Derived: how long verifiers may cache the JWKS (Cache-Control max-age). */
   jwksMaxAgeMs: number
   /** Derived: tolerated clock difference between Latchkey and verifiers. */
@@ -162,6 +166,11 @@ export function loadConfig(env: Env = process.env): Config {
     parallelism: integer('LATCHKEY_ARGON2_PARALLELISM', 1, 1, 16),
   }
 
+  const productName = read('LATCHKEY_PRODUCT_NAME') ?? 'Latchkey'
+  if (productName.length > 60 || /[\r\n<>"]/.test(productName)) fail('LATCHKEY_PRODUCT_NAME', 'must be at most 60 characters, without quotes, angle brackets or line breaks')
+  const mailFrom = read('LATCHKEY_MAIL_FROM') ?? `"${productName}" <no-reply@${hostOf(publicUrl)}>`
+  if (!isMailbox(mailFrom)) fail('LATCHKEY_MAIL_FROM', `must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "${mailFrom}")`)
+
   const config: Config = {
     port,
     host,
@@ -187,6 +196,8 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits,
     passwordMinLength,
     argon2,
+    productName,
+    mailFrom,
     // A verifier may cache the JWKS this long; a next key is published a whole rotation
     // interval before it signs, so this stays far below the pre-publication lead.
     jwksMaxAgeMs: Math.min(MAX_JWKS_MAX_AGE_MS, Math.floor(keyRotationIntervalMs / 10)),
@@ -222,6 +233,19 @@ function durationOrZero(name: string, text: string, max: number, fail: (name: st
   if (ms === null) return fail(name, `must be a duration like 10s, or 0s to disable (got "${text}")`) ?? 0
   if (ms > max) return fail(name, `must be at most ${formatDuration(max)} (got "${text}")`) ?? 0
   return ms
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '') || 'localhost'
+  } catch {
+    return 'localhost'
+  }
+}
+
+/** `addr@domain` or `Name <addr@domain>` / `"Name" <addr@domain>` on one line (RFC 5322 §3.4, loosely). */
+function isMailbox(text: string): boolean {
+  return !/[\r\n]/.test(text) && /^(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$/.test(text)
 }
 
 function isLoopbackHost(hostname: string): boolean {

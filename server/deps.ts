@@ -5,6 +5,7 @@ import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Db } from './db/database.js'
+import type { Mailer } from './mail/mailer.js'
 import type { AccessTokenVerifier } from './tokens/verify-access-token.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
@@ -28,4 +29,6 @@ export interface Deps {
   firstPartyAudiences: string[]
   /** Shared rate-limit and back-off state for several instances; null without REDIS_URL. */
   redis: Redis | null
+  /** Sends what the outbox worker composes: SMTP, or .eml files in DATA_DIR/outbox/. */
+  mailer: Mailer
 }

@@ -1,3 +1,4 @@
+import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
@@ -17,6 +18,8 @@ import { migrateToLatest } from './db/migrate.js'
 import type { Deps } from './deps.js'
 import { startMaintenance } from './maintenance.js'
 import { startWalCheckpointer } from './db/wal-checkpointer.js'
+import { createMailer } from './mail/mailer.js'
+import { startOutboxWorker } from './mail/deliver-outbox.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
@@ -26,6 +29,8 @@ const MAINTENANCE_INTERVAL_MS = 60_000
 
 /** How often a worker thread checkpoints SQLite's WAL (the serving connection never does). */
 const WAL_CHECKPOINT_INTERVAL_MS = 1_000
+/** How often each instance looks for mail that is due in the outbox. */
+const OUTBOX_INTERVAL_MS = 1_000
 
 /** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -59,6 +64,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock, deriveSecret(kek, 'login-backoff-keys')),
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
+      mailer: createMailer(config, log),
     }
     const app = await buildApp(deps)
     const opened = keystore
@@ -69,6 +75,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       async close() {
         await app.close()
         opened.close()
+        deps.mailer.close()
         await db.destroy()
         openedRedis?.disconnect()
       },
@@ -87,8 +94,13 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
   const maintenance = startMaintenance(latchkey.deps, MAINTENANCE_INTERVAL_MS)
   const checkpointer = config.database.dialect === 'sqlite' ? await startWalCheckpointer(latchkey.deps, config.database.file, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS }) : null
+  const outbox = startOutboxWorker(latchkey.deps, OUTBOX_INTERVAL_MS)
   await latchkey.app.listen({ port: config.port, host: config.host })
   log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
+  if (config.smtpUrl === null) {
+    const dir = path.join(config.dataDir, 'outbox')
+    log.info({ event: 'mail.outbox_dir', dir }, `SMTP_URL is not set: emails are written to ${dir}`)
+  }
 
   let closing = false
   const shutdown = (signal: string) => {
@@ -103,7 +115,8 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     reaper.unref()
     deadline.unref()
     clearInterval(maintenance)
-    Promise.resolve(checkpointer?.stop())
+    // A message being sent finishes first; one cut off by the deadline is sent again after restart.
+    Promise.all([outbox.stop(), checkpointer?.stop()])
       .then(() => latchkey.close())
       .then(
       () => process.exit(0),

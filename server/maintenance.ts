@@ -2,6 +2,7 @@ import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './tokens/revoked-access-token.store.js'
 import { deleteExpiredAuthorizationCodes } from './authorize/authorization-code.store.js'
+import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 
 /**
  * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
@@ -14,6 +15,7 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>
   await deleteRevokedAccessTokensExpiredBy(deps.db, now - deps.config.clockSkewMs)
   // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
   await deleteExpiredAuthorizationCodes(deps.db, now - 10 * 60_000)
+  await deleteExpiredAccountTokens(deps.db, now)
 }
 
 export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>, intervalMs: number): NodeJS.Timeout {

@@ -37,6 +37,8 @@ t.test('zero configuration gives safe defaults', async (t) => {
     smtpUrl: null,
     logLevel: 'info',
     jwksMaxAgeMs: 300_000,
+    productName: 'Latchkey',
+    mailFrom: '"Latchkey" <no-reply@localhost>',
   })
   t.ok(Object.isFrozen(config))
 })
@@ -116,6 +118,8 @@ const cases: [string, Record<string, string>, string][] = [
   ['trust proxy', { LATCHKEY_TRUST_PROXY: 'everyone' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
   ['trust proxy CIDR', { LATCHKEY_TRUST_PROXY: '10.0.0.0/40' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
   ['SMTP URL', { SMTP_URL: 'mail.example.com' }, 'SMTP_URL must be an smtp:// or smtps:// URL'],
+  ['mail From', { LATCHKEY_MAIL_FROM: 'Support <support>' }, 'LATCHKEY_MAIL_FROM must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "Support <support>")'],
+  ['product name', { LATCHKEY_PRODUCT_NAME: 'Acme <b>' }, 'LATCHKEY_PRODUCT_NAME must be at most 60 characters, without quotes, angle brackets or line breaks'],
   ['log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
 ]
 
@@ -124,6 +128,12 @@ for (const [name, env, message] of cases) {
     t.same(problemsOf(env), [message])
   })
 }
+
+t.test('the From address follows the product name and the public URL unless set', async (t) => {
+  t.equal(loadConfig({ LATCHKEY_PRODUCT_NAME: 'Acme ID', LATCHKEY_PUBLIC_URL: 'https://login.acme.example/account' }).mailFrom, '"Acme ID" <no-reply@login.acme.example>')
+  t.equal(loadConfig({ LATCHKEY_MAIL_FROM: 'Acme <id@acme.example>' }).mailFrom, 'Acme <id@acme.example>')
+  t.equal(loadConfig({ LATCHKEY_MAIL_FROM: 'id@acme.example' }).mailFrom, 'id@acme.example')
+})
 
 t.test('every bad variable is reported at once, on one line', async (t) => {
   try {

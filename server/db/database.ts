@@ -7,6 +7,8 @@ import type { AuditEventsTable } from '../audit/audit-event.table.js'
 import type { AuthorizationCodesTable } from '../authorize/authorization-code.table.js'
 import type { ConsentsTable } from '../consents/consent.table.js'
 import type { SigninSessionsTable } from '../signin/signin-session.table.js'
+import type { OutboxTable } from '../mail/outbox.table.js'
+import type { AccountTokensTable } from '../users/account-token.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -20,6 +22,9 @@ export interface Database {
   authorization_codes: AuthorizationCodesTable
   consents: ConsentsTable
   signin_sessions: SigninSessionsTable
+  outbox: OutboxTable
+  email_verification_tokens: AccountTokensTable
+  password_reset_tokens: AccountTokensTable
 }
 
 export type Db = Kysely<Database>

@@ -3,6 +3,7 @@ import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { canonicalEmail } from '../users/email.js'
 import { assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
+import { queueVerificationMail } from '../users/email-verification.js'
 import { findUserByEmail, updatePasswordHash } from '../users/user.store.js'
 import type { User } from '../users/user.js'
 
@@ -36,7 +37,10 @@ export async function authenticatePassword(
   }
   await deps.loginBackoff.recordSuccess(email)
   if (deps.config.requireVerifiedEmail && !user.emailVerified) {
-    throw new ApiError('email_not_verified', 403, 'verify your email address before signing in')
+    // Signed-out users cannot call /auth/email/resend: the right password sends a fresh link
+    // instead (within the per-account limit), so an expired one never locks them out.
+    await queueVerificationMail(deps, user.id)
+    throw new ApiError('email_not_verified', 403, 'verify your email address before signing in: follow the link we emailed you')
   }
   if (deps.passwordHasher.needsRehash(user.passwordHash)) {
     await updatePasswordHash(deps.db, user.id, await deps.passwordHasher.hash(password), deps.clock.now())

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { InvalidToken, requireUser } from '../http/bearer-auth.js'
+import { enqueueMail } from '../mail/outbox.store.js'
 import { revokeSessionsOfUser } from '../sessions/session.store.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
 import { findUserById, updatePasswordHash } from './user.store.js'
@@ -10,7 +11,8 @@ import { ErrorResponse, PasswordChange } from './user.schema.js'
 
 /**
  * POST /auth/password-change: needs the current password (its failures count towards the
- * account's back-off), applies the policy to the new one, and ends every other session (ASVS 7.4.3).
+ * account's back-off), applies the policy to the new one, ends every other session (ASVS 7.4.3)
+ * and mails the owner a notice.
  */
 const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
@@ -33,6 +35,7 @@ const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (ap
       const now = deps.clock.now()
       const revoked = await deps.db.transaction().execute(async (trx) => {
         await updatePasswordHash(trx, userId, hash, now)
+        await enqueueMail(trx, { template: 'password_changed', userId }, now)
         return revokeSessionsOfUser(trx, userId, 'password_changed', now, sessionId)
       })
       await deps.loginBackoff.recordSuccess(user.email)

@@ -44,3 +44,12 @@ export const AccessTokenResponse = Type.Object({
 })
 
 export const ErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
+
+/** Emailed one-time tokens are 43 base64url characters; a little slack keeps the message ours, not the validator's. */
+const mailedToken = Type.String({ minLength: 1, maxLength: 256 })
+
+export const PasswordResetRequest = Type.Object({ email: Type.String({ minLength: 1, maxLength: 512 }) })
+
+export const PasswordResetConfirmation = Type.Object({ token: mailedToken, password })
+
+export const EmailVerification = Type.Object({ token: mailedToken })

@@ -39,3 +39,9 @@ export async function findUserCutOffsAfter(db: Executor, after: number): Promise
   const rows = await db.selectFrom('users').select(['id', 'tokens_valid_after']).where('tokens_valid_after', '>', after).execute()
   return rows.map((r) => ({ id: r.id, tokensValidAfter: Number(r.tokens_valid_after) }))
 }
+
+/** Marks the address verified if it is still the user's; true if it is. */
+export async function markEmailVerified(db: Executor, id: string, email: string, now: number): Promise<boolean> {
+  const result = await db.updateTable('users').set({ email_verified: 1, updated_at: now }).where('id', '=', id).where('email', '=', email).executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}

@@ -1,0 +1,146 @@
+// POST /auth/password-reset: a known and an unknown address must not be told apart by timing
+// (issue 4's bar: known p99 within 5 ms of unknown p99 under 20 connections).
+//
+// One `latchkey serve` child process on a fresh SQLite data dir, LOG_LEVEL=warn,
+// LATCHKEY_RATE_LIMITS=false (autocannon sends everything from one address), SMTP_URL pointing at
+// a real SMTP server in this process, so the outbox worker sends the known addresses' mails during
+// the run, as it would in production. Set-up registers KNOWN accounts with cheap argon2 parameters
+// (the reset path never hashes). Then two autocannon runs at once, 10 connections each (20 in all),
+// one cycling over the known addresses and one over as many unknown ones, so both see the same
+// machine at the same moments and the same per-account limit (3 mails per address per 15 min).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon, { type AutocannonResult } from 'autocannon'
+import { SMTPServer } from 'smtp-server'
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const cli = path.join(repoRoot, 'dist/server/cli/main.js')
+const duration = Number(process.env.BENCH_DURATION ?? 10)
+const KNOWN = Number(process.env.BENCH_KNOWN_ACCOUNTS ?? 3000)
+const PASSWORD = 'a benchmark passphrase 2026'
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const base = `http://127.0.0.1:${env.PORT}`
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  child.kill()
+  throw new Error('Latchkey did not become ready')
+}
+
+function summary(result: AutocannonResult) {
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  }
+}
+
+function resetRun(base: string, addresses: (i: number) => string) {
+  let next = 0
+  return autocannon({
+    url: base,
+    connections: 10,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        path: '/auth/password-reset',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: addresses(next++ % KNOWN) }) }),
+      },
+    ],
+  })
+}
+
+async function main(): Promise<void> {
+  let delivered = 0
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      stream.on('data', () => {})
+      stream.on('end', () => {
+        delivered++
+        callback()
+      })
+    },
+  })
+  const smtpPort = await freePort()
+  await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', () => resolve()))
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-reset-'))
+  const port = await freePort()
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    LATCHKEY_RATE_LIMITS: 'false',
+    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    LATCHKEY_ARGON2_MEMORY_KIB: '8192',
+    LATCHKEY_ARGON2_TIME_COST: '1',
+  }
+  const { child, base } = await startLatchkey(env)
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration, knownAccounts: KNOWN }
+  try {
+    let registered = 0
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (registered < KNOWN) {
+          const email = `known${registered++}@example.com`
+          const res = await fetch(`${base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) })
+          if (res.status !== 202) throw new Error(`register failed: ${res.status}`)
+        }
+      }),
+    )
+    // Let the verification mails of set-up drain so they do not load only the first seconds.
+    for (let i = 0; i < 600 && delivered < KNOWN; i++) await new Promise((r) => setTimeout(r, 100))
+    const sentBefore = delivered
+
+    // Warm-up, not counted.
+    await autocannon({ url: `${base}/auth/password-reset`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'warm@example.org' }), connections: 10, duration: 2 })
+    const [known, unknown] = await Promise.all([resetRun(base, (i) => `known${i}@example.com`), resetRun(base, (i) => `unknown${i}@example.com`)])
+    const k = summary(known)
+    const u = summary(unknown)
+    results.known = k
+    results.unknown = u
+    results.p99DifferenceMs = Number((k.p99Ms - u.p99Ms).toFixed(2))
+    results.bar = 'known p99 within 5 ms of unknown p99, 20 connections (10 + 10 at once)'
+    results.mailsSentDuringRun = delivered - sentBefore
+  } finally {
+    child.kill('SIGTERM')
+    smtp.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  writeFileSync(path.join(repoRoot, 'bench/password-reset-results.json'), JSON.stringify(results, null, 2) + '\n')
+  const k = results.known as ReturnType<typeof summary>
+  const u = results.unknown as ReturnType<typeof summary>
+  console.log(`known:   ${k.requestsPerSecond}/s p50 ${k.p50Ms} ms p99 ${k.p99Ms} ms (non-2xx ${k.non2xx}, errors ${k.errors})`)
+  console.log(`unknown: ${u.requestsPerSecond}/s p50 ${u.p50Ms} ms p99 ${u.p99Ms} ms (non-2xx ${u.non2xx}, errors ${u.errors})`)
+  console.log(`p99 difference: ${results.p99DifferenceMs} ms (bar: |difference| ≤ 5 ms); mails sent during the run: ${results.mailsSentDuringRun}`)
+  if (k.non2xx > 0 || u.non2xx > 0 || k.errors > 0 || u.errors > 0) process.exitCode = 1
+  if (Math.abs(results.p99DifferenceMs as number) > 5) process.exitCode = 1
+}
+
+await main()

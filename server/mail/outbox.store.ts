@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { MailTemplate, OutboxRow } from './outbox.table.js'
+
+type Executor = Kysely<Database> | Transaction<Database>
+
+export interface MailRequest {
+  template: MailTemplate
+  userId?: string | null
+  email?: string | null
+}
+
+/** Call inside the transaction of the change that causes the mail: both commit or neither does. */
+export async function enqueueMail(db: Executor, mail: MailRequest, now: number): Promise<void> {
+  await db
+    .insertInto('outbox')
+    .values({ id: randomUUID(), template: mail.template, user_id: mail.userId ?? null, email: mail.email ?? null, status: 'pending', created_at: now, next_attempt_at: now, attempts: 0 })
+    .execute()
+}
+
+/** Mails of one template requested for an address or account since `since` (per-account limits). */
+export async function countMailSince(db: Executor, template: MailTemplate, about: { email: string } | { userId: string }, since: number): Promise<number> {
+  let query = db.selectFrom('outbox').select((eb) => eb.fn.countAll<number | string>().as('n')).where('template', '=', template).where('created_at', '>', since)
+  query = 'email' in about ? query.where('email', '=', about.email) : query.where('user_id', '=', about.userId)
+  const row = await query.executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+/**
+ * Claims up to `limit` due rows for this worker until `now + leaseMs`, atomically on both
+ * dialects: the claim conditions are repeated on the UPDATE itself, so when two instances race
+ * for a row, PostgreSQL re-checks them against the winner's committed version and the loser
+ * skips it; SQLite runs one writer at a time. The attempt is counted here, so a message that
+ * crashes its worker is still retried only a bounded number of times.
+ */
+export async function claimDueMail(db: Executor, now: number, leaseMs: number, limit: number): Promise<OutboxRow[]> {
+  const due = db
+    .selectFrom('outbox')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .orderBy('next_attempt_at')
+    .limit(limit)
+  return db
+    .updateTable('outbox')
+    .set({ claimed_until: now + leaseMs, attempts: sql<number>`attempts + 1` })
+    .where('id', 'in', due)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .returningAll()
+    .execute()
+}
+
+export async function finishMail(db: Executor, id: string, status: 'sent' | 'failed' | 'discarded', now: number, error: string | null = null): Promise<void> {
+  await db.updateTable('outbox').set({ status, finished_at: now, claimed_until: null, last_error: error }).where('id', '=', id).where('status', '=', 'pending').execute()
+}
+
+export async function scheduleMailRetry(db: Executor, id: string, nextAttemptAt: number, error: string): Promise<void> {
+  await db.updateTable('outbox').set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error }).where('id', '=', id).where('status', '=', 'pending').execute()
+}
+
+/** Finished rows are kept for a while for operators to inspect, then removed. */
+export async function purgeFinishedMail(db: Executor, before: number): Promise<void> {
+  await db.deleteFrom('outbox').where('status', '!=', 'pending').where('finished_at', '<=', before).execute()
+}
+
+/**
+ * Whether another live (pending or sent) mail of the same template about the same address or
+ * account was requested after this one (`newer`) or before it since `since` (`older`). Ties on the
+ * millisecond are broken by id, so of any set of pending rows exactly one is newest and one oldest.
+ */
+export async function hasRivalMail(db: Executor, row: OutboxRow, direction: 'newer' | 'older', since = 0): Promise<boolean> {
+  const after = direction === 'newer'
+  let query = db
+    .selectFrom('outbox')
+    .select('id')
+    .where('template', '=', row.template)
+    .where('id', '!=', row.id)
+    .where('status', 'in', ['pending', 'sent'])
+    .where('created_at', '>', since)
+    .where((eb) => {
+      const tie = [eb('created_at', '=', row.created_at), eb('id', after ? '>' : '<', row.id)]
+      // A newer request sent in the same millisecond already has its link: this one may replace it.
+      return eb.or([eb('created_at', after ? '>' : '<', row.created_at), eb.and(after ? [...tie, eb('status', '=', 'pending')] : tie)])
+    })
+  query = row.email !== null ? query.where('email', '=', row.email) : query.where('user_id', '=', row.user_id ?? '')
+  return (await query.executeTakeFirst()) !== undefined
+}
