@@ -248,7 +248,7 @@ function isMailbox(text: string): boolean {
   return !/[\r\n]/.test(text) && /^(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$/.test(text)
 }
 
-function isLoopbackHost(hostname: string): boolean {
+export function isLoopbackHost(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, '')
   return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare)
 }

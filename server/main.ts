@@ -11,7 +11,7 @@ import { createAccessTokenVerifier } from './tokens/verify-access-token.js'
 import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { systemClock, type Clock } from './clock.js'
-import type { Config } from './config.js'
+import { isLoopbackHost, type Config } from './config.js'
 import { createDb } from './db/create-db.js'
 import type { Db } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
@@ -99,7 +99,9 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
   if (config.smtpUrl === null) {
     const dir = path.join(config.dataDir, 'outbox')
-    log.info({ event: 'mail.outbox_dir', dir }, `SMTP_URL is not set: emails are written to ${dir}`)
+    // Fine on a developer's machine; anywhere else the files hold live reset links and nobody reads them.
+    const level = isLoopbackHost(new URL(config.publicUrl).hostname) ? 'info' : 'warn'
+    log[level]({ event: 'mail.outbox_dir', dir }, `SMTP_URL is not set: emails are written to ${dir}${level === 'warn' ? ' and never sent; set SMTP_URL' : ''}`)
   }
 
   let closing = false

@@ -6,13 +6,14 @@ import { InvalidToken, requireUser } from '../http/bearer-auth.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { revokeSessionsOfUser } from '../sessions/session.store.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
+import { deleteAccountTokensOfUser } from './account-token.store.js'
 import { findUserById, updatePasswordHash } from './user.store.js'
 import { ErrorResponse, PasswordChange } from './user.schema.js'
 
 /**
  * POST /auth/password-change: needs the current password (its failures count towards the
- * account's back-off), applies the policy to the new one, ends every other session (ASVS 7.4.3)
- * and mails the owner a notice.
+ * account's back-off), applies the policy to the new one, ends every other session (ASVS 7.4.3),
+ * voids pending reset links and mails the owner a notice.
  */
 const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
@@ -36,6 +37,8 @@ const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (ap
       const revoked = await deps.db.transaction().execute(async (trx) => {
         await updatePasswordHash(trx, userId, hash, now)
         await enqueueMail(trx, { template: 'password_changed', userId }, now)
+        // A reset link mailed earlier must not override the password just chosen.
+        await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
         return revokeSessionsOfUser(trx, userId, 'password_changed', now, sessionId)
       })
       await deps.loginBackoff.recordSuccess(user.email)

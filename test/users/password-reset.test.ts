@@ -181,6 +181,18 @@ for (const dialect of testDialects()) {
       t.match(smtp.messages.at(-1)!.text, 'https://id.example.com/reset-password')
     })
 
+    t.test('a signed-in password change kills a pending reset link', async (t) => {
+      await registerUser(testApp, 'pending@example.com')
+      await requestReset(testApp, 'pending@example.com')
+      const token = (await deliverResetLink(testApp, smtp, 'pending@example.com')).searchParams.get('token')!
+      const { accessToken } = await login(testApp, 'pending@example.com')
+      const changed = await app.inject({ method: 'POST', url: '/auth/password-change', headers: { authorization: `Bearer ${accessToken}` }, payload: { current_password: PASSWORD, new_password: NEW_PASSWORD }, remoteAddress: nextClientIp() })
+      t.equal(changed.statusCode, 204)
+      const res = await confirmReset(testApp, token, 'what the link holder wanted 2029')
+      t.equal(res.statusCode, 400, 'whoever holds the older link can no longer override the new password')
+      await login(testApp, 'pending@example.com', NEW_PASSWORD)
+    })
+
     t.test('registering a taken address mails the owner, once an hour at most', async (t) => {
       await registerUser(testApp, 'owner@example.com')
       await deliverDueMessages(testApp.deps)
