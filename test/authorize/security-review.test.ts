@@ -132,6 +132,34 @@ for (const dialect of testDialects()) {
       t.equal(stranger.headers['access-control-allow-origin'], undefined, 'other origins still get nothing')
     })
 
+    t.test('L2: the hosted sign-in ends after the idle timeout, is kept alive by use, and never outlives the absolute lifetime', async (t) => {
+      const client = await thirdPartyApp(testApp)
+      const { refreshTokenIdleTtlMs: idle, refreshTokenTtlMs: total } = testApp.config
+      const silent = (jar: CookieJar) => browse(testApp, jar, authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', state: 's', extra: { prompt: 'none' } }))
+      const signedIn = async () => {
+        const jar = new CookieJar()
+        const page = await browse(testApp, jar, authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', state: 's' }))
+        const consent = await signInOnPage(testApp, jar, page.body, 'ada@example.com')
+        if (consent.statusCode === 200) await answerConsent(testApp, jar, consent.body, 'allow')
+        t.ok(redirectParams(await silent(jar)).has('code'), 'signed in')
+        return jar
+      }
+
+      const unused = await signedIn()
+      testApp.clock.advance(idle + 1000)
+      t.equal(redirectParams(await silent(unused)).get('error'), 'login_required', 'unused past the idle timeout: signed out')
+
+      const used = await signedIn()
+      let elapsed = 0
+      while (elapsed + idle / 2 < total) {
+        testApp.clock.advance(idle / 2)
+        elapsed += idle / 2
+        t.ok(redirectParams(await silent(used)).has('code'), `still signed in after ${elapsed / 86_400_000} days of regular use`)
+      }
+      testApp.clock.advance(total - elapsed + 1000)
+      t.equal(redirectParams(await silent(used)).get('error'), 'login_required', 'never past the absolute lifetime')
+    })
+
     t.test('L6: a loopback redirect_uri with an impossible port is refused on the page, not a 500', async (t) => {
       const client = await thirdPartyApp(testApp)
       const jar = new CookieJar()
