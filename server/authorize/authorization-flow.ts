@@ -48,7 +48,7 @@ export async function nextAuthorizationStep(
     if (request.prompt.has('none')) throw reject('login_required', 'the user is not signed in')
     return { kind: 'signin' }
   }
-  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes)))) {
+  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes, request.audience)))) {
     if (request.prompt.has('none')) throw reject('consent_required', 'the user has not allowed this app yet')
     return { kind: 'consent', signin, signedInForThisRequest: options.signedInForThisRequest }
   }

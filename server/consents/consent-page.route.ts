@@ -30,8 +30,8 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
         await recordAuditEvent(deps, { event: 'consent.denied', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip })
         throw new AuthorizationRedirectError('access_denied', 'the user denied the request', authorization.redirectUri, authorization.state)
       }
-      await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, deps.clock.now())
-      await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' ') } })
+      await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, authorization.audience, deps.clock.now())
+      await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' '), audience: authorization.audience } })
       const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: fresh, consentGiven: true, browser: browserOf(request) })
       return answerAuthorizationStep(deps, request, reply, authorization, step)
     } catch (error) {

@@ -132,6 +132,31 @@ for (const dialect of testDialects()) {
       t.equal(stranger.headers['access-control-allow-origin'], undefined, 'other origins still get nothing')
     })
 
+    t.test('L1: consent covers the audience: a token for another of the client\'s resources asks again', async (t) => {
+      const client = await thirdPartyApp(testApp, { scopes: ['openid', 'notes:read'], audiences: ['https://notes.example.com', 'https://billing.example.com'] })
+      const jar = new CookieJar()
+      const request = (resource: string | null, prompt?: string) =>
+        authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid notes:read', state: 's', extra: { ...(resource ? { resource } : {}), ...(prompt ? { prompt } : {}) } })
+      const page = await browse(testApp, jar, request('https://notes.example.com'))
+      const consent = await signInOnPage(testApp, jar, page.body, 'ada@example.com')
+      t.match(consent.body, /action="\/consent"/)
+      const back = await answerConsent(testApp, jar, consent.body, 'allow')
+      t.ok(redirectParams(back).has('code'))
+
+      const same = await browse(testApp, jar, request('https://notes.example.com', 'none'))
+      t.ok(redirectParams(same).has('code'), 'the allowed resource needs no new consent')
+      const byDefault = await browse(testApp, jar, request(null, 'none'))
+      t.ok(redirectParams(byDefault).has('code'), 'nor does the default audience, which is the same resource')
+      const other = await browse(testApp, jar, request('https://billing.example.com', 'none'))
+      t.equal(redirectParams(other).get('error'), 'consent_required', 'another resource of the same client needs consent')
+      const asked = await browse(testApp, jar, request('https://billing.example.com'))
+      t.match(asked.body, /action="\/consent"/, 'and shows the consent page')
+      t.ok(redirectParams(await answerConsent(testApp, jar, asked.body, 'allow')).has('code'))
+      for (const resource of ['https://notes.example.com', 'https://billing.example.com']) {
+        t.ok(redirectParams(await browse(testApp, jar, request(resource, 'none'))).has('code'), `${resource} is now allowed`)
+      }
+    })
+
     t.test('L2: the hosted sign-in ends after the idle timeout, is kept alive by use, and never outlives the absolute lifetime', async (t) => {
       const client = await thirdPartyApp(testApp)
       const { refreshTokenIdleTtlMs: idle, refreshTokenTtlMs: total } = testApp.config
