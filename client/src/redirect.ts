@@ -67,7 +67,12 @@ interface Pending {
   nonce: string
   verifier: string
   returnTo: string | null
+  /** max_age sent with the request, in seconds; absent when none was. */
+  maxAge?: number
 }
+
+/** Clock difference tolerated between this browser and Latchkey when checking auth_time. */
+const AUTH_TIME_LEEWAY_S = 60
 
 interface TokenResponse {
   access_token: string
@@ -127,7 +132,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
   }
 
   async function signIn(signInOptions: SignInOptions = {}): Promise<void> {
-    const pending: Pending = { state: randomText(), nonce: randomText(), verifier: randomText(48), returnTo: signInOptions.returnTo ?? null }
+    const pending: Pending = { state: randomText(), nonce: randomText(), verifier: randomText(48), returnTo: signInOptions.returnTo ?? null, ...(signInOptions.maxAge !== undefined ? { maxAge: signInOptions.maxAge } : {}) }
     storage.setItem(pendingKey, JSON.stringify(pending))
     const url = new URL((await discover()).authorization_endpoint)
     const params: Record<string, string> = {
@@ -148,7 +153,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     location.assign(url.href)
   }
 
-  function checkIdToken(idToken: string, nonce: string): Record<string, unknown> {
+  function checkIdToken(idToken: string, nonce: string, maxAge: number | undefined): Record<string, unknown> {
     // Received straight from the token endpoint over TLS, so its signature need not be checked
     // here (OIDC Core §3.1.3.7 (6)); the claims that bind it to this sign-in must be.
     const claims = decodeClaims(idToken)
@@ -157,6 +162,10 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     if (!aud.includes(options.clientId)) throw new LatchkeyError('invalid_id_token', 'the ID token is for another client')
     if (claims.nonce !== nonce) throw new LatchkeyError('invalid_id_token', 'the ID token nonce does not match this sign-in')
     if (typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) throw new LatchkeyError('invalid_id_token', 'the ID token has expired')
+    // OIDC Core §3.1.3.7 (13): with max_age, auth_time must be present and recent enough.
+    if (maxAge !== undefined && (typeof claims.auth_time !== 'number' || (claims.auth_time + maxAge + AUTH_TIME_LEEWAY_S) * 1000 < Date.now())) {
+      throw new LatchkeyError('invalid_id_token', 'the sign-in is older than max_age allows')
+    }
     return claims
   }
 
@@ -180,7 +189,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
       throw new LatchkeyError(error, params.get('error_description') ?? 'the sign-in failed')
     }
     const response = await tokenRequest({ grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: options.redirectUri, code_verifier: pending.verifier })
-    if (response.id_token) idClaims = checkIdToken(response.id_token, pending.nonce)
+    if (response.id_token) idClaims = checkIdToken(response.id_token, pending.nonce, pending.maxAge)
     else if ((options.scope ?? 'openid').split(' ').includes('openid')) throw new LatchkeyError('invalid_id_token', 'no ID token was returned')
     accept(response)
     return { state: tokens.state, returnTo: pending.returnTo }

@@ -10,7 +10,16 @@ import { AuthorizationPageError, AuthorizationRedirectError, buildRedirect, type
 import { issueAuthorizationCode, type Browser } from './issue-authorization-code.js'
 import { formActionSourceOf } from './redirect-uri.js'
 
-export type AuthorizationStep = { kind: 'signin' } | { kind: 'consent'; signin: Signin } | { kind: 'redirect'; location: string }
+export type AuthorizationStep = { kind: 'signin' } | { kind: 'consent'; signin: Signin; signedInForThisRequest: boolean } | { kind: 'redirect'; location: string }
+
+/**
+ * What the consent form's CSRF token is bound to: this authorization request, this sign-in and
+ * whether the user proved their password in this flow. POST /consent trusts a fresh sign-in
+ * (prompt=login, max_age) only when its token was issued right after that sign-in.
+ */
+export function consentFormBinding(authorization: AuthorizationRequest, signin: Signin, signedInForThisRequest: boolean): string {
+  return JSON.stringify([authorization.query, signin.id, signin.authTime, signedInForThisRequest ? 'fresh' : 'earlier'])
+}
 
 export interface StepOptions {
   /** The user proved their password in this very request (or earlier in this flow). */
@@ -39,9 +48,9 @@ export async function nextAuthorizationStep(
     if (request.prompt.has('none')) throw reject('login_required', 'the user is not signed in')
     return { kind: 'signin' }
   }
-  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes)))) {
+  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes, request.audience)))) {
     if (request.prompt.has('none')) throw reject('consent_required', 'the user has not allowed this app yet')
-    return { kind: 'consent', signin }
+    return { kind: 'consent', signin, signedInForThisRequest: options.signedInForThisRequest }
   }
   const code = await issueAuthorizationCode(deps, request, signin, options.browser)
   // RFC 9207: iss tells the client which server answered (mix-up defence).
@@ -68,7 +77,8 @@ export function answerAuthorizationStep(
     const form = { csrf: issueCsrfToken(request, reply, 'signin'), authorize: authorization.query, formActionOrigins }
     return sendPage(reply, signinPage(form, { clientName: authorization.client.name }, { ...notice, email: notice.email ?? authorization.loginHint }))
   }
-  const form = { csrf: issueCsrfToken(request, reply, 'consent'), authorize: authorization.query, formActionOrigins }
+  const binding = consentFormBinding(authorization, step.signin, step.signedInForThisRequest)
+  const form = { csrf: issueCsrfToken(request, reply, 'consent', binding), authorize: authorization.query, formActionOrigins }
   return sendPage(reply, consentPage(form, { clientName: authorization.client.name, userEmail: step.signin.user.email, scopes: describeScopes(authorization.scopes) }))
 }
 

@@ -12,13 +12,15 @@ const loopbackPrefixes = ['http://127.0.0.1', 'http://[::1]']
 function matchesLoopbackIgnoringPort(requested: string, registered: string): boolean {
   const prefix = loopbackPrefixes.find((p) => registered.startsWith(p))
   if (prefix === undefined || !requested.startsWith(prefix)) return false
-  const rest = (uri: string) => {
+  const rest = (uri: string): string | null => {
     const after = uri.slice(prefix.length)
     const port = /^:(\d{1,5})/.exec(after)
+    if (port && Number(port[1]) > 65535) return null // not a port: the URI would not even parse
     return port ? after.slice(port[0].length) : after
   }
   const registeredRest = rest(registered)
   const requestedRest = rest(requested)
+  if (registeredRest === null || requestedRest === null) return false
   // The path must start right after the authority: "http://127.0.0.1.evil.example/" is not loopback.
   return (registeredRest === '' || registeredRest.startsWith('/')) && requestedRest === registeredRest
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from '../authorize/authorization-flow.js'
+import { answerAuthorizationError, answerAuthorizationStep, browserOf, consentFormBinding, nextAuthorizationStep } from '../authorize/authorization-flow.js'
 import { AuthorizationRedirectError, parseAuthorizationRequest } from '../authorize/authorization-request.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
@@ -17,19 +17,22 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
     try {
       if (form.authorize === undefined) return sendPage(reply, messagePage('Sign-in problem', 'This form does not belong to a sign-in. Go back to the app and try again.', 400))
       const authorization = await parseAuthorizationRequest(deps, form.authorize)
-      if (!isValidCsrfToken(request, 'consent', form.csrf)) {
-        return sendPage(reply, expiredFormPage())
-      }
       const signin = await currentSignin(deps, request)
       // Signed out in between (another tab): sign in again, then the consent page comes back.
       if (signin === null) return answerAuthorizationStep(deps, request, reply, authorization, { kind: 'signin' })
+      // The token says whether this sign-in happened in this very flow (see consentFormBinding); a
+      // token of another request, another sign-in or a forged "fresh" claim is refused.
+      const fresh = isValidCsrfToken(request, 'consent', form.csrf, consentFormBinding(authorization, signin, true))
+      if (!fresh && !isValidCsrfToken(request, 'consent', form.csrf, consentFormBinding(authorization, signin, false))) {
+        return sendPage(reply, expiredFormPage())
+      }
       if (form.decision !== 'allow') {
         await recordAuditEvent(deps, { event: 'consent.denied', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip })
         throw new AuthorizationRedirectError('access_denied', 'the user denied the request', authorization.redirectUri, authorization.state)
       }
-      await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, deps.clock.now())
-      await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' ') } })
-      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: true, browser: browserOf(request) })
+      await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, authorization.audience, deps.clock.now())
+      await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' '), audience: authorization.audience } })
+      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: fresh, consentGiven: true, browser: browserOf(request) })
       return answerAuthorizationStep(deps, request, reply, authorization, step)
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)

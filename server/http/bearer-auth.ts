@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
+import { FIRST_PARTY_CLIENT_ID } from '../sessions/session.js'
 import type { AccessTokenClaims, VerifyAccessToken } from '../tokens/verify-access-token.js'
 
 /** RFC 6750 §3: 401 with a Bearer challenge. */
@@ -28,8 +29,12 @@ export function readBearerToken(request: FastifyRequest): string | null {
 }
 
 /**
- * preHandler for first-party endpoints acting for a signed-in user: a live user access token
- * (with a session) whose audience includes Latchkey itself.
+ * preHandler for Latchkey's own account API (/auth/*) acting for a signed-in user: a live user
+ * access token (with a session) whose audience includes Latchkey itself and that was issued to
+ * Latchkey's built-in first-party client (`/auth/login`, `/auth/refresh`). Tokens of any other
+ * client, including clients flagged first_party (which only skip the consent page), act for the
+ * user only at the resource they were issued for and at /oauth/userinfo: an app the user signed
+ * in to must not read their sessions, revoke them or change their password.
  */
 export function requireUser(verify: VerifyAccessToken, audiences: string[]) {
   return async function requireUserHook(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
@@ -37,6 +42,7 @@ export function requireUser(verify: VerifyAccessToken, audiences: string[]) {
     if (token === null) throw new InvalidToken('a bearer access token is required')
     const claims = await verify(token)
     if (!claims || claims.sid === undefined) throw new InvalidToken()
+    if (claims.client_id !== FIRST_PARTY_CLIENT_ID) throw new InvalidToken('the access token was issued to another app and is not valid for the Latchkey account API')
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
     if (!aud.some((a) => a !== undefined && audiences.includes(a))) throw new InvalidToken('the access token is not meant for Latchkey')
     request.userAuth = { userId: claims.sub, sessionId: claims.sid, claims }

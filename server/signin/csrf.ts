@@ -14,8 +14,15 @@ const CSRF_MAX_AGE_S = 2 * 60 * 60
 
 export type FormPurpose = 'signin' | 'signup' | 'consent' | 'signout'
 
-function tokenFor(secret: string, purpose: FormPurpose): string {
-  return createHmac('sha256', secret).update(`latchkey-form:${purpose}`).digest('base64url')
+/**
+ * A form may be bound to more than its purpose: the consent form's token also covers the
+ * authorization request, the sign-in and whether that sign-in happened in this flow, so a token
+ * from one consent page cannot complete another request or claim a fresh sign-in it did not have.
+ */
+function tokenFor(secret: string, purpose: FormPurpose, binding: string | null): string {
+  const hmac = createHmac('sha256', secret).update(`latchkey-form:${purpose}`)
+  if (binding !== null) hmac.update(`\n${binding}`)
+  return hmac.digest('base64url')
 }
 
 function readSecret(request: FastifyRequest): string | null {
@@ -24,7 +31,7 @@ function readSecret(request: FastifyRequest): string | null {
 }
 
 /** The token for a form on the page being sent; sets the cookie when the browser has none. */
-export function issueCsrfToken(request: FastifyRequest, reply: FastifyReply, purpose: FormPurpose): string {
+export function issueCsrfToken(request: FastifyRequest, reply: FastifyReply, purpose: FormPurpose, binding: string | null = null): string {
   let secret = readSecret(request)
   if (secret === null) {
     secret = randomBytes(32).toString('base64url')
@@ -33,14 +40,14 @@ export function issueCsrfToken(request: FastifyRequest, reply: FastifyReply, pur
   }
   // Refreshed on every page so an open form keeps working for the cookie's lifetime.
   reply.setCookie(CSRF_COOKIE, secret, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: CSRF_MAX_AGE_S })
-  return tokenFor(secret, purpose)
+  return tokenFor(secret, purpose, binding)
 }
 
 /** True when the form's token matches this browser's cookie for this form. */
-export function isValidCsrfToken(request: FastifyRequest, purpose: FormPurpose, presented: string | undefined): boolean {
+export function isValidCsrfToken(request: FastifyRequest, purpose: FormPurpose, presented: string | undefined, binding: string | null = null): boolean {
   const secret = readSecret(request)
   if (secret === null || presented === undefined) return false
-  const expected = Buffer.from(tokenFor(secret, purpose))
+  const expected = Buffer.from(tokenFor(secret, purpose, binding))
   const actual = Buffer.from(presented)
   return actual.length === expected.length && timingSafeEqual(actual, expected)
 }

@@ -12,3 +12,8 @@ export async function findSigninSessionByHash(db: Db, tokenHash: string): Promis
 export async function revokeSigninSession(db: Db, id: string, now: number): Promise<void> {
   await db.updateTable('signin_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute()
 }
+
+/** Moves a live sign-in's expiry (idle timeout bumped on use). */
+export async function extendSigninSession(db: Db, id: string, expiresAt: number): Promise<void> {
+  await db.updateTable('signin_sessions').set({ expires_at: expiresAt }).where('id', '=', id).where('revoked_at', 'is', null).execute()
+}

@@ -5,7 +5,7 @@ import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.j
 import type { User } from '../users/user.js'
 import { findUserById } from '../users/user.store.js'
 import { clearSigninCookie, readSigninCookie, setSigninCookie } from './signin-cookie.js'
-import { findSigninSessionByHash, insertSigninSession, revokeSigninSession } from './signin-session.store.js'
+import { extendSigninSession, findSigninSessionByHash, insertSigninSession, revokeSigninSession } from './signin-session.store.js'
 
 export interface Signin {
   id: string
@@ -16,8 +16,8 @@ export interface Signin {
 
 /**
  * Opens a hosted sign-in for a user who just proved their password, replacing this browser's
- * previous one (a fresh value each time: no session fixation). It lasts as long as a first-party
- * session may (LATCHKEY_REFRESH_TOKEN_TTL).
+ * previous one (a fresh value each time: no session fixation). Like a first-party session it
+ * ends after LATCHKEY_REFRESH_TOKEN_IDLE_TTL without use and LATCHKEY_REFRESH_TOKEN_TTL at most.
  */
 export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest, reply: FastifyReply, user: User, amr: string[]): Promise<Signin> {
   const now = deps.clock.now()
@@ -35,17 +35,26 @@ export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, r
     amr: JSON.stringify(amr),
     auth_time: now,
     created_at: now,
-    expires_at: now + deps.config.refreshTokenTtlMs,
+    expires_at: idleExpiry(deps.config, now, now),
   })
   setSigninCookie(reply, token, deps.config.refreshTokenTtlMs)
   return { id, user, amr, authTime: now }
 }
 
+/** The expiry after use at `now`: the idle timeout from now, never past the absolute lifetime. */
+function idleExpiry(config: Pick<Deps['config'], 'refreshTokenTtlMs' | 'refreshTokenIdleTtlMs'>, createdAt: number, now: number): number {
+  return Math.min(createdAt + config.refreshTokenTtlMs, now + config.refreshTokenIdleTtlMs)
+}
+
+/** Bumping the expiry costs a write; one a minute per sign-in is enough. */
+const EXTEND_STEP_MS = 60_000
+
 /**
  * The signed-in user of this browser, or null. A sign-in ends with its user's access: disabling
  * the account, a password change or reset and logout-all move `tokens_valid_after` past it.
+ * Each use moves its idle expiry forward.
  */
-export async function currentSignin(deps: Pick<Deps, 'db' | 'clock'>, request: FastifyRequest): Promise<Signin | null> {
+export async function currentSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest): Promise<Signin | null> {
   const token = readSigninCookie(request)
   if (token === null) return null
   const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))
@@ -53,6 +62,8 @@ export async function currentSignin(deps: Pick<Deps, 'db' | 'clock'>, request: F
   if (!row || row.revoked_at !== null || row.expires_at <= now) return null
   const user = await findUserById(deps.db, row.user_id)
   if (!user || user.disabled || row.created_at < user.tokensValidAfter) return null
+  const expiresAt = idleExpiry(deps.config, row.created_at, now)
+  if (expiresAt - row.expires_at >= EXTEND_STEP_MS) await extendSigninSession(deps.db, row.id, expiresAt)
   return { id: row.id, user, amr: JSON.parse(row.amr) as string[], authTime: row.auth_time }
 }
 
