@@ -12,53 +12,17 @@
 //      load runs in its own worker thread, so the flood's client does not delay the others' clocks;
 //   5. login timing, one request at a time: a known account with a wrong password against unknown
 //      addresses (ASVS 6.3.8: the two must not be told apart by time).
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import argon2 from 'argon2'
-import autocannon, { type AutocannonResult } from 'autocannon'
+import autocannon from 'autocannon'
 import { defaultHashingConcurrency } from '../server/users/password-hasher.js'
+import { cli, repoRoot, freePort, startLatchkey, summary } from './latchkey-process.js'
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const cli = path.join(repoRoot, 'dist/server/cli/main.js')
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const PASSWORD = 'a benchmark passphrase 2026'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const base = `http://127.0.0.1:${env.PORT}`
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  child.kill()
-  throw new Error('Latchkey did not become ready')
-}
-
-function summary(result: AutocannonResult) {
-  return {
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    total: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count])),
-  }
-}
 
 async function rawArgon2(seconds: number): Promise<number> {
   const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 })

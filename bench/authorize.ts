@@ -10,44 +10,20 @@
 // The bar: ≥ 1,500 round trips/s, p99 ≤ 50 ms.
 // For scale on a shared machine, the same run also loads client_credentials (one signed token per
 // request, no database write) with autocannon at the same connection count right afterwards.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { cli, repoRoot, freePort, startLatchkey } from './latchkey-process.js'
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const cli = path.join(repoRoot, 'dist/server/cli/main.js')
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
 const warmup = Number(process.env.BENCH_WARMUP ?? 2)
 const PASSWORD = 'a benchmark passphrase 2026'
 const REDIRECT = 'https://app.example.com/callback'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const base = `http://127.0.0.1:${env.PORT}`
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  child.kill()
-  throw new Error('Latchkey did not become ready')
-}
 
 interface Answer {
   status: number

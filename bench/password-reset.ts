@@ -8,53 +8,16 @@
 // (the reset path never hashes). Then two autocannon runs at once, 10 connections each (20 in all),
 // one cycling over the known addresses and one over as many unknown ones, so both see the same
 // machine at the same moments and the same per-account limit (3 mails per address per 15 min).
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import autocannon, { type AutocannonResult } from 'autocannon'
+import autocannon from 'autocannon'
 import { SMTPServer } from 'smtp-server'
+import { freePort, repoRoot, startLatchkey, summary } from './latchkey-process.js'
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const cli = path.join(repoRoot, 'dist/server/cli/main.js')
 const duration = Number(process.env.BENCH_DURATION ?? 10)
 const KNOWN = Number(process.env.BENCH_KNOWN_ACCOUNTS ?? 3000)
 const PASSWORD = 'a benchmark passphrase 2026'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const base = `http://127.0.0.1:${env.PORT}`
-  for (let i = 0; i < 200; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  child.kill()
-  throw new Error('Latchkey did not become ready')
-}
-
-function summary(result: AutocannonResult) {
-  return {
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    maxMs: result.latency.max,
-    total: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-  }
-}
 
 function resetRun(base: string, addresses: (i: number) => string) {
   let next = 0

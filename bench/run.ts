@@ -9,7 +9,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon, { type AutocannonResult } from 'autocannon'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
 import ts from 'typescript'
+import { freePort } from './latchkey-process.js'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.resolve(benchDir, '..')
@@ -74,17 +74,6 @@ type Settings = ReturnType<typeof readSettings>
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1 for Basic). */
 function formEncode(value: string): string {

@@ -14,13 +14,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { createVerifier } from '@latchkey/verifier'
+import { freePort } from './latchkey-process.js'
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const AUDIENCE = 'https://api.example.com'
@@ -31,17 +31,6 @@ const settings = {
   concurrency: Number(process.env.BENCH_VERIFY_CONCURRENCY ?? 32),
   durationSeconds: Number(process.env.BENCH_DURATION ?? 10),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
