@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { chromium, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { CHROMIUM, launchChromium } from '../helpers/browser.js'
 import { buildTestApp, registerClient } from '../helpers/build-test-app.js'
 import { freePort } from '../helpers/free-port.js'
 import { startWebApp } from '../../examples/web-app/serve.js'
@@ -11,7 +12,6 @@ import { startWebApp } from '../../examples/web-app/serve.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 const artifacts = path.join(repoRoot, 'test/artifacts')
-const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'a long and memorable passphrase 9'
 
 t.test('sign up, sign in, consent, reload, two tabs refreshing, sign out in the example app', { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)` }, async (t) => {
@@ -32,11 +32,7 @@ t.test('sign up, sign in, consent, reload, two tabs refreshing, sign out in the 
   const webApp = await startWebApp({ port: appPort, host: '127.0.0.1', issuer, clientId: client.id, origin: appOrigin })
   t.teardown(() => new Promise<void>((resolve) => webApp.close(() => resolve())))
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const context = await browser.newContext()
   const tab = await context.newPage()
   const status = (page: Page) => page.locator('#status')
@@ -127,11 +123,7 @@ t.test('first-party mode: tabs on Latchkey\'s site share one refresh at a time t
   t.equal(register.statusCode, 202)
   const webApp = await startWebApp({ port: appPort, host: '127.0.0.1', issuer, clientId: 'unused', origin: appOrigin })
   t.teardown(() => new Promise<void>((resolve) => webApp.close(() => resolve())))
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-  t.teardown(() => browser.close())
+  const browser = await launchChromium(t)
   const context = await browser.newContext()
   const tab = await context.newPage()
   await tab.goto(`${appOrigin}/first-party`)

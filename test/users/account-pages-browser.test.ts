@@ -1,4 +1,4 @@
-import { chromium } from 'playwright-core'
+import { launchChromium } from '../helpers/browser.js'
 import t from 'tap'
 import { buildTestApp } from '../helpers/build-test-app.js'
 import { freePort } from '../helpers/free-port.js'
@@ -20,8 +20,7 @@ for (const dialect of testDialects()) {
     const testApp = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url, PORT: String(port), LATCHKEY_ISSUER: `http://127.0.0.1:${port}` } })
     await testApp.app.listen({ port, host: '127.0.0.1' })
 
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
-    t.teardown(() => browser.close())
+    const browser = await launchChromium(t)
     const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 375, height: 667 }, isMobile: true })
     const page = await context.newPage()
     const referers: string[] = []
