@@ -51,7 +51,8 @@ const EXTEND_STEP_MS = 60_000
 
 /**
  * The signed-in user of this browser, or null. A sign-in ends with its user's access: disabling
- * the account, a password change or reset and logout-all move `tokens_valid_after` past it.
+ * the account, a password reset and logout-all move `tokens_valid_after` past it; a signed-in
+ * password change revokes the user's sign-ins directly (it keeps the current session's tokens).
  * Each use moves its idle expiry forward.
  */
 export async function currentSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest): Promise<Signin | null> {

@@ -5,6 +5,7 @@ import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { InvalidToken, requireUser } from '../http/bearer-auth.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { revokeSessionsOfUser } from '../sessions/session.store.js'
+import { revokeSigninSessionsOfUser } from '../signin/signin-session.store.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
 import { deleteAccountTokensOfUser } from './account-token.store.js'
 import { findUserById, updatePasswordHash } from './user.store.js'
@@ -39,6 +40,8 @@ const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (ap
         await enqueueMail(trx, { template: 'password_changed', userId }, now)
         // A reset link mailed earlier must not override the password just chosen.
         await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
+        // Hosted sign-ins made with the old password (perhaps by whoever stole it) end too.
+        await revokeSigninSessionsOfUser(trx, userId, now)
         return revokeSessionsOfUser(trx, userId, 'password_changed', now, sessionId)
       })
       await deps.loginBackoff.recordSuccess(user.email)

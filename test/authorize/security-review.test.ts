@@ -185,6 +185,25 @@ for (const dialect of testDialects()) {
       t.equal(redirectParams(await silent(used)).get('error'), 'login_required', 'never past the absolute lifetime')
     })
 
+    t.test('a signed-in password change ends hosted sign-ins made with the old password', async (t) => {
+      await registerUser(testApp, 'grace@example.com')
+      const client = await thirdPartyApp(testApp)
+      const silent = (jar: CookieJar) => browse(testApp, jar, authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', state: 's', extra: { prompt: 'none' } }))
+      // Whoever stole the password signs in on the hosted page in their own browser.
+      const thief = new CookieJar()
+      const page = await browse(testApp, thief, authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge: pkcePair().challenge, scope: 'openid', state: 's' }))
+      const consent = await signInOnPage(testApp, thief, page.body, 'grace@example.com')
+      if (consent.statusCode === 200) await answerConsent(testApp, thief, consent.body, 'allow')
+      t.ok(redirectParams(await silent(thief)).has('code'), 'signed in with the stolen password')
+
+      const owner = await login(testApp, 'grace@example.com')
+      const changed = await testApp.app.inject({ method: 'POST', url: '/auth/password-change', headers: bearer(owner.accessToken), payload: { current_password: PASSWORD, new_password: 'the owner takes the account back 2027' } })
+      t.equal(changed.statusCode, 204)
+      t.equal(redirectParams(await silent(thief)).get('error'), 'login_required', 'the hosted sign-in is over: no more codes for the thief')
+      const me = await testApp.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(owner.accessToken) })
+      t.equal(me.statusCode, 200, "the owner's own session keeps working")
+    })
+
     t.test('L6: a loopback redirect_uri with an impossible port is refused on the page, not a 500', async (t) => {
       const client = await thirdPartyApp(testApp)
       const jar = new CookieJar()
