@@ -1,6 +1,6 @@
 import { errors as joseErrors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { assertAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js'
-import { assertFetchableUrl, discoverIssuer } from './discovery.js'
+import { assertFetchableUrl, assertIssuerUrl, discoverIssuer } from './discovery.js'
 import { VerifierError } from './errors.js'
 import { createKeySet } from './key-set.js'
 import { createRevocationList } from './revocation-list.js'
@@ -28,6 +28,12 @@ export interface VerifierOptions {
   clock?: () => number
   /** Called with background failures (key set or feed unreachable); the verifier keeps its last state. */
   onError?: (error: unknown) => void
+  /**
+   * Once the revocation feed has not been read for this long (Latchkey or the feed unreachable),
+   * tokens are refused with `revocations_unavailable` rather than checked against a list that may
+   * miss a revocation. Default 10 minutes (at least two poll intervals); `Infinity` keeps accepting on the last list.
+   */
+  maxRevocationStalenessMs?: number
 }
 
 /** RFC 9068 §2.2 claims of a Latchkey access token. */
@@ -60,7 +66,7 @@ const MAX_KID_LENGTH = 256
  */
 export function createVerifier(options: VerifierOptions) {
   const issuer = options.issuer
-  assertFetchableUrl(issuer, issuer, 'issuer')
+  assertIssuerUrl(issuer)
   const audience = typeof options.audience === 'string' ? options.audience : [...options.audience]
   if (audience.length === 0) throw new TypeError('audience must not be empty')
   const algorithms = options.algorithms ? [...options.algorithms] : [...DEFAULT_ALGORITHMS]
@@ -71,7 +77,18 @@ export function createVerifier(options: VerifierOptions) {
   if (!(pollInterval >= 100)) throw new TypeError('revocationPollIntervalMs must be at least 100')
   const clock = options.clock ?? Date.now
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 5_000
-  const onError = options.onError ?? (() => undefined)
+  // Two missed polls at the least, so one slow answer never fails requests.
+  const maxStaleness = options.maxRevocationStalenessMs ?? Math.max(600_000, 2 * pollInterval)
+  if (!(maxStaleness > 0)) throw new TypeError('maxRevocationStalenessMs must be positive')
+  const report = options.onError ?? ((error: unknown) => console.warn(`@latchkey/verifier: ${error instanceof Error ? error.message : String(error)}`))
+  // A throwing handler must never become an unhandled rejection in a background poll.
+  const onError = (error: unknown) => {
+    try {
+      report(error)
+    } catch {
+      // nothing more to do: the failure was already handed over
+    }
+  }
 
   let jwksUri: Promise<string> | null = options.jwksUri === undefined ? null : Promise.resolve(options.jwksUri)
   if (options.jwksUri !== undefined) assertFetchableUrl(options.jwksUri, issuer, 'jwksUri')
@@ -143,6 +160,8 @@ export function createVerifier(options: VerifierOptions) {
         await firstPoll
         if (revocations.lastSuccessAt() === null) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
       }
+      // Fail closed once the list is too old to trust: a revocation could have been missed.
+      if (clock() - revocations.lastSuccessAt()! > maxStaleness) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been read for too long')
       if (revocations.isRevoked(claims)) throw new VerifierError('token_revoked', 'the token has been revoked')
     }
     return claims

@@ -33,6 +33,19 @@ export async function discoverIssuer(issuer: string, timeoutMs: number): Promise
   throw new Error(`no metadata for ${issuer} (HTTP ${lastStatus})`)
 }
 
+/** The issuer: https, or http only on a loopback host (local development), as Latchkey requires. */
+export function assertIssuerUrl(issuer: string): void {
+  let url: URL
+  try {
+    url = new URL(issuer)
+  } catch {
+    throw new Error(`issuer ${JSON.stringify(issuer)} is not a URL`)
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname)
+  // Over plain http anywhere else, whoever sits on the network could swap the keys and forge any token.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new Error(`issuer ${issuer} must use https (http only on a loopback host)`)
+}
+
 /** https, or http only when the issuer itself is http (local development). */
 export function assertFetchableUrl(value: string, issuer: string, what: string): void {
   let url: URL

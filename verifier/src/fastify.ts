@@ -47,7 +47,8 @@ export const latchkeyAuth = latchkeyAuthPlugin
 /** A preHandler that answers 403 insufficient_scope unless the token has every scope named. */
 export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
   return async function requireScopeHook(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
-    if (request.auth === null) return send(reply, bearerErrorResponse(new VerifierError('token_missing', 'no bearer token')))
+    // Also undefined when latchkeyAuth was not registered on this route's context: fail closed as 401.
+    if (request.auth == null) return send(reply, bearerErrorResponse(new VerifierError('token_missing', 'no bearer token')))
     if (!hasScopes(request.auth, scopes)) {
       return send(reply, bearerErrorResponse(new VerifierError('insufficient_scope', 'the token lacks a required scope', { requiredScopes: scopes })))
     }

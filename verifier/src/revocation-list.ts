@@ -53,11 +53,8 @@ export function createRevocationList(options: RevocationListOptions) {
     }
     if (fetched.status !== 200) throw new Error(`${options.url} answered HTTP ${fetched.status}`)
     const body = parseFeed(fetched.body)
-    if (body.full) {
-      sessions.clear()
-      tokens.clear()
-      users.clear()
-    }
+    // A full answer is merged like any other: revocations are only ever added, and each entry
+    // leaves by its own `until`, so an older snapshot from another instance cannot drop one.
     for (const s of body.sessions) sessions.set(s.sid, Math.max(s.until, sessions.get(s.sid) ?? 0))
     for (const t of body.tokens) tokens.set(t.jti, Math.max(t.until, tokens.get(t.jti) ?? 0))
     for (const u of body.users) {
