@@ -78,7 +78,7 @@ export function parseInstructions(text) {
 function splitFlags(args) {
   const flags = {}
   let rest = args
-  for (let m; (m = /^--([a-zA-Z][a-zA-Z-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest)); ) {
+  for (let m; (m = /^--([a-zA-Z][a-zA-Z-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest));) {
     flags[m[1]] = m[2] ?? 'true'
     rest = rest.slice(m[0].length)
   }
@@ -115,7 +115,15 @@ export function words(text, vars = {}, unresolved = new Set(), split = true) {
       const value = vars[name]
       const set = op?.startsWith(':') ? value !== undefined && value !== '' : value !== undefined
       if (op === undefined && value === undefined) unresolved.add(name)
-      const result = op?.endsWith('-') ? (set ? value : words(alt, vars, unresolved).join(' ')) : op?.endsWith('+') ? (set ? words(alt, vars, unresolved).join(' ') : '') : (value ?? '')
+      const result = op?.endsWith('-')
+        ? set
+          ? value
+          : words(alt, vars, unresolved).join(' ')
+        : op?.endsWith('+')
+          ? set
+            ? words(alt, vars, unresolved).join(' ')
+            : ''
+          : (value ?? '')
       return { value: result, next: end + 1 }
     }
     const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i + 1))
@@ -123,7 +131,7 @@ export function words(text, vars = {}, unresolved = new Set(), split = true) {
     if (vars[m[0]] === undefined) unresolved.add(m[0])
     return { value: vars[m[0]] ?? '', next: i + 1 + m[0].length }
   }
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text[i]
     if (split && /\s/.test(c)) {
       if (inWord) out.push(word)
@@ -186,9 +194,31 @@ function keyValues(args, vars, unresolved) {
 }
 
 const OS_TOOLS = new Set([
-  'apt-get', 'apt', 'aptitude', 'dpkg', 'apk', 'yum', 'dnf', 'microdnf', 'rpm',
-  'useradd', 'userdel', 'usermod', 'groupadd', 'groupdel', 'groupmod', 'adduser', 'addgroup', 'deluser', 'delgroup',
-  'chown', 'chgrp', 'setcap', 'ldconfig', 'update-ca-certificates', 'corepack',
+  'apt-get',
+  'apt',
+  'aptitude',
+  'dpkg',
+  'apk',
+  'yum',
+  'dnf',
+  'microdnf',
+  'rpm',
+  'useradd',
+  'userdel',
+  'usermod',
+  'groupadd',
+  'groupdel',
+  'groupmod',
+  'adduser',
+  'addgroup',
+  'deluser',
+  'delgroup',
+  'chown',
+  'chgrp',
+  'setcap',
+  'ldconfig',
+  'update-ca-certificates',
+  'corepack',
 ])
 
 /** The commands of a shell line: its &&, ||, ;, | and newline separated parts, as word lists. */
@@ -197,7 +227,11 @@ function shellCommands(command) {
     .split(/&&|\|\||[;|\n]/)
     .map((part) => part.trim().split(/\s+/).filter(Boolean))
     .map((list) => {
-      while (list.length > 0 && (/^[A-Za-z_][A-Za-z0-9_]*=/.test(list[0]) || ['sudo', 'env', 'exec', 'command', '('].includes(list[0]))) list.shift()
+      while (
+        list.length > 0 &&
+        (/^[A-Za-z_][A-Za-z0-9_]*=/.test(list[0]) || ['sudo', 'env', 'exec', 'command', '('].includes(list[0]))
+      )
+        list.shift()
       return list
     })
     .filter((list) => list.length > 0)
@@ -214,7 +248,10 @@ export function skipReason(command) {
   for (const [tool, ...rest] of shellCommands(command)) {
     const name = path.posix.basename(tool)
     if (OS_TOOLS.has(name)) return `runs ${name}, an operating-system tool`
-    if (['npm', 'pnpm', 'yarn'].includes(name) && (rest[0] === 'link' || rest.includes('-g') || rest.includes('--global'))) {
+    if (
+      ['npm', 'pnpm', 'yarn'].includes(name) &&
+      (rest[0] === 'link' || rest.includes('-g') || rest.includes('--global'))
+    ) {
       return `installs into ${name}'s global prefix`
     }
   }
@@ -263,7 +300,8 @@ export function planStages(instructions) {
     }
     if (ins.keyword === 'FROM') {
       const [image, as, name, ...extra] = words(ins.args, globalArgs)
-      if (!image || (as !== undefined && (as.toUpperCase() !== 'AS' || !name)) || extra.length > 0) fail(`${where}: expected FROM image [AS name]`)
+      if (!image || (as !== undefined && (as.toUpperCase() !== 'AS' || !name)) || extra.length > 0)
+        fail(`${where}: expected FROM image [AS name]`)
       const parent = stages.find((s) => s.name !== null && s.name === image.toLowerCase()) ?? null
       stage = {
         index: stages.length,
@@ -291,13 +329,18 @@ export function planStages(instructions) {
     }
     if (stage === null) fail(`${where}: instruction before the first FROM`)
     const vars = { PATH: DEFAULT_IMAGE_PATH, ...stage.args, ...stage.env }
-    const flagsAllowed = { COPY: ['from', 'chown', 'link'], HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'] }[ins.keyword] ?? []
+    const flagsAllowed =
+      {
+        COPY: ['from', 'chown', 'link'],
+        HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
+      }[ins.keyword] ?? []
     for (const flag of Object.keys(ins.flags)) {
       if (!flagsAllowed.includes(flag)) fail(`${where}: the --${flag} option is not interpreted`)
     }
     switch (ins.keyword) {
       case 'ARG':
-        for (const [name, value] of argDefinitions(ins.args, { ...globalArgs, ...vars })) stage.args[name] = value ?? globalArgs[name]
+        for (const [name, value] of argDefinitions(ins.args, { ...globalArgs, ...vars }))
+          stage.args[name] = value ?? globalArgs[name]
         break
       case 'ENV':
         for (const [key, value] of keyValues(ins.args, vars, stage.unresolved)) stage.env[key] = value
@@ -322,14 +365,31 @@ export function planStages(instructions) {
           from = stages.slice(0, -1).find((s) => s.name === ref || String(s.index) === ref)
           if (!from) fail(`${where}: --from=${ins.flags.from} is not an earlier stage (images are not fetched)`)
         }
-        stage.steps.push({ kind: 'copy', ins, from, sources: list.slice(0, -1), dest: list.at(-1), workdir: stage.workdir, chown: ins.flags.chown ?? null })
+        stage.steps.push({
+          kind: 'copy',
+          ins,
+          from,
+          sources: list.slice(0, -1),
+          dest: list.at(-1),
+          workdir: stage.workdir,
+          chown: ins.flags.chown ?? null,
+        })
         break
       }
       case 'RUN': {
         if (/<<-?\s*["']?[A-Za-z_]/.test(ins.args)) fail(`${where}: heredocs are not interpreted`)
         const argv = jsonForm(ins.args)
         const command = argv ? argv.join(' ') : ins.args
-        stage.steps.push({ kind: 'run', ins, argv, command, workdir: stage.workdir, user: stage.user, env: { ...stage.args, ...stage.env }, skip: skipReason(command) })
+        stage.steps.push({
+          kind: 'run',
+          ins,
+          argv,
+          command,
+          workdir: stage.workdir,
+          user: stage.user,
+          env: { ...stage.args, ...stage.env },
+          skip: skipReason(command),
+        })
         break
       }
       case 'USER': {
@@ -339,7 +399,9 @@ export function planStages(instructions) {
         break
       }
       case 'VOLUME':
-        stage.volumes.push(...(jsonForm(ins.args) ?? words(ins.args, vars, stage.unresolved)).map((v) => path.posix.resolve('/', v)))
+        stage.volumes.push(
+          ...(jsonForm(ins.args) ?? words(ins.args, vars, stage.unresolved)).map((v) => path.posix.resolve('/', v)),
+        )
         stage.steps.push({ kind: 'volume', ins })
         break
       case 'EXPOSE':
@@ -377,7 +439,8 @@ export function planStages(instructions) {
   if (stages.length === 0) fail('the Dockerfile has no FROM')
   if (stages.at(-1).name === null) stages.at(-1).label = 'final'
   for (const s of stages) {
-    for (const name of s.unresolved) notices.push(`${s.label}: \$${name} is not set by the Dockerfile (a base image variable?); it was expanded to ""`)
+    for (const name of s.unresolved)
+      notices.push(`${s.label}: \$${name} is not set by the Dockerfile (a base image variable?); it was expanded to ""`)
   }
   return { stages, final: stages.at(-1), notices }
 }
@@ -410,23 +473,39 @@ export function checkFinalStage(plan) {
   const problems = []
   if (isRootUser(s.user)) problems.push(`the final stage must set a non-root USER (it has ${s.user ?? 'none: root'})`)
   if (!s.healthcheck) problems.push('the final stage has no HEALTHCHECK')
-  else if (s.healthcheck.argv.some((w) => /(^|[\s/])(curl|wget)(\s|$)/.test(w))) problems.push('the HEALTHCHECK uses curl or wget, which node slim images do not ship')
-  if (s.env.HOST !== '0.0.0.0') problems.push(`ENV HOST must be 0.0.0.0 so the server is reachable from outside the container (it is ${s.env.HOST ?? 'unset'})`)
+  else if (s.healthcheck.argv.some((w) => /(^|[\s/])(curl|wget)(\s|$)/.test(w)))
+    problems.push('the HEALTHCHECK uses curl or wget, which node slim images do not ship')
+  if (s.env.HOST !== '0.0.0.0')
+    problems.push(
+      `ENV HOST must be 0.0.0.0 so the server is reachable from outside the container (it is ${s.env.HOST ?? 'unset'})`,
+    )
   const dataDir = s.env.LATCHKEY_DATA_DIR
   if (!dataDir) problems.push('ENV LATCHKEY_DATA_DIR is not set')
-  else if (!s.volumes.includes(path.posix.resolve('/', dataDir))) problems.push(`LATCHKEY_DATA_DIR ${dataDir} is not a VOLUME (volumes: ${s.volumes.join(', ') || 'none'})`)
+  else if (!s.volumes.includes(path.posix.resolve('/', dataDir)))
+    problems.push(`LATCHKEY_DATA_DIR ${dataDir} is not a VOLUME (volumes: ${s.volumes.join(', ') || 'none'})`)
   if (!s.volumes.includes('/data')) problems.push('the final stage must declare VOLUME /data')
   if (dataDir) {
     // A volume takes the ownership of the image's directory, so the non-root USER needs it chowned
     // by an instruction before VOLUME (changes after VOLUME are discarded by the classic builder).
     const volumeAt = s.steps.findIndex((st) => st.kind === 'volume')
-    const chowned = s.steps.slice(0, volumeAt < 0 ? undefined : volumeAt).some((st) =>
-      (st.kind === 'run' && shellCommands(st.command).some(([tool, ...rest]) => ['chown', 'install'].includes(tool) && rest.includes(dataDir))) ||
-      (st.kind === 'copy' && st.chown && path.posix.resolve(st.workdir, st.dest) === dataDir))
-    if (!chowned) problems.push(`nothing chowns ${dataDir} to the non-root USER before VOLUME, so a new volume would be owned by root`)
+    const chowned = s.steps
+      .slice(0, volumeAt < 0 ? undefined : volumeAt)
+      .some(
+        (st) =>
+          (st.kind === 'run' &&
+            shellCommands(st.command).some(
+              ([tool, ...rest]) => ['chown', 'install'].includes(tool) && rest.includes(dataDir),
+            )) ||
+          (st.kind === 'copy' && st.chown && path.posix.resolve(st.workdir, st.dest) === dataDir),
+      )
+    if (!chowned)
+      problems.push(
+        `nothing chowns ${dataDir} to the non-root USER before VOLUME, so a new volume would be owned by root`,
+      )
   }
   if (!s.env.PORT) problems.push('ENV PORT is not set')
-  else if (!s.expose.includes(s.env.PORT)) problems.push(`EXPOSE does not include PORT ${s.env.PORT} (exposes ${s.expose.join(', ') || 'nothing'})`)
+  else if (!s.expose.includes(s.env.PORT))
+    problems.push(`EXPOSE does not include PORT ${s.env.PORT} (exposes ${s.expose.join(', ') || 'nothing'})`)
   if (!s.cmd && !s.entrypoint) problems.push('the final stage has neither CMD nor ENTRYPOINT')
   if (problems.length > 0) fail(`the final stage does not meet the image's contract:\n  - ${problems.join('\n  - ')}`)
 }
@@ -442,7 +521,9 @@ export function parseDockerignore(text) {
     .filter((line) => line !== '' && !line.startsWith('#'))
     .map((line) => {
       const negate = line.startsWith('!')
-      const pattern = path.posix.normalize((negate ? line.slice(1) : line).trim().replace(/^\/+/, '')).replace(/\/+$/, '')
+      const pattern = path.posix
+        .normalize((negate ? line.slice(1) : line).trim().replace(/^\/+/, ''))
+        .replace(/\/+$/, '')
       return { negate, pattern, regex: globRegex(pattern) }
     })
     .filter((rule) => rule.pattern !== '.' && rule.pattern !== '')
@@ -466,7 +547,10 @@ function globRegex(pattern) {
       const end = pattern.indexOf(']', i + 1)
       if (end < 0) re += '\\['
       else {
-        re += `[${pattern.slice(i + 1, end).replace(/^[!^]/, '^').replace(/\\/g, '\\\\')}]`
+        re += `[${pattern
+          .slice(i + 1, end)
+          .replace(/^[!^]/, '^')
+          .replace(/\\/g, '\\\\')}]`
         i = end
       }
     } else if (c === '\\' && i + 1 < pattern.length) re += `\\${pattern[++i]}`
@@ -487,7 +571,11 @@ export function isIgnored(relPath, rules) {
 
 /** A clean context: tracked plus untracked non-git-ignored files of the working tree, less .dockerignore. */
 function buildContext(dest) {
-  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20 })
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  })
   if (listed.status !== 0) fail(`git ls-files failed in ${repoRoot}: ${listed.stderr}`)
   const ignoreFile = path.join(repoRoot, '.dockerignore')
   const rules = fs.existsSync(ignoreFile) ? parseDockerignore(fs.readFileSync(ignoreFile, 'utf8')) : []
@@ -505,8 +593,16 @@ function buildContext(dest) {
     count++
   }
   // A real `docker build .` also sends git-ignored files that .dockerignore does not exclude.
-  const gitIgnored = spawnSync('git', ['ls-files', '-z', '--others', '--ignored', '--exclude-standard', '--directory'], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20 })
-  const leaks = gitIgnored.stdout.split('\0').filter(Boolean).map((p) => p.replace(/\/$/, '')).filter((p) => !isIgnored(p, rules))
+  const gitIgnored = spawnSync(
+    'git',
+    ['ls-files', '-z', '--others', '--ignored', '--exclude-standard', '--directory'],
+    { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 << 20 },
+  )
+  const leaks = gitIgnored.stdout
+    .split('\0')
+    .filter(Boolean)
+    .map((p) => p.replace(/\/$/, ''))
+    .filter((p) => !isIgnored(p, rules))
   return { count, excluded, rules: rules.length, leaks }
 }
 
@@ -563,12 +659,15 @@ function run(argv, { cwd, env, timeoutMs = 0, prefix = '    | ', stream = verbos
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
     let timedOut = false
-    const timer = timeoutMs > 0 ? setTimeout(() => {
-      timedOut = true
-      try {
-        process.kill(-child.pid, 'SIGKILL')
-      } catch {}
-    }, timeoutMs) : null
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true
+            try {
+              process.kill(-child.pid, 'SIGKILL')
+            } catch {}
+          }, timeoutMs)
+        : null
     child.on('error', (error) => {
       clearTimeout(timer)
       children.delete(child)
@@ -582,12 +681,21 @@ function run(argv, { cwd, env, timeoutMs = 0, prefix = '    | ', stream = verbos
   })
 }
 
-const tail = (text, lines = 60) => text.trimEnd().split('\n').slice(-lines).map((l) => `    | ${l}`).join('\n')
+const tail = (text, lines = 60) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `    | ${l}`)
+    .join('\n')
 
 /** The start of a log (where startup problems show) and its end. */
 function headAndTail(text, lines = 15) {
   const all = text.trimEnd().split('\n')
-  const shown = all.length <= 2 * lines ? all : [...all.slice(0, lines), `... ${all.length - 2 * lines} lines ...`, ...all.slice(-lines)]
+  const shown =
+    all.length <= 2 * lines
+      ? all
+      : [...all.slice(0, lines), `... ${all.length - 2 * lines} lines ...`, ...all.slice(-lines)]
   return shown.map((l) => `    | ${l}`).join('\n')
 }
 
@@ -607,7 +715,12 @@ function mapEnv(stageEnv, root, hostPath) {
   const env = {}
   for (const [key, value] of Object.entries(stageEnv)) {
     if (key === 'PATH') {
-      const inside = value.split(':').filter((dir) => dir.startsWith('/') && fs.existsSync(inStage(root, dir)) && !DEFAULT_IMAGE_PATH.split(':').includes(dir))
+      const inside = value
+        .split(':')
+        .filter(
+          (dir) =>
+            dir.startsWith('/') && fs.existsSync(inStage(root, dir)) && !DEFAULT_IMAGE_PATH.split(':').includes(dir),
+        )
       env.PATH = [...inside.map((dir) => inStage(root, dir)), hostPath].join(':')
     } else if (value.startsWith('/') && fs.existsSync(inStage(root, value.split('/')[1]))) {
       env[key] = inStage(root, value)
@@ -630,23 +743,38 @@ async function performCopy(stage, step, contextDir) {
   const dest = inStage(stage.root, path.posix.resolve(step.workdir, step.dest))
   let copied = 0
   for (const source of step.sources) {
-    if (/[*?[]/.test(path.posix.dirname(source))) fail(`line ${step.ins.line}: wildcards are only interpreted in a COPY source's last segment (${source})`)
+    if (/[*?[]/.test(path.posix.dirname(source)))
+      fail(`line ${step.ins.line}: wildcards are only interpreted in a COPY source's last segment (${source})`)
     const dir = path.join(sourceRoot, path.posix.resolve('/', path.posix.dirname(source)))
     const base = path.posix.basename(source)
     const matches = /[*?[]/.test(base)
-      ? (fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => globRegex(base).test(name)).map((name) => path.join(dir, name)) : [])
+      ? fs.existsSync(dir)
+        ? fs
+            .readdirSync(dir)
+            .filter((name) => globRegex(base).test(name))
+            .map((name) => path.join(dir, name))
+        : []
       : [path.join(sourceRoot, path.posix.resolve('/', source))]
     const found = matches.filter((m) => fs.existsSync(m) || isSymlink(m))
     if (found.length === 0) {
-      fail(`line ${step.ins.line}: COPY source ${source} does not exist in ${step.from ? `stage ${step.from.label}` : 'the build context (git-tracked or untracked files, less .dockerignore)'}`)
+      fail(
+        `line ${step.ins.line}: COPY source ${source} does not exist in ${step.from ? `stage ${step.from.label}` : 'the build context (git-tracked or untracked files, less .dockerignore)'}`,
+      )
     }
-    if (found.length > 1 && !destIsDir) fail(`line ${step.ins.line}: COPY of several files needs a destination ending in /`)
+    if (found.length > 1 && !destIsDir)
+      fail(`line ${step.ins.line}: COPY of several files needs a destination ending in /`)
     for (const file of found) {
       if (step.from && step.from.baseImage !== stage.baseImage && hasNativeAddon(file)) {
-        fail(`line ${step.ins.line}: ${source} holds native addons built on ${step.from.baseImage} but runs on ${stage.baseImage}: build them for the runtime's Node`)
+        fail(
+          `line ${step.ins.line}: ${source} holds native addons built on ${step.from.baseImage} but runs on ${stage.baseImage}: build them for the runtime's Node`,
+        )
       }
       const isDir = fs.lstatSync(file).isDirectory()
-      const target = isDir ? dest : destIsDir || (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) ? path.join(dest, path.basename(file)) : dest
+      const target = isDir
+        ? dest
+        : destIsDir || (fs.existsSync(dest) && fs.statSync(dest).isDirectory())
+          ? path.join(dest, path.basename(file))
+          : dest
       fs.mkdirSync(isDir ? target : path.dirname(target), { recursive: true })
       fs.cpSync(file, target, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true, force: true })
       copied += isDir ? fs.readdirSync(file, { recursive: true }).length : 1
@@ -659,15 +787,22 @@ async function buildStage(stage, contextDir, summary) {
   stage.root = fs.mkdtempSync(path.join(workDir, `${stage.label.replace(/\W+/g, '-')}-`))
   fs.chmodSync(stage.root, 0o755)
   stage.links = []
-  if (stage.parent) fs.cpSync(stage.parent.root, stage.root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
-  log(stage, `FROM ${stage.image}${stage.name ? ` AS ${stage.name}` : ''} (line ${stage.line}): ${stage.parent ? `continues stage ${stage.parent.label}` : `base image not pulled; the host (Node ${process.version}) stands in for it`}`)
+  if (stage.parent)
+    fs.cpSync(stage.parent.root, stage.root, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
+  log(
+    stage,
+    `FROM ${stage.image}${stage.name ? ` AS ${stage.name}` : ''} (line ${stage.line}): ${stage.parent ? `continues stage ${stage.parent.label}` : `base image not pulled; the host (Node ${process.version}) stands in for it`}`,
+  )
   for (const step of stage.steps) {
     const started = Date.now()
     if (step.kind === 'workdir') {
       fs.mkdirSync(inStage(stage.root, step.dir), { recursive: true })
       log(stage, `WORKDIR ${step.dir}`)
     } else if (step.kind === 'copy') {
-      if (step.chown) summary.notes.push(`line ${step.ins.line}: COPY --chown=${step.chown} not applied (files keep the recipe's owner)`)
+      if (step.chown)
+        summary.notes.push(
+          `line ${step.ins.line}: COPY --chown=${step.chown} not applied (files keep the recipe's owner)`,
+        )
       const count = await performCopy(stage, step, contextDir)
       log(stage, `${step.ins.text} (${count} ${count === 1 ? 'entry' : 'entries'})`)
     } else if (step.kind === 'run' && step.skip) {
@@ -676,17 +811,25 @@ async function buildStage(stage, contextDir, summary) {
       // What a skipped line links to must still exist in the stage.
       for (const { target, link } of symlinksIn(step.command)) {
         const resolvedTarget = path.posix.resolve(step.workdir, target)
-        if (!fs.existsSync(inStage(stage.root, resolvedTarget))) fail(`line ${step.ins.line}: ln -s target ${resolvedTarget} does not exist in stage ${stage.label}`)
+        if (!fs.existsSync(inStage(stage.root, resolvedTarget)))
+          fail(`line ${step.ins.line}: ln -s target ${resolvedTarget} does not exist in stage ${stage.label}`)
         stage.links.push({ target: resolvedTarget, link: path.posix.resolve(step.workdir, link), line: step.ins.line })
         log(stage, `  checked: the link target ${resolvedTarget} exists`)
       }
     } else if (step.kind === 'run') {
-      if (!isRootUser(step.user)) summary.notes.push(`line ${step.ins.line}: RUN ran as the recipe's user, not USER ${step.user}`)
+      if (!isRootUser(step.user))
+        summary.notes.push(`line ${step.ins.line}: RUN ran as the recipe's user, not USER ${step.user}`)
       const cwd = inStage(stage.root, step.workdir)
       fs.mkdirSync(cwd, { recursive: true })
       log(stage, `RUN ${step.command} ...`)
-      const result = await run(step.argv ?? ['/bin/sh', '-c', step.command], { cwd, env: buildEnv(step.env, stage.root) })
-      if (result.code !== 0) fail(`line ${step.ins.line}: RUN ${step.command} exited ${result.code ?? result.signal}:\n${tail(result.output)}`)
+      const result = await run(step.argv ?? ['/bin/sh', '-c', step.command], {
+        cwd,
+        env: buildEnv(step.env, stage.root),
+      })
+      if (result.code !== 0)
+        fail(
+          `line ${step.ins.line}: RUN ${step.command} exited ${result.code ?? result.signal}:\n${tail(result.output)}`,
+        )
       log(stage, `  done in ${seconds(Date.now() - started)}`)
       summary.runs.push(`${step.command} (${seconds(Date.now() - started)})`)
     }
@@ -695,10 +838,15 @@ async function buildStage(stage, contextDir, summary) {
 
 /** The host program for the first word of CMD/ENTRYPOINT, looked for where the image would have it. */
 function resolveProgram(stage, name) {
-  if (name.includes('/')) return { file: inStage(stage.root, path.posix.resolve(stage.workdir, name)), how: 'a path in the stage' }
+  if (name.includes('/'))
+    return { file: inStage(stage.root, path.posix.resolve(stage.workdir, name)), how: 'a path in the stage' }
   const imagePath = (stage.env.PATH ?? DEFAULT_IMAGE_PATH).split(':')
-  const viaLink = stage.links.find((l) => path.posix.basename(l.link) === name && imagePath.includes(path.posix.dirname(l.link)))
-  const inPathDir = imagePath.map((dir) => inStage(stage.root, path.posix.join(dir, name))).find((f) => fs.existsSync(f))
+  const viaLink = stage.links.find(
+    (l) => path.posix.basename(l.link) === name && imagePath.includes(path.posix.dirname(l.link)),
+  )
+  const inPathDir = imagePath
+    .map((dir) => inStage(stage.root, path.posix.join(dir, name)))
+    .find((f) => fs.existsSync(f))
   let viaBin = null
   const pkgFile = inStage(stage.root, path.posix.join(stage.workdir, 'package.json'))
   if (fs.existsSync(pkgFile)) {
@@ -706,8 +854,13 @@ function resolveProgram(stage, name) {
     const bin = typeof pkg.bin === 'string' ? { [pkg.name]: pkg.bin } : (pkg.bin ?? {})
     if (bin[name]) viaBin = path.posix.resolve(stage.workdir, bin[name])
   }
-  if (viaLink && viaBin && viaLink.target !== viaBin) fail(`the ${name} symlink (line ${viaLink.line}) points at ${viaLink.target}, but package.json's bin is ${viaBin}`)
-  if (viaLink) return { file: inStage(stage.root, viaLink.target), how: `symlink ${viaLink.link} -> ${viaLink.target} (line ${viaLink.line})${viaBin ? ", same as package.json's bin" : ''}` }
+  if (viaLink && viaBin && viaLink.target !== viaBin)
+    fail(`the ${name} symlink (line ${viaLink.line}) points at ${viaLink.target}, but package.json's bin is ${viaBin}`)
+  if (viaLink)
+    return {
+      file: inStage(stage.root, viaLink.target),
+      how: `symlink ${viaLink.link} -> ${viaLink.target} (line ${viaLink.line})${viaBin ? ", same as package.json's bin" : ''}`,
+    }
   if (inPathDir) return { file: inPathDir, how: 'a file on the image PATH' }
   if (viaBin) return { file: inStage(stage.root, viaBin), how: `package.json bin ${viaBin}` }
   return { file: null, how: 'the host PATH' }
@@ -729,7 +882,8 @@ function asRuntimeUser(argv) {
   if (process.getuid?.() !== 0) return argv
   const setpriv = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0
   if (setpriv) return ['setpriv', `--reuid=${RUNTIME_UID}`, `--regid=${RUNTIME_UID}`, '--clear-groups', '--', ...argv]
-  if (spawnSync('runuser', ['--help'], { stdio: 'ignore' }).status === 0) return ['runuser', '-u', 'nobody', '--', ...argv]
+  if (spawnSync('runuser', ['--help'], { stdio: 'ignore' }).status === 0)
+    return ['runuser', '-u', 'nobody', '--', ...argv]
   fail('running as root, but neither setpriv nor runuser is there to drop to a non-root user')
 }
 
@@ -742,14 +896,22 @@ function parseDuration(text, fallbackMs) {
 
 async function exerciseFinalStage(stage, summary) {
   const root = stage.root
-  const runtimeLabel = process.getuid?.() === 0 ? `uid ${RUNTIME_UID} (standing in for USER ${stage.user})` : `the current user (standing in for USER ${stage.user})`
+  const runtimeLabel =
+    process.getuid?.() === 0
+      ? `uid ${RUNTIME_UID} (standing in for USER ${stage.user})`
+      : `the current user (standing in for USER ${stage.user})`
 
   // Production only: nothing the lockfile marks as dev-only may be in the final node_modules.
   const lockFile = inStage(stage.root, path.posix.join(stage.workdir, 'package-lock.json'))
-  const lock = JSON.parse(fs.readFileSync(fs.existsSync(lockFile) ? lockFile : path.join(repoRoot, 'package-lock.json'), 'utf8'))
-  const devOnly = Object.entries(lock.packages ?? {}).filter(([p, meta]) => p.startsWith('node_modules/') && meta.dev === true).map(([p]) => p)
+  const lock = JSON.parse(
+    fs.readFileSync(fs.existsSync(lockFile) ? lockFile : path.join(repoRoot, 'package-lock.json'), 'utf8'),
+  )
+  const devOnly = Object.entries(lock.packages ?? {})
+    .filter(([p, meta]) => p.startsWith('node_modules/') && meta.dev === true)
+    .map(([p]) => p)
   const leaked = devOnly.filter((p) => fs.existsSync(inStage(root, path.posix.join(stage.workdir, p))))
-  if (leaked.length > 0) fail(`the final stage has dev-only packages: ${leaked.slice(0, 10).join(', ')}${leaked.length > 10 ? ', ...' : ''}`)
+  if (leaked.length > 0)
+    fail(`the final stage has dev-only packages: ${leaked.slice(0, 10).join(', ')}${leaked.length > 10 ? ', ...' : ''}`)
   const finalModules = inStage(root, path.posix.join(stage.workdir, 'node_modules'))
   if (!fs.existsSync(finalModules)) fail(`the final stage has no ${path.posix.join(stage.workdir, 'node_modules')}`)
   log(stage, `checked: none of the ${devOnly.length} dev-only packages of the lockfile is installed`)
@@ -759,16 +921,32 @@ async function exerciseFinalStage(stage, summary) {
   fs.rmSync(dataDir, { recursive: true, force: true })
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 })
   if (process.getuid?.() === 0) fs.chownSync(dataDir, RUNTIME_UID, RUNTIME_UID) // the skipped `chown` of the data dir
-  for (let dir = root; dir !== path.dirname(dir) && dir.startsWith(workDir); dir = path.dirname(dir)) fs.chmodSync(dir, 0o755)
+  for (let dir = root; dir !== path.dirname(dir) && dir.startsWith(workDir); dir = path.dirname(dir))
+    fs.chmodSync(dir, 0o755)
 
   // Native addons in the final node_modules must load there, as the runtime user.
-  const topLevel = fs.readdirSync(finalModules).filter((n) => !n.startsWith('.')).flatMap((n) => (n.startsWith('@') ? fs.readdirSync(path.join(finalModules, n)).map((m) => `${n}/${m}`) : [n]))
-  const native = topLevel.filter((n) => fs.readdirSync(path.join(finalModules, n), { recursive: true }).some((f) => String(f).endsWith('.node') && !String(f).includes('node_modules')))
+  const topLevel = fs
+    .readdirSync(finalModules)
+    .filter((n) => !n.startsWith('.'))
+    .flatMap((n) => (n.startsWith('@') ? fs.readdirSync(path.join(finalModules, n)).map((m) => `${n}/${m}`) : [n]))
+  const native = topLevel.filter((n) =>
+    fs
+      .readdirSync(path.join(finalModules, n), { recursive: true })
+      .some((f) => String(f).endsWith('.node') && !String(f).includes('node_modules')),
+  )
   const cwd = inStage(root, stage.workdir)
   const port = await freePort()
-  const env = { PATH: process.env.PATH, ...mapEnv(stage.env, root, process.env.PATH), PORT: String(port), HOST: '127.0.0.1' }
+  const env = {
+    PATH: process.env.PATH,
+    ...mapEnv(stage.env, root, process.env.PATH),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+  }
   for (const name of native) {
-    const probe = await run(asRuntimeUser([process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(name)})`]), { cwd, env, timeoutMs: 30_000, stream: false })
+    const probe = await run(
+      asRuntimeUser([process.execPath, '--input-type=module', '-e', `await import(${JSON.stringify(name)})`]),
+      { cwd, env, timeoutMs: 30_000, stream: false },
+    )
     if (probe.code !== 0) fail(`the native module ${name} does not load in the final stage:\n${tail(probe.output)}`)
   }
   log(stage, `checked: native modules load as ${runtimeLabel}: ${native.join(', ') || 'none found'}`)
@@ -784,7 +962,12 @@ async function exerciseFinalStage(stage, summary) {
   log(stage, `${argv.join(' ')}: ${argv[0]} resolved via ${program.how}`)
   log(stage, `starting it as ${runtimeLabel} on 127.0.0.1:${port}, LATCHKEY_DATA_DIR=${env.LATCHKEY_DATA_DIR}`)
   const started = Date.now()
-  const server = spawn(asRuntimeUser(command)[0], asRuntimeUser(command).slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const server = spawn(asRuntimeUser(command)[0], asRuntimeUser(command).slice(1), {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
   children.add(server)
   let serverLog = ''
   let exited = null
@@ -810,31 +993,47 @@ async function exerciseFinalStage(stage, summary) {
   const health = stage.healthcheck
   const imagePort = stage.env.PORT
   const healthArgv = health.argv.map((w) => w.replaceAll(`:${imagePort}/`, `:${port}/`))
-  if (healthArgv.some((w, i) => w !== health.argv[i])) summary.notes.push(`the HEALTHCHECK's literal port ${imagePort} was replaced by ${port}`)
+  if (healthArgv.some((w, i) => w !== health.argv[i]))
+    summary.notes.push(`the HEALTHCHECK's literal port ${imagePort} was replaced by ${port}`)
   const attemptTimeout = parseDuration(health.options.timeout, 30_000)
   let attempts = 0
   for (;;) {
-    if (exited) failWithLog(`the server exited (${exited.error?.message ?? exited.code ?? exited.signal}) before its HEALTHCHECK passed`)
+    if (exited)
+      failWithLog(
+        `the server exited (${exited.error?.message ?? exited.code ?? exited.signal}) before its HEALTHCHECK passed`,
+      )
     attempts++
     const check = await run(asRuntimeUser(healthArgv), { cwd, env, timeoutMs: attemptTimeout, stream: false })
     if (check.code === 0) break
-    if (Date.now() - started > HEALTH_TIMEOUT_MS) failWithLog(`the HEALTHCHECK did not pass within ${seconds(HEALTH_TIMEOUT_MS)} (${attempts} attempts; last exit ${check.timedOut ? 'timeout' : check.code ?? check.signal}${check.output ? `: ${check.output.trim()}` : ''})`)
+    if (Date.now() - started > HEALTH_TIMEOUT_MS)
+      failWithLog(
+        `the HEALTHCHECK did not pass within ${seconds(HEALTH_TIMEOUT_MS)} (${attempts} attempts; last exit ${check.timedOut ? 'timeout' : (check.code ?? check.signal)}${check.output ? `: ${check.output.trim()}` : ''})`,
+      )
     await sleep(500)
   }
-  log(stage, `checked: HEALTHCHECK (line ${health.line}) passed after ${seconds(Date.now() - started)} (${attempts} attempt${attempts > 1 ? 's' : ''})`)
+  log(
+    stage,
+    `checked: HEALTHCHECK (line ${health.line}) passed after ${seconds(Date.now() - started)} (${attempts} attempt${attempts > 1 ? 's' : ''})`,
+  )
 
   const base = `http://127.0.0.1:${port}`
   const healthz = await fetch(`${base}/healthz`)
   const healthBody = await healthz.json().catch(() => null)
-  if (healthz.status !== 200 || healthBody?.status !== 'ok') failWithLog(`GET /healthz answered ${healthz.status} ${JSON.stringify(healthBody)}`)
+  if (healthz.status !== 200 || healthBody?.status !== 'ok')
+    failWithLog(`GET /healthz answered ${healthz.status} ${JSON.stringify(healthBody)}`)
   const jwksResponse = await fetch(`${base}/.well-known/jwks.json`)
   const jwks = await jwksResponse.json().catch(() => null)
-  if (jwksResponse.status !== 200 || !Array.isArray(jwks?.keys) || jwks.keys.length === 0) failWithLog(`GET /.well-known/jwks.json answered ${jwksResponse.status} without keys: ${JSON.stringify(jwks)}`)
+  if (jwksResponse.status !== 200 || !Array.isArray(jwks?.keys) || jwks.keys.length === 0)
+    failWithLog(`GET /.well-known/jwks.json answered ${jwksResponse.status} without keys: ${JSON.stringify(jwks)}`)
   for (const key of jwks.keys) {
     if (!key.kid || !key.kty) failWithLog(`a JWKS key lacks kid or kty: ${JSON.stringify(key)}`)
-    if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in key)) failWithLog(`the JWKS publishes private key material (kid ${key.kid})`)
+    if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in key))
+      failWithLog(`the JWKS publishes private key material (kid ${key.kid})`)
   }
-  log(stage, `checked: GET /healthz {"status":"ok"}; GET /.well-known/jwks.json has ${jwks.keys.length} public key${jwks.keys.length > 1 ? 's' : ''} (${jwks.keys.map((k) => k.alg ?? k.kty).join(', ')})`)
+  log(
+    stage,
+    `checked: GET /healthz {"status":"ok"}; GET /.well-known/jwks.json has ${jwks.keys.length} public key${jwks.keys.length > 1 ? 's' : ''} (${jwks.keys.map((k) => k.alg ?? k.kty).join(', ')})`,
+  )
   const created = fs.readdirSync(dataDir)
   if (created.length === 0) failWithLog(`the server wrote nothing into its data dir ${stage.env.LATCHKEY_DATA_DIR}`)
 
@@ -865,14 +1064,18 @@ async function main() {
   const stages = neededStages(plan)
   checkFinalStage(plan)
   const skipped = stages.flatMap((s) => s.steps.filter((st) => st.kind === 'run' && st.skip).map((st) => ({ s, st })))
-  console.log(`dockerfile-recipe: Dockerfile has ${plan.stages.length} stage(s); building ${stages.map((s) => s.label).join(' -> ')}; final stage: USER ${plan.final.user}, VOLUME ${plan.final.volumes.join(' ')}, EXPOSE ${plan.final.expose.join(' ')}, CMD ${JSON.stringify([...(plan.final.entrypoint ?? []), ...(plan.final.cmd ?? [])])}`)
-  for (const s of plan.stages.filter((s) => !stages.includes(s))) console.log(`  stage ${s.label} is not needed by the final stage and is not built`)
+  console.log(
+    `dockerfile-recipe: Dockerfile has ${plan.stages.length} stage(s); building ${stages.map((s) => s.label).join(' -> ')}; final stage: USER ${plan.final.user}, VOLUME ${plan.final.volumes.join(' ')}, EXPOSE ${plan.final.expose.join(' ')}, CMD ${JSON.stringify([...(plan.final.entrypoint ?? []), ...(plan.final.cmd ?? [])])}`,
+  )
+  for (const s of plan.stages.filter((s) => !stages.includes(s)))
+    console.log(`  stage ${s.label} is not needed by the final stage and is not built`)
   for (const notice of plan.notices) console.log(`  note: ${notice}`)
   if (planOnly) {
     for (const s of stages) {
       console.log(`[${s.label}] FROM ${s.image}`)
       for (const st of s.steps) {
-        if (st.kind === 'run') console.log(`[${s.label}]   ${st.skip ? `SKIP RUN (${st.skip})` : 'RUN'}: ${st.command.replace(/\s+/g, ' ')}`)
+        if (st.kind === 'run')
+          console.log(`[${s.label}]   ${st.skip ? `SKIP RUN (${st.skip})` : 'RUN'}: ${st.command.replace(/\s+/g, ' ')}`)
         else console.log(`[${s.label}]   ${st.ins.text}`)
       }
     }
@@ -887,8 +1090,13 @@ async function main() {
   const contextDir = path.join(workDir, 'context')
   fs.mkdirSync(contextDir)
   const context = buildContext(contextDir)
-  console.log(`build context: ${context.count} files (${context.excluded} excluded by ${context.rules} .dockerignore rules)`)
-  if (context.leaks.length > 0) summary.notes.push(`git-ignored paths a real docker build would also send (not excluded by .dockerignore): ${context.leaks.join(', ')}`)
+  console.log(
+    `build context: ${context.count} files (${context.excluded} excluded by ${context.rules} .dockerignore rules)`,
+  )
+  if (context.leaks.length > 0)
+    summary.notes.push(
+      `git-ignored paths a real docker build would also send (not excluded by .dockerignore): ${context.leaks.join(', ')}`,
+    )
 
   for (const s of stages) await buildStage(s, contextDir, summary)
   await exerciseFinalStage(plan.final, summary)
@@ -899,9 +1107,13 @@ async function main() {
   for (const r of summary.runs) console.log(`    - ${r}`)
   console.log(`  RUN lines skipped (not exercised): ${summary.skipped.length}`)
   for (const s of summary.skipped) console.log(`    - ${s}`)
-  console.log(`  not exercised: the base image ${plan.final.baseImage} (host Node ${process.version} and OS used instead), the build tools it installs, file ownership inside the image, the HEALTHCHECK schedule`)
+  console.log(
+    `  not exercised: the base image ${plan.final.baseImage} (host Node ${process.version} and OS used instead), the build tools it installs, file ownership inside the image, the HEALTHCHECK schedule`,
+  )
   for (const n of summary.notes) console.log(`  note: ${n}`)
-  console.log(`  final stage: started as non-root, HEALTHCHECK passed (${summary.final.attempts} attempt(s)), JWKS served ${summary.final.keys} key(s), exited 0 on ${plan.final.stopSignal ?? 'SIGTERM'}`)
+  console.log(
+    `  final stage: started as non-root, HEALTHCHECK passed (${summary.final.attempts} attempt(s)), JWKS served ${summary.final.keys} key(s), exited 0 on ${plan.final.stopSignal ?? 'SIGTERM'}`,
+  )
   console.log(`  time: ${seconds(Date.now() - startedAt)}`)
 }
 
@@ -917,7 +1129,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   main().then(
     () => cleanup(),
     (error) => {
-      console.error(`\ndockerfile-recipe: FAILED: ${error instanceof RecipeError ? error.message : (error?.stack ?? error)}`)
+      console.error(
+        `\ndockerfile-recipe: FAILED: ${error instanceof RecipeError ? error.message : (error?.stack ?? error)}`,
+      )
       cleanup()
       process.exitCode = 1
     },

@@ -44,26 +44,68 @@ async function rawArgon2(seconds: number): Promise<number> {
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-accounts-'))
   const port = await freePort()
-  const env = { PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LATCHKEY_RATE_LIMITS: 'false', LATCHKEY_ISSUER: `http://127.0.0.1:${port}` }
-  const run = (args: string[], input?: string) => execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
-  const client = JSON.parse(run(['clients', 'create', '--name', 'bench', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'])) as { client_id: string; client_secret: string }
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    LATCHKEY_RATE_LIMITS: 'false',
+    LATCHKEY_ISSUER: `http://127.0.0.1:${port}`,
+  }
+  const run = (args: string[], input?: string) =>
+    execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
+  const client = JSON.parse(
+    run([
+      'clients',
+      'create',
+      '--name',
+      'bench',
+      '--scope',
+      'notes:read',
+      '--audience',
+      'https://api.example.com',
+      '--json',
+    ]),
+  ) as { client_id: string; client_secret: string }
   const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`
   run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
   const { child, base } = await startLatchkey(env)
   const loginBody = JSON.stringify({ email: 'loadtest@example.com', password: PASSWORD })
   const browser = { origin: base, 'x-requested-with': 'latchkey' }
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration }
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.availableParallelism(),
+    durationSeconds: duration,
+  }
   try {
     // 1. raw argon2 and 2. login, back to back so both see the same machine.
     const raw = await rawArgon2(duration)
-    const login = summary(await autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 8, duration }))
+    const login = summary(
+      await autocannon({
+        url: `${base}/auth/login`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: loginBody,
+        connections: 8,
+        duration,
+      }),
+    )
     results.argon2VerifyPerSecond = raw
-    results.login = { ...login, ratioToRawArgon2: Number((login.requestsPerSecond / raw).toFixed(2)), bar: 'login ≥ 0.85 × raw argon2 verify' }
+    results.login = {
+      ...login,
+      ratioToRawArgon2: Number((login.requestsPerSecond / raw).toFixed(2)),
+      bar: 'login ≥ 0.85 × raw argon2 verify',
+    }
 
     // 3. refresh rotation: one session per connection, each chaining its own successor cookies.
     const cookies: string[] = []
     for (let i = 0; i < 50; i++) {
-      const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody })
+      const res = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: loginBody,
+      })
       cookies.push(res.headers.getSetCookie()[0]!.split(';')[0]!)
     }
     const refresh = summary(
@@ -93,18 +135,43 @@ async function main(): Promise<void> {
 
     // 4. login flood beside client_credentials and JWKS traffic.
     const [flood, tokens, jwks] = await Promise.all([
-      autocannon({ url: `${base}/auth/login`, method: 'POST', headers: { 'content-type': 'application/json' }, body: loginBody, connections: 100, duration, workers: 1 }),
-      autocannon({ url: `${base}/oauth/token`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: 'grant_type=client_credentials', connections: 10, duration, workers: 1 }),
+      autocannon({
+        url: `${base}/auth/login`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: loginBody,
+        connections: 100,
+        duration,
+        workers: 1,
+      }),
+      autocannon({
+        url: `${base}/oauth/token`,
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: 'grant_type=client_credentials',
+        connections: 10,
+        duration,
+        workers: 1,
+      }),
       autocannon({ url: `${base}/.well-known/jwks.json`, connections: 10, duration, workers: 1 }),
     ])
-    results.flood = { login: summary(flood), clientCredentials: summary(tokens), jwks: summary(jwks), bar: 'client_credentials and JWKS p99 ≤ 50 ms; only the flood sees 503/429' }
+    results.flood = {
+      login: summary(flood),
+      clientCredentials: summary(tokens),
+      jwks: summary(jwks),
+      bar: 'client_credentials and JWKS p99 ≤ 50 ms; only the flood sees 503/429',
+    }
 
     // 5. Known account with a wrong password vs unknown addresses, interleaved one at a time. The
     // known account signs in correctly after every fourth failure, so back-off never engages.
     const timings = { known: [] as number[], unknown: [] as number[] }
     const attempt = async (email: string, password: string): Promise<{ ms: number; status: number }> => {
       const started = performance.now()
-      const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) })
+      const res = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      })
       await res.arrayBuffer()
       // The flood's queued hashing may still be draining: wait for it rather than time a 503.
       if (res.status === 503) {
@@ -115,13 +182,18 @@ async function main(): Promise<void> {
     }
     for (let i = 0; i < 200; i++) {
       const known = await attempt('loadtest@example.com', 'not the right passphrase')
-      const unknown = await attempt(`nobody-${i}-${Math.random().toString(36).slice(2)}@example.com`, 'not the right passphrase')
-      if (known.status !== 401 || unknown.status !== 401) throw new Error(`timing phase expected 401s, got ${known.status} and ${unknown.status}`)
+      const unknown = await attempt(
+        `nobody-${i}-${Math.random().toString(36).slice(2)}@example.com`,
+        'not the right passphrase',
+      )
+      if (known.status !== 401 || unknown.status !== 401)
+        throw new Error(`timing phase expected 401s, got ${known.status} and ${unknown.status}`)
       timings.known.push(known.ms)
       timings.unknown.push(unknown.ms)
       if (i % 4 === 3) await attempt('loadtest@example.com', PASSWORD)
     }
-    const quantile = (values: number[], q: number) => Number([...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))]!.toFixed(1))
+    const quantile = (values: number[], q: number) =>
+      Number([...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))]!.toFixed(1))
     results.loginTiming = {
       knownWrongPassword: { p50Ms: quantile(timings.known, 0.5), p90Ms: quantile(timings.known, 0.9) },
       unknownEmail: { p50Ms: quantile(timings.unknown, 0.5), p90Ms: quantile(timings.unknown, 0.9) },
@@ -134,17 +206,30 @@ async function main(): Promise<void> {
   writeFileSync(path.join(repoRoot, 'bench/accounts-results.json'), JSON.stringify(results, null, 2) + '\n')
   const login = results.login as { requestsPerSecond: number; p99Ms: number; ratioToRawArgon2: number }
   const refresh = results.refresh as { requestsPerSecond: number; p99Ms: number; non2xx: number }
-  const flood = results.flood as Record<string, { requestsPerSecond: number; p99Ms: number; non2xx: number; statusCodes: Record<string, number> }>
-  console.log(`argon2 verify (raw, ${defaultHashingConcurrency()} in flight, as the server): ${results.argon2VerifyPerSecond}/s`)
-  console.log(`login: ${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms, ${login.ratioToRawArgon2} × raw ${login.ratioToRawArgon2 >= 0.85 ? 'PASS' : 'MISS'}`)
-  console.log(`refresh rotation: ${refresh.requestsPerSecond}/s, p99 ${refresh.p99Ms} ms, non-2xx ${refresh.non2xx} ${refresh.requestsPerSecond >= 3000 && refresh.p99Ms <= 25 ? 'PASS' : 'MISS'}`)
+  const flood = results.flood as Record<
+    string,
+    { requestsPerSecond: number; p99Ms: number; non2xx: number; statusCodes: Record<string, number> }
+  >
+  console.log(
+    `argon2 verify (raw, ${defaultHashingConcurrency()} in flight, as the server): ${results.argon2VerifyPerSecond}/s`,
+  )
+  console.log(
+    `login: ${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms, ${login.ratioToRawArgon2} × raw ${login.ratioToRawArgon2 >= 0.85 ? 'PASS' : 'MISS'}`,
+  )
+  console.log(
+    `refresh rotation: ${refresh.requestsPerSecond}/s, p99 ${refresh.p99Ms} ms, non-2xx ${refresh.non2xx} ${refresh.requestsPerSecond >= 3000 && refresh.p99Ms <= 25 ? 'PASS' : 'MISS'}`,
+  )
   for (const name of ['clientCredentials', 'jwks'] as const) {
     const r = flood[name]!
-    console.log(`during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx} ${r.p99Ms <= 50 && r.non2xx === 0 ? 'PASS' : 'MISS'}`)
+    console.log(
+      `during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx} ${r.p99Ms <= 50 && r.non2xx === 0 ? 'PASS' : 'MISS'}`,
+    )
   }
   console.log(`flood itself: ${JSON.stringify(flood.login!.statusCodes)}`)
   const timing = results.loginTiming as Record<string, { p50Ms: number; p90Ms: number }>
-  console.log(`login timing, known account + wrong password: p50 ${timing.knownWrongPassword!.p50Ms} ms, p90 ${timing.knownWrongPassword!.p90Ms} ms; unknown email: p50 ${timing.unknownEmail!.p50Ms} ms, p90 ${timing.unknownEmail!.p90Ms} ms`)
+  console.log(
+    `login timing, known account + wrong password: p50 ${timing.knownWrongPassword!.p50Ms} ms, p90 ${timing.knownWrongPassword!.p90Ms} ms; unknown email: p50 ${timing.unknownEmail!.p50Ms} ms, p90 ${timing.unknownEmail!.p90Ms} ms`,
+  )
 }
 
 main().catch((error: unknown) => {

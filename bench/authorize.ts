@@ -31,14 +31,21 @@ interface Answer {
   body: string
 }
 
-function send(agent: http.Agent, port: number, options: { method: string; path: string; headers: Record<string, string>; body?: string }): Promise<Answer> {
+function send(
+  agent: http.Agent,
+  port: number,
+  options: { method: string; path: string; headers: Record<string, string>; body?: string },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, agent, method: options.method, path: options.path, headers: options.headers }, (response) => {
-      let body = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk: string) => (body += chunk))
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
-    })
+    const request = http.request(
+      { host: '127.0.0.1', port, agent, method: options.method, path: options.path, headers: options.headers },
+      (response) => {
+        let body = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => (body += chunk))
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
+      },
+    )
     request.on('error', reject)
     request.end(options.body)
   })
@@ -51,10 +58,44 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-authorize-'))
   const port = await freePort()
-  const env = { PORT: String(port), HOST: '127.0.0.1', LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LATCHKEY_RATE_LIMITS: 'false', LATCHKEY_ISSUER: `http://127.0.0.1:${port}` }
-  const run = (args: string[], input?: string) => execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
-  const client = JSON.parse(run(['clients', 'create', '--name', 'bench app', '--public', '--first-party', '--scope', 'openid email', '--redirect-uri', REDIRECT, '--json'])) as { client_id: string }
-  const machine = JSON.parse(run(['clients', 'create', '--name', 'reference', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'])) as { client_id: string; client_secret: string }
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    LATCHKEY_RATE_LIMITS: 'false',
+    LATCHKEY_ISSUER: `http://127.0.0.1:${port}`,
+  }
+  const run = (args: string[], input?: string) =>
+    execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
+  const client = JSON.parse(
+    run([
+      'clients',
+      'create',
+      '--name',
+      'bench app',
+      '--public',
+      '--first-party',
+      '--scope',
+      'openid email',
+      '--redirect-uri',
+      REDIRECT,
+      '--json',
+    ]),
+  ) as { client_id: string }
+  const machine = JSON.parse(
+    run([
+      'clients',
+      'create',
+      '--name',
+      'reference',
+      '--scope',
+      'notes:read',
+      '--audience',
+      'https://api.example.com',
+      '--json',
+    ]),
+  ) as { client_id: string; client_secret: string }
   run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
   const { child } = await startLatchkey(env)
   const verifier = randomBytes(32).toString('base64url')
@@ -68,7 +109,13 @@ async function main(): Promise<void> {
     code_challenge: createHash('sha256').update(verifier).digest('base64url'),
     code_challenge_method: 'S256',
   })}`
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration, connections }
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.availableParallelism(),
+    durationSeconds: duration,
+    connections,
+  }
   try {
     // Sign in once on the hosted page, as a browser would.
     const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
@@ -83,7 +130,9 @@ async function main(): Promise<void> {
       body: new URLSearchParams({ csrf, authorize, email: 'loadtest@example.com', password: PASSWORD }).toString(),
     })
     if (signin.status !== 303) throw new Error(`hosted sign-in failed: ${signin.status}`)
-    const cookie = (signin.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).find((c) => c!.startsWith('__Host-latchkey_signin='))!
+    const cookie = (signin.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0])
+      .find((c) => c!.startsWith('__Host-latchkey_signin='))!
 
     const roundTrip = async (): Promise<number> => {
       const started = performance.now()
@@ -94,9 +143,16 @@ async function main(): Promise<void> {
         method: 'POST',
         path: '/oauth/token',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: client.client_id }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: REDIRECT,
+          code_verifier: verifier,
+          client_id: client.client_id,
+        }).toString(),
       })
-      if (token.status !== 200 || !token.body.includes('"id_token"')) throw new Error(`token answered ${token.status}: ${token.body}`)
+      if (token.status !== 200 || !token.body.includes('"id_token"'))
+        throw new Error(`token answered ${token.status}: ${token.body}`)
       return performance.now() - started
     }
 
@@ -118,7 +174,14 @@ async function main(): Promise<void> {
         }),
       )
       latencies.sort((a, b) => a - b)
-      return { roundTrips: latencies.length, failures, firstFailure, perSecond: Math.round(latencies.length / seconds), p50Ms: Number(percentile(latencies, 50).toFixed(1)), p99Ms: Number(percentile(latencies, 99).toFixed(1)) }
+      return {
+        roundTrips: latencies.length,
+        failures,
+        firstFailure,
+        perSecond: Math.round(latencies.length / seconds),
+        p50Ms: Number(percentile(latencies, 50).toFixed(1)),
+        p99Ms: Number(percentile(latencies, 99).toFixed(1)),
+      }
     }
     await load(warmup)
     const measured = await load(duration)
@@ -127,22 +190,38 @@ async function main(): Promise<void> {
     const reference = await autocannon({
       url: `http://127.0.0.1:${port}/oauth/token`,
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`,
+      },
       body: 'grant_type=client_credentials',
       connections,
       duration,
     })
-    results.referenceClientCredentials = { perSecond: Math.round(reference.requests.average), p99Ms: reference.latency.p99, non2xx: reference.non2xx }
+    results.referenceClientCredentials = {
+      perSecond: Math.round(reference.requests.average),
+      p99Ms: reference.latency.p99,
+      non2xx: reference.non2xx,
+    }
   } finally {
     child.kill('SIGTERM')
     rmSync(dataDir, { recursive: true, force: true })
   }
   writeFileSync(path.join(repoRoot, 'bench/authorize-results.json'), JSON.stringify(results, null, 2) + '\n')
-  const r = results.authorizationCodeRoundTrip as { perSecond: number; p50Ms: number; p99Ms: number; failures: number; firstFailure: string | null }
-  console.log(`authorize → code → token (${connections} connections, ${duration} s): ${r.perSecond}/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, failures ${r.failures} ${r.perSecond >= 1500 && r.p99Ms <= 50 && r.failures === 0 ? 'PASS' : 'MISS'}`)
+  const r = results.authorizationCodeRoundTrip as {
+    perSecond: number
+    p50Ms: number
+    p99Ms: number
+    failures: number
+    firstFailure: string | null
+  }
+  console.log(
+    `authorize → code → token (${connections} connections, ${duration} s): ${r.perSecond}/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, failures ${r.failures} ${r.perSecond >= 1500 && r.p99Ms <= 50 && r.failures === 0 ? 'PASS' : 'MISS'}`,
+  )
   if (r.firstFailure) console.log(`first failure: ${r.firstFailure}`)
   const ref = results.referenceClientCredentials as { perSecond: number; p99Ms: number } | undefined
-  if (ref) console.log(`for scale, client_credentials on the same server right after: ${ref.perSecond}/s, p99 ${ref.p99Ms} ms`)
+  if (ref)
+    console.log(`for scale, client_credentials on the same server right after: ${ref.perSecond}/s, p99 ${ref.p99Ms} ms`)
 }
 
 await main()

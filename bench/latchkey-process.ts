@@ -25,10 +25,19 @@ export function freePort(): Promise<number> {
  */
 export async function startLatchkey(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   const base = `http://127.0.0.1:${env.PORT}`
   for (let i = 0; i < 200; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return { child, base }
+    if (
+      await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { child, base }
     await new Promise((r) => setTimeout(r, 100))
   }
   child.kill()
@@ -44,6 +53,8 @@ export function summary(result: AutocannonResult) {
     total: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count])),
+    statusCodes: Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count]),
+    ),
   }
 }

@@ -65,14 +65,24 @@ async function main(): Promise<void> {
     LATCHKEY_ARGON2_TIME_COST: '1',
   }
   const { child, base } = await startLatchkey(env)
-  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism(), durationSeconds: duration, knownAccounts: KNOWN }
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.availableParallelism(),
+    durationSeconds: duration,
+    knownAccounts: KNOWN,
+  }
   try {
     let registered = 0
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         while (registered < KNOWN) {
           const email = `known${registered++}@example.com`
-          const res = await fetch(`${base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) })
+          const res = await fetch(`${base}/auth/register`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email, password: PASSWORD }),
+          })
           if (res.status !== 202) throw new Error(`register failed: ${res.status}`)
         }
       }),
@@ -82,8 +92,18 @@ async function main(): Promise<void> {
     const sentBefore = delivered
 
     // Warm-up, not counted.
-    await autocannon({ url: `${base}/auth/password-reset`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'warm@example.org' }), connections: 10, duration: 2 })
-    const [known, unknown] = await Promise.all([resetRun(base, (i) => `known${i}@example.com`), resetRun(base, (i) => `unknown${i}@example.com`)])
+    await autocannon({
+      url: `${base}/auth/password-reset`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'warm@example.org' }),
+      connections: 10,
+      duration: 2,
+    })
+    const [known, unknown] = await Promise.all([
+      resetRun(base, (i) => `known${i}@example.com`),
+      resetRun(base, (i) => `unknown${i}@example.com`),
+    ])
     const k = summary(known)
     const u = summary(unknown)
     results.known = k
@@ -99,9 +119,15 @@ async function main(): Promise<void> {
   writeFileSync(path.join(repoRoot, 'bench/password-reset-results.json'), JSON.stringify(results, null, 2) + '\n')
   const k = results.known as ReturnType<typeof summary>
   const u = results.unknown as ReturnType<typeof summary>
-  console.log(`known:   ${k.requestsPerSecond}/s p50 ${k.p50Ms} ms p99 ${k.p99Ms} ms (non-2xx ${k.non2xx}, errors ${k.errors})`)
-  console.log(`unknown: ${u.requestsPerSecond}/s p50 ${u.p50Ms} ms p99 ${u.p99Ms} ms (non-2xx ${u.non2xx}, errors ${u.errors})`)
-  console.log(`p99 difference: ${results.p99DifferenceMs} ms (bar: |difference| ≤ 5 ms); mails sent during the run: ${results.mailsSentDuringRun}`)
+  console.log(
+    `known:   ${k.requestsPerSecond}/s p50 ${k.p50Ms} ms p99 ${k.p99Ms} ms (non-2xx ${k.non2xx}, errors ${k.errors})`,
+  )
+  console.log(
+    `unknown: ${u.requestsPerSecond}/s p50 ${u.p50Ms} ms p99 ${u.p99Ms} ms (non-2xx ${u.non2xx}, errors ${u.errors})`,
+  )
+  console.log(
+    `p99 difference: ${results.p99DifferenceMs} ms (bar: |difference| ≤ 5 ms); mails sent during the run: ${results.mailsSentDuringRun}`,
+  )
   if (k.non2xx > 0 || u.non2xx > 0 || k.errors > 0 || u.errors > 0) process.exitCode = 1
   if (Math.abs(results.p99DifferenceMs as number) > 5) process.exitCode = 1
 }

@@ -122,7 +122,12 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv): ServerProcess {
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, args, { cwd: repoRoot, env, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error) reject(new BenchError(`\`node ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}\` failed: ${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`))
+      if (error)
+        reject(
+          new BenchError(
+            `\`node ${args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}\` failed: ${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`,
+          ),
+        )
       else resolve(stdout)
     })
   })
@@ -145,12 +150,19 @@ function parseJsonObject(text: string): Record<string, unknown> {
   }
 }
 
-async function waitFor(server: ServerProcess, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+async function waitFor(
+  server: ServerProcess,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (server.hasExited()) {
       const exit = await server.exited
-      throw new BenchError(`server exited (code ${exit.code}, signal ${exit.signal}) before ${what}. Output:\n${server.output()}`)
+      throw new BenchError(
+        `server exited (code ${exit.code}, signal ${exit.signal}) before ${what}. Output:\n${server.output()}`,
+      )
     }
     if (await check().catch(() => false)) return
     await sleep(100)
@@ -187,7 +199,8 @@ interface Target {
 }
 
 async function startLatchkey(): Promise<Target> {
-  if (!existsSync(latchkeyCli)) throw new BenchError(`${latchkeyCli} does not exist: run \`npm run build\` (or use \`npm run bench\`)`)
+  if (!existsSync(latchkeyCli))
+    throw new BenchError(`${latchkeyCli} does not exist: run \`npm run build\` (or use \`npm run bench\`)`)
   const port = await freePort()
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-bench-'))
   const origin = `http://127.0.0.1:${port}`
@@ -202,7 +215,20 @@ async function startLatchkey(): Promise<Target> {
   const cleanup = () => rm(dataDir, { recursive: true, force: true })
   try {
     const stdout = await runCli(
-      [latchkeyCli, 'clients', 'create', '--name', 'bench', '--grant', 'client_credentials', '--scope', SCOPE, '--audience', AUDIENCE, '--json'],
+      [
+        latchkeyCli,
+        'clients',
+        'create',
+        '--name',
+        'bench',
+        '--grant',
+        'client_credentials',
+        '--scope',
+        SCOPE,
+        '--audience',
+        AUDIENCE,
+        '--json',
+      ],
       env,
     )
     const client = parseJsonObject(stdout)
@@ -245,13 +271,20 @@ async function startOidcProvider(settings: Settings): Promise<Target> {
   const origin = `http://127.0.0.1:${port}`
   const clientId = 'bench'
   const clientSecret = randomBytes(32).toString('base64url')
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), CLIENT_ID: clientId, CLIENT_SECRET: clientSecret, RESOURCE: AUDIENCE }
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    CLIENT_ID: clientId,
+    CLIENT_SECRET: clientSecret,
+    RESOURCE: AUDIENCE,
+  }
   // Default: transpile in memory and run with `node --input-type=module -e`, so the measured
   // process carries no TypeScript loader (Latchkey runs compiled JS). BENCH_OIDC_LOADER=tsx runs
   // the .ts file through tsx instead.
-  const args = settings.oidcLoader === 'tsx'
-    ? ['--import', 'tsx', oidcProviderSource]
-    : ['--input-type=module', '-e', await transpiledOidcProviderServer()]
+  const args =
+    settings.oidcLoader === 'tsx'
+      ? ['--import', 'tsx', oidcProviderSource]
+      : ['--input-type=module', '-e', await transpiledOidcProviderServer()]
   const server = startProcess(args, env)
   let ready = false
   server.child.stdout!.on('data', (chunk: Buffer) => {
@@ -285,7 +318,8 @@ async function startOidcProvider(settings: Settings): Promise<Target> {
 async function fetchJson(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
   const response = await fetch(url, init)
   const text = await response.text()
-  if (response.status !== 200) throw new BenchError(`${init?.method ?? 'GET'} ${url} answered ${response.status}: ${text}`)
+  if (response.status !== 200)
+    throw new BenchError(`${init?.method ?? 'GET'} ${url} answered ${response.status}: ${text}`)
   try {
     return JSON.parse(text) as Record<string, unknown>
   } catch {
@@ -300,14 +334,18 @@ async function requestToken(target: Target): Promise<string> {
     body: target.tokenBody,
   })
   const token = body.access_token
-  if (typeof token !== 'string') throw new BenchError(`${target.name}: token response has no access_token: ${JSON.stringify(body)}`)
+  if (typeof token !== 'string')
+    throw new BenchError(`${target.name}: token response has no access_token: ${JSON.stringify(body)}`)
   if (typeof body.token_type !== 'string' || body.token_type.toLowerCase() !== 'bearer') {
     throw new BenchError(`${target.name}: token_type is ${JSON.stringify(body.token_type)}, expected Bearer`)
   }
-  if (body.scope !== SCOPE) throw new BenchError(`${target.name}: token response scope is ${JSON.stringify(body.scope)}, expected "${SCOPE}"`)
+  if (body.scope !== SCOPE)
+    throw new BenchError(`${target.name}: token response scope is ${JSON.stringify(body.scope)}, expected "${SCOPE}"`)
   const header = decodeProtectedHeader(token)
   if (header.typ !== 'at+jwt' || header.alg !== 'ES256') {
-    throw new BenchError(`${target.name}: access token header is ${JSON.stringify(header)}, expected typ at+jwt and alg ES256`)
+    throw new BenchError(
+      `${target.name}: access token header is ${JSON.stringify(header)}, expected typ at+jwt and alg ES256`,
+    )
   }
   return token
 }
@@ -352,12 +390,28 @@ async function processTicks(pid: number): Promise<number | null> {
 }
 
 async function cpuSnapshot(serverPid: number) {
-  return { at: performance.now(), busy: await machineBusyTicks(), bench: await processTicks(process.pid), server: await processTicks(serverPid) }
+  return {
+    at: performance.now(),
+    busy: await machineBusyTicks(),
+    bench: await processTicks(process.pid),
+    server: await processTicks(serverPid),
+  }
 }
 
 /** Cores' worth of CPU used by other processes between two snapshots. */
-function otherCpu(before: Awaited<ReturnType<typeof cpuSnapshot>>, after: Awaited<ReturnType<typeof cpuSnapshot>>): number | null {
-  if (before.busy === null || after.busy === null || before.bench === null || after.bench === null || before.server === null || after.server === null) return null
+function otherCpu(
+  before: Awaited<ReturnType<typeof cpuSnapshot>>,
+  after: Awaited<ReturnType<typeof cpuSnapshot>>,
+): number | null {
+  if (
+    before.busy === null ||
+    after.busy === null ||
+    before.bench === null ||
+    after.bench === null ||
+    before.server === null ||
+    after.server === null
+  )
+    return null
   const ticks = after.busy - before.busy - (after.bench - before.bench) - (after.server - before.server)
   return Math.max(0, ticks / clockTicksPerSecond / ((after.at - before.at) / 1000))
 }
@@ -375,19 +429,43 @@ interface LoadStats {
   durationSeconds: number
 }
 
-async function load(target: Target, kind: 'token' | 'jwks', seconds: number, settings: Settings, label: string): Promise<LoadStats> {
-  const request = kind === 'token'
-    ? { url: target.tokenUrl, method: 'POST', headers: { 'content-type': FORM, authorization: target.authorization }, body: target.tokenBody }
-    : { url: target.jwksUrl, method: 'GET' }
+async function load(
+  target: Target,
+  kind: 'token' | 'jwks',
+  seconds: number,
+  settings: Settings,
+  label: string,
+): Promise<LoadStats> {
+  const request =
+    kind === 'token'
+      ? {
+          url: target.tokenUrl,
+          method: 'POST',
+          headers: { 'content-type': FORM, authorization: target.authorization },
+          body: target.tokenBody,
+        }
+      : { url: target.jwksUrl, method: 'GET' }
   process.stderr.write(`  ${target.name}: ${label} (${seconds} s, ${settings.connections} connections)\n`)
   const before = await cpuSnapshot(target.serverPid)
-  const result: AutocannonResult = await autocannon({ ...request, connections: settings.connections, duration: seconds, pipelining: 1, timeout: 10 })
+  const result: AutocannonResult = await autocannon({
+    ...request,
+    connections: settings.connections,
+    duration: seconds,
+    pipelining: 1,
+    timeout: 10,
+  })
   const otherProcessesCpuCores = otherCpu(before, await cpuSnapshot(target.serverPid))
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-    const statuses = Object.entries(result.statusCodeStats).map(([status, { count }]) => `${status}: ${count}`).join(', ')
+    const statuses = Object.entries(result.statusCodeStats)
+      .map(([status, { count }]) => `${status}: ${count}`)
+      .join(', ')
     let sample = ''
     try {
-      const response = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body })
+      const response = await fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      })
       sample = `\none more request now answers ${response.status}: ${(await response.text()).slice(0, 500)}`
     } catch (error) {
       sample = `\none more request now fails: ${String(error)}`
@@ -401,7 +479,13 @@ async function load(target: Target, kind: 'token' | 'jwks', seconds: number, set
     otherProcessesCpuCores,
     requestsPerSecond: result['2xx'] / result.duration,
     autocannonMeanRequestsPerSecond: result.requests.mean,
-    latencyMs: { mean: result.latency.mean, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    latencyMs: {
+      mean: result.latency.mean,
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+    },
     total2xx: result['2xx'],
     non2xx: result.non2xx,
     errors: result.errors,
@@ -475,7 +559,12 @@ interface VerifyStats {
   concurrency: number
 }
 
-async function measureVerification(target: Target, tokens: string[], jwks: JSONWebKeySet, settings: Settings): Promise<VerifyStats> {
+async function measureVerification(
+  target: Target,
+  tokens: string[],
+  jwks: JSONWebKeySet,
+  settings: Settings,
+): Promise<VerifyStats> {
   const keySet = createLocalJWKSet(jwks)
   const options = verifyOptions(target)
   // Every token once first: checks they all verify, and warms jose up.
@@ -483,7 +572,9 @@ async function measureVerification(target: Target, tokens: string[], jwks: JSONW
     try {
       await jwtVerify(token, keySet, options)
     } catch (error) {
-      throw new BenchError(`${target.name}: an issued token does not verify against its JWKS (${String(error)}): ${token}`)
+      throw new BenchError(
+        `${target.name}: an issued token does not verify against its JWKS (${String(error)}): ${token}`,
+      )
     }
   }
   let next = 0
@@ -502,7 +593,14 @@ async function measureVerification(target: Target, tokens: string[], jwks: JSONW
   // The server is stopped by now: only the bench process itself is ours.
   const after = await cpuSnapshot(process.pid)
   const other = otherCpu({ ...before, server: 0 }, { ...after, server: 0 })
-  return { otherProcessesCpuCores: other, verificationsPerSecond: done / seconds, verifications: done, seconds, distinctTokens: tokens.length, concurrency: settings.verifyConcurrency }
+  return {
+    otherProcessesCpuCores: other,
+    verificationsPerSecond: done / seconds,
+    verifications: done,
+    seconds,
+    distinctTokens: tokens.length,
+    concurrency: settings.verifyConcurrency,
+  }
 }
 
 /** Other processes using more than this many cores during a phase make it a rerun. */
@@ -512,7 +610,10 @@ const busyMachineCores = 0.15
  * Runs a measured phase again (up to BENCH_MAX_ATTEMPTS in all) while other processes took CPU
  * during it, and keeps the attempt they disturbed least.
  */
-async function measured<T extends { otherProcessesCpuCores: number | null }>(settings: Settings, run: () => Promise<T>): Promise<T & { attempts: number }> {
+async function measured<T extends { otherProcessesCpuCores: number | null }>(
+  settings: Settings,
+  run: () => Promise<T>,
+): Promise<T & { attempts: number }> {
   let best: T | null = null
   let attempts = 0
   while (attempts < settings.maxAttempts) {
@@ -521,7 +622,8 @@ async function measured<T extends { otherProcessesCpuCores: number | null }>(set
     if (best === null || (result.otherProcessesCpuCores ?? 0) < (best.otherProcessesCpuCores ?? 0)) best = result
     const other = result.otherProcessesCpuCores
     if (other === null || other <= busyMachineCores) break
-    if (attempts < settings.maxAttempts) process.stderr.write(`    other processes used ${other.toFixed(2)} cores meanwhile: measuring again\n`)
+    if (attempts < settings.maxAttempts)
+      process.stderr.write(`    other processes used ${other.toFixed(2)} cores meanwhile: measuring again\n`)
   }
   return { ...best!, attempts }
 }
@@ -551,8 +653,11 @@ async function benchServer(name: ServerName, settings: Settings): Promise<Server
       throw new BenchError(`${name}: first token does not verify against ${target.jwksUrl} (${String(error)})`)
     })
 
-    if (settings.warmupSeconds > 0) await load(target, 'token', settings.warmupSeconds, settings, 'warm-up, token requests')
-    const token = await measured(settings, () => load(target, 'token', settings.durationSeconds, settings, 'client_credentials token requests'))
+    if (settings.warmupSeconds > 0)
+      await load(target, 'token', settings.warmupSeconds, settings, 'warm-up, token requests')
+    const token = await measured(settings, () =>
+      load(target, 'token', settings.durationSeconds, settings, 'client_credentials token requests'),
+    )
     if (settings.warmupSeconds > 0) await load(target, 'jwks', settings.warmupSeconds, settings, 'warm-up, JWKS GETs')
     const jwks = await measured(settings, () => load(target, 'jwks', settings.durationSeconds, settings, 'JWKS GETs'))
 
@@ -562,8 +667,12 @@ async function benchServer(name: ServerName, settings: Settings): Promise<Server
     const afterRun = await memoryOf(target)
     stopped = await stopProcess(target.server)
 
-    process.stderr.write(`  ${name}: verifying tokens in-process (${settings.verifySeconds} s, ${settings.verifyConcurrency} in flight)\n`)
-    const verification = await measured(settings, () => measureVerification(target, tokens, jwksBody as unknown as JSONWebKeySet, settings))
+    process.stderr.write(
+      `  ${name}: verifying tokens in-process (${settings.verifySeconds} s, ${settings.verifyConcurrency} in flight)\n`,
+    )
+    const verification = await measured(settings, () =>
+      measureVerification(target, tokens, jwksBody as unknown as JSONWebKeySet, settings),
+    )
     return {
       tokenRequest: { url: target.tokenUrl, body: target.tokenBody, jwksUrl: target.jwksUrl },
       token,
@@ -599,7 +708,13 @@ function printTable(results: Partial<Record<ServerName, ServerResult>>, ratios: 
     ['JWKS keys / bytes', (r) => `${r.jwks.keys} / ${r.jwks.bytes}`],
     ['access token bytes', (r) => fixed(r.tokenBytes)],
     ['jose verifications/s', (r) => fixed(r.verification.verificationsPerSecond), 'verify'],
-    ['other processes\' CPU, token / JWKS / verify (cores)', (r) => [r.token.otherProcessesCpuCores, r.jwks.otherProcessesCpuCores, r.verification.otherProcessesCpuCores].map((c) => (c === null ? '?' : c.toFixed(2))).join(' / ')],
+    [
+      "other processes' CPU, token / JWKS / verify (cores)",
+      (r) =>
+        [r.token.otherProcessesCpuCores, r.jwks.otherProcessesCpuCores, r.verification.otherProcessesCpuCores]
+          .map((c) => (c === null ? '?' : c.toFixed(2)))
+          .join(' / '),
+    ],
     ['RSS idle after ready (MiB)', (r) => fixed(r.memory.idleAfterReady.rssMiB, 1)],
     ['RSS after run (MiB)', (r) => fixed(r.memory.afterRun.rssMiB, 1), 'rss'],
     ['peak RSS, VmHWM (MiB)', (r) => fixed(r.memory.afterRun.peakRssMiB, 1)],
@@ -611,7 +726,8 @@ function printTable(results: Partial<Record<ServerName, ServerResult>>, ratios: 
     ...(ratios ? [ratioKey && ratios[ratioKey] !== undefined ? `${ratios[ratioKey]!.toFixed(2)}x` : ''] : []),
   ])
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)))
-  const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ')
+  const line = (row: string[]) =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('   ')
   console.log()
   console.log(line(header))
   console.log(widths.map((w) => '-'.repeat(w)).join('   '))
@@ -633,27 +749,32 @@ async function main(): Promise<void> {
 
   const l = results.latchkey
   const o = results['oidc-provider']
-  const ratios = l && o
-    ? {
-        token: l.token.requestsPerSecond / o.token.requestsPerSecond,
-        jwks: l.jwks.requestsPerSecond / o.jwks.requestsPerSecond,
-        verify: l.verification.verificationsPerSecond / o.verification.verificationsPerSecond,
-        rss: l.memory.afterRun.rssMiB / o.memory.afterRun.rssMiB,
-      }
-    : null
-  const bars = l && o && ratios
-    ? {
-        tokenThroughput: {
-          holds: ratios.token >= 2 && l.token.latencyMs.p99 <= 10,
-          text: `token throughput >= 2x oidc-provider (${ratios.token.toFixed(2)}x) with Latchkey p99 <= 10 ms (${fixed(l.token.latencyMs.p99)} ms)`,
-        },
-        jwksThroughput: { holds: ratios.jwks >= 2, text: `JWKS throughput >= 2x oidc-provider (${ratios.jwks.toFixed(2)}x)` },
-        memory: {
-          holds: l.memory.afterRun.rssMiB <= o.memory.afterRun.rssMiB,
-          text: `Latchkey RSS <= oidc-provider RSS (${fixed(l.memory.afterRun.rssMiB, 1)} vs ${fixed(o.memory.afterRun.rssMiB, 1)} MiB)`,
-        },
-      }
-    : null
+  const ratios =
+    l && o
+      ? {
+          token: l.token.requestsPerSecond / o.token.requestsPerSecond,
+          jwks: l.jwks.requestsPerSecond / o.jwks.requestsPerSecond,
+          verify: l.verification.verificationsPerSecond / o.verification.verificationsPerSecond,
+          rss: l.memory.afterRun.rssMiB / o.memory.afterRun.rssMiB,
+        }
+      : null
+  const bars =
+    l && o && ratios
+      ? {
+          tokenThroughput: {
+            holds: ratios.token >= 2 && l.token.latencyMs.p99 <= 10,
+            text: `token throughput >= 2x oidc-provider (${ratios.token.toFixed(2)}x) with Latchkey p99 <= 10 ms (${fixed(l.token.latencyMs.p99)} ms)`,
+          },
+          jwksThroughput: {
+            holds: ratios.jwks >= 2,
+            text: `JWKS throughput >= 2x oidc-provider (${ratios.jwks.toFixed(2)}x)`,
+          },
+          memory: {
+            holds: l.memory.afterRun.rssMiB <= o.memory.afterRun.rssMiB,
+            text: `Latchkey RSS <= oidc-provider RSS (${fixed(l.memory.afterRun.rssMiB, 1)} vs ${fixed(o.memory.afterRun.rssMiB, 1)} MiB)`,
+          },
+        }
+      : null
 
   printTable(results, ratios)
   for (const name of settings.servers) {
@@ -663,12 +784,20 @@ async function main(): Promise<void> {
   console.log(`load average (1 min) before the run: ${loadBefore[0]!.toFixed(2)} on ${os.cpus().length} CPUs`)
   const busyPhases = settings.servers.flatMap((name) => {
     const r = results[name]!
-    return ([['token', r.token.otherProcessesCpuCores], ['JWKS', r.jwks.otherProcessesCpuCores], ['verify', r.verification.otherProcessesCpuCores]] as const)
+    return (
+      [
+        ['token', r.token.otherProcessesCpuCores],
+        ['JWKS', r.jwks.otherProcessesCpuCores],
+        ['verify', r.verification.otherProcessesCpuCores],
+      ] as const
+    )
       .filter(([, cores]) => cores !== null && cores > busyMachineCores)
       .map(([phase, cores]) => `${name} ${phase} (${cores!.toFixed(2)} cores)`)
   })
   if (busyPhases.length > 0) {
-    console.log(`WARNING: other processes used CPU during ${busyPhases.join(', ')}: those numbers are skewed; rerun on a quiet machine`)
+    console.log(
+      `WARNING: other processes used CPU during ${busyPhases.join(', ')}: those numbers are skewed; rerun on a quiet machine`,
+    )
   }
   console.log()
   if (bars) {
@@ -718,6 +847,8 @@ try {
   await main()
 } catch (error) {
   killChildren()
-  console.error(`\nbench FAILED: ${error instanceof BenchError ? error.message : error instanceof Error ? error.stack : String(error)}`)
+  console.error(
+    `\nbench FAILED: ${error instanceof BenchError ? error.message : error instanceof Error ? error.stack : String(error)}`,
+  )
   process.exitCode = 1
 }

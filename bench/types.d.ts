@@ -39,7 +39,12 @@ declare module 'autocannon' {
     headers?: Record<string, string>
     body?: string
     setupRequest?: (request: AutocannonRequest, context: AutocannonContext) => AutocannonRequest
-    onResponse?: (status: number, body: string, context: AutocannonContext, headers: Record<string, string | string[]>) => void
+    onResponse?: (
+      status: number,
+      body: string,
+      context: AutocannonContext,
+      headers: Record<string, string | string[]>,
+    ) => void
   }
 
   interface Histogram {

@@ -21,14 +21,18 @@ export function loadKek(settings: { kek: Uint8Array | null; dataDir: string }, l
   fs.writeFileSync(draft, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 })
   try {
     fs.linkSync(draft, file)
-    log.warn({ event: 'kek.generated', file }, 'LATCHKEY_KEK is not set: generated a key-encryption key in the data dir. Set LATCHKEY_KEK for production and for several instances.')
+    log.warn(
+      { event: 'kek.generated', file },
+      'LATCHKEY_KEK is not set: generated a key-encryption key in the data dir. Set LATCHKEY_KEK for production and for several instances.',
+    )
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
   } finally {
     fs.rmSync(draft, { force: true })
   }
   const stat = fs.statSync(file)
-  if ((stat.mode & 0o077) !== 0) log.warn({ event: 'kek.file_permissions', file }, 'the kek file is readable by other users; chmod 600 it')
+  if ((stat.mode & 0o077) !== 0)
+    log.warn({ event: 'kek.file_permissions', file }, 'the kek file is readable by other users; chmod 600 it')
   const bytes = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64url')
   if (bytes.length !== 32) throw new Error(`${file} does not hold a 32-byte key-encryption key`)
   return new Uint8Array(bytes)

@@ -13,7 +13,10 @@ import type { SigningKeyRow } from './signing-key.table.js'
 // - After the rotation interval the next key takes over and the active one retires.
 // - A retired key stays published until every token it signed has expired, plus clock skew.
 
-export type LifecycleSettings = Pick<Config, 'signingAlg' | 'keyRotationIntervalMs' | 'accessTokenTtlMs' | 'jwksMaxAgeMs' | 'clockSkewMs'>
+export type LifecycleSettings = Pick<
+  Config,
+  'signingAlg' | 'keyRotationIntervalMs' | 'accessTokenTtlMs' | 'jwksMaxAgeMs' | 'clockSkewMs'
+>
 
 export interface LifecycleDeps {
   db: Kysely<Database>
@@ -63,7 +66,8 @@ export function planLifecycle(keys: SigningKeyRow[], now: number, config: Lifecy
   if (!next) steps.push({ kind: 'create', state: 'next' })
 
   for (const key of keys) {
-    if (key.state === 'retired' && key.publish_until !== null && now >= key.publish_until) steps.push({ kind: 'remove', kid: key.kid })
+    if (key.state === 'retired' && key.publish_until !== null && now >= key.publish_until)
+      steps.push({ kind: 'remove', kid: key.kid })
   }
   return steps
 }
@@ -91,7 +95,10 @@ async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: 
   switch (step.kind) {
     case 'create': {
       const kid = await createKey(deps, trx, step.state, now)
-      deps.log.info({ event: 'key.created', kid, state: step.state, alg: deps.config.signingAlg }, 'signing key created')
+      deps.log.info(
+        { event: 'key.created', kid, state: step.state, alg: deps.config.signingAlg },
+        'signing key created',
+      )
       return
     }
     case 'activate':
@@ -100,13 +107,21 @@ async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: 
       }
       return
     case 'retire':
-      if (await transitionKey(trx, step.kid, 'active', 'retired', { retired_at: now, publish_until: now + retirementWindow(deps.config) })) {
+      if (
+        await transitionKey(trx, step.kid, 'active', 'retired', {
+          retired_at: now,
+          publish_until: now + retirementWindow(deps.config),
+        })
+      ) {
         deps.log.info({ event: 'key.retired', kid: step.kid }, 'signing key retired')
       }
       return
     case 'discard':
       if (await transitionKey(trx, step.kid, 'next', 'removed', { removed_at: now })) {
-        deps.log.info({ event: 'key.discarded', kid: step.kid }, 'unused next key replaced after a signing algorithm change')
+        deps.log.info(
+          { event: 'key.discarded', kid: step.kid },
+          'unused next key replaced after a signing algorithm change',
+        )
       }
       return
     case 'remove':
@@ -117,7 +132,12 @@ async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: 
   }
 }
 
-async function createKey(deps: LifecycleDeps, trx: Transaction<Database>, state: 'active' | 'next', now: number): Promise<string> {
+async function createKey(
+  deps: LifecycleDeps,
+  trx: Transaction<Database>,
+  state: 'active' | 'next',
+  now: number,
+): Promise<string> {
   const key = await generateSigningKey(deps.config.signingAlg)
   await insertKey(trx, {
     kid: key.kid,
@@ -146,7 +166,11 @@ export interface RotationResult {
  * Manual rotation (`latchkey keys rotate`): the next key signs from now on. With revokeCurrent the
  * old key leaves the JWKS at once, for a compromised key: its tokens stop verifying.
  */
-export async function rotateNow(deps: LifecycleDeps, now: number, options: { revokeCurrent: boolean }): Promise<RotationResult> {
+export async function rotateNow(
+  deps: LifecycleDeps,
+  now: number,
+  options: { revokeCurrent: boolean },
+): Promise<RotationResult> {
   return withLifecycleLock(deps.db, now, async (trx) => {
     const keys = await findLiveKeys(trx)
     const active = keys.find((k) => k.state === 'active')
@@ -154,10 +178,17 @@ export async function rotateNow(deps: LifecycleDeps, now: number, options: { rev
     let retired: string | null = null
     if (active) {
       if (options.revokeCurrent) {
-        await transitionKey(trx, active.kid, 'active', 'removed', { retired_at: now, publish_until: now, removed_at: now })
+        await transitionKey(trx, active.kid, 'active', 'removed', {
+          retired_at: now,
+          publish_until: now,
+          removed_at: now,
+        })
         deps.log.warn({ event: 'key.revoked', kid: active.kid }, 'signing key revoked and removed from the JWKS')
       } else {
-        await transitionKey(trx, active.kid, 'active', 'retired', { retired_at: now, publish_until: now + retirementWindow(deps.config) })
+        await transitionKey(trx, active.kid, 'active', 'retired', {
+          retired_at: now,
+          publish_until: now + retirementWindow(deps.config),
+        })
         deps.log.info({ event: 'key.retired', kid: active.kid }, 'signing key retired')
       }
       retired = active.kid
@@ -174,7 +205,15 @@ export async function rotateNow(deps: LifecycleDeps, now: number, options: { rev
     }
     deps.log.info({ event: 'key.activated', kid: activated }, 'signing key activated')
     const nextKid = await createKey(deps, trx, 'next', now)
-    deps.log.info({ event: 'key.created', kid: nextKid, state: 'next', alg: deps.config.signingAlg }, 'signing key created')
-    return { activated, retired, revoked: options.revokeCurrent && retired !== null, publishedBriefly: now - publishedAt < deps.config.jwksMaxAgeMs }
+    deps.log.info(
+      { event: 'key.created', kid: nextKid, state: 'next', alg: deps.config.signingAlg },
+      'signing key created',
+    )
+    return {
+      activated,
+      retired,
+      revoked: options.revokeCurrent && retired !== null,
+      publishedBriefly: now - publishedAt < deps.config.jwksMaxAgeMs,
+    }
   })
 }

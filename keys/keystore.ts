@@ -65,7 +65,8 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
     for (const row of rows) {
       if (row.private_jwk_encrypted === null) continue
       const jwk = await decryptPrivateJwk(deps.kek, row.kid, row.private_jwk_encrypted)
-      if (row === activeRow) nextActive = { kid: row.kid, alg: row.alg, privateKey: (await importJWK(jwk, row.alg)) as CryptoKey }
+      if (row === activeRow)
+        nextActive = { kid: row.kid, alg: row.alg, privateKey: (await importJWK(jwk, row.alg)) as CryptoKey }
     }
     const now = deps.clock.now()
     const visible = rows.filter((r) => r.state !== 'retired' || (r.publish_until ?? 0) > now)
@@ -106,7 +107,12 @@ export async function openKeystore(deps: KeystoreDeps): Promise<Keystore> {
     open: (binding, sealed) => openSealedText(kekKey, binding, sealed),
     startTicking(intervalMs) {
       timer = setInterval(() => {
-        tick().catch((error: unknown) => deps.log.error({ event: 'key.tick_failed', err: error }, 'key lifecycle tick failed; still signing with the last known key'))
+        tick().catch((error: unknown) =>
+          deps.log.error(
+            { event: 'key.tick_failed', err: error },
+            'key lifecycle tick failed; still signing with the last known key',
+          ),
+        )
       }, intervalMs)
       timer.unref()
     },

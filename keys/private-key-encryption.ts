@@ -3,7 +3,9 @@ import { openSealedText, sealText } from './sealed-text.js'
 
 export class WrongKekError extends Error {
   constructor(readonly kid: string) {
-    super(`the key-encryption key cannot decrypt signing key ${kid}: LATCHKEY_KEK (or the kek file in the data dir) is not the one these keys were stored with. Nothing was changed.`)
+    super(
+      `the key-encryption key cannot decrypt signing key ${kid}: LATCHKEY_KEK (or the kek file in the data dir) is not the one these keys were stored with. Nothing was changed.`,
+    )
     this.name = 'WrongKekError'
   }
 }

@@ -12,13 +12,22 @@ export async function importKek(kek: Uint8Array): Promise<CryptoKey> {
 }
 
 export async function sealText(kek: Kek, binding: Record<string, string>, text: string): Promise<string> {
-  return new CompactEncrypt(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', ...binding }).encrypt(kek)
+  return new CompactEncrypt(new TextEncoder().encode(text))
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', ...binding })
+    .encrypt(kek)
 }
 
 /** The plaintext, or null when the KEK is wrong, the data was altered or the binding differs. */
-export async function openSealedText(kek: Kek, binding: Record<string, string>, sealed: string): Promise<string | null> {
+export async function openSealedText(
+  kek: Kek,
+  binding: Record<string, string>,
+  sealed: string,
+): Promise<string | null> {
   try {
-    const result = await compactDecrypt(sealed, kek, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] })
+    const result = await compactDecrypt(sealed, kek, {
+      keyManagementAlgorithms: ['dir'],
+      contentEncryptionAlgorithms: ['A256GCM'],
+    })
     for (const [name, value] of Object.entries(binding)) {
       if (result.protectedHeader[name] !== value) return null
     }

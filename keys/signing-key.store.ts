@@ -38,7 +38,11 @@ export async function transitionKey(
  * PostgreSQL it takes a row lock other instances queue behind; on SQLite it takes the database
  * write lock at once, so there is no read-then-upgrade deadlock between processes.
  */
-export async function withLifecycleLock<T>(db: Kysely<Database>, now: number, fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+export async function withLifecycleLock<T>(
+  db: Kysely<Database>,
+  now: number,
+  fn: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   return db.transaction().execute(async (trx) => {
     await trx.updateTable('key_lifecycle_lock').set({ locked_at: now }).where('id', '=', 1).execute()
     return fn(trx)

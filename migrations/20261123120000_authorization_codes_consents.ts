@@ -5,7 +5,10 @@ import type { Kysely } from 'kysely'
 
 export async function up(db: Kysely<any>): Promise<void> {
   // First-party clients (the operator's own apps) skip the consent page.
-  await db.schema.alterTable('clients').addColumn('first_party', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+  await db.schema
+    .alterTable('clients')
+    .addColumn('first_party', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute()
 
   // The hosted sign-in: who is signed in at Latchkey's pages in this browser (the SSO session).
   await db.schema

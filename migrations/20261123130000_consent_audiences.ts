@@ -6,7 +6,10 @@ import type { Kysely } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   // The audiences (RFC 8707 resources) a consent covers, space-separated. Consents given before
   // this column existed cover none, so each app asks once more, naming what it asks for.
-  await db.schema.alterTable('consents').addColumn('audiences', 'text', (c) => c.notNull().defaultTo('')).execute()
+  await db.schema
+    .alterTable('consents')
+    .addColumn('audiences', 'text', (c) => c.notNull().defaultTo(''))
+    .execute()
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -22,6 +22,8 @@ const rebuild = spawnSync('npm', ['rebuild', 'argon2', 'better-sqlite3'], {
   env: { ...process.env, npm_config_build_from_source: 'true' },
 })
 if (rebuild.status !== 0 || !nativeModulesWork()) {
-  console.error('latchkey: argon2 or better-sqlite3 still does not load after a rebuild from source (needs python3, make, g++)')
+  console.error(
+    'latchkey: argon2 or better-sqlite3 still does not load after a rebuild from source (needs python3, make, g++)',
+  )
   process.exit(1)
 }

@@ -110,29 +110,45 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const portText = read('PORT') ?? '3000'
-  const port = /^\d{1,5}$/.test(portText) && Number(portText) <= 65535 ? Number(portText) : (fail('PORT', `must be a port number 0-65535 (got "${portText}")`) ?? 3000)
+  const port =
+    /^\d{1,5}$/.test(portText) && Number(portText) <= 65535
+      ? Number(portText)
+      : (fail('PORT', `must be a port number 0-65535 (got "${portText}")`) ?? 3000)
 
   const host = read('HOST') ?? '127.0.0.1'
-  if (!isIP(host) && !/^[a-zA-Z0-9.-]{1,253}$/.test(host)) fail('HOST', `must be an IP address or host name (got "${host}")`)
+  if (!isIP(host) && !/^[a-zA-Z0-9.-]{1,253}$/.test(host))
+    fail('HOST', `must be an IP address or host name (got "${host}")`)
 
-  const issuer = absoluteUrl('LATCHKEY_ISSUER', read('LATCHKEY_ISSUER') ?? `http://localhost:${port}`, fail, { secure: true, bare: true })
+  const issuer = absoluteUrl('LATCHKEY_ISSUER', read('LATCHKEY_ISSUER') ?? `http://localhost:${port}`, fail, {
+    secure: true,
+    bare: true,
+  })
   // Both default to the issuer, which is checked once above; only explicit values are checked here.
   const publicUrlText = read('LATCHKEY_PUBLIC_URL')
-  const publicUrl = publicUrlText === undefined ? issuer : absoluteUrl('LATCHKEY_PUBLIC_URL', publicUrlText, fail, { secure: true, bare: false })
+  const publicUrl =
+    publicUrlText === undefined
+      ? issuer
+      : absoluteUrl('LATCHKEY_PUBLIC_URL', publicUrlText, fail, { secure: true, bare: false })
   const defaultAudience = read('LATCHKEY_DEFAULT_AUDIENCE') ?? issuer
-  if (defaultAudience !== issuer && !isAbsoluteUri(defaultAudience)) fail('LATCHKEY_DEFAULT_AUDIENCE', `must be an absolute URI (got "${defaultAudience}")`)
+  if (defaultAudience !== issuer && !isAbsoluteUri(defaultAudience))
+    fail('LATCHKEY_DEFAULT_AUDIENCE', `must be an absolute URI (got "${defaultAudience}")`)
 
   const dataDir = path.resolve(read('LATCHKEY_DATA_DIR') ?? './data')
   const database = parseDatabase(read('DATABASE_URL'), dataDir, fail)
 
   const redisUrl = read('REDIS_URL') ?? null
-  if (redisUrl !== null && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) fail('REDIS_URL', 'must be a redis:// or rediss:// URL')
+  if (redisUrl !== null && !/^rediss?:\/\/[^\s]+$/.test(redisUrl))
+    fail('REDIS_URL', 'must be a redis:// or rediss:// URL')
 
   const kekText = read('LATCHKEY_KEK')
   let kek: Uint8Array | null = null
   if (kekText !== undefined) {
     kek = parseKek(kekText)
-    if (kek === null) fail('LATCHKEY_KEK', 'must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)')
+    if (kek === null)
+      fail(
+        'LATCHKEY_KEK',
+        'must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)',
+      )
   }
 
   const signingAlg = oneOf('LATCHKEY_SIGNING_ALG', signingAlgorithms, 'ES256')
@@ -140,7 +156,12 @@ export function loadConfig(env: Env = process.env): Config {
   const accessTokenTtlMs = duration('LATCHKEY_ACCESS_TOKEN_TTL', '10m', 30_000, 24 * 3_600_000)
   const refreshTokenTtlMs = duration('LATCHKEY_REFRESH_TOKEN_TTL', '30d', 60_000, 365 * 86_400_000)
   const refreshTokenIdleTtlMs = duration('LATCHKEY_REFRESH_TOKEN_IDLE_TTL', '7d', 60_000, 365 * 86_400_000)
-  const refreshReuseGraceMs = durationOrZero('LATCHKEY_REFRESH_REUSE_GRACE', read('LATCHKEY_REFRESH_REUSE_GRACE') ?? '10s', 60_000, fail)
+  const refreshReuseGraceMs = durationOrZero(
+    'LATCHKEY_REFRESH_REUSE_GRACE',
+    read('LATCHKEY_REFRESH_REUSE_GRACE') ?? '10s',
+    60_000,
+    fail,
+  )
   const resetTokenTtlMs = duration('LATCHKEY_RESET_TOKEN_TTL', '1h', 60_000, 24 * 3_600_000)
   const requireVerifiedEmail = boolean('LATCHKEY_REQUIRE_VERIFIED_EMAIL', false)
   const corsOrigins = parseOrigins(read('LATCHKEY_CORS_ORIGINS'), fail)
@@ -167,9 +188,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const productName = read('LATCHKEY_PRODUCT_NAME') ?? 'Latchkey'
-  if (productName.length > 60 || /[\r\n<>"]/.test(productName)) fail('LATCHKEY_PRODUCT_NAME', 'must be at most 60 characters, without quotes, angle brackets or line breaks')
+  if (productName.length > 60 || /[\r\n<>"]/.test(productName))
+    fail('LATCHKEY_PRODUCT_NAME', 'must be at most 60 characters, without quotes, angle brackets or line breaks')
   const mailFrom = read('LATCHKEY_MAIL_FROM') ?? `"${productName}" <no-reply@${hostOf(publicUrl)}>`
-  if (!isMailbox(mailFrom)) fail('LATCHKEY_MAIL_FROM', `must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "${mailFrom}")`)
+  if (!isMailbox(mailFrom))
+    fail(
+      'LATCHKEY_MAIL_FROM',
+      `must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "${mailFrom}")`,
+    )
 
   const config: Config = {
     port,
@@ -213,7 +239,10 @@ export function loadConfig(env: Env = process.env): Config {
 /** A key must outlive in the JWKS every token it signed: rotation faster than tokens expire would pile up keys. */
 function checkTokenLifetimes(config: Config, fail: (name: string, why: string) => undefined): void {
   if (config.keyRotationIntervalMs < config.accessTokenTtlMs) {
-    fail('LATCHKEY_KEY_ROTATION_INTERVAL', `must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (${formatDuration(config.accessTokenTtlMs)})`)
+    fail(
+      'LATCHKEY_KEY_ROTATION_INTERVAL',
+      `must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (${formatDuration(config.accessTokenTtlMs)})`,
+    )
   }
   if (config.refreshTokenIdleTtlMs > config.refreshTokenTtlMs) {
     fail('LATCHKEY_REFRESH_TOKEN_IDLE_TTL', 'must not be longer than LATCHKEY_REFRESH_TOKEN_TTL')
@@ -221,13 +250,22 @@ function checkTokenLifetimes(config: Config, fail: (name: string, why: string) =
 }
 
 export function formatDuration(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (ms % size === 0 && ms >= size) return `${ms / size}${unit}`
   }
   return `${Math.round(ms / 1000)}s`
 }
 
-function durationOrZero(name: string, text: string, max: number, fail: (name: string, why: string) => undefined): number {
+function durationOrZero(
+  name: string,
+  text: string,
+  max: number,
+  fail: (name: string, why: string) => undefined,
+): number {
   if (text === '0') return 0
   const ms = parseDuration(text)
   if (ms === null) return fail(name, `must be a duration like 10s, or 0s to disable (got "${text}")`) ?? 0
@@ -245,7 +283,10 @@ function hostOf(url: string): string {
 
 /** `addr@domain` or `Name <addr@domain>` / `"Name" <addr@domain>` on one line (RFC 5322 §3.4, loosely). */
 function isMailbox(text: string): boolean {
-  return !/[\r\n]/.test(text) && /^(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$/.test(text)
+  return (
+    !/[\r\n]/.test(text) &&
+    /^(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$/.test(text)
+  )
 }
 
 export function isLoopbackHost(hostname: string): boolean {
@@ -284,7 +325,8 @@ function absoluteUrl(
   } catch {
     return fail(name, `must be an absolute URL (got "${text}")`) ?? text
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return fail(name, `must be an http(s) URL (got "${text}")`) ?? text
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return fail(name, `must be an http(s) URL (got "${text}")`) ?? text
   if (rules.secure && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     return fail(name, `must use https unless its host is loopback (got "${text}")`) ?? text
   }
@@ -295,7 +337,11 @@ function absoluteUrl(
   return url.href.replace(/\/+$/, '')
 }
 
-function parseDatabase(text: string | undefined, dataDir: string, fail: (name: string, why: string) => undefined): DatabaseConfig {
+function parseDatabase(
+  text: string | undefined,
+  dataDir: string,
+  fail: (name: string, why: string) => undefined,
+): DatabaseConfig {
   if (text === undefined) return { dialect: 'sqlite', file: path.join(dataDir, 'latchkey.db') }
   if (/^postgres(ql)?:\/\//.test(text)) {
     try {
@@ -322,7 +368,10 @@ function parseKek(text: string): Uint8Array | null {
 function parseOrigins(text: string | undefined, fail: (name: string, why: string) => undefined): string[] {
   if (text === undefined) return []
   const origins: string[] = []
-  for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let url: URL | undefined
     try {
       url = new URL(raw)
@@ -346,7 +395,10 @@ function parseOrigins(text: string | undefined, fail: (name: string, why: string
 function parseTrustProxy(text: string | undefined, fail: (name: string, why: string) => undefined): TrustProxy {
   if (text === undefined || text === 'false' || text === 'off') return false
   if (/^\d{1,2}$/.test(text)) return Number(text)
-  const entries = text.split(',').map((s) => s.trim()).filter(Boolean)
+  const entries = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const valid = entries.every((entry) => {
     const [address, bits] = entry.split('/')
     const family = isIP(address ?? '')
@@ -355,7 +407,10 @@ function parseTrustProxy(text: string | undefined, fail: (name: string, why: str
     return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
   })
   if (!valid || entries.length === 0) {
-    return fail('LATCHKEY_TRUST_PROXY', 'must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs') ?? false
+    return (
+      fail('LATCHKEY_TRUST_PROXY', 'must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs') ??
+      false
+    )
   }
   return entries
 }

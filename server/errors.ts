@@ -85,6 +85,11 @@ export class NotFound extends ApiError {
 
 export class ServiceUnavailable extends ApiError {
   constructor(description: string, retryAfterSeconds?: number) {
-    super('temporarily_unavailable', 503, description, retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) })
+    super(
+      'temporarily_unavailable',
+      503,
+      description,
+      retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) },
+    )
   }
 }

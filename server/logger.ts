@@ -18,5 +18,8 @@ const redactPaths = [
 ]
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: redactPaths, censor: '[redacted]' }, base: { service: 'latchkey' } }, destination)
+  return pino(
+    { level, redact: { paths: redactPaths, censor: '[redacted]' }, base: { service: 'latchkey' } },
+    destination,
+  )
 }

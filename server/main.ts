@@ -61,7 +61,11 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       redis,
       findClient: createClientLookup({ db, clock }),
       passwordHasher: createPasswordHasher({ params: config.argon2 }),
-      loginBackoff: createLoginBackoff(redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis), clock, deriveSecret(kek, 'login-backoff-keys')),
+      loginBackoff: createLoginBackoff(
+        redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis),
+        clock,
+        deriveSecret(kek, 'login-backoff-keys'),
+      ),
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
       mailer: createMailer(config, log),
@@ -93,15 +97,24 @@ export async function serve(config: Config, log: Logger): Promise<void> {
   const latchkey = await assemble(config, log)
   latchkey.deps.keystore.startTicking(KEY_TICK_INTERVAL_MS)
   const maintenance = startMaintenance(latchkey.deps, MAINTENANCE_INTERVAL_MS)
-  const checkpointer = config.database.dialect === 'sqlite' ? await startWalCheckpointer(latchkey.deps, config.database.file, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS }) : null
+  const checkpointer =
+    config.database.dialect === 'sqlite'
+      ? await startWalCheckpointer(latchkey.deps, config.database.file, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS })
+      : null
   const outbox = startOutboxWorker(latchkey.deps, OUTBOX_INTERVAL_MS)
   await latchkey.app.listen({ port: config.port, host: config.host })
-  log.info({ event: 'server.started', issuer: config.issuer, alg: config.signingAlg }, `Latchkey is serving ${config.issuer}`)
+  log.info(
+    { event: 'server.started', issuer: config.issuer, alg: config.signingAlg },
+    `Latchkey is serving ${config.issuer}`,
+  )
   if (config.smtpUrl === null) {
     const dir = path.join(config.dataDir, 'outbox')
     // Fine on a developer's machine; anywhere else the files hold live reset links and nobody reads them.
     const level = isLoopbackHost(new URL(config.publicUrl).hostname) ? 'info' : 'warn'
-    log[level]({ event: 'mail.outbox_dir', dir }, `SMTP_URL is not set: emails are written to ${dir}${level === 'warn' ? ' and never sent; set SMTP_URL' : ''}`)
+    log[level](
+      { event: 'mail.outbox_dir', dir },
+      `SMTP_URL is not set: emails are written to ${dir}${level === 'warn' ? ' and never sent; set SMTP_URL' : ''}`,
+    )
   }
 
   let closing = false
@@ -121,12 +134,12 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     Promise.all([outbox.stop(), checkpointer?.stop()])
       .then(() => latchkey.close())
       .then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
-    )
+        () => process.exit(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))

@@ -18,9 +18,14 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>
   await deleteExpiredAccountTokens(deps.db, now)
 }
 
-export function startMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>, intervalMs: number): NodeJS.Timeout {
+export function startMaintenance(
+  deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>,
+  intervalMs: number,
+): NodeJS.Timeout {
   const timer = setInterval(() => {
-    runMaintenance(deps).catch((error: unknown) => deps.log.error({ event: 'maintenance.failed', err: error }, 'maintenance failed'))
+    runMaintenance(deps).catch((error: unknown) =>
+      deps.log.error({ event: 'maintenance.failed', err: error }, 'maintenance failed'),
+    )
   }, intervalMs)
   timer.unref()
   return timer

@@ -92,35 +92,131 @@ t.test('every variable is read', async (t) => {
 const cases: [string, Record<string, string>, string][] = [
   ['PORT', { PORT: '70000' }, 'PORT must be a port number 0-65535 (got "70000")'],
   ['HOST', { HOST: 'bad host!' }, 'HOST must be an IP address or host name (got "bad host!")'],
-  ['http issuer off loopback', { LATCHKEY_ISSUER: 'http://id.example.com' }, 'LATCHKEY_ISSUER must use https unless its host is loopback (got "http://id.example.com")'],
-  ['issuer that is not a URL', { LATCHKEY_ISSUER: 'id.example.com' }, 'LATCHKEY_ISSUER must be an absolute URL (got "id.example.com")'],
-  ['issuer with a query', { LATCHKEY_ISSUER: 'https://id.example.com/?a=b' }, 'LATCHKEY_ISSUER must not have a query or fragment'],
-  ['issuer with credentials', { LATCHKEY_ISSUER: 'https://u:p@id.example.com' }, 'LATCHKEY_ISSUER must not contain credentials'],
+  [
+    'http issuer off loopback',
+    { LATCHKEY_ISSUER: 'http://id.example.com' },
+    'LATCHKEY_ISSUER must use https unless its host is loopback (got "http://id.example.com")',
+  ],
+  [
+    'issuer that is not a URL',
+    { LATCHKEY_ISSUER: 'id.example.com' },
+    'LATCHKEY_ISSUER must be an absolute URL (got "id.example.com")',
+  ],
+  [
+    'issuer with a query',
+    { LATCHKEY_ISSUER: 'https://id.example.com/?a=b' },
+    'LATCHKEY_ISSUER must not have a query or fragment',
+  ],
+  [
+    'issuer with credentials',
+    { LATCHKEY_ISSUER: 'https://u:p@id.example.com' },
+    'LATCHKEY_ISSUER must not contain credentials',
+  ],
   ['public URL', { LATCHKEY_PUBLIC_URL: 'ftp://x' }, 'LATCHKEY_PUBLIC_URL must be an http(s) URL (got "ftp://x")'],
-  ['default audience', { LATCHKEY_DEFAULT_AUDIENCE: 'not a uri' }, 'LATCHKEY_DEFAULT_AUDIENCE must be an absolute URI (got "not a uri")'],
+  [
+    'default audience',
+    { LATCHKEY_DEFAULT_AUDIENCE: 'not a uri' },
+    'LATCHKEY_DEFAULT_AUDIENCE must be an absolute URI (got "not a uri")',
+  ],
   ['database URL', { DATABASE_URL: 'mysql://db/latchkey' }, 'DATABASE_URL must be a postgres:// URL or sqlite:<path>'],
   ['redis URL', { REDIS_URL: 'http://cache' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
-  ['KEK too short', { LATCHKEY_KEK: 'abcd' }, 'LATCHKEY_KEK must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)'],
-  ['algorithm', { LATCHKEY_SIGNING_ALG: 'HS256' }, 'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")'],
-  ['algorithm none', { LATCHKEY_SIGNING_ALG: 'none' }, 'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "none")'],
-  ['duration syntax', { LATCHKEY_ACCESS_TOKEN_TTL: '10 minutes' }, 'LATCHKEY_ACCESS_TOKEN_TTL must be a duration like 30s, 10m, 12h or 7d (got "10 minutes")'],
-  ['duration range', { LATCHKEY_ACCESS_TOKEN_TTL: '2d' }, 'LATCHKEY_ACCESS_TOKEN_TTL must be between 30s and 1d (got "2d")'],
-  ['rotation too fast', { LATCHKEY_KEY_ROTATION_INTERVAL: '1m' }, 'LATCHKEY_KEY_ROTATION_INTERVAL must be between 10m and 365d (got "1m")'],
-  ['rotation faster than tokens live', { LATCHKEY_KEY_ROTATION_INTERVAL: '30m', LATCHKEY_ACCESS_TOKEN_TTL: '1h' }, 'LATCHKEY_KEY_ROTATION_INTERVAL must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (1h)'],
-  ['idle longer than absolute', { LATCHKEY_REFRESH_TOKEN_TTL: '1d', LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '2d' }, 'LATCHKEY_REFRESH_TOKEN_IDLE_TTL must not be longer than LATCHKEY_REFRESH_TOKEN_TTL'],
-  ['reuse grace', { LATCHKEY_REFRESH_REUSE_GRACE: 'soon' }, 'LATCHKEY_REFRESH_REUSE_GRACE must be a duration like 10s, or 0s to disable (got "soon")'],
-  ['reuse grace too long', { LATCHKEY_REFRESH_REUSE_GRACE: '5m' }, 'LATCHKEY_REFRESH_REUSE_GRACE must be at most 1m (got "5m")'],
+  [
+    'KEK too short',
+    { LATCHKEY_KEK: 'abcd' },
+    'LATCHKEY_KEK must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)',
+  ],
+  [
+    'algorithm',
+    { LATCHKEY_SIGNING_ALG: 'HS256' },
+    'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")',
+  ],
+  [
+    'algorithm none',
+    { LATCHKEY_SIGNING_ALG: 'none' },
+    'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "none")',
+  ],
+  [
+    'duration syntax',
+    { LATCHKEY_ACCESS_TOKEN_TTL: '10 minutes' },
+    'LATCHKEY_ACCESS_TOKEN_TTL must be a duration like 30s, 10m, 12h or 7d (got "10 minutes")',
+  ],
+  [
+    'duration range',
+    { LATCHKEY_ACCESS_TOKEN_TTL: '2d' },
+    'LATCHKEY_ACCESS_TOKEN_TTL must be between 30s and 1d (got "2d")',
+  ],
+  [
+    'rotation too fast',
+    { LATCHKEY_KEY_ROTATION_INTERVAL: '1m' },
+    'LATCHKEY_KEY_ROTATION_INTERVAL must be between 10m and 365d (got "1m")',
+  ],
+  [
+    'rotation faster than tokens live',
+    { LATCHKEY_KEY_ROTATION_INTERVAL: '30m', LATCHKEY_ACCESS_TOKEN_TTL: '1h' },
+    'LATCHKEY_KEY_ROTATION_INTERVAL must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (1h)',
+  ],
+  [
+    'idle longer than absolute',
+    { LATCHKEY_REFRESH_TOKEN_TTL: '1d', LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '2d' },
+    'LATCHKEY_REFRESH_TOKEN_IDLE_TTL must not be longer than LATCHKEY_REFRESH_TOKEN_TTL',
+  ],
+  [
+    'reuse grace',
+    { LATCHKEY_REFRESH_REUSE_GRACE: 'soon' },
+    'LATCHKEY_REFRESH_REUSE_GRACE must be a duration like 10s, or 0s to disable (got "soon")',
+  ],
+  [
+    'reuse grace too long',
+    { LATCHKEY_REFRESH_REUSE_GRACE: '5m' },
+    'LATCHKEY_REFRESH_REUSE_GRACE must be at most 1m (got "5m")',
+  ],
   ['reset TTL', { LATCHKEY_RESET_TOKEN_TTL: '2d' }, 'LATCHKEY_RESET_TOKEN_TTL must be between 1m and 1d (got "2d")'],
-  ['boolean', { LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'yes' }, 'LATCHKEY_REQUIRE_VERIFIED_EMAIL must be true or false (got "yes")'],
-  ['CORS wildcard', { LATCHKEY_CORS_ORIGINS: '*' }, 'LATCHKEY_CORS_ORIGINS "*" is not an origin like https://app.example.com'],
-  ['CORS origin with a path', { LATCHKEY_CORS_ORIGINS: 'https://app.example.com/x' }, 'LATCHKEY_CORS_ORIGINS "https://app.example.com/x" is not an origin like https://app.example.com'],
-  ['CORS http origin off loopback', { LATCHKEY_CORS_ORIGINS: 'http://app.example.com' }, 'LATCHKEY_CORS_ORIGINS "http://app.example.com" must use https unless its host is loopback'],
-  ['trust proxy', { LATCHKEY_TRUST_PROXY: 'everyone' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
-  ['trust proxy CIDR', { LATCHKEY_TRUST_PROXY: '10.0.0.0/40' }, 'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs'],
+  [
+    'boolean',
+    { LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'yes' },
+    'LATCHKEY_REQUIRE_VERIFIED_EMAIL must be true or false (got "yes")',
+  ],
+  [
+    'CORS wildcard',
+    { LATCHKEY_CORS_ORIGINS: '*' },
+    'LATCHKEY_CORS_ORIGINS "*" is not an origin like https://app.example.com',
+  ],
+  [
+    'CORS origin with a path',
+    { LATCHKEY_CORS_ORIGINS: 'https://app.example.com/x' },
+    'LATCHKEY_CORS_ORIGINS "https://app.example.com/x" is not an origin like https://app.example.com',
+  ],
+  [
+    'CORS http origin off loopback',
+    { LATCHKEY_CORS_ORIGINS: 'http://app.example.com' },
+    'LATCHKEY_CORS_ORIGINS "http://app.example.com" must use https unless its host is loopback',
+  ],
+  [
+    'trust proxy',
+    { LATCHKEY_TRUST_PROXY: 'everyone' },
+    'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs',
+  ],
+  [
+    'trust proxy CIDR',
+    { LATCHKEY_TRUST_PROXY: '10.0.0.0/40' },
+    'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs',
+  ],
   ['SMTP URL', { SMTP_URL: 'mail.example.com' }, 'SMTP_URL must be an smtp:// or smtps:// URL'],
-  ['mail From', { LATCHKEY_MAIL_FROM: 'Support <support>' }, 'LATCHKEY_MAIL_FROM must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "Support <support>")'],
-  ['product name', { LATCHKEY_PRODUCT_NAME: 'Acme <b>' }, 'LATCHKEY_PRODUCT_NAME must be at most 60 characters, without quotes, angle brackets or line breaks'],
-  ['log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+  [
+    'mail From',
+    { LATCHKEY_MAIL_FROM: 'Support <support>' },
+    'LATCHKEY_MAIL_FROM must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "Support <support>")',
+  ],
+  [
+    'product name',
+    { LATCHKEY_PRODUCT_NAME: 'Acme <b>' },
+    'LATCHKEY_PRODUCT_NAME must be at most 60 characters, without quotes, angle brackets or line breaks',
+  ],
+  [
+    'log level',
+    { LOG_LEVEL: 'loud' },
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+  ],
 ]
 
 for (const [name, env, message] of cases) {
@@ -130,7 +226,11 @@ for (const [name, env, message] of cases) {
 }
 
 t.test('the From address follows the product name and the public URL unless set', async (t) => {
-  t.equal(loadConfig({ LATCHKEY_PRODUCT_NAME: 'Acme ID', LATCHKEY_PUBLIC_URL: 'https://login.acme.example/account' }).mailFrom, '"Acme ID" <no-reply@login.acme.example>')
+  t.equal(
+    loadConfig({ LATCHKEY_PRODUCT_NAME: 'Acme ID', LATCHKEY_PUBLIC_URL: 'https://login.acme.example/account' })
+      .mailFrom,
+    '"Acme ID" <no-reply@login.acme.example>',
+  )
   t.equal(loadConfig({ LATCHKEY_MAIL_FROM: 'Acme <id@acme.example>' }).mailFrom, 'Acme <id@acme.example>')
   t.equal(loadConfig({ LATCHKEY_MAIL_FROM: 'id@acme.example' }).mailFrom, 'id@acme.example')
 })
@@ -155,6 +255,10 @@ t.test('loopback issuers may use http', async (t) => {
 })
 
 t.test('credentials in a URL are never echoed in an error', async (t) => {
-  t.same(problemsOf({ LATCHKEY_PUBLIC_URL: 'http://admin:s3cret@example.com' }), ['LATCHKEY_PUBLIC_URL must use https unless its host is loopback (got "http://[credentials]@example.com")'])
-  t.same(problemsOf({ LATCHKEY_CORS_ORIGINS: 'https://u:p@app.example.com' }), ['LATCHKEY_CORS_ORIGINS "https://[credentials]@app.example.com" is not an origin like https://app.example.com'])
+  t.same(problemsOf({ LATCHKEY_PUBLIC_URL: 'http://admin:s3cret@example.com' }), [
+    'LATCHKEY_PUBLIC_URL must use https unless its host is loopback (got "http://[credentials]@example.com")',
+  ])
+  t.same(problemsOf({ LATCHKEY_CORS_ORIGINS: 'https://u:p@app.example.com' }), [
+    'LATCHKEY_CORS_ORIGINS "https://[credentials]@app.example.com" is not an origin like https://app.example.com',
+  ])
 })

@@ -1,7 +1,6 @@
 /** What an app shows: who is signed in, from the access token's claims (never verified here: the API does that). */
 export type AuthState =
-  | { status: 'signed-in'; claims: Record<string, unknown>; expiresAt: number }
-  | { status: 'signed-out' }
+  { status: 'signed-in'; claims: Record<string, unknown>; expiresAt: number } | { status: 'signed-out' }
 
 export type AuthListener = (state: AuthState) => void
 
@@ -9,8 +8,16 @@ export type AuthListener = (state: AuthState) => void
 export function decodeClaims(jwt: string): Record<string, unknown> {
   try {
     const part = jwt.split('.')[1] ?? ''
-    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='))
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as Record<string, unknown>
+    const json = atob(
+      part
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(part.length / 4) * 4, '='),
+    )
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as Record<
+      string,
+      unknown
+    >
   } catch {
     return {}
   }

@@ -53,14 +53,19 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
   channel?.addEventListener('message', (event: MessageEvent<TabMessage>) => {
     const message = event.data
     if (message.kind === 'logout') tokens.clear()
-    if (message.kind === 'token') tokens.set(message.accessToken, message.expiresIn - Math.floor((Date.now() - message.at) / 1000))
+    if (message.kind === 'token')
+      tokens.set(message.accessToken, message.expiresIn - Math.floor((Date.now() - message.at) / 1000))
   })
 
   const refresh = singleFlight(
     `${name}:refresh`,
     () => tokens.current(0),
     async () => {
-      const response = await fetch(`${base}/auth/refresh`, { method: 'POST', credentials: 'include', headers: cookieHeaders })
+      const response = await fetch(`${base}/auth/refresh`, {
+        method: 'POST',
+        credentials: 'include',
+        headers: cookieHeaders,
+      })
       if (!response.ok) {
         tokens.clear()
         if (response.status === 401) return null

@@ -104,7 +104,8 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     (metadata ??= fetch(`${issuer}/.well-known/openid-configuration`).then(async (response) => {
       if (!response.ok) throw await errorFrom(response)
       const body = (await response.json()) as Metadata
-      if (body.issuer !== issuer) throw new LatchkeyError('invalid_metadata', 'the discovery document names another issuer')
+      if (body.issuer !== issuer)
+        throw new LatchkeyError('invalid_metadata', 'the discovery document names another issuer')
       return body
     }))
 
@@ -132,7 +133,13 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
   }
 
   async function signIn(signInOptions: SignInOptions = {}): Promise<void> {
-    const pending: Pending = { state: randomText(), nonce: randomText(), verifier: randomText(48), returnTo: signInOptions.returnTo ?? null, ...(signInOptions.maxAge !== undefined ? { maxAge: signInOptions.maxAge } : {}) }
+    const pending: Pending = {
+      state: randomText(),
+      nonce: randomText(),
+      verifier: randomText(48),
+      returnTo: signInOptions.returnTo ?? null,
+      ...(signInOptions.maxAge !== undefined ? { maxAge: signInOptions.maxAge } : {}),
+    }
     storage.setItem(pendingKey, JSON.stringify(pending))
     const url = new URL((await discover()).authorization_endpoint)
     const params: Record<string, string> = {
@@ -159,11 +166,17 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     const claims = decodeClaims(idToken)
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
     if (claims.iss !== issuer) throw new LatchkeyError('invalid_id_token', 'the ID token comes from another issuer')
-    if (!aud.includes(options.clientId)) throw new LatchkeyError('invalid_id_token', 'the ID token is for another client')
-    if (claims.nonce !== nonce) throw new LatchkeyError('invalid_id_token', 'the ID token nonce does not match this sign-in')
-    if (typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) throw new LatchkeyError('invalid_id_token', 'the ID token has expired')
+    if (!aud.includes(options.clientId))
+      throw new LatchkeyError('invalid_id_token', 'the ID token is for another client')
+    if (claims.nonce !== nonce)
+      throw new LatchkeyError('invalid_id_token', 'the ID token nonce does not match this sign-in')
+    if (typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now())
+      throw new LatchkeyError('invalid_id_token', 'the ID token has expired')
     // OIDC Core §3.1.3.7 (13): with max_age, auth_time must be present and recent enough.
-    if (maxAge !== undefined && (typeof claims.auth_time !== 'number' || (claims.auth_time + maxAge + AUTH_TIME_LEEWAY_S) * 1000 < Date.now())) {
+    if (
+      maxAge !== undefined &&
+      (typeof claims.auth_time !== 'number' || (claims.auth_time + maxAge + AUTH_TIME_LEEWAY_S) * 1000 < Date.now())
+    ) {
       throw new LatchkeyError('invalid_id_token', 'the sign-in is older than max_age allows')
     }
     return claims
@@ -177,9 +190,11 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     storage.removeItem(pendingKey)
     history.replaceState(history.state, '', `${url.pathname}${url.hash}`)
     const pending = stored ? (JSON.parse(stored) as Pending) : null
-    if (!pending || params.get('state') !== pending.state) throw new LatchkeyError('invalid_state', 'this sign-in response does not belong to a sign-in started here')
+    if (!pending || params.get('state') !== pending.state)
+      throw new LatchkeyError('invalid_state', 'this sign-in response does not belong to a sign-in started here')
     // RFC 9207: the response must come from our issuer (mix-up defence).
-    if (params.get('iss') !== issuer) throw new LatchkeyError('invalid_issuer', 'the sign-in response comes from another issuer')
+    if (params.get('iss') !== issuer)
+      throw new LatchkeyError('invalid_issuer', 'the sign-in response comes from another issuer')
     const error = params.get('error')
     if (error !== null) {
       if (error === 'login_required' || error === 'consent_required') {
@@ -188,9 +203,15 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
       }
       throw new LatchkeyError(error, params.get('error_description') ?? 'the sign-in failed')
     }
-    const response = await tokenRequest({ grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: options.redirectUri, code_verifier: pending.verifier })
+    const response = await tokenRequest({
+      grant_type: 'authorization_code',
+      code: params.get('code')!,
+      redirect_uri: options.redirectUri,
+      code_verifier: pending.verifier,
+    })
     if (response.id_token) idClaims = checkIdToken(response.id_token, pending.nonce, pending.maxAge)
-    else if ((options.scope ?? 'openid').split(' ').includes('openid')) throw new LatchkeyError('invalid_id_token', 'no ID token was returned')
+    else if ((options.scope ?? 'openid').split(' ').includes('openid'))
+      throw new LatchkeyError('invalid_id_token', 'no ID token was returned')
     accept(response)
     return { state: tokens.state, returnTo: pending.returnTo }
   }
@@ -247,7 +268,10 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
       channel?.postMessage('logout')
       if (logoutOptions.endSignin) {
         const url = new URL(`${issuer}/signout`)
-        url.search = new URLSearchParams({ client_id: options.clientId, post_logout_redirect_uri: options.redirectUri }).toString()
+        url.search = new URLSearchParams({
+          client_id: options.clientId,
+          post_logout_redirect_uri: options.redirectUri,
+        }).toString()
         location.assign(url.href)
       }
     },

@@ -16,10 +16,25 @@ interface Note {
   created_at: string
 }
 
-const Params = { type: 'object', required: ['userId'], properties: { userId: { type: 'string', minLength: 1, maxLength: 64 } } } as const
-const NoteBody = { type: 'object', required: ['text'], additionalProperties: false, properties: { text: { type: 'string', minLength: 1, maxLength: 1000 } } } as const
-const NoteSchema = { type: 'object', properties: { id: { type: 'string' }, text: { type: 'string' }, created_at: { type: 'string' } } } as const
-const ErrorSchema = { type: 'object', properties: { error: { type: 'string' }, error_description: { type: 'string' } } } as const
+const Params = {
+  type: 'object',
+  required: ['userId'],
+  properties: { userId: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const
+const NoteBody = {
+  type: 'object',
+  required: ['text'],
+  additionalProperties: false,
+  properties: { text: { type: 'string', minLength: 1, maxLength: 1000 } },
+} as const
+const NoteSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, text: { type: 'string' }, created_at: { type: 'string' } },
+} as const
+const ErrorSchema = {
+  type: 'object',
+  properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+} as const
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 503: ErrorSchema }
 
 /** A resource service: each user's notes, readable and writable by that user's tokens only. */
@@ -30,7 +45,12 @@ export async function buildNotesService(options: NotesServiceOptions): Promise<F
 
   if (options.corsOrigins?.length) {
     // Bearer tokens, not cookies: no credentials mode, only the headers a token call needs.
-    await app.register(cors, { origin: [...options.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type'], maxAge: 600 })
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['authorization', 'content-type'],
+      maxAge: 600,
+    })
   }
   app.get('/healthz', async () => ({ status: 'ok' }))
 
@@ -40,20 +60,42 @@ export async function buildNotesService(options: NotesServiceOptions): Promise<F
     // A valid token is not enough: it must be the token of the user whose notes these are.
     api.addHook('preHandler', async (request, reply) => {
       const { userId } = request.params as { userId: string }
-      if (request.auth?.sub !== userId) return reply.code(403).send({ error: 'forbidden', error_description: 'these are not your notes' })
+      if (request.auth?.sub !== userId)
+        return reply.code(403).send({ error: 'forbidden', error_description: 'these are not your notes' })
     })
 
-    api.get('/users/:userId/notes', { schema: { params: Params, response: { 200: { type: 'object', properties: { notes: { type: 'array', items: NoteSchema } } }, ...errors } }, preHandler: requireScope('notes:read') }, async (request) => {
-      const { userId } = request.params as { userId: string }
-      return { notes: notes.get(userId) ?? [] }
-    })
+    api.get(
+      '/users/:userId/notes',
+      {
+        schema: {
+          params: Params,
+          response: { 200: { type: 'object', properties: { notes: { type: 'array', items: NoteSchema } } }, ...errors },
+        },
+        preHandler: requireScope('notes:read'),
+      },
+      async (request) => {
+        const { userId } = request.params as { userId: string }
+        return { notes: notes.get(userId) ?? [] }
+      },
+    )
 
-    api.post('/users/:userId/notes', { schema: { params: Params, body: NoteBody, response: { 201: NoteSchema, ...errors } }, preHandler: requireScope('notes:write') }, async (request, reply) => {
-      const { userId } = request.params as { userId: string }
-      const note: Note = { id: randomUUID(), text: (request.body as { text: string }).text, created_at: new Date().toISOString() }
-      notes.set(userId, [...(notes.get(userId) ?? []), note])
-      return reply.code(201).send(note)
-    })
+    api.post(
+      '/users/:userId/notes',
+      {
+        schema: { params: Params, body: NoteBody, response: { 201: NoteSchema, ...errors } },
+        preHandler: requireScope('notes:write'),
+      },
+      async (request, reply) => {
+        const { userId } = request.params as { userId: string }
+        const note: Note = {
+          id: randomUUID(),
+          text: (request.body as { text: string }).text,
+          created_at: new Date().toISOString(),
+        }
+        notes.set(userId, [...(notes.get(userId) ?? []), note])
+        return reply.code(201).send(note)
+      },
+    )
   })
   return app
 }

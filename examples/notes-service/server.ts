@@ -8,7 +8,10 @@ const verifier = createVerifier({
   revocationPollIntervalMs: Number(process.env.NOTES_REVOCATION_POLL_MS ?? 5000),
   onError: (error) => console.error(`latchkey: ${error instanceof Error ? error.message : String(error)}`),
 })
-const corsOrigins = (process.env.NOTES_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== '')
+const corsOrigins = (process.env.NOTES_CORS_ORIGINS ?? '')
+  .split(',')
+  .map((o) => o.trim())
+  .filter((o) => o !== '')
 const app = await buildNotesService({ verifier, corsOrigins })
 await app.listen({ port: Number(process.env.PORT ?? 4000), host: process.env.HOST ?? '127.0.0.1' })
 console.log(`notes service ready on ${app.listeningOrigin}, trusting ${issuer}`)

@@ -13,7 +13,12 @@ interface AppConfig {
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 
 const config = (await (await fetch('/config.json')).json()) as AppConfig
-const client = createRedirectClient({ issuer: config.issuer, clientId: config.clientId, redirectUri: config.redirectUri, scope: 'openid email profile' })
+const client = createRedirectClient({
+  issuer: config.issuer,
+  clientId: config.clientId,
+  redirectUri: config.redirectUri,
+  scope: 'openid email profile',
+})
 // For the end-to-end test and the curious: the client in the console.
 ;(window as unknown as { webApp: unknown }).webApp = { client }
 
@@ -37,7 +42,9 @@ async function render(state: AuthState): Promise<void> {
   if (config.notesUrl) {
     const notes = await client.fetch(config.notesUrl)
     byId('notes').hidden = false
-    byId('notes-body').textContent = notes.ok ? JSON.stringify(await notes.json(), null, 2) : `the notes service answered ${notes.status}`
+    byId('notes-body').textContent = notes.ok
+      ? JSON.stringify(await notes.json(), null, 2)
+      : `the notes service answered ${notes.status}`
   }
 }
 

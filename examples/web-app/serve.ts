@@ -26,7 +26,9 @@ async function transpile(file: string): Promise<string> {
   const cached = transpiled.get(file)
   if (cached !== undefined) return cached
   const source = await fs.readFile(file, 'utf8')
-  const js = ts.transpileModule(source, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, verbatimModuleSyntax: true } }).outputText
+  const js = ts.transpileModule(source, {
+    compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, verbatimModuleSyntax: true },
+  }).outputText
   // The app imports the client's sources; in the browser they are served under /client/.
   const rewritten = js.replace(/from '\.\.\/\.\.\/client\/src\//g, "from '/client/")
   transpiled.set(file, rewritten)
@@ -34,20 +36,38 @@ async function transpile(file: string): Promise<string> {
 }
 
 export function startWebApp(options: WebAppOptions): Promise<http.Server> {
-  const config = JSON.stringify({ issuer: options.issuer, clientId: options.clientId, redirectUri: `${options.origin}/callback`, notesUrl: options.notesUrl ?? null })
+  const config = JSON.stringify({
+    issuer: options.issuer,
+    clientId: options.clientId,
+    redirectUri: `${options.origin}/callback`,
+    notesUrl: options.notesUrl ?? null,
+  })
   const notesOrigin = options.notesUrl ? new URL(options.notesUrl).origin : ''
   const csp = `default-src 'self'; connect-src 'self' ${new URL(options.issuer).origin} ${notesOrigin}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`
   const server = http.createServer(async (request, response) => {
     const url = new URL(request.url ?? '/', options.origin)
     const send = (status: number, type: string, body: string) => {
-      response.writeHead(status, { 'content-type': type, 'content-security-policy': csp, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' })
+      response.writeHead(status, {
+        'content-type': type,
+        'content-security-policy': csp,
+        'cache-control': 'no-store',
+        'referrer-policy': 'no-referrer',
+      })
       response.end(body)
     }
     try {
-      if (url.pathname === '/' || url.pathname === '/callback') return send(200, 'text/html; charset=utf-8', await fs.readFile(path.join(here, 'public/index.html'), 'utf8'))
-      if (url.pathname === '/first-party') return send(200, 'text/html; charset=utf-8', await fs.readFile(path.join(here, 'public/first-party.html'), 'utf8'))
-      if (url.pathname === '/first-party.js') return send(200, 'text/javascript', await transpile(path.join(here, 'first-party.ts')))
-      if (url.pathname === '/app.css') return send(200, 'text/css', await fs.readFile(path.join(here, 'public/app.css'), 'utf8'))
+      if (url.pathname === '/' || url.pathname === '/callback')
+        return send(200, 'text/html; charset=utf-8', await fs.readFile(path.join(here, 'public/index.html'), 'utf8'))
+      if (url.pathname === '/first-party')
+        return send(
+          200,
+          'text/html; charset=utf-8',
+          await fs.readFile(path.join(here, 'public/first-party.html'), 'utf8'),
+        )
+      if (url.pathname === '/first-party.js')
+        return send(200, 'text/javascript', await transpile(path.join(here, 'first-party.ts')))
+      if (url.pathname === '/app.css')
+        return send(200, 'text/css', await fs.readFile(path.join(here, 'public/app.css'), 'utf8'))
       if (url.pathname === '/config.json') return send(200, 'application/json', config)
       if (url.pathname === '/app.js') return send(200, 'text/javascript', await transpile(path.join(here, 'app.ts')))
       const module = /^\/client\/([a-z-]+)\.js$/.exec(url.pathname)
@@ -68,6 +88,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error('set CLIENT_ID to a public client registered with --redirect-uri http://127.0.0.1:PORT/callback')
     process.exit(1)
   }
-  await startWebApp({ port, host: '127.0.0.1', issuer, clientId, origin: `http://127.0.0.1:${port}`, notesUrl: process.env.NOTES_URL ?? null })
+  await startWebApp({
+    port,
+    host: '127.0.0.1',
+    issuer,
+    clientId,
+    origin: `http://127.0.0.1:${port}`,
+    notesUrl: process.env.NOTES_URL ?? null,
+  })
   console.log(`example app on http://127.0.0.1:${port}`)
 }

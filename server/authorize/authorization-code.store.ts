@@ -13,7 +13,11 @@ export async function insertAuthorizationCode(db: Executor, row: NewAuthorizatio
  * first, and returns it; null when it was already used or does not exist. Of any number of
  * concurrent exchanges exactly one gets the row.
  */
-export async function claimAuthorizationCode(db: Executor, codeHash: string, claim: { now: number; sessionId: string }): Promise<AuthorizationCodeRow | null> {
+export async function claimAuthorizationCode(
+  db: Executor,
+  codeHash: string,
+  claim: { now: number; sessionId: string },
+): Promise<AuthorizationCodeRow | null> {
   const row = await db
     .updateTable('authorization_codes')
     .set({ used_at: claim.now, session_id: claim.sessionId })
@@ -25,7 +29,11 @@ export async function claimAuthorizationCode(db: Executor, codeHash: string, cla
 }
 
 /** Records a replay of a used code and returns the session its first exchange opened (or is opening). */
-export async function markAuthorizationCodeReplayed(db: Executor, codeHash: string, now: number): Promise<{ sessionId: string | null } | null> {
+export async function markAuthorizationCodeReplayed(
+  db: Executor,
+  codeHash: string,
+  now: number,
+): Promise<{ sessionId: string | null } | null> {
   const row = await db
     .updateTable('authorization_codes')
     .set({ replayed_at: now })
@@ -38,7 +46,11 @@ export async function markAuthorizationCodeReplayed(db: Executor, codeHash: stri
 
 /** Whether a replay of the code was recorded. */
 export async function isAuthorizationCodeReplayed(db: Executor, codeHash: string): Promise<boolean> {
-  const row = await db.selectFrom('authorization_codes').select('replayed_at').where('code_hash', '=', codeHash).executeTakeFirst()
+  const row = await db
+    .selectFrom('authorization_codes')
+    .select('replayed_at')
+    .where('code_hash', '=', codeHash)
+    .executeTakeFirst()
   return row?.replayed_at != null
 }
 

@@ -6,18 +6,30 @@ import { sendPage } from '../pages/send-page.js'
 import { issueCsrfToken } from '../signin/csrf.js'
 import { consentPage, messagePage, signinPage } from '../signin/signin-pages.js'
 import type { Signin } from '../signin/signin-session.js'
-import { AuthorizationPageError, AuthorizationRedirectError, buildRedirect, type AuthorizationRequest } from './authorization-request.js'
+import {
+  AuthorizationPageError,
+  AuthorizationRedirectError,
+  buildRedirect,
+  type AuthorizationRequest,
+} from './authorization-request.js'
 import { issueAuthorizationCode, type Browser } from './issue-authorization-code.js'
 import { formActionSourceOf } from './redirect-uri.js'
 
-export type AuthorizationStep = { kind: 'signin' } | { kind: 'consent'; signin: Signin; signedInForThisRequest: boolean } | { kind: 'redirect'; location: string }
+export type AuthorizationStep =
+  | { kind: 'signin' }
+  | { kind: 'consent'; signin: Signin; signedInForThisRequest: boolean }
+  | { kind: 'redirect'; location: string }
 
 /**
  * What the consent form's CSRF token is bound to: this authorization request, this sign-in and
  * whether the user proved their password in this flow. POST /consent trusts a fresh sign-in
  * (prompt=login, max_age) only when its token was issued right after that sign-in.
  */
-export function consentFormBinding(authorization: AuthorizationRequest, signin: Signin, signedInForThisRequest: boolean): string {
+export function consentFormBinding(
+  authorization: AuthorizationRequest,
+  signin: Signin,
+  signedInForThisRequest: boolean,
+): string {
   return JSON.stringify([authorization.query, signin.id, signin.authTime, signedInForThisRequest ? 'fresh' : 'earlier'])
 }
 
@@ -41,20 +53,28 @@ export async function nextAuthorizationStep(
   options: StepOptions,
 ): Promise<AuthorizationStep> {
   const now = deps.clock.now()
-  const reject = (error: string, description: string) => new AuthorizationRedirectError(error, description, request.redirectUri, request.state)
+  const reject = (error: string, description: string) =>
+    new AuthorizationRedirectError(error, description, request.redirectUri, request.state)
   const tooOld = signin !== null && request.maxAge !== null && now - signin.authTime > request.maxAge * 1000
   if (signin === null || (!options.signedInForThisRequest && (request.prompt.has('login') || tooOld))) {
     // OIDC Core §3.1.2.6
     if (request.prompt.has('none')) throw reject('login_required', 'the user is not signed in')
     return { kind: 'signin' }
   }
-  if (!options.consentGiven && (request.prompt.has('consent') || (await needsConsent(deps.db, signin.user.id, request.client, request.scopes, request.audience)))) {
+  if (
+    !options.consentGiven &&
+    (request.prompt.has('consent') ||
+      (await needsConsent(deps.db, signin.user.id, request.client, request.scopes, request.audience)))
+  ) {
     if (request.prompt.has('none')) throw reject('consent_required', 'the user has not allowed this app yet')
     return { kind: 'consent', signin, signedInForThisRequest: options.signedInForThisRequest }
   }
   const code = await issueAuthorizationCode(deps, request, signin, options.browser)
   // RFC 9207: iss tells the client which server answered (mix-up defence).
-  return { kind: 'redirect', location: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.config.issuer }) }
+  return {
+    kind: 'redirect',
+    location: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.config.issuer }),
+  }
 }
 
 /** The browser behind a request, recorded with the code and the session it opens. */
@@ -72,27 +92,65 @@ export function answerAuthorizationStep(
   notice: { error?: string; status?: number; email?: string | null } = {},
 ): FastifyReply {
   const formActionOrigins = [formActionSourceOf(authorization.redirectUri)]
-  if (step.kind === 'redirect') return reply.code(request.method === 'GET' ? 302 : 303).header('location', step.location).send()
+  if (step.kind === 'redirect')
+    return reply
+      .code(request.method === 'GET' ? 302 : 303)
+      .header('location', step.location)
+      .send()
   if (step.kind === 'signin') {
     const form = { csrf: issueCsrfToken(request, reply, 'signin'), authorize: authorization.query, formActionOrigins }
-    return sendPage(reply, signinPage(form, { clientName: authorization.client.name }, { ...notice, email: notice.email ?? authorization.loginHint }))
+    return sendPage(
+      reply,
+      signinPage(
+        form,
+        { clientName: authorization.client.name },
+        { ...notice, email: notice.email ?? authorization.loginHint },
+      ),
+    )
   }
   const binding = consentFormBinding(authorization, step.signin, step.signedInForThisRequest)
-  const form = { csrf: issueCsrfToken(request, reply, 'consent', binding), authorize: authorization.query, formActionOrigins }
-  return sendPage(reply, consentPage(form, { clientName: authorization.client.name, userEmail: step.signin.user.email, scopes: describeScopes(authorization.scopes) }))
+  const form = {
+    csrf: issueCsrfToken(request, reply, 'consent', binding),
+    authorize: authorization.query,
+    formActionOrigins,
+  }
+  return sendPage(
+    reply,
+    consentPage(form, {
+      clientName: authorization.client.name,
+      userEmail: step.signin.user.email,
+      scopes: describeScopes(authorization.scopes),
+    }),
+  )
 }
 
 /**
  * Errors before the redirect_uri is trusted are shown here and go nowhere else; later ones go
  * back to the app with `iss` (RFC 6749 §4.1.2.1, RFC 9207).
  */
-export function answerAuthorizationError(deps: Pick<Deps, 'config'>, request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+export function answerAuthorizationError(
+  deps: Pick<Deps, 'config'>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+): FastifyReply {
   if (error instanceof AuthorizationPageError) {
-    return sendPage(reply, messagePage('Sign-in problem', `${error.description} Go back to the app and try again.`, 400))
+    return sendPage(
+      reply,
+      messagePage('Sign-in problem', `${error.description} Go back to the app and try again.`, 400),
+    )
   }
   if (error instanceof AuthorizationRedirectError) {
-    const location = buildRedirect(error.redirectUri, { error: error.error, error_description: error.description, state: error.state, iss: deps.config.issuer })
-    return reply.code(request.method === 'GET' ? 302 : 303).header('location', location).send()
+    const location = buildRedirect(error.redirectUri, {
+      error: error.error,
+      error_description: error.description,
+      state: error.state,
+      iss: deps.config.issuer,
+    })
+    return reply
+      .code(request.method === 'GET' ? 302 : 303)
+      .header('location', location)
+      .send()
   }
   throw error
 }

@@ -74,17 +74,23 @@ export async function parseAuthorizationRequest(
     return values === undefined ? null : values.length === 1 ? values[0]! : 'repeated'
   }
   const clientIds = params.get('client_id')
-  if (clientIds === undefined) throw new AuthorizationPageError('The app that sent you here did not say who it is (client_id is missing).')
-  if (clientIds.length > 1) throw new AuthorizationPageError('The sign-in request is malformed (client_id is repeated).')
+  if (clientIds === undefined)
+    throw new AuthorizationPageError('The app that sent you here did not say who it is (client_id is missing).')
+  if (clientIds.length > 1)
+    throw new AuthorizationPageError('The sign-in request is malformed (client_id is repeated).')
   const client = clientIds[0]!.length <= 128 ? await deps.findClient(clientIds[0]!) : null
   if (!client) throw new AuthorizationPageError('The app that sent you here is not registered with this server.')
 
   const redirectUris = params.get('redirect_uri')
-  if (redirectUris === undefined) throw new AuthorizationPageError('The sign-in request is malformed (redirect_uri is missing).')
-  if (redirectUris.length > 1) throw new AuthorizationPageError('The sign-in request is malformed (redirect_uri is repeated).')
+  if (redirectUris === undefined)
+    throw new AuthorizationPageError('The sign-in request is malformed (redirect_uri is missing).')
+  if (redirectUris.length > 1)
+    throw new AuthorizationPageError('The sign-in request is malformed (redirect_uri is repeated).')
   const redirectUri = redirectUris[0]!
   if (!matchRedirectUri(redirectUri, client.redirectUris)) {
-    throw new AuthorizationPageError('The app asked to return you to an address it has not registered, so you were not sent there.')
+    throw new AuthorizationPageError(
+      'The app asked to return you to an address it has not registered, so you were not sent there.',
+    )
   }
 
   const states = params.get('state')
@@ -102,16 +108,23 @@ export async function parseAuthorizationRequest(
   const responseType = single('response_type')
   if (responseType === null) fail('invalid_request', 'response_type is required')
   if (responseType !== 'code') fail('unsupported_response_type', 'only response_type=code is supported')
-  if (!client.grantTypes.includes('authorization_code')) fail('unauthorized_client', 'this client may not use the authorization code grant')
+  if (!client.grantTypes.includes('authorization_code'))
+    fail('unauthorized_client', 'this client may not use the authorization code grant')
   const responseMode = single('response_mode')
-  if (responseMode !== null && responseMode !== 'query') fail('invalid_request', 'only response_mode=query is supported')
+  if (responseMode !== null && responseMode !== 'query')
+    fail('invalid_request', 'only response_mode=query is supported')
 
   // RFC 9700 §2.1.1: PKCE for every client, and only S256 (plain would reveal the verifier).
   const codeChallenge = single('code_challenge')
   if (codeChallenge === null) fail('invalid_request', 'code_challenge is required (PKCE with S256)')
   const method = single('code_challenge_method')
-  if (method !== 'S256') fail('invalid_request', method === null ? 'code_challenge_method is required and must be S256' : 'code_challenge_method must be S256')
-  if (!s256Challenge.test(codeChallenge!)) fail('invalid_request', 'code_challenge must be 43 base64url characters (S256)')
+  if (method !== 'S256')
+    fail(
+      'invalid_request',
+      method === null ? 'code_challenge_method is required and must be S256' : 'code_challenge_method must be S256',
+    )
+  if (!s256Challenge.test(codeChallenge!))
+    fail('invalid_request', 'code_challenge must be 43 base64url characters (S256)')
 
   let scopes: string[] = []
   let audience = ''

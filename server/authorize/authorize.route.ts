@@ -5,7 +5,12 @@ import { assertFormBody } from '../http/form-body.js'
 import type { Deps } from '../deps.js'
 import { pageResponses } from '../pages/page.schema.js'
 import { currentSignin } from '../signin/signin-session.js'
-import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from './authorization-flow.js'
+import {
+  answerAuthorizationError,
+  answerAuthorizationStep,
+  browserOf,
+  nextAuthorizationStep,
+} from './authorization-flow.js'
 import { parseAuthorizationRequest } from './authorization-request.js'
 
 /**
@@ -17,7 +22,11 @@ const authorizeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { 
     try {
       const authorization = await parseAuthorizationRequest(deps, query)
       const signin = await currentSignin(deps, request)
-      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: false, consentGiven: false, browser: browserOf(request) })
+      const step = await nextAuthorizationStep(deps, authorization, signin, {
+        signedInForThisRequest: false,
+        consentGiven: false,
+        browser: browserOf(request),
+      })
       return answerAuthorizationStep(deps, request, reply, authorization, step, { email: signin?.user.email ?? null })
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)
@@ -31,11 +40,22 @@ const authorizeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { 
 
   // OIDC Core §3.1.2.1: the same request as a form post. A cross-site POST never carries the
   // SameSite=Lax sign-in cookie, so it always meets the sign-in page.
-  app.post('/authorize', { schema: { body: Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())])), response: pageResponses }, preValidation: assertFormBody }, async (request, reply) => {
-    const query = new URLSearchParams()
-    for (const [key, value] of Object.entries(request.body)) for (const v of Array.isArray(value) ? value : [value]) query.append(key, v)
-    return authorize(request, reply, query.toString())
-  })
+  app.post(
+    '/authorize',
+    {
+      schema: {
+        body: Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())])),
+        response: pageResponses,
+      },
+      preValidation: assertFormBody,
+    },
+    async (request, reply) => {
+      const query = new URLSearchParams()
+      for (const [key, value] of Object.entries(request.body))
+        for (const v of Array.isArray(value) ? value : [value]) query.append(key, v)
+      return authorize(request, reply, query.toString())
+    },
+  )
 }
 
 export default authorizeRoute

@@ -14,7 +14,12 @@ export interface Browser {
 export const AUTHORIZATION_CODE_TTL_MS = 60_000
 
 /** A new code (256 bits from the CSPRNG) for a signed-in user; only its hash is stored. */
-export async function issueAuthorizationCode(deps: Pick<Deps, 'db' | 'clock'>, request: AuthorizationRequest, signin: Signin, browser: Browser): Promise<string> {
+export async function issueAuthorizationCode(
+  deps: Pick<Deps, 'db' | 'clock'>,
+  request: AuthorizationRequest,
+  signin: Signin,
+  browser: Browser,
+): Promise<string> {
   const code = generateOpaqueToken()
   const now = deps.clock.now()
   await insertAuthorizationCode(deps.db, {

@@ -46,8 +46,20 @@ async function createCommand(args: string[], { db }: { db: Db }): Promise<void> 
     )
     const view = { ...viewClient(client), ...(secret === null ? {} : { client_secret: secret }) }
     if (values.json) return printJson(view)
-    printTable([{ ...view, first_party: String(view.first_party), grant_types: view.grant_types.join(','), audiences: view.audiences.join(','), redirect_uris: view.redirect_uris.join(',') }], ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences'])
-    if (secret !== null) console.log(`\nclient_secret: ${secret}\nStore it now: it is shown only once and Latchkey keeps only a hash.`)
+    printTable(
+      [
+        {
+          ...view,
+          first_party: String(view.first_party),
+          grant_types: view.grant_types.join(','),
+          audiences: view.audiences.join(','),
+          redirect_uris: view.redirect_uris.join(','),
+        },
+      ],
+      ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences'],
+    )
+    if (secret !== null)
+      console.log(`\nclient_secret: ${secret}\nStore it now: it is shown only once and Latchkey keeps only a hash.`)
   } catch (error) {
     if (error instanceof ClientRegistrationError) throw new CliError(error.message)
     throw error
@@ -59,13 +71,24 @@ async function listCommand(args: string[], { db }: { db: Db }): Promise<void> {
   const clients = (await listClients(db)).map(viewClient)
   if (values.json) return printJson(clients)
   printTable(
-    clients.map((c) => ({ ...c, first_party: String(c.first_party), grant_types: c.grant_types.join(','), audiences: c.audiences.join(','), redirect_uris: c.redirect_uris.join(',') })),
+    clients.map((c) => ({
+      ...c,
+      first_party: String(c.first_party),
+      grant_types: c.grant_types.join(','),
+      audiences: c.audiences.join(','),
+      redirect_uris: c.redirect_uris.join(','),
+    })),
     ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences', 'created_at'],
   )
 }
 
 async function deleteCommand(args: string[], { db }: { db: Db }): Promise<void> {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } })
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  })
   const [id] = positionals
   if (id === undefined || positionals.length !== 1) throw new CliError('usage: latchkey clients delete CLIENT_ID')
   if (!(await deleteClient(db, id))) throw new CliError(`no client with id ${id}`)

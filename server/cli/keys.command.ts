@@ -33,17 +33,30 @@ async function listKeys(args: string[], { db }: { db: Db }): Promise<void> {
 }
 
 async function rotateKeys(args: string[], { config, db, log }: { config: Config; db: Db; log: Logger }): Promise<void> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'revoke-current': { type: 'boolean', default: false } }, strict: true })
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false }, 'revoke-current': { type: 'boolean', default: false } },
+    strict: true,
+  })
   const kek = loadKek(config, log)
   // Opening the keystore proves the KEK and creates the first keys on an empty database.
   const keystore = await openKeystore({ db, config, kek, log, clock: systemClock })
   keystore.close()
-  const result = await rotateNow({ db, config, kek, log }, systemClock.now(), { revokeCurrent: values['revoke-current'] })
+  const result = await rotateNow({ db, config, kek, log }, systemClock.now(), {
+    revokeCurrent: values['revoke-current'],
+  })
   if (values.json) return printJson(result)
   console.log(`active key is now ${result.activated}`)
   if (result.retired) {
-    console.log(result.revoked ? `revoked ${result.retired}: it left the JWKS and its tokens no longer verify` : `retired ${result.retired}: it stays in the JWKS until its tokens have expired`)
+    console.log(
+      result.revoked
+        ? `revoked ${result.retired}: it left the JWKS and its tokens no longer verify`
+        : `retired ${result.retired}: it stays in the JWKS until its tokens have expired`,
+    )
   }
-  if (result.publishedBriefly) console.log('note: the new key was published only recently; verifiers holding a cached JWKS will refetch it when they first see its kid')
+  if (result.publishedBriefly)
+    console.log(
+      'note: the new key was published only recently; verifiers holding a cached JWKS will refetch it when they first see its kid',
+    )
   console.log(`running servers pick the change up within seconds`)
 }

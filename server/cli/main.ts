@@ -20,7 +20,14 @@ const usage = `usage: latchkey <command> [--json]
   users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL`
 
 /** Admin commands talk to the database directly; they log warnings to stderr so stdout stays parseable. */
-async function withDatabase(config: Config, run: (ctx: { config: Config; db: ReturnType<typeof createDb>; log: ReturnType<typeof createLogger> }) => Promise<void>): Promise<void> {
+async function withDatabase(
+  config: Config,
+  run: (ctx: {
+    config: Config
+    db: ReturnType<typeof createDb>
+    log: ReturnType<typeof createLogger>
+  }) => Promise<void>,
+): Promise<void> {
   const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn', pino.destination(2))
   const db = createDb(config.database)
   try {
@@ -45,7 +52,11 @@ async function main(argv: string[]): Promise<void> {
       return serve(config, createLogger(config.logLevel))
     case 'migrate':
       return withDatabase(config, async ({ db }) => {
-        const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
+        const { values } = parseArgs({
+          args: rest,
+          strict: true,
+          options: { json: { type: 'boolean', default: false } },
+        })
         const applied = await migrateToLatest(db)
         if (values.json) printJson({ applied })
         else console.log(applied.length === 0 ? 'database is up to date' : `applied ${applied.join(', ')}`)
@@ -62,7 +73,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof CliError || error instanceof ConfigError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
+  const known =
+    error instanceof CliError ||
+    error instanceof ConfigError ||
+    (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
   const message = error instanceof Error ? error.message : String(error)
   console.error(`latchkey: ${known ? message : `failed: ${message}`}`.split('\n').join(' '))
   process.exitCode = 1

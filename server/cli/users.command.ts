@@ -26,12 +26,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
   // One trailing newline is what `echo` and a terminal add; anything else is part of the password.
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
 }
 
 async function createUser(args: string[], { config, db, log }: Ctx): Promise<void> {
-  const { values } = parseArgs({ args, strict: true, options: { email: { type: 'string' }, name: { type: 'string' }, 'password-stdin': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } })
-  if (values.email === undefined || !values['password-stdin']) throw new CliError('usage: latchkey users create --email EMAIL --password-stdin [--name NAME]')
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  if (values.email === undefined || !values['password-stdin'])
+    throw new CliError('usage: latchkey users create --email EMAIL --password-stdin [--name NAME]')
   const email = canonicalEmail(values.email)
   if (!isPlausibleEmail(email)) throw new CliError(`"${values.email}" is not a valid email address`)
   const password = await readStdin()
@@ -44,15 +56,37 @@ async function createUser(args: string[], { config, db, log }: Ctx): Promise<voi
   const hash = await createPasswordHasher({ params: config.argon2 }).hash(normalizePassword(password))
   const now = systemClock.now()
   const id = randomBytes(16).toString('base64url')
-  const created = await insertUserIfAbsent(db, { id, email, name: values.name?.trim() || null, password_hash: hash, email_verified: 0, disabled: 0, tokens_valid_after: 0, created_at: now, updated_at: now })
+  const created = await insertUserIfAbsent(db, {
+    id,
+    email,
+    name: values.name?.trim() || null,
+    password_hash: hash,
+    email_verified: 0,
+    disabled: 0,
+    tokens_valid_after: 0,
+    created_at: now,
+    updated_at: now,
+  })
   if (!created) throw new CliError(`a user with email ${email} already exists`)
   await recordAuditEvent({ db, clock: systemClock, log }, { event: 'user.created_by_admin', userId: id })
-  if (values.json) return printJson({ id, email, name: values.name?.trim() || null, email_verified: false, created_at: new Date(now).toISOString() })
+  if (values.json)
+    return printJson({
+      id,
+      email,
+      name: values.name?.trim() || null,
+      email_verified: false,
+      created_at: new Date(now).toISOString(),
+    })
   console.log(`created user ${id} <${email}>`)
 }
 
 async function disableUser(args: string[], { db, log }: Ctx): Promise<void> {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } })
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  })
   if (positionals.length !== 1) throw new CliError('usage: latchkey users disable EMAIL')
   const user = await findUserByEmail(db, canonicalEmail(positionals[0]!))
   if (!user) throw new CliError(`no user with email ${canonicalEmail(positionals[0]!)}`)
@@ -61,7 +95,11 @@ async function disableUser(args: string[], { db, log }: Ctx): Promise<void> {
     await setUserDisabled(trx, user.id, now)
     return revokeSessionsOfUser(trx, user.id, 'user_disabled', now)
   })
-  await recordAuditEvent({ db, clock: systemClock, log }, { event: 'user.disabled', userId: user.id, details: { sessions_revoked: revoked.length } })
-  if (values.json) return printJson({ id: user.id, email: user.email, disabled: true, sessions_revoked: revoked.length })
+  await recordAuditEvent(
+    { db, clock: systemClock, log },
+    { event: 'user.disabled', userId: user.id, details: { sessions_revoked: revoked.length } },
+  )
+  if (values.json)
+    return printJson({ id: user.id, email: user.email, disabled: true, sessions_revoked: revoked.length })
   console.log(`disabled ${user.email}; revoked ${revoked.length} session(s)`)
 }

@@ -34,8 +34,10 @@ function assertRedirectUri(uri: string): void {
     throw new ClientRegistrationError(`redirect URI "${uri}" is not an absolute URI`)
   }
   if (uri.includes('#')) throw new ClientRegistrationError(`redirect URI "${uri}" must not have a fragment`)
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) throw new ClientRegistrationError(`redirect URI "${uri}" must use https unless its host is loopback`)
-  if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(url.protocol)) throw new ClientRegistrationError(`redirect URI "${uri}" uses a forbidden scheme`)
+  if (url.protocol === 'http:' && !isLoopback(url.hostname))
+    throw new ClientRegistrationError(`redirect URI "${uri}" must use https unless its host is loopback`)
+  if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(url.protocol))
+    throw new ClientRegistrationError(`redirect URI "${uri}" uses a forbidden scheme`)
 }
 
 function assertAudience(audience: string): void {
@@ -47,12 +49,15 @@ function assertAudience(audience: string): void {
   if (audience.includes('#')) throw new ClientRegistrationError(`audience "${audience}" must not have a fragment`)
 }
 
-export function assertValidRegistration(registration: ClientRegistration): asserts registration is ClientRegistration & { grantTypes: GrantType[] } {
+export function assertValidRegistration(
+  registration: ClientRegistration,
+): asserts registration is ClientRegistration & { grantTypes: GrantType[] } {
   const { name, type } = registration
   if (name.trim() === '' || name.length > 200) throw new ClientRegistrationError('name must be 1 to 200 characters')
   if (registration.grantTypes.length === 0) throw new ClientRegistrationError('at least one grant type is required')
   for (const grant of registration.grantTypes) {
-    if (!(grantTypes as readonly string[]).includes(grant)) throw new ClientRegistrationError(`unknown grant type "${grant}" (one of ${grantTypes.join(', ')})`)
+    if (!(grantTypes as readonly string[]).includes(grant))
+      throw new ClientRegistrationError(`unknown grant type "${grant}" (one of ${grantTypes.join(', ')})`)
   }
   // RFC 6749 §4.4: client credentials are for confidential clients only.
   if (type === 'public' && registration.grantTypes.includes('client_credentials')) {
@@ -69,7 +74,10 @@ export function assertValidRegistration(registration: ClientRegistration): asser
 }
 
 /** Registers a client; the secret (confidential clients only) is returned once and stored only as a hash. */
-export async function createClient(deps: { db: Db; clock: Clock }, registration: ClientRegistration): Promise<{ client: Client; secret: string | null }> {
+export async function createClient(
+  deps: { db: Db; clock: Clock },
+  registration: ClientRegistration,
+): Promise<{ client: Client; secret: string | null }> {
   assertValidRegistration(registration)
   const now = deps.clock.now()
   const id = randomBytes(16).toString('base64url')

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { answerAuthorizationError, answerAuthorizationStep, browserOf, consentFormBinding, nextAuthorizationStep } from '../authorize/authorization-flow.js'
+import {
+  answerAuthorizationError,
+  answerAuthorizationStep,
+  browserOf,
+  consentFormBinding,
+  nextAuthorizationStep,
+} from '../authorize/authorization-flow.js'
 import { AuthorizationRedirectError, parseAuthorizationRequest } from '../authorize/authorization-request.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
@@ -15,7 +21,15 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
   app.post('/consent', { schema: { body: PageForm, response: pageResponses } }, async (request, reply) => {
     const form = request.body
     try {
-      if (form.authorize === undefined) return sendPage(reply, messagePage('Sign-in problem', 'This form does not belong to a sign-in. Go back to the app and try again.', 400))
+      if (form.authorize === undefined)
+        return sendPage(
+          reply,
+          messagePage(
+            'Sign-in problem',
+            'This form does not belong to a sign-in. Go back to the app and try again.',
+            400,
+          ),
+        )
       const authorization = await parseAuthorizationRequest(deps, form.authorize)
       const signin = await currentSignin(deps, request)
       // Signed out in between (another tab): sign in again, then the consent page comes back.
@@ -23,16 +37,46 @@ const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
       // The token says whether this sign-in happened in this very flow (see consentFormBinding); a
       // token of another request, another sign-in or a forged "fresh" claim is refused.
       const fresh = isValidCsrfToken(request, 'consent', form.csrf, consentFormBinding(authorization, signin, true))
-      if (!fresh && !isValidCsrfToken(request, 'consent', form.csrf, consentFormBinding(authorization, signin, false))) {
+      if (
+        !fresh &&
+        !isValidCsrfToken(request, 'consent', form.csrf, consentFormBinding(authorization, signin, false))
+      ) {
         return sendPage(reply, expiredFormPage())
       }
       if (form.decision !== 'allow') {
-        await recordAuditEvent(deps, { event: 'consent.denied', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip })
-        throw new AuthorizationRedirectError('access_denied', 'the user denied the request', authorization.redirectUri, authorization.state)
+        await recordAuditEvent(deps, {
+          event: 'consent.denied',
+          userId: signin.user.id,
+          clientId: authorization.client.id,
+          ip: request.ip,
+        })
+        throw new AuthorizationRedirectError(
+          'access_denied',
+          'the user denied the request',
+          authorization.redirectUri,
+          authorization.state,
+        )
       }
-      await saveConsent(deps.db, signin.user.id, authorization.client.id, authorization.scopes, authorization.audience, deps.clock.now())
-      await recordAuditEvent(deps, { event: 'consent.granted', userId: signin.user.id, clientId: authorization.client.id, ip: request.ip, details: { scope: authorization.scopes.join(' '), audience: authorization.audience } })
-      const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: fresh, consentGiven: true, browser: browserOf(request) })
+      await saveConsent(
+        deps.db,
+        signin.user.id,
+        authorization.client.id,
+        authorization.scopes,
+        authorization.audience,
+        deps.clock.now(),
+      )
+      await recordAuditEvent(deps, {
+        event: 'consent.granted',
+        userId: signin.user.id,
+        clientId: authorization.client.id,
+        ip: request.ip,
+        details: { scope: authorization.scopes.join(' '), audience: authorization.audience },
+      })
+      const step = await nextAuthorizationStep(deps, authorization, signin, {
+        signedInForThisRequest: fresh,
+        consentGiven: true,
+        browser: browserOf(request),
+      })
       return answerAuthorizationStep(deps, request, reply, authorization, step)
     } catch (error) {
       return answerAuthorizationError(deps, request, reply, error)

@@ -9,7 +9,15 @@ import { ErrorResponse } from '../users/user.schema.js'
 import { deleteConsent, listConsentsOfUser } from './consent.store.js'
 
 const ConsentList = Type.Object({
-  consents: Type.Array(Type.Object({ client_id: Type.String(), client_name: Type.Union([Type.String(), Type.Null()]), scope: Type.String(), created_at: Type.String(), updated_at: Type.String() })),
+  consents: Type.Array(
+    Type.Object({
+      client_id: Type.String(),
+      client_name: Type.Union([Type.String(), Type.Null()]),
+      scope: Type.String(),
+      created_at: Type.String(),
+      updated_at: Type.String(),
+    }),
+  ),
 })
 const ConsentParams = Type.Object({ client_id: Type.String({ minLength: 1, maxLength: 128 }) })
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -21,31 +29,42 @@ const iso = (ms: number) => new Date(ms).toISOString()
 const consentsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   const preHandler = requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences)
 
-  app.get('/consents', { schema: { response: { 200: ConsentList, 401: ErrorResponse } }, preHandler }, async (request) => {
-    const rows = await listConsentsOfUser(deps.db, request.userAuth!.userId)
-    const consents = await Promise.all(
-      rows.map(async (row) => ({
-        client_id: row.client_id,
-        client_name: (await deps.findClient(row.client_id))?.name ?? null,
-        scope: row.scope,
-        created_at: iso(row.created_at),
-        updated_at: iso(row.updated_at),
-      })),
-    )
-    return { consents }
-  })
+  app.get(
+    '/consents',
+    { schema: { response: { 200: ConsentList, 401: ErrorResponse } }, preHandler },
+    async (request) => {
+      const rows = await listConsentsOfUser(deps.db, request.userAuth!.userId)
+      const consents = await Promise.all(
+        rows.map(async (row) => ({
+          client_id: row.client_id,
+          client_name: (await deps.findClient(row.client_id))?.name ?? null,
+          scope: row.scope,
+          created_at: iso(row.created_at),
+          updated_at: iso(row.updated_at),
+        })),
+      )
+      return { consents }
+    },
+  )
 
-  app.delete('/consents/:client_id', { schema: { params: ConsentParams, response: { 204: { type: 'null' }, 401: ErrorResponse, 404: ErrorResponse } }, preHandler }, async (request, reply) => {
-    const { userId } = request.userAuth!
-    const clientId = request.params.client_id
-    if (!(await deleteConsent(deps.db, userId, clientId))) throw new NotFound('no consent for this app')
-    const now = deps.clock.now()
-    for (const session of await findLiveSessionsOfUser(deps.db, userId, now)) {
-      if (session.clientId === clientId) await revokeSession(deps.db, session.id, 'consent_revoked', now)
-    }
-    await recordAuditEvent(deps, { event: 'consent.revoked', userId, clientId, ip: request.ip })
-    return reply.code(204).send(null)
-  })
+  app.delete(
+    '/consents/:client_id',
+    {
+      schema: { params: ConsentParams, response: { 204: { type: 'null' }, 401: ErrorResponse, 404: ErrorResponse } },
+      preHandler,
+    },
+    async (request, reply) => {
+      const { userId } = request.userAuth!
+      const clientId = request.params.client_id
+      if (!(await deleteConsent(deps.db, userId, clientId))) throw new NotFound('no consent for this app')
+      const now = deps.clock.now()
+      for (const session of await findLiveSessionsOfUser(deps.db, userId, now)) {
+        if (session.clientId === clientId) await revokeSession(deps.db, session.id, 'consent_revoked', now)
+      }
+      await recordAuditEvent(deps, { event: 'consent.revoked', userId, clientId, ip: request.ip })
+      return reply.code(204).send(null)
+    },
+  )
 }
 
 export default consentsRoute

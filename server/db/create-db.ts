@@ -23,7 +23,9 @@ export function createDb(config: DatabaseConfig): Db {
       // pool only instead of patching pg's global type table.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+          oid === INT8_OID
+            ? (value: string) => Number(value)
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     })
     // An idle client losing its connection must not crash the process; the next query reconnects.

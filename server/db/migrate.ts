@@ -9,10 +9,14 @@ const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url
 
 const migrationFiles: MigrationProvider = {
   async getMigrations() {
-    const names = (await fs.readdir(migrationsDir)).filter((name) => /\.(js|ts)$/.test(name) && !name.endsWith('.d.ts')).sort()
+    const names = (await fs.readdir(migrationsDir))
+      .filter((name) => /\.(js|ts)$/.test(name) && !name.endsWith('.d.ts'))
+      .sort()
     const migrations: Record<string, Migration> = {}
     for (const name of names) {
-      migrations[name.replace(/\.(js|ts)$/, '')] = (await import(pathToFileURL(path.join(migrationsDir, name)).href)) as Migration
+      migrations[name.replace(/\.(js|ts)$/, '')] = (await import(
+        pathToFileURL(path.join(migrationsDir, name)).href
+      )) as Migration
     }
     return migrations
   },
@@ -23,7 +27,9 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const { error, results } = await new Migrator({ db, provider: migrationFiles }).migrateToLatest()
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
-    throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`)
+    throw new Error(
+      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
 }

@@ -60,11 +60,15 @@ export async function startWalCheckpointer(
   let exitedResolve!: () => void
   const exited = new Promise<void>((resolve) => (exitedResolve = resolve))
   worker.on('message', (result: WalCheckpointResult) => options.onCheckpoint?.(result))
-  const restoreAutocheckpoint = () => sql`pragma wal_autocheckpoint = ${sql.raw(String(DEFAULT_AUTOCHECKPOINT_PAGES))}`.execute(deps.db)
+  const restoreAutocheckpoint = () =>
+    sql`pragma wal_autocheckpoint = ${sql.raw(String(DEFAULT_AUTOCHECKPOINT_PAGES))}`.execute(deps.db)
   const fallBack = (error?: unknown) => {
     if (stopping || failed) return
     failed = true
-    deps.log.error({ event: 'db.checkpointer_failed', err: error }, 'the WAL checkpoint worker stopped; checkpointing on commit again')
+    deps.log.error(
+      { event: 'db.checkpointer_failed', err: error },
+      'the WAL checkpoint worker stopped; checkpointing on commit again',
+    )
   }
   worker.on('error', fallBack)
   worker.on('exit', () => {

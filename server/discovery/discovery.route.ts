@@ -10,7 +10,9 @@ const discoveryRoute: FastifyPluginAsync<{ deps: Deps }> = async (app, { deps })
   const body = JSON.stringify(buildMetadata(deps.config, supportedGrantTypes))
   const schema = { response: { 200: { type: 'object', additionalProperties: true } } }
   for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
-    app.get(path, { schema }, async (_request, reply) => reply.header('cache-control', cacheControl).type('application/json; charset=utf-8').send(body))
+    app.get(path, { schema }, async (_request, reply) =>
+      reply.header('cache-control', cacheControl).type('application/json; charset=utf-8').send(body),
+    )
   }
 }
 

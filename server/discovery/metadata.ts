@@ -4,7 +4,10 @@ import type { Config } from '../config.js'
  * RFC 8414 authorization server metadata. It advertises only what exists: each capability adds
  * its members here when it lands, so clients never discover an endpoint that answers 404.
  */
-export function buildMetadata(config: Pick<Config, 'issuer' | 'signingAlg'>, grantTypes: string[]): Record<string, unknown> {
+export function buildMetadata(
+  config: Pick<Config, 'issuer' | 'signingAlg'>,
+  grantTypes: string[],
+): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
     issuer: config.issuer,
@@ -31,7 +34,21 @@ export function buildMetadata(config: Pick<Config, 'issuer' | 'signingAlg'>, gra
     scopes_supported: ['openid', 'email', 'profile'],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: [config.signingAlg],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'email', 'email_verified', 'name'],
+    claims_supported: [
+      'iss',
+      'sub',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'nonce',
+      'at_hash',
+      'sid',
+      'amr',
+      'email',
+      'email_verified',
+      'name',
+    ],
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
   }

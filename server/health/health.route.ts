@@ -9,18 +9,22 @@ const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.R
 const healthRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/healthz', { schema: { response: { 200: Status } }, logLevel: 'warn' }, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', { schema: { response: { 200: Status, 503: Status } }, logLevel: 'warn' }, async (request, reply) => {
-    let database = 'ok'
-    try {
-      await sql`select 1`.execute(deps.db)
-    } catch (error) {
-      request.log.warn({ event: 'readyz.database_unavailable', err: error }, 'database check failed')
-      database = 'unavailable'
-    }
-    const keys = deps.keystore.activeKid() ? 'ok' : 'no active signing key'
-    const ready = database === 'ok' && keys === 'ok'
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { database, keys } })
-  })
+  app.get(
+    '/readyz',
+    { schema: { response: { 200: Status, 503: Status } }, logLevel: 'warn' },
+    async (request, reply) => {
+      let database = 'ok'
+      try {
+        await sql`select 1`.execute(deps.db)
+      } catch (error) {
+        request.log.warn({ event: 'readyz.database_unavailable', err: error }, 'database check failed')
+        database = 'unavailable'
+      }
+      const keys = deps.keystore.activeKid() ? 'ok' : 'no active signing key'
+      const ready = database === 'ok' && keys === 'ok'
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { database, keys } })
+    },
+  )
 }
 
 export default healthRoute

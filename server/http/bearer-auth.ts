@@ -42,9 +42,11 @@ export function requireUser(verify: VerifyAccessToken, audiences: string[]) {
     if (token === null) throw new InvalidToken('a bearer access token is required')
     const claims = await verify(token)
     if (!claims || claims.sid === undefined) throw new InvalidToken()
-    if (claims.client_id !== FIRST_PARTY_CLIENT_ID) throw new InvalidToken('the access token was issued to another app and is not valid for the Latchkey account API')
+    if (claims.client_id !== FIRST_PARTY_CLIENT_ID)
+      throw new InvalidToken('the access token was issued to another app and is not valid for the Latchkey account API')
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
-    if (!aud.some((a) => a !== undefined && audiences.includes(a))) throw new InvalidToken('the access token is not meant for Latchkey')
+    if (!aud.some((a) => a !== undefined && audiences.includes(a)))
+      throw new InvalidToken('the access token is not meant for Latchkey')
     request.userAuth = { userId: claims.sub, sessionId: claims.sid, claims }
   }
 }

@@ -41,14 +41,16 @@ export function readClientCredentials(headers: IncomingHttpHeaders, params: Clie
   if (authorization !== undefined) {
     if (params.client_secret !== undefined) throw new InvalidRequest('use only one client authentication method')
     const basic = readBasic(authorization)
-    if (params.client_id !== undefined && params.client_id !== basic.clientId) throw new InvalidRequest('client_id does not match the authenticated client')
+    if (params.client_id !== undefined && params.client_id !== basic.clientId)
+      throw new InvalidRequest('client_id does not match the authenticated client')
     return { ...basic, method: 'client_secret_basic' }
   }
   if (params.client_id === undefined) {
     if (params.client_secret !== undefined) throw new InvalidRequest('client_secret requires client_id')
     throw new InvalidClient('client authentication is required')
   }
-  if (params.client_secret !== undefined) return { clientId: params.client_id, secret: params.client_secret, method: 'client_secret_post' }
+  if (params.client_secret !== undefined)
+    return { clientId: params.client_id, secret: params.client_secret, method: 'client_secret_post' }
   return { clientId: params.client_id, secret: null, method: 'none' }
 }
 
@@ -57,7 +59,11 @@ export function readClientCredentials(headers: IncomingHttpHeaders, params: Clie
  * public one only names itself. Every failure is the same invalid_client, and an unknown client
  * costs the same hash-and-compare as a wrong secret.
  */
-export async function authenticateClient(deps: { findClient: FindClient }, headers: IncomingHttpHeaders, params: ClientParams): Promise<Client> {
+export async function authenticateClient(
+  deps: { findClient: FindClient },
+  headers: IncomingHttpHeaders,
+  params: ClientParams,
+): Promise<Client> {
   const presented = readClientCredentials(headers, params)
   const client = presented.clientId.length <= 128 ? await deps.findClient(presented.clientId) : null
   if (presented.secret !== null) {

@@ -9,7 +9,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
  * MUST NOT be supported at the authorization endpoint, and a page that acts on the sign-in cookie
  * must not be readable cross-origin with credentials.
  */
-const corsPaths = ['/auth', '/oauth/token', '/oauth/revoke', '/oauth/userinfo', '/oauth/introspect', '/oauth/revocations', '/.well-known']
+const corsPaths = [
+  '/auth',
+  '/oauth/token',
+  '/oauth/revoke',
+  '/oauth/userinfo',
+  '/oauth/introspect',
+  '/oauth/revocations',
+  '/.well-known',
+]
 
 export function isCorsPath(url: string): boolean {
   const path = url.split('?', 1)[0]!

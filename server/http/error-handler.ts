@@ -10,7 +10,13 @@ export interface ErrorBody {
 /** Fastify's own 4xx errors (body too large, bad JSON, wrong media type) as client errors, never 500s. */
 function describeFrameworkError(error: FastifyError): { status: number; body: ErrorBody } | null {
   if (error.validation) {
-    return { status: 400, body: { error: 'invalid_request', error_description: `${error.validationContext ?? 'request'}${formatValidation(error)}` } }
+    return {
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        error_description: `${error.validationContext ?? 'request'}${formatValidation(error)}`,
+      },
+    }
   }
   const status = error.statusCode ?? 500
   if (status < 400 || status >= 500) return null
@@ -20,7 +26,13 @@ function describeFrameworkError(error: FastifyError): { status: number; body: Er
     FST_ERR_CTP_EMPTY_JSON_BODY: 'the JSON body is empty',
     FST_ERR_CTP_INVALID_JSON_BODY: 'the body is not valid JSON',
   }
-  return { status, body: { error: status === 429 ? 'rate_limited' : 'invalid_request', error_description: descriptions[error.code] ?? 'the request is malformed' } }
+  return {
+    status,
+    body: {
+      error: status === 429 ? 'rate_limited' : 'invalid_request',
+      error_description: descriptions[error.code] ?? 'the request is malformed',
+    },
+  }
 }
 
 function formatValidation(error: FastifyError): string {
@@ -35,8 +47,12 @@ export default fp(async function errorHandler(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     if (error instanceof OAuthError || error instanceof ApiError) {
-      if (error.status === 401 || error.error === 'invalid_client') request.log.info({ event: 'request.rejected', error: error.error }, error.description)
-      return reply.code(error.status).headers(error.headers).send({ error: error.error, error_description: error.description })
+      if (error.status === 401 || error.error === 'invalid_client')
+        request.log.info({ event: 'request.rejected', error: error.error }, error.description)
+      return reply
+        .code(error.status)
+        .headers(error.headers)
+        .send({ error: error.error, error_description: error.description })
     }
     const known = describeFrameworkError(error)
     if (known) return reply.code(known.status).send(known.body)
@@ -45,6 +61,9 @@ export default fp(async function errorHandler(app: FastifyInstance) {
   })
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` })
+    reply
+      .code(404)
+      .header('cache-control', 'no-store')
+      .send({ error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]}` })
   })
 })

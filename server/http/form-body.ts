@@ -8,7 +8,10 @@ export type FormBody = Record<string, string>
  * application/x-www-form-urlencoded bodies (RFC 6749 §4.1.3, §4.4.2). A parameter sent twice is
  * an error (RFC 6749 §3.1), except the few a spec lets repeat, which are given as arrays.
  */
-export function parseForm(text: string, repeatable: ReadonlySet<string> = new Set()): Record<string, string | string[]> {
+export function parseForm(
+  text: string,
+  repeatable: ReadonlySet<string> = new Set(),
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = Object.create(null)
   for (const [key, value] of new URLSearchParams(text)) {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.

@@ -9,7 +9,10 @@ import { ApiError } from '../errors.js'
  * X-Forwarded-For only as far as LATCHKEY_TRUST_PROXY says), with IPv6 clients grouped by /64 so
  * rotating addresses within one allocation does not escape the limit. With Redis the budget is shared by every instance.
  */
-export async function registerRateLimit(app: FastifyInstance, options: { redis: Redis | null; enabled: boolean }): Promise<void> {
+export async function registerRateLimit(
+  app: FastifyInstance,
+  options: { redis: Redis | null; enabled: boolean },
+): Promise<void> {
   await app.register(rateLimit, {
     global: false,
     // LATCHKEY_RATE_LIMITS=false: routes keep their settings but nothing is counted.
@@ -19,7 +22,9 @@ export async function registerRateLimit(app: FastifyInstance, options: { redis: 
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
-      return new ApiError('rate_limited', 429, `too many requests, retry after ${seconds} seconds`, { 'retry-after': String(seconds) })
+      return new ApiError('rate_limited', 429, `too many requests, retry after ${seconds} seconds`, {
+        'retry-after': String(seconds),
+      })
     },
   })
 }

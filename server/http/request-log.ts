@@ -7,7 +7,13 @@ export default fp(async function requestLog(app: FastifyInstance) {
   if (!['info', 'debug', 'trace'].includes(app.log.level)) return
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
-      { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10, ip: request.ip },
+      {
+        method: request.method,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ip: request.ip,
+      },
       'request completed',
     )
   })

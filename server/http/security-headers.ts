@@ -3,7 +3,10 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 
 const helmetOptions: FastifyHelmetOptions = {
-  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] },
+  },
   crossOriginResourcePolicy: { policy: 'same-origin' },
   referrerPolicy: { policy: 'no-referrer' },
   hsts: { maxAge: 31_536_000, includeSubDomains: true },
@@ -23,7 +26,8 @@ async function computeHelmetHeaders(): Promise<Record<string, string>> {
   await probe.close()
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(res.headers)) {
-    if (typeof value === 'string' && !['content-type', 'content-length', 'date', 'connection'].includes(name)) headers[name] = value
+    if (typeof value === 'string' && !['content-type', 'content-length', 'date', 'connection'].includes(name))
+      headers[name] = value
   }
   return headers
 }

@@ -55,7 +55,12 @@ async function deliverOne(deps: DeliveryDeps, row: OutboxRow): Promise<keyof Del
       return 'discarded'
     }
     const rendered = renderMail(deps.config, composed.content)
-    await deps.mailer.send({ ...rendered, from: deps.config.mailFrom, to: composed.to, messageId: `<${row.id}@${new URL(deps.config.publicUrl).hostname}>` })
+    await deps.mailer.send({
+      ...rendered,
+      from: deps.config.mailFrom,
+      to: composed.to,
+      messageId: `<${row.id}@${new URL(deps.config.publicUrl).hostname}>`,
+    })
     await finishMail(deps.db, row.id, 'sent', deps.clock.now())
     deps.log.info({ event: 'mail.sent', outboxId: row.id, template: row.template, attempt: row.attempts }, 'email sent')
     return 'sent'
@@ -71,15 +76,31 @@ async function recordFailure(deps: DeliveryDeps, row: OutboxRow, error: unknown)
   // RFC 5321 §4.2.1: a 5yz reply to this message's envelope or content is permanent; resending it
   // cannot succeed. Refused credentials or TLS are the server set-up's fault, not the message's:
   // those wait for the operator to fix SMTP_URL, like an unreachable server.
-  const permanent = reason.responseCode !== undefined && reason.responseCode >= 500 && (reason.code === 'EENVELOPE' || reason.code === 'EMESSAGE')
+  const permanent =
+    reason.responseCode !== undefined &&
+    reason.responseCode >= 500 &&
+    (reason.code === 'EENVELOPE' || reason.code === 'EMESSAGE')
   if (permanent || row.attempts >= MAX_ATTEMPTS) {
     await finishMail(deps.db, row.id, 'failed', now, reason.text)
-    deps.log.error({ event: 'mail.failed', outboxId: row.id, template: row.template, attempt: row.attempts, error: reason.text }, 'email could not be delivered; giving up')
+    deps.log.error(
+      { event: 'mail.failed', outboxId: row.id, template: row.template, attempt: row.attempts, error: reason.text },
+      'email could not be delivered; giving up',
+    )
     return 'failed'
   }
   const retryAt = now + retryDelayMs(row.attempts)
   await scheduleMailRetry(deps.db, row.id, retryAt, reason.text)
-  deps.log.warn({ event: 'mail.retry', outboxId: row.id, template: row.template, attempt: row.attempts, retryAt: new Date(retryAt).toISOString(), error: reason.text }, 'email delivery failed; will retry')
+  deps.log.warn(
+    {
+      event: 'mail.retry',
+      outboxId: row.id,
+      template: row.template,
+      attempt: row.attempts,
+      retryAt: new Date(retryAt).toISOString(),
+      error: reason.text,
+    },
+    'email delivery failed; will retry',
+  )
   return 'retrying'
 }
 

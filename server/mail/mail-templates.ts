@@ -20,7 +20,11 @@ export interface RenderedMail {
  * from the Host header of the request that caused the mail. The one-time token is the only
  * secret ever put in a URL.
  */
-export function accountLink(config: Pick<Config, 'publicUrl'>, page: '/verify-email' | '/reset-password', token?: string): string {
+export function accountLink(
+  config: Pick<Config, 'publicUrl'>,
+  page: '/verify-email' | '/reset-password',
+  token?: string,
+): string {
   const url = new URL(`${config.publicUrl}${page}`)
   if (token !== undefined) url.searchParams.set('token', token)
   return url.href
@@ -50,12 +54,17 @@ function partsOf(product: string, content: MailContent): Parts {
         subject: `Verify your email address for ${product}`,
         lead: [`Please confirm that this is your email address for your ${product} account.`],
         action: { label: 'Verify my email address', link: content.link },
-        tail: [`The link works once and expires in ${validity(content.validForMs)}.`, `If you did not create a ${product} account, ignore this email.`],
+        tail: [
+          `The link works once and expires in ${validity(content.validForMs)}.`,
+          `If you did not create a ${product} account, ignore this email.`,
+        ],
       }
     case 'password_reset':
       return {
         subject: `Reset your ${product} password`,
-        lead: [`Someone asked to reset the password of your ${product} account. If it was you, choose a new password here:`],
+        lead: [
+          `Someone asked to reset the password of your ${product} account. If it was you, choose a new password here:`,
+        ],
         action: { label: 'Choose a new password', link: content.link },
         tail: [
           `The link works once and expires in ${validity(content.validForMs)}. Requesting another link makes this one stop working.`,
@@ -65,13 +74,20 @@ function partsOf(product: string, content: MailContent): Parts {
     case 'registration_attempt':
       return {
         subject: `Someone tried to register with your email address at ${product}`,
-        lead: [`Someone tried to create a ${product} account with this email address, which already has an account. No new account was created and nothing about yours changed.`],
-        tail: [`If it was you and you forgot your password, you can reset it: ${content.resetLink}`, 'If it was not you, you can ignore this email.'],
+        lead: [
+          `Someone tried to create a ${product} account with this email address, which already has an account. No new account was created and nothing about yours changed.`,
+        ],
+        tail: [
+          `If it was you and you forgot your password, you can reset it: ${content.resetLink}`,
+          'If it was not you, you can ignore this email.',
+        ],
       }
     case 'password_changed':
       return {
         subject: `Your ${product} password was changed`,
-        lead: [`The password of your ${product} account was just changed, and every device signed in to it was signed out.`],
+        lead: [
+          `The password of your ${product} account was just changed, and every device signed in to it was signed out.`,
+        ],
         tail: [`If this was not you, reset your password now: ${content.resetLink}`],
       }
   }
@@ -80,16 +96,34 @@ function partsOf(product: string, content: MailContent): Parts {
 /** Plain-text and HTML versions of one message; every value in the HTML is escaped. */
 export function renderMail(config: Pick<Config, 'productName'>, content: MailContent): RenderedMail {
   const parts = partsOf(config.productName, content)
-  const text = [...parts.lead, ...(parts.action ? [`${parts.action.link}`] : []), ...parts.tail, `— ${config.productName}`].join('\n\n') + '\n'
+  const text =
+    [...parts.lead, ...(parts.action ? [`${parts.action.link}`] : []), ...parts.tail, `— ${config.productName}`].join(
+      '\n\n',
+    ) + '\n'
   const paragraphs = (lines: string[]): Html[] => lines.map((line) => html`<p>${line}</p>`)
   const body = html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${parts.subject}</title></head>
-<body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24;max-width:32rem">
-${paragraphs(parts.lead)}
-${parts.action ? html`<p><a href="${parts.action.link}" style="display:inline-block;padding:.6rem 1rem;background:#2456d3;color:#fff;border-radius:.4rem;text-decoration:none;font-weight:600">${parts.action.label}</a></p>
-<p>Or open this address: <br>${parts.action.link}</p>` : ''}
-${paragraphs(parts.tail)}
-<p>— ${config.productName}</p>
-</body></html>`
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <title>${parts.subject}</title>
+      </head>
+      <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24;max-width:32rem">
+        ${paragraphs(parts.lead)}
+        ${
+          parts.action
+            ? html`<p>
+                  <a
+                    href="${parts.action.link}"
+                    style="display:inline-block;padding:.6rem 1rem;background:#2456d3;color:#fff;border-radius:.4rem;text-decoration:none;font-weight:600"
+                    >${parts.action.label}</a
+                  >
+                </p>
+                <p>Or open this address: <br />${parts.action.link}</p>`
+            : ''
+        }
+        ${paragraphs(parts.tail)}
+        <p>— ${config.productName}</p>
+      </body>
+    </html>`
   return { subject: parts.subject, text, html: body.markup }
 }

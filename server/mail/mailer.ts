@@ -23,7 +23,9 @@ export interface Mailer {
 
 /** SMTP when SMTP_URL is set; otherwise .eml files in DATA_DIR/outbox/ for local development. */
 export function createMailer(config: Pick<Config, 'smtpUrl' | 'dataDir'>, log: Logger): Mailer {
-  return config.smtpUrl === null ? createFileMailer(path.join(config.dataDir, 'outbox'), log) : createSmtpMailer(config.smtpUrl)
+  return config.smtpUrl === null
+    ? createFileMailer(path.join(config.dataDir, 'outbox'), log)
+    : createSmtpMailer(config.smtpUrl)
 }
 
 /**

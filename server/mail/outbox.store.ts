@@ -15,13 +15,31 @@ export interface MailRequest {
 export async function enqueueMail(db: Executor, mail: MailRequest, now: number): Promise<void> {
   await db
     .insertInto('outbox')
-    .values({ id: randomUUID(), template: mail.template, user_id: mail.userId ?? null, email: mail.email ?? null, status: 'pending', created_at: now, next_attempt_at: now, attempts: 0 })
+    .values({
+      id: randomUUID(),
+      template: mail.template,
+      user_id: mail.userId ?? null,
+      email: mail.email ?? null,
+      status: 'pending',
+      created_at: now,
+      next_attempt_at: now,
+      attempts: 0,
+    })
     .execute()
 }
 
 /** Mails of one template requested for an address or account since `since` (per-account limits). */
-export async function countMailSince(db: Executor, template: MailTemplate, about: { email: string } | { userId: string }, since: number): Promise<number> {
-  let query = db.selectFrom('outbox').select((eb) => eb.fn.countAll<number | string>().as('n')).where('template', '=', template).where('created_at', '>', since)
+export async function countMailSince(
+  db: Executor,
+  template: MailTemplate,
+  about: { email: string } | { userId: string },
+  since: number,
+): Promise<number> {
+  let query = db
+    .selectFrom('outbox')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where('template', '=', template)
+    .where('created_at', '>', since)
   query = 'email' in about ? query.where('email', '=', about.email) : query.where('user_id', '=', about.userId)
   const row = await query.executeTakeFirstOrThrow()
   return Number(row.n)
@@ -53,12 +71,28 @@ export async function claimDueMail(db: Executor, now: number, leaseMs: number, l
     .execute()
 }
 
-export async function finishMail(db: Executor, id: string, status: 'sent' | 'failed' | 'discarded', now: number, error: string | null = null): Promise<void> {
-  await db.updateTable('outbox').set({ status, finished_at: now, claimed_until: null, last_error: error }).where('id', '=', id).where('status', '=', 'pending').execute()
+export async function finishMail(
+  db: Executor,
+  id: string,
+  status: 'sent' | 'failed' | 'discarded',
+  now: number,
+  error: string | null = null,
+): Promise<void> {
+  await db
+    .updateTable('outbox')
+    .set({ status, finished_at: now, claimed_until: null, last_error: error })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute()
 }
 
 export async function scheduleMailRetry(db: Executor, id: string, nextAttemptAt: number, error: string): Promise<void> {
-  await db.updateTable('outbox').set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error }).where('id', '=', id).where('status', '=', 'pending').execute()
+  await db
+    .updateTable('outbox')
+    .set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute()
 }
 
 /** Finished rows are kept for a while for operators to inspect, then removed. */
@@ -71,7 +105,12 @@ export async function purgeFinishedMail(db: Executor, before: number): Promise<v
  * account was requested after this one (`newer`) or before it since `since` (`older`). Ties on the
  * millisecond are broken by id, so of any set of pending rows exactly one is newest and one oldest.
  */
-export async function hasRivalMail(db: Executor, row: OutboxRow, direction: 'newer' | 'older', since = 0): Promise<boolean> {
+export async function hasRivalMail(
+  db: Executor,
+  row: OutboxRow,
+  direction: 'newer' | 'older',
+  since = 0,
+): Promise<boolean> {
   const after = direction === 'newer'
   let query = db
     .selectFrom('outbox')
@@ -83,7 +122,10 @@ export async function hasRivalMail(db: Executor, row: OutboxRow, direction: 'new
     .where((eb) => {
       const tie = [eb('created_at', '=', row.created_at), eb('id', after ? '>' : '<', row.id)]
       // A newer request sent in the same millisecond already has its link: this one may replace it.
-      return eb.or([eb('created_at', after ? '>' : '<', row.created_at), eb.and(after ? [...tie, eb('status', '=', 'pending')] : tie)])
+      return eb.or([
+        eb('created_at', after ? '>' : '<', row.created_at),
+        eb.and(after ? [...tie, eb('status', '=', 'pending')] : tie),
+      ])
     })
   query = row.email !== null ? query.where('email', '=', row.email) : query.where('user_id', '=', row.user_id ?? '')
   return (await query.executeTakeFirst()) !== undefined

@@ -16,9 +16,18 @@ export function answerPageError(error: FastifyError, request: FastifyRequest, re
   }
   const status = error.statusCode ?? 500
   if (error.validation || (status >= 400 && status < 500)) {
-    return sendPage(reply, messagePage('Something went wrong', 'The form was not filled in as expected. Go back and try again.', status >= 400 && status < 500 ? status : 400))
+    return sendPage(
+      reply,
+      messagePage(
+        'Something went wrong',
+        'The form was not filled in as expected. Go back and try again.',
+        status >= 400 && status < 500 ? status : 400,
+      ),
+    )
   }
   request.log.error({ err: error }, 'unhandled error on a hosted page')
-  return sendPage(reply, messagePage('Something went wrong', 'An internal error occurred. Please try again later.', 500))
+  return sendPage(
+    reply,
+    messagePage('Something went wrong', 'An internal error occurred. Please try again later.', 500),
+  )
 }
-

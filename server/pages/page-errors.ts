@@ -15,12 +15,20 @@ export function answerErrorsAsPages(app: FastifyInstance): void {
       status = error.status
       message = error.description
       reply.headers(error.headers)
-    } else if (error.validation || (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)) {
+    } else if (
+      error.validation ||
+      (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500)
+    ) {
       status = error.statusCode ?? 400
       message = 'The form could not be read. Please go back and try again.'
     } else {
       request.log.error({ err: error }, 'unhandled error')
     }
-    return sendPage(reply, { title: 'Something went wrong', status, body: html`<h1>Something went wrong</h1><p class="error" role="alert">${message}</p>` })
+    return sendPage(reply, {
+      title: 'Something went wrong',
+      status,
+      body: html`<h1>Something went wrong</h1>
+        <p class="error" role="alert">${message}</p>`,
+    })
   })
 }

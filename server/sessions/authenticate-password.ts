@@ -25,14 +25,26 @@ export async function authenticatePassword(
   const gate = await deps.loginBackoff.check(email)
   if (!gate.allowed) {
     await recordAuditEvent(deps, { event: 'login.backoff', ip: meta.ip, details: { locked: gate.locked } })
-    throw new ApiError('too_many_attempts', 429, `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`, { 'retry-after': String(gate.retryAfterSeconds) })
+    throw new ApiError(
+      'too_many_attempts',
+      429,
+      `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`,
+      { 'retry-after': String(gate.retryAfterSeconds) },
+    )
   }
   const password = normalizePassword(credentials.password)
   const user = await findUserByEmail(deps.db, email)
-  const valid = user ? await deps.passwordHasher.verify(user.passwordHash, password) : await deps.passwordHasher.verifyDummy(password)
+  const valid = user
+    ? await deps.passwordHasher.verify(user.passwordHash, password)
+    : await deps.passwordHasher.verifyDummy(password)
   if (!user || !valid || user.disabled) {
     await deps.loginBackoff.recordFailure(email)
-    await recordAuditEvent(deps, { event: 'login.failed', userId: user?.id ?? null, ip: meta.ip, details: { reason: !user ? 'unknown_account' : !valid ? 'wrong_password' : 'disabled' } })
+    await recordAuditEvent(deps, {
+      event: 'login.failed',
+      userId: user?.id ?? null,
+      ip: meta.ip,
+      details: { reason: !user ? 'unknown_account' : !valid ? 'wrong_password' : 'disabled' },
+    })
     throw invalidCredentials()
   }
   await deps.loginBackoff.recordSuccess(email)
@@ -40,7 +52,11 @@ export async function authenticatePassword(
     // Signed-out users cannot call /auth/email/resend: the right password sends a fresh link
     // instead (within the per-account limit), so an expired one never locks them out.
     await queueVerificationMail(deps, user.id)
-    throw new ApiError('email_not_verified', 403, 'verify your email address before signing in: follow the link we emailed you')
+    throw new ApiError(
+      'email_not_verified',
+      403,
+      'verify your email address before signing in: follow the link we emailed you',
+    )
   }
   if (deps.passwordHasher.needsRehash(user.passwordHash)) {
     await updatePasswordHash(deps.db, user.id, await deps.passwordHasher.hash(password), deps.clock.now())

@@ -17,7 +17,17 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
   app.post(
     '/login',
     {
-      schema: { body: Credentials, response: { 200: AccessTokenResponse, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse } },
+      schema: {
+        body: Credentials,
+        response: {
+          200: AccessTokenResponse,
+          400: ErrorResponse,
+          401: ErrorResponse,
+          403: ErrorResponse,
+          429: ErrorResponse,
+          503: ErrorResponse,
+        },
+      },
       config: { rateLimit: loginRateLimit },
       // A saturated hashing queue answers before the body is even read: a flood then costs the
       // event loop as little as possible, leaving it to tokens, JWKS and health checks.
@@ -34,7 +44,13 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
         userAgent: request.headers['user-agent'] ?? null,
       })
       const access = await issueUserAccessToken(deps, user, session)
-      await recordAuditEvent(deps, { event: 'login.succeeded', userId: user.id, clientId: FIRST_PARTY_CLIENT_ID, sessionId: session.id, ip: request.ip })
+      await recordAuditEvent(deps, {
+        event: 'login.succeeded',
+        userId: user.id,
+        clientId: FIRST_PARTY_CLIENT_ID,
+        sessionId: session.id,
+        ip: request.ip,
+      })
       setSessionCookie(reply, refreshToken, session.expiresAt, deps.clock.now())
       return { access_token: access.token, token_type: 'Bearer' as const, expires_in: access.expiresIn }
     },

@@ -24,24 +24,38 @@ const logoutRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     if (presented !== null) {
       const found = await findRefreshTokenByHash(deps.db, hashOpaqueToken(presented))
       if (found && (await revokeSession(deps.db, found.session.id, 'logout', deps.clock.now()))) {
-        await recordAuditEvent(deps, { event: 'session.logout', userId: found.session.user_id, sessionId: found.session.id, ip: request.ip })
+        await recordAuditEvent(deps, {
+          event: 'session.logout',
+          userId: found.session.user_id,
+          sessionId: found.session.id,
+          ip: request.ip,
+        })
       }
     }
     clearSessionCookie(reply)
     return reply.code(204).send(null)
   })
 
-  app.post('/logout-all', { schema, preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences) }, async (request, reply) => {
-    const { userId } = request.userAuth!
-    const now = deps.clock.now()
-    const revoked = await deps.db.transaction().execute(async (trx) => {
-      await cutOffUserTokens(trx, userId, now)
-      return revokeSessionsOfUser(trx, userId, 'logout_all', now)
-    })
-    await recordAuditEvent(deps, { event: 'session.logout_all', userId, ip: request.ip, details: { sessions: revoked.length } })
-    clearSessionCookie(reply)
-    return reply.code(204).send(null)
-  })
+  app.post(
+    '/logout-all',
+    { schema, preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences) },
+    async (request, reply) => {
+      const { userId } = request.userAuth!
+      const now = deps.clock.now()
+      const revoked = await deps.db.transaction().execute(async (trx) => {
+        await cutOffUserTokens(trx, userId, now)
+        return revokeSessionsOfUser(trx, userId, 'logout_all', now)
+      })
+      await recordAuditEvent(deps, {
+        event: 'session.logout_all',
+        userId,
+        ip: request.ip,
+        details: { sessions: revoked.length },
+      })
+      clearSessionCookie(reply)
+      return reply.code(204).send(null)
+    },
+  )
 }
 
 export default logoutRoute

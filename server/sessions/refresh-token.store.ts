@@ -9,8 +9,14 @@ export interface RefreshTokenWithSession {
   session: SessionRow
 }
 
-export async function insertRefreshToken(db: Executor, row: { id: string; session_id: string; token_hash: string; created_at: number; idle_expires_at: number }): Promise<void> {
-  await db.insertInto('refresh_tokens').values({ ...row, used_at: null, successor_id: null, successor_encrypted: null, grace_until: null }).execute()
+export async function insertRefreshToken(
+  db: Executor,
+  row: { id: string; session_id: string; token_hash: string; created_at: number; idle_expires_at: number },
+): Promise<void> {
+  await db
+    .insertInto('refresh_tokens')
+    .values({ ...row, used_at: null, successor_id: null, successor_encrypted: null, grace_until: null })
+    .execute()
 }
 
 export async function findRefreshTokenByHash(db: Executor, tokenHash: string): Promise<RefreshTokenWithSession | null> {
@@ -19,17 +25,57 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
     .selectFrom('refresh_tokens as t')
     .innerJoin('sessions as s', 's.id', 't.session_id')
     .select([
-      't.id as t_id', 't.session_id as t_session_id', 't.token_hash as t_token_hash', 't.created_at as t_created_at', 't.idle_expires_at as t_idle_expires_at',
-      't.used_at as t_used_at', 't.successor_id as t_successor_id', 't.successor_encrypted as t_successor_encrypted', 't.grace_until as t_grace_until',
-      's.id', 's.user_id', 's.client_id', 's.scope', 's.audience', 's.amr', 's.auth_time', 's.created_at', 's.last_used_at', 's.expires_at',
-      's.revoked_at', 's.revoked_reason', 's.ip', 's.user_agent',
+      't.id as t_id',
+      't.session_id as t_session_id',
+      't.token_hash as t_token_hash',
+      't.created_at as t_created_at',
+      't.idle_expires_at as t_idle_expires_at',
+      't.used_at as t_used_at',
+      't.successor_id as t_successor_id',
+      't.successor_encrypted as t_successor_encrypted',
+      't.grace_until as t_grace_until',
+      's.id',
+      's.user_id',
+      's.client_id',
+      's.scope',
+      's.audience',
+      's.amr',
+      's.auth_time',
+      's.created_at',
+      's.last_used_at',
+      's.expires_at',
+      's.revoked_at',
+      's.revoked_reason',
+      's.ip',
+      's.user_agent',
     ])
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst()
   if (!row) return null
-  const { t_id, t_session_id, t_token_hash, t_created_at, t_idle_expires_at, t_used_at, t_successor_id, t_successor_encrypted, t_grace_until, ...session } = row
+  const {
+    t_id,
+    t_session_id,
+    t_token_hash,
+    t_created_at,
+    t_idle_expires_at,
+    t_used_at,
+    t_successor_id,
+    t_successor_encrypted,
+    t_grace_until,
+    ...session
+  } = row
   return {
-    token: { id: t_id, session_id: t_session_id, token_hash: t_token_hash, created_at: t_created_at, idle_expires_at: t_idle_expires_at, used_at: t_used_at, successor_id: t_successor_id, successor_encrypted: t_successor_encrypted, grace_until: t_grace_until },
+    token: {
+      id: t_id,
+      session_id: t_session_id,
+      token_hash: t_token_hash,
+      created_at: t_created_at,
+      idle_expires_at: t_idle_expires_at,
+      used_at: t_used_at,
+      successor_id: t_successor_id,
+      successor_encrypted: t_successor_encrypted,
+      grace_until: t_grace_until,
+    },
     session,
   }
 }
@@ -48,7 +94,12 @@ export async function claimRefreshToken(
 ): Promise<{ sessionId: string } | null> {
   const row = await db
     .updateTable('refresh_tokens')
-    .set({ used_at: claim.usedAt, successor_id: claim.successorId, successor_encrypted: claim.successorEncrypted, grace_until: claim.graceUntil })
+    .set({
+      used_at: claim.usedAt,
+      successor_id: claim.successorId,
+      successor_encrypted: claim.successorEncrypted,
+      grace_until: claim.graceUntil,
+    })
     .where('token_hash', '=', tokenHash)
     .where('used_at', 'is', null)
     .where('idle_expires_at', '>', claim.usedAt)
@@ -59,5 +110,10 @@ export async function claimRefreshToken(
 
 /** Grace-window successors are only kept while the window is open. */
 export async function eraseExpiredSuccessors(db: Executor, now: number): Promise<void> {
-  await db.updateTable('refresh_tokens').set({ successor_encrypted: null }).where('grace_until', '<=', now).where('successor_encrypted', 'is not', null).execute()
+  await db
+    .updateTable('refresh_tokens')
+    .set({ successor_encrypted: null })
+    .where('grace_until', '<=', now)
+    .where('successor_encrypted', 'is not', null)
+    .execute()
 }

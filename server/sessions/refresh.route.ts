@@ -7,7 +7,12 @@ import { findUserById } from '../users/user.store.js'
 import { AccessTokenResponse, ErrorResponse } from '../users/user.schema.js'
 import { rotateRefreshToken } from './rotate-refresh-token.js'
 import { FIRST_PARTY_CLIENT_ID } from './session.js'
-import { assertTrustedCookieRequest, clearSessionCookie, readSessionCookie, setSessionCookie } from './session-cookie.js'
+import {
+  assertTrustedCookieRequest,
+  clearSessionCookie,
+  readSessionCookie,
+  setSessionCookie,
+} from './session-cookie.js'
 import { issueUserAccessToken } from './user-access-token.js'
 
 /** POST /auth/refresh: rotates the refresh token in the session cookie and returns a new access token. */
@@ -15,7 +20,10 @@ const refreshRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
   const origins = allowedOrigins(deps.config)
   app.post(
     '/refresh',
-    { schema: { response: { 200: AccessTokenResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse } }, config: { rateLimit: refreshRateLimit } },
+    {
+      schema: { response: { 200: AccessTokenResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse } },
+      config: { rateLimit: refreshRateLimit },
+    },
     async (request, reply) => {
       assertTrustedCookieRequest(request, origins)
       const presented = readSessionCookie(request)

@@ -50,7 +50,11 @@ function refusalFor(session: Session, clientId: string, now: number): string | n
 const sealBinding = (presentedHash: string) => ({ purpose: 'refresh-successor', rt: presentedHash })
 
 /** A session's first refresh token, created with it at login. */
-export async function issueFirstRefreshToken(deps: Pick<RotationDeps, 'db' | 'config'>, session: Session, now: number): Promise<string> {
+export async function issueFirstRefreshToken(
+  deps: Pick<RotationDeps, 'db' | 'config'>,
+  session: Session,
+  now: number,
+): Promise<string> {
   const token = generateOpaqueToken()
   await insertRefreshToken(deps.db, {
     id: randomUUID(),
@@ -69,7 +73,12 @@ export async function issueFirstRefreshToken(deps: Pick<RotationDeps, 'db' | 'co
  *   retried requests), so no second live successor ever exists;
  * - otherwise → the whole family (the session) is revoked and the event is logged.
  */
-export async function rotateRefreshToken(deps: RotationDeps, presented: string, clientId: string, meta: { ip: string | null }): Promise<RotatedRefreshToken> {
+export async function rotateRefreshToken(
+  deps: RotationDeps,
+  presented: string,
+  clientId: string,
+  meta: { ip: string | null },
+): Promise<RotatedRefreshToken> {
   const now = deps.clock.now()
   const grace = deps.config.refreshReuseGraceMs
   const presentedHash = hashOpaqueToken(presented)
@@ -82,7 +91,12 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
   let outcome: Outcome
   try {
     outcome = await deps.db.transaction().execute(async (trx): Promise<Outcome> => {
-      const claimed = await claimRefreshToken(trx, presentedHash, { usedAt: now, successorId, successorEncrypted: sealedSuccessor, graceUntil: grace > 0 ? now + grace : null })
+      const claimed = await claimRefreshToken(trx, presentedHash, {
+        usedAt: now,
+        successorId,
+        successorEncrypted: sealedSuccessor,
+        graceUntil: grace > 0 ? now + grace : null,
+      })
       if (claimed) {
         const session = await findSessionById(trx, claimed.sessionId)
         // The claim must not stand for a session that cannot rotate: roll it back.
@@ -122,7 +136,13 @@ export async function rotateRefreshToken(deps: RotationDeps, presented: string, 
   if (outcome.kind === 'rotated') return { refreshToken: outcome.refreshToken, session: outcome.session }
   if (outcome.kind === 'reused') {
     // Committed above: the family stays revoked although this request fails.
-    await recordAuditEvent(deps, { event: 'refresh.reused', userId: outcome.session.userId, clientId, sessionId: outcome.session.id, ip: meta.ip })
+    await recordAuditEvent(deps, {
+      event: 'refresh.reused',
+      userId: outcome.session.userId,
+      clientId,
+      sessionId: outcome.session.id,
+      ip: meta.ip,
+    })
     throw new InvalidGrant('refresh token was already used; the session has been revoked')
   }
   throw new InvalidGrant(outcome.reason)

@@ -8,7 +8,10 @@ export const SESSION_COOKIE = '__Host-latchkey_session'
 const attributes = { httpOnly: true, secure: true, sameSite: 'strict', path: '/' } as const
 
 export function setSessionCookie(reply: FastifyReply, refreshToken: string, expiresAt: number, now: number): void {
-  reply.setCookie(SESSION_COOKIE, refreshToken, { ...attributes, maxAge: Math.max(0, Math.floor((expiresAt - now) / 1000)) })
+  reply.setCookie(SESSION_COOKIE, refreshToken, {
+    ...attributes,
+    maxAge: Math.max(0, Math.floor((expiresAt - now) / 1000)),
+  })
 }
 
 export function clearSessionCookie(reply: FastifyReply): void {

@@ -28,13 +28,28 @@ export async function findLiveSessionsOfUser(db: Executor, userId: string, now: 
 
 /** Revokes one session (and so its refresh-token family); true if it was live. */
 export async function revokeSession(db: Executor, id: string, reason: string, now: number): Promise<boolean> {
-  const result = await db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()
+  const result = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
   return Number(result.numUpdatedRows) > 0
 }
 
 /** Revokes every live session of a user, optionally sparing one; returns the ids revoked. */
-export async function revokeSessionsOfUser(db: Executor, userId: string, reason: string, now: number, except?: string): Promise<string[]> {
-  let query = db.updateTable('sessions').set({ revoked_at: now, revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null)
+export async function revokeSessionsOfUser(
+  db: Executor,
+  userId: string,
+  reason: string,
+  now: number,
+  except?: string,
+): Promise<string[]> {
+  let query = db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
   if (except !== undefined) query = query.where('id', '!=', except)
   const rows = await query.returning('id').execute()
   return rows.map((r) => r.id)
@@ -45,7 +60,10 @@ export async function touchSession(db: Executor, id: string, now: number): Promi
 }
 
 /** Sessions revoked after `after` (epoch ms), for the revocation feed. */
-export async function findSessionsRevokedAfter(db: Executor, after: number): Promise<Array<{ id: string; revokedAt: number }>> {
+export async function findSessionsRevokedAfter(
+  db: Executor,
+  after: number,
+): Promise<Array<{ id: string; revokedAt: number }>> {
   const rows = await db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', after).execute()
   return rows.map((r) => ({ id: r.id, revokedAt: Number(r.revoked_at) }))
 }

@@ -13,32 +13,43 @@ const iso = (ms: number) => new Date(ms).toISOString()
 const sessionsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   const preHandler = requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences)
 
-  app.get('/sessions', { schema: { response: { 200: SessionList, 401: ErrorResponse } }, preHandler }, async (request) => {
-    const { userId, sessionId } = request.userAuth!
-    const sessions = await findLiveSessionsOfUser(deps.db, userId, deps.clock.now())
-    return {
-      sessions: sessions.map((s) => ({
-        id: s.id,
-        current: s.id === sessionId,
-        client_id: s.clientId,
-        created_at: iso(s.createdAt),
-        last_used_at: iso(s.lastUsedAt),
-        expires_at: iso(s.expiresAt),
-        ip: s.ip,
-        user_agent: s.userAgent,
-      })),
-    }
-  })
+  app.get(
+    '/sessions',
+    { schema: { response: { 200: SessionList, 401: ErrorResponse } }, preHandler },
+    async (request) => {
+      const { userId, sessionId } = request.userAuth!
+      const sessions = await findLiveSessionsOfUser(deps.db, userId, deps.clock.now())
+      return {
+        sessions: sessions.map((s) => ({
+          id: s.id,
+          current: s.id === sessionId,
+          client_id: s.clientId,
+          created_at: iso(s.createdAt),
+          last_used_at: iso(s.lastUsedAt),
+          expires_at: iso(s.expiresAt),
+          ip: s.ip,
+          user_agent: s.userAgent,
+        })),
+      }
+    },
+  )
 
-  app.delete('/sessions/:id', { schema: { params: SessionParams, response: { 204: { type: 'null' }, 401: ErrorResponse, 404: ErrorResponse } }, preHandler }, async (request, reply) => {
-    const { userId } = request.userAuth!
-    const session = await findSessionById(deps.db, request.params.id)
-    // Another user's session id answers exactly like an unknown one.
-    if (!session || session.userId !== userId || session.revokedAt !== null) throw new NotFound('no such session')
-    await revokeSession(deps.db, session.id, 'user_revoked', deps.clock.now())
-    await recordAuditEvent(deps, { event: 'session.revoked', userId, sessionId: session.id, ip: request.ip })
-    return reply.code(204).send(null)
-  })
+  app.delete(
+    '/sessions/:id',
+    {
+      schema: { params: SessionParams, response: { 204: { type: 'null' }, 401: ErrorResponse, 404: ErrorResponse } },
+      preHandler,
+    },
+    async (request, reply) => {
+      const { userId } = request.userAuth!
+      const session = await findSessionById(deps.db, request.params.id)
+      // Another user's session id answers exactly like an unknown one.
+      if (!session || session.userId !== userId || session.revokedAt !== null) throw new NotFound('no such session')
+      await revokeSession(deps.db, session.id, 'user_revoked', deps.clock.now())
+      await recordAuditEvent(deps, { event: 'session.revoked', userId, sessionId: session.id, ip: request.ip })
+      return reply.code(204).send(null)
+    },
+  )
 }
 
 export default sessionsRoute

@@ -19,7 +19,11 @@ export interface SessionStart {
 }
 
 /** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
-export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, user: User, start: SessionStart): Promise<{ session: Session; refreshToken: string }> {
+export async function startSession(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  user: User,
+  start: SessionStart,
+): Promise<{ session: Session; refreshToken: string }> {
   const now = deps.clock.now()
   const session: Session = {
     id: start.id ?? randomBytes(16).toString('base64url'),
@@ -38,20 +42,20 @@ export async function startSession(deps: Pick<Deps, 'db' | 'clock' | 'config'>, 
   }
   const refreshToken = await deps.db.transaction().execute(async (trx) => {
     await insertSession(trx, {
-    id: session.id,
-    user_id: user.id,
-    client_id: session.clientId,
-    scope: session.scopes.join(' '),
-    audience: session.audience,
-    amr: JSON.stringify(session.amr),
-    auth_time: session.authTime,
-    created_at: now,
-    last_used_at: now,
-    expires_at: session.expiresAt,
-    revoked_at: null,
-    revoked_reason: null,
-    ip: session.ip,
-    user_agent: session.userAgent,
+      id: session.id,
+      user_id: user.id,
+      client_id: session.clientId,
+      scope: session.scopes.join(' '),
+      audience: session.audience,
+      amr: JSON.stringify(session.amr),
+      auth_time: session.authTime,
+      created_at: now,
+      last_used_at: now,
+      expires_at: session.expiresAt,
+      revoked_at: null,
+      revoked_reason: null,
+      ip: session.ip,
+      user_agent: session.userAgent,
     })
     return issueFirstRefreshToken({ db: trx, config: deps.config }, session, now)
   })

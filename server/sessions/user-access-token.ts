@@ -5,7 +5,11 @@ import { releasedClaims } from '../users/user-claims.js'
 import type { Session } from './session.js'
 
 /** RFC 9068 §2.2 access token for a user's session: identity claims from the user, grant from the session. */
-export async function issueUserAccessToken(deps: Pick<Deps, 'keystore' | 'config' | 'clock'>, user: User, session: Session): Promise<IssuedAccessToken> {
+export async function issueUserAccessToken(
+  deps: Pick<Deps, 'keystore' | 'config' | 'clock'>,
+  user: User,
+  session: Session,
+): Promise<IssuedAccessToken> {
   // Only what the grant's scopes release (OIDC Core §5.4); the first-party app sees the email.
   const { email, email_verified } = releasedClaims(user, session)
   return issueAccessToken(deps, {
@@ -21,4 +25,3 @@ export async function issueUserAccessToken(deps: Pick<Deps, 'keystore' | 'config
     },
   })
 }
-

@@ -31,7 +31,12 @@ function readSecret(request: FastifyRequest): string | null {
 }
 
 /** The token for a form on the page being sent; sets the cookie when the browser has none. */
-export function issueCsrfToken(request: FastifyRequest, reply: FastifyReply, purpose: FormPurpose, binding: string | null = null): string {
+export function issueCsrfToken(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  purpose: FormPurpose,
+  binding: string | null = null,
+): string {
   let secret = readSecret(request)
   if (secret === null) {
     secret = randomBytes(32).toString('base64url')
@@ -39,12 +44,23 @@ export function issueCsrfToken(request: FastifyRequest, reply: FastifyReply, pur
     request.cookies[CSRF_COOKIE] = secret
   }
   // Refreshed on every page so an open form keeps working for the cookie's lifetime.
-  reply.setCookie(CSRF_COOKIE, secret, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: CSRF_MAX_AGE_S })
+  reply.setCookie(CSRF_COOKIE, secret, {
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    path: '/',
+    maxAge: CSRF_MAX_AGE_S,
+  })
   return tokenFor(secret, purpose, binding)
 }
 
 /** True when the form's token matches this browser's cookie for this form. */
-export function isValidCsrfToken(request: FastifyRequest, purpose: FormPurpose, presented: string | undefined, binding: string | null = null): boolean {
+export function isValidCsrfToken(
+  request: FastifyRequest,
+  purpose: FormPurpose,
+  presented: string | undefined,
+  binding: string | null = null,
+): boolean {
   const secret = readSecret(request)
   if (secret === null || presented === undefined) return false
   const expected = Buffer.from(tokenFor(secret, purpose, binding))

@@ -19,53 +19,82 @@ export interface AppContext {
 }
 
 const hidden = (form: FormContext): Html =>
-  html`<input type="hidden" name="csrf" value="${form.csrf}">${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}">`}`
+  html`<input
+      type="hidden"
+      name="csrf"
+      value="${form.csrf}"
+    />${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}" />`}`
 
-const withAuthorize = (path: string, authorize: string | null): string => (authorize === null ? path : `${path}?${new URLSearchParams({ authorize }).toString()}`)
+const withAuthorize = (path: string, authorize: string | null): string =>
+  authorize === null ? path : `${path}?${new URLSearchParams({ authorize }).toString()}`
 
 const notice = (message: { error?: string | undefined; info?: string | undefined }): Html =>
   html`${message.error ? html`<p class="error" role="alert" id="form-error">${message.error}</p>` : ''}${message.info ? html`<p class="success" role="status">${message.info}</p>` : ''}`
 
-export function signinPage(form: FormContext, app: AppContext, values: { email?: string | null; error?: string; info?: string; status?: number }): Page {
+export function signinPage(
+  form: FormContext,
+  app: AppContext,
+  values: { email?: string | null; error?: string; info?: string; status?: number },
+): Page {
   return {
     title: 'Sign in',
     status: values.status ?? 200,
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Sign in</h1>
-${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''}
-${notice(values)}
-<form method="post" action="/signin" novalidate>
-${hidden(form)}
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required value="${values.email ?? ''}"${values.error ? html` aria-describedby="form-error"` : ''}>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-<p><a href="/reset-password">Forgot your password?</a></p>
-<p>New here? <a href="${withAuthorize('/signup', form.authorize)}">Create an account</a></p>`,
+      ${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''} ${notice(values)}
+      <form method="post" action="/signin" novalidate>
+        ${hidden(form)}
+        <label for="email">Email</label>
+        <input
+          id="email"
+          name="email"
+          type="email"
+          autocomplete="username"
+          required
+          value="${values.email ?? ''}"
+          ${values.error ? html` aria-describedby="form-error"` : ''}
+        />
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required />
+        <button type="submit">Sign in</button>
+      </form>
+      <p><a href="/reset-password">Forgot your password?</a></p>
+      <p>New here? <a href="${withAuthorize('/signup', form.authorize)}">Create an account</a></p>`,
   }
 }
 
-export function signupPage(form: FormContext, app: AppContext, values: { email?: string; name?: string; error?: string; status?: number; passwordMinLength: number }): Page {
+export function signupPage(
+  form: FormContext,
+  app: AppContext,
+  values: { email?: string; name?: string; error?: string; status?: number; passwordMinLength: number },
+): Page {
   return {
     title: 'Create an account',
     status: values.status ?? 200,
     body: html`<h1>Create an account</h1>
-${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''}
-${notice(values)}
-<form method="post" action="/signup" novalidate>
-${hidden(form)}
-<label for="name">Name <span>(optional)</span></label>
-<input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}">
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="${values.passwordMinLength}" aria-describedby="password-help">
-<p id="password-help">At least ${values.passwordMinLength} characters. A few unrelated words make a strong password.</p>
-<button type="submit">Create account</button>
-</form>
-<p>Already have an account? <a href="${withAuthorize('/signin', form.authorize)}">Sign in</a></p>`,
+      ${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''} ${notice(values)}
+      <form method="post" action="/signup" novalidate>
+        ${hidden(form)}
+        <label for="name">Name <span>(optional)</span></label>
+        <input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}" />
+        <label for="email">Email</label>
+        <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}" />
+        <label for="password">Password</label>
+        <input
+          id="password"
+          name="password"
+          type="password"
+          autocomplete="new-password"
+          required
+          minlength="${values.passwordMinLength}"
+          aria-describedby="password-help"
+        />
+        <p id="password-help">
+          At least ${values.passwordMinLength} characters. A few unrelated words make a strong password.
+        </p>
+        <button type="submit">Create account</button>
+      </form>
+      <p>Already have an account? <a href="${withAuthorize('/signin', form.authorize)}">Sign in</a></p>`,
   }
 }
 
@@ -74,33 +103,46 @@ export interface ScopeDescription {
   text: string
 }
 
-export function consentPage(form: FormContext, values: { clientName: string; userEmail: string; scopes: ScopeDescription[] }): Page {
+export function consentPage(
+  form: FormContext,
+  values: { clientName: string; userEmail: string; scopes: ScopeDescription[] },
+): Page {
   return {
     title: 'Allow access?',
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Allow ${values.clientName} to access your account?</h1>
-<p>Signed in as <strong>${values.userEmail}</strong>. <a href="/signout">Not you?</a></p>
-${values.scopes.length > 0 ? html`<p>${values.clientName} asks to:</p><ul>${values.scopes.map((s) => html`<li>${s.text} <code>${s.scope}</code></li>`)}</ul>` : html`<p>${values.clientName} asks to know who you are.</p>`}
-<p>You can withdraw this later; the app then loses access.</p>
-<form method="post" action="/consent">
-${hidden(form)}
-<button type="submit" name="decision" value="allow">Allow</button>
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</form>`,
+      <p>Signed in as <strong>${values.userEmail}</strong>. <a href="/signout">Not you?</a></p>
+      ${
+        values.scopes.length > 0
+          ? html`<p>${values.clientName} asks to:</p>
+              <ul>
+                ${values.scopes.map((s) => html`<li>${s.text} <code>${s.scope}</code></li>`)}
+              </ul>`
+          : html`<p>${values.clientName} asks to know who you are.</p>`
+      }
+      <p>You can withdraw this later; the app then loses access.</p>
+      <form method="post" action="/consent">
+        ${hidden(form)}
+        <button type="submit" name="decision" value="allow">Allow</button>
+        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+      </form>`,
   }
 }
 
-export function signoutPage(form: FormContext, values: { email: string | null; postLogoutRedirect: { clientId: string; uri: string } | null }): Page {
+export function signoutPage(
+  form: FormContext,
+  values: { email: string | null; postLogoutRedirect: { clientId: string; uri: string } | null },
+): Page {
   return {
     title: 'Sign out',
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Sign out</h1>
-${values.email ? html`<p>You are signed in as <strong>${values.email}</strong>.</p>` : html`<p>You are not signed in.</p>`}
-<form method="post" action="/signout">
-${hidden(form)}
-${values.postLogoutRedirect ? html`<input type="hidden" name="client_id" value="${values.postLogoutRedirect.clientId}"><input type="hidden" name="post_logout_redirect_uri" value="${values.postLogoutRedirect.uri}">` : ''}
-<button type="submit">Sign out</button>
-</form>`,
+      ${values.email ? html`<p>You are signed in as <strong>${values.email}</strong>.</p>` : html`<p>You are not signed in.</p>`}
+      <form method="post" action="/signout">
+        ${hidden(form)}
+        ${values.postLogoutRedirect ? html`<input type="hidden" name="client_id" value="${values.postLogoutRedirect.clientId}" /><input type="hidden" name="post_logout_redirect_uri" value="${values.postLogoutRedirect.uri}" />` : ''}
+        <button type="submit">Sign out</button>
+      </form>`,
   }
 }
 
@@ -116,7 +158,11 @@ ${link ? html`<p><a href="${link.href}">${link.text}</a></p>` : ''}`,
 
 /** A form whose CSRF token does not match this browser's cookie (expired, or posted from elsewhere). */
 export function expiredFormPage(): Page {
-  return messagePage('Please try again', 'This form expired or was opened in another way. Go back, reload the page and submit it again.', 403)
+  return messagePage(
+    'Please try again',
+    'This form expired or was opened in another way. Go back, reload the page and submit it again.',
+    403,
+  )
 }
 
 /** An error description ("the email or password is incorrect") as a sentence for a page. */

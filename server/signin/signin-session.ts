@@ -5,7 +5,12 @@ import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.j
 import type { User } from '../users/user.js'
 import { findUserById } from '../users/user.store.js'
 import { clearSigninCookie, readSigninCookie, setSigninCookie } from './signin-cookie.js'
-import { extendSigninSession, findSigninSessionByHash, insertSigninSession, revokeSigninSession } from './signin-session.store.js'
+import {
+  extendSigninSession,
+  findSigninSessionByHash,
+  insertSigninSession,
+  revokeSigninSession,
+} from './signin-session.store.js'
 
 export interface Signin {
   id: string
@@ -19,7 +24,13 @@ export interface Signin {
  * previous one (a fresh value each time: no session fixation). Like a first-party session it
  * ends after LATCHKEY_REFRESH_TOKEN_IDLE_TTL without use and LATCHKEY_REFRESH_TOKEN_TTL at most.
  */
-export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest, reply: FastifyReply, user: User, amr: string[]): Promise<Signin> {
+export async function startSignin(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  user: User,
+  amr: string[],
+): Promise<Signin> {
   const now = deps.clock.now()
   const previous = readSigninCookie(request)
   if (previous !== null) {
@@ -42,7 +53,11 @@ export async function startSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, r
 }
 
 /** The expiry after use at `now`: the idle timeout from now, never past the absolute lifetime. */
-function idleExpiry(config: Pick<Deps['config'], 'refreshTokenTtlMs' | 'refreshTokenIdleTtlMs'>, createdAt: number, now: number): number {
+function idleExpiry(
+  config: Pick<Deps['config'], 'refreshTokenTtlMs' | 'refreshTokenIdleTtlMs'>,
+  createdAt: number,
+  now: number,
+): number {
   return Math.min(createdAt + config.refreshTokenTtlMs, now + config.refreshTokenIdleTtlMs)
 }
 
@@ -55,7 +70,10 @@ const EXTEND_STEP_MS = 60_000
  * password change revokes the user's sign-ins directly (it keeps the current session's tokens).
  * Each use moves its idle expiry forward.
  */
-export async function currentSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>, request: FastifyRequest): Promise<Signin | null> {
+export async function currentSignin(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  request: FastifyRequest,
+): Promise<Signin | null> {
   const token = readSigninCookie(request)
   if (token === null) return null
   const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))
@@ -69,7 +87,11 @@ export async function currentSignin(deps: Pick<Deps, 'db' | 'clock' | 'config'>,
 }
 
 /** Ends this browser's hosted sign-in (idempotent). */
-export async function endSignin(deps: Pick<Deps, 'db' | 'clock'>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function endSignin(
+  deps: Pick<Deps, 'db' | 'clock'>,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const token = readSigninCookie(request)
   if (token !== null) {
     const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))

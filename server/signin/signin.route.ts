@@ -3,7 +3,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { answerAuthorizationError, answerAuthorizationStep, browserOf, nextAuthorizationStep } from '../authorize/authorization-flow.js'
+import {
+  answerAuthorizationError,
+  answerAuthorizationStep,
+  browserOf,
+  nextAuthorizationStep,
+} from '../authorize/authorization-flow.js'
 import { parseAuthorizationRequest, type AuthorizationRequest } from '../authorize/authorization-request.js'
 import { formActionSourceOf, matchRedirectUri } from '../authorize/redirect-uri.js'
 import { loginRateLimit, signupRateLimit } from '../http/rate-limit.js'
@@ -25,19 +30,52 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
   const authorizationOf = async (authorize: string | undefined): Promise<AuthorizationRequest | null> =>
     authorize === undefined ? null : parseAuthorizationRequest(deps, authorize)
 
-  const formContext = (request: FastifyRequest, reply: FastifyReply, purpose: FormPurpose, authorization: AuthorizationRequest | null) => ({
+  const formContext = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    purpose: FormPurpose,
+    authorization: AuthorizationRequest | null,
+  ) => ({
     csrf: issueCsrfToken(request, reply, purpose),
     authorize: authorization?.query ?? null,
     formActionOrigins: authorization ? [formActionSourceOf(authorization.redirectUri)] : [],
   })
 
-  const showSignin = (request: FastifyRequest, reply: FastifyReply, authorization: AuthorizationRequest | null, values: Parameters<typeof signinPage>[2]) =>
-    sendPage(reply, signinPage(formContext(request, reply, 'signin', authorization), { clientName: authorization?.client.name ?? null }, values))
+  const showSignin = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authorization: AuthorizationRequest | null,
+    values: Parameters<typeof signinPage>[2],
+  ) =>
+    sendPage(
+      reply,
+      signinPage(
+        formContext(request, reply, 'signin', authorization),
+        { clientName: authorization?.client.name ?? null },
+        values,
+      ),
+    )
 
-  const showSignup = (request: FastifyRequest, reply: FastifyReply, authorization: AuthorizationRequest | null, values: Omit<Parameters<typeof signupPage>[2], 'passwordMinLength'>) =>
-    sendPage(reply, signupPage(formContext(request, reply, 'signup', authorization), { clientName: authorization?.client.name ?? null }, { ...values, passwordMinLength: deps.config.passwordMinLength }))
+  const showSignup = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authorization: AuthorizationRequest | null,
+    values: Omit<Parameters<typeof signupPage>[2], 'passwordMinLength'>,
+  ) =>
+    sendPage(
+      reply,
+      signupPage(
+        formContext(request, reply, 'signup', authorization),
+        { clientName: authorization?.client.name ?? null },
+        { ...values, passwordMinLength: deps.config.passwordMinLength },
+      ),
+    )
 
-  const Query = { type: 'object', properties: { authorize: { type: 'string', maxLength: 8192 } }, additionalProperties: true } as const
+  const Query = {
+    type: 'object',
+    properties: { authorize: { type: 'string', maxLength: 8192 } },
+    additionalProperties: true,
+  } as const
 
   app.get('/signin', { schema: { querystring: Query, response: pageResponses } }, async (request, reply) => {
     try {
@@ -49,7 +87,11 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
 
   app.post(
     '/signin',
-    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit }, onRequest: async () => deps.passwordHasher.assertCapacity() },
+    {
+      schema: { body: PageForm, response: pageResponses },
+      config: { rateLimit: loginRateLimit },
+      onRequest: async () => deps.passwordHasher.assertCapacity(),
+    },
     async (request, reply) => {
       const form = request.body
       try {
@@ -57,16 +99,40 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
         let user
         try {
-          user = await authenticatePassword(deps, { email: form.email ?? '', password: form.password ?? '' }, { ip: request.ip })
+          user = await authenticatePassword(
+            deps,
+            { email: form.email ?? '', password: form.password ?? '' },
+            { ip: request.ip },
+          )
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
           reply.headers(error.headers)
-          return showSignin(request, reply, authorization, { email: form.email ?? '', error: asSentence(error.description), status: error.status })
+          return showSignin(request, reply, authorization, {
+            email: form.email ?? '',
+            error: asSentence(error.description),
+            status: error.status,
+          })
         }
         const signin = await startSignin(deps, request, reply, user, ['pwd'])
-        await recordAuditEvent(deps, { event: 'signin.succeeded', userId: user.id, clientId: authorization?.client.id ?? null, ip: request.ip })
-        if (authorization === null) return sendPage(reply, messagePage('Signed in', `You are signed in as ${user.email}.`, 200, { href: '/signout', text: 'Sign out' }))
-        const step = await nextAuthorizationStep(deps, authorization, signin, { signedInForThisRequest: true, consentGiven: false, browser: browserOf(request) })
+        await recordAuditEvent(deps, {
+          event: 'signin.succeeded',
+          userId: user.id,
+          clientId: authorization?.client.id ?? null,
+          ip: request.ip,
+        })
+        if (authorization === null)
+          return sendPage(
+            reply,
+            messagePage('Signed in', `You are signed in as ${user.email}.`, 200, {
+              href: '/signout',
+              text: 'Sign out',
+            }),
+          )
+        const step = await nextAuthorizationStep(deps, authorization, signin, {
+          signedInForThisRequest: true,
+          consentGiven: false,
+          browser: browserOf(request),
+        })
         return answerAuthorizationStep(deps, request, reply, authorization, step)
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
@@ -84,17 +150,30 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
 
   app.post(
     '/signup',
-    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: signupRateLimit }, onRequest: async () => deps.passwordHasher.assertCapacity() },
+    {
+      schema: { body: PageForm, response: pageResponses },
+      config: { rateLimit: signupRateLimit },
+      onRequest: async () => deps.passwordHasher.assertCapacity(),
+    },
     async (request, reply) => {
       const form = request.body
       try {
         const authorization = await authorizationOf(form.authorize)
         if (!isValidCsrfToken(request, 'signup', form.csrf)) return sendPage(reply, expiredFormPage())
         try {
-          await registerUser(deps, { email: form.email ?? '', password: form.password ?? '', name: form.name }, { ip: request.ip })
+          await registerUser(
+            deps,
+            { email: form.email ?? '', password: form.password ?? '', name: form.name },
+            { ip: request.ip },
+          )
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
-          return showSignup(request, reply, authorization, { email: form.email ?? '', name: form.name ?? '', error: asSentence(error.description), status: error.status })
+          return showSignup(request, reply, authorization, {
+            email: form.email ?? '',
+            name: form.name ?? '',
+            error: asSentence(error.description),
+            status: error.status,
+          })
         }
         // The same answer whether the address was new or taken (ASVS 6.3.8): no account enumeration.
         return showSignin(request, reply, authorization, {
@@ -113,12 +192,26 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     const client = await deps.findClient(clientId)
     return client && matchRedirectUri(uri, client.redirectUris) ? { clientId, uri } : null
   }
-  const SignoutQuery = { type: 'object', properties: { client_id: { type: 'string', maxLength: 200 }, post_logout_redirect_uri: { type: 'string', maxLength: 2000 } }, additionalProperties: true } as const
+  const SignoutQuery = {
+    type: 'object',
+    properties: {
+      client_id: { type: 'string', maxLength: 200 },
+      post_logout_redirect_uri: { type: 'string', maxLength: 2000 },
+    },
+    additionalProperties: true,
+  } as const
 
   app.get('/signout', { schema: { querystring: SignoutQuery, response: pageResponses } }, async (request, reply) => {
     const signin = await currentSignin(deps, request)
-    const postLogoutRedirect = await postLogoutRedirectOf(request.query.client_id, request.query.post_logout_redirect_uri)
-    const form = { csrf: issueCsrfToken(request, reply, 'signout'), authorize: null, formActionOrigins: postLogoutRedirect ? [formActionSourceOf(postLogoutRedirect.uri)] : [] }
+    const postLogoutRedirect = await postLogoutRedirectOf(
+      request.query.client_id,
+      request.query.post_logout_redirect_uri,
+    )
+    const form = {
+      csrf: issueCsrfToken(request, reply, 'signout'),
+      authorize: null,
+      formActionOrigins: postLogoutRedirect ? [formActionSourceOf(postLogoutRedirect.uri)] : [],
+    }
     return sendPage(reply, signoutPage(form, { email: signin?.user.email ?? null, postLogoutRedirect }))
   })
 

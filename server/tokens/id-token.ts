@@ -21,7 +21,9 @@ export interface IdTokenGrant {
  * token's algorithm (SHA-256 for ES256, RS256, PS256; SHA-512 for EdDSA with Ed25519).
  */
 export function accessTokenHash(accessToken: string, alg: string): string {
-  const digest = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256').update(accessToken, 'ascii').digest()
+  const digest = createHash(alg === 'EdDSA' ? 'sha512' : 'sha256')
+    .update(accessToken, 'ascii')
+    .digest()
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }
 
@@ -30,7 +32,10 @@ export function accessTokenHash(accessToken: string, alg: string): string {
  * an `at+jwt` access token is expected (RFC 8725 §3.11, RFC 9068 §4). It lives as long as an
  * access token; `sid` names the session behind the tokens issued with it.
  */
-export async function issueIdToken(deps: { keystore: Keystore; config: Pick<Config, 'issuer' | 'accessTokenTtlMs' | 'signingAlg'>; clock: Clock }, grant: IdTokenGrant): Promise<string> {
+export async function issueIdToken(
+  deps: { keystore: Keystore; config: Pick<Config, 'issuer' | 'accessTokenTtlMs' | 'signingAlg'>; clock: Clock },
+  grant: IdTokenGrant,
+): Promise<string> {
   const iat = Math.floor(deps.clock.now() / 1000)
   const alg = deps.keystore.activeAlg() ?? deps.config.signingAlg
   const claims = {

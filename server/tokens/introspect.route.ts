@@ -17,7 +17,13 @@ const inactive = { active: false } as const
 const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/introspect',
-    { schema: { body: TokenHandleRequest, response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse } }, preValidation: assertFormBody },
+    {
+      schema: {
+        body: TokenHandleRequest,
+        response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse },
+      },
+      preValidation: assertFormBody,
+    },
     async (request) => {
       const client = await authenticateClient(deps, request.headers, request.body)
       // RFC 7662 §2.1: the caller must be authorised; a public client proves nothing about itself.
@@ -62,7 +68,13 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       }
     },
   )
-  app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: '/introspect', handler: async () => { throw new MethodNotAllowed('POST') } })
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: '/introspect',
+    handler: async () => {
+      throw new MethodNotAllowed('POST')
+    },
+  })
 }
 
 export default introspectRoute

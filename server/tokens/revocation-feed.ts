@@ -62,7 +62,9 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
     tokens: snapshot.tokens.filter(keep).map((e) => ({ jti: e.jti, until: seconds(e.until) })),
     // iat has whole seconds, so the cut-off is given in whole seconds too, rounded down as Latchkey's
     // own check does: a token from the cut-off's own second is caught by its revoked session.
-    users: snapshot.users.filter(keep).map((e) => ({ sub: e.sub, issued_before: Math.floor(e.cutOff / 1000), until: seconds(e.until) })),
+    users: snapshot.users
+      .filter(keep)
+      .map((e) => ({ sub: e.sub, issued_before: Math.floor(e.cutOff / 1000), until: seconds(e.until) })),
   }
 }
 
@@ -75,17 +77,34 @@ export async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | '
     findRevokedAccessTokensExpiringAfter(deps.db, readAt - deps.config.clockSkewMs),
     findUserCutOffsAfter(deps.db, readAt - lifetime),
   ])
-  const byId = <T>(key: (e: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
+  const byId =
+    <T>(key: (e: T) => string) =>
+    (a: T, b: T) =>
+      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
   const snapshot = {
     readAt,
-    sessions: sessions.map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: s.revokedAt + lifetime })).sort(byId((e) => e.sid)),
-    tokens: tokens.map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs })).sort(byId((e) => e.jti)),
-    users: users.map((u) => ({ sub: u.id, cutOff: u.tokensValidAfter, changedAt: u.tokensValidAfter, until: u.tokensValidAfter + lifetime })).sort(byId((e) => e.sub)),
+    sessions: sessions
+      .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: s.revokedAt + lifetime }))
+      .sort(byId((e) => e.sid)),
+    tokens: tokens
+      .map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs }))
+      .sort(byId((e) => e.jti)),
+    users: users
+      .map((u) => ({
+        sub: u.id,
+        cutOff: u.tokensValidAfter,
+        changedAt: u.tokensValidAfter,
+        until: u.tokensValidAfter + lifetime,
+      }))
+      .sort(byId((e) => e.sub)),
   }
   const full = toBody({ ...snapshot, etag: '', json: '' }, null)
   // The ETag covers the entries, not the cursor: instances reading the same database agree on it,
   // so a poller spread over several of them still gets 304s.
-  const etag = `"${createHash('sha256').update(JSON.stringify([full.sessions, full.tokens, full.users])).digest('base64url').slice(0, 27)}"`
+  const etag = `"${createHash('sha256')
+    .update(JSON.stringify([full.sessions, full.tokens, full.users]))
+    .digest('base64url')
+    .slice(0, 27)}"`
   return { ...snapshot, etag, json: JSON.stringify(full) }
 }
 

@@ -18,7 +18,11 @@ const revocationsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
   const feed = createRevocationFeed(deps)
   const schema = {
     querystring: RevocationsQuery,
-    response: { 200: RevocationsResponse, 304: Type.Null({ description: 'nothing changed since the ETag given' }), 400: ErrorResponse },
+    response: {
+      200: RevocationsResponse,
+      304: Type.Null({ description: 'nothing changed since the ETag given' }),
+      400: ErrorResponse,
+    },
   }
   // The conditional GET is answered in onRequest, before the query is parsed and validated: a
   // poller whose copy is current costs no more than a static 304.
@@ -36,7 +40,10 @@ const revocationsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, 
     const changes = since === undefined ? null : feed.changesSince(snapshot, Number(since))
     if (changes) return reply.code(200).send(changes)
     // Already serialised once per snapshot: Fastify sends a string with a JSON type as it is.
-    return reply.code(200).type('application/json; charset=utf-8').send(snapshot.json as unknown as RevocationFeedBody)
+    return reply
+      .code(200)
+      .type('application/json; charset=utf-8')
+      .send(snapshot.json as unknown as RevocationFeedBody)
   })
 }
 

@@ -20,7 +20,10 @@ const tokenTypeHints = new Set(['access_token', 'refresh_token'])
 const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/revoke',
-    { schema: { body: TokenHandleRequest, response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse } }, preValidation: assertFormBody },
+    {
+      schema: { body: TokenHandleRequest, response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse } },
+      preValidation: assertFormBody,
+    },
     async (request, reply) => {
       const client = await authenticateClient(deps, request.headers, request.body)
       const hint = request.body.token_type_hint
@@ -30,8 +33,18 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       const now = deps.clock.now()
       const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))
       if (refresh) {
-        if (refresh.session.client_id === client.id && (await revokeSession(deps.db, refresh.session.id, 'revoked_by_client', now))) {
-          await recordAuditEvent(deps, { event: 'token.revoked', userId: refresh.session.user_id, clientId: client.id, sessionId: refresh.session.id, ip: request.ip, details: { type: 'refresh_token' } })
+        if (
+          refresh.session.client_id === client.id &&
+          (await revokeSession(deps.db, refresh.session.id, 'revoked_by_client', now))
+        ) {
+          await recordAuditEvent(deps, {
+            event: 'token.revoked',
+            userId: refresh.session.user_id,
+            clientId: client.id,
+            sessionId: refresh.session.id,
+            ip: request.ip,
+            details: { type: 'refresh_token' },
+          })
         }
         return reply.code(200).send({})
       }
@@ -42,12 +55,24 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           .values({ jti: claims.jti, expires_at: claims.exp * 1000, revoked_at: now })
           .onConflict((oc) => oc.column('jti').doNothing())
           .execute()
-        await recordAuditEvent(deps, { event: 'token.revoked', userId: claims.sid ? claims.sub : null, clientId: client.id, ip: request.ip, details: { type: 'access_token' } })
+        await recordAuditEvent(deps, {
+          event: 'token.revoked',
+          userId: claims.sid ? claims.sub : null,
+          clientId: client.id,
+          ip: request.ip,
+          details: { type: 'access_token' },
+        })
       }
       return reply.code(200).send({})
     },
   )
-  app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url: '/revoke', handler: async () => { throw new MethodNotAllowed('POST') } })
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: '/revoke',
+    handler: async () => {
+      throw new MethodNotAllowed('POST')
+    },
+  })
 }
 
 export default revokeRoute

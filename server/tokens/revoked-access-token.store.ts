@@ -11,7 +11,11 @@ export interface RevokedAccessToken {
 
 /** Access tokens revoked one by one whose expiry is later than `after` (epoch ms). */
 export async function findRevokedAccessTokensExpiringAfter(db: Executor, after: number): Promise<RevokedAccessToken[]> {
-  const rows = await db.selectFrom('revoked_access_tokens').select(['jti', 'expires_at', 'revoked_at']).where('expires_at', '>', after).execute()
+  const rows = await db
+    .selectFrom('revoked_access_tokens')
+    .select(['jti', 'expires_at', 'revoked_at'])
+    .where('expires_at', '>', after)
+    .execute()
   return rows.map((r) => ({ jti: r.jti, expiresAt: Number(r.expires_at), revokedAt: Number(r.revoked_at) }))
 }
 

@@ -10,7 +10,8 @@ export function isScopeToken(token: string): boolean {
 /** Parses a scope parameter into distinct tokens; malformed → invalid_scope. */
 export function parseScope(text: string): string[] {
   const tokens = text.split(' ')
-  if (tokens.some((t) => !isScopeToken(t))) throw new InvalidScope('scope is malformed: scope tokens are separated by single spaces')
+  if (tokens.some((t) => !isScopeToken(t)))
+    throw new InvalidScope('scope is malformed: scope tokens are separated by single spaces')
   return [...new Set(tokens)]
 }
 

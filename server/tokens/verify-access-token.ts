@@ -48,7 +48,11 @@ export function createAccessTokenVerifier(deps: Pick<Deps, 'keystore' | 'config'
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims | null> {
     const claims = await verifySignedAccessToken(token)
     if (!claims) return null
-    const revoked = await deps.db.selectFrom('revoked_access_tokens').select('jti').where('jti', '=', claims.jti).executeTakeFirst()
+    const revoked = await deps.db
+      .selectFrom('revoked_access_tokens')
+      .select('jti')
+      .where('jti', '=', claims.jti)
+      .executeTakeFirst()
     if (revoked) return null
     if (claims.sid !== undefined) {
       const session = await findSessionById(deps.db, claims.sid)

@@ -16,29 +16,73 @@ const REGISTRATION_NOTICE_INTERVAL_MS = 3_600_000
  * Null when there is nothing to send: an unknown address, a disabled account, an address already
  * verified, a newer request for the same link, or a notice already sent within the hour.
  */
-export async function composeAccountMail(deps: Pick<Deps, 'db' | 'clock' | 'config'>, row: OutboxRow): Promise<{ to: string; content: MailContent } | null> {
+export async function composeAccountMail(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  row: OutboxRow,
+): Promise<{ to: string; content: MailContent } | null> {
   const now = deps.clock.now()
-  const user = row.user_id !== null ? await findUserById(deps.db, row.user_id) : row.email !== null ? await findUserByEmail(deps.db, row.email) : null
+  const user =
+    row.user_id !== null
+      ? await findUserById(deps.db, row.user_id)
+      : row.email !== null
+        ? await findUserByEmail(deps.db, row.email)
+        : null
   if (!user || user.disabled) return null
   // Only the newest request for a link is answered (its token replaces the others anyway).
-  if ((row.template === 'verify_email' || row.template === 'password_reset') && (await hasRivalMail(deps.db, row, 'newer'))) return null
+  if (
+    (row.template === 'verify_email' || row.template === 'password_reset') &&
+    (await hasRivalMail(deps.db, row, 'newer'))
+  )
+    return null
   switch (row.template) {
     case 'verify_email': {
       if (user.emailVerified) return null
-      const token = await mintAccountToken(deps.db, 'email_verification_tokens', { userId: user.id, email: user.email, requestedAt: row.created_at, now, ttlMs: VERIFICATION_TOKEN_TTL_MS })
+      const token = await mintAccountToken(deps.db, 'email_verification_tokens', {
+        userId: user.id,
+        email: user.email,
+        requestedAt: row.created_at,
+        now,
+        ttlMs: VERIFICATION_TOKEN_TTL_MS,
+      })
       if (token === null) return null
-      return { to: user.email, content: { template: 'verify_email', link: accountLink(deps.config, '/verify-email', token), validForMs: VERIFICATION_TOKEN_TTL_MS } }
+      return {
+        to: user.email,
+        content: {
+          template: 'verify_email',
+          link: accountLink(deps.config, '/verify-email', token),
+          validForMs: VERIFICATION_TOKEN_TTL_MS,
+        },
+      }
     }
     case 'password_reset': {
-      const token = await mintAccountToken(deps.db, 'password_reset_tokens', { userId: user.id, email: user.email, requestedAt: row.created_at, now, ttlMs: deps.config.resetTokenTtlMs })
+      const token = await mintAccountToken(deps.db, 'password_reset_tokens', {
+        userId: user.id,
+        email: user.email,
+        requestedAt: row.created_at,
+        now,
+        ttlMs: deps.config.resetTokenTtlMs,
+      })
       if (token === null) return null
-      return { to: user.email, content: { template: 'password_reset', link: accountLink(deps.config, '/reset-password', token), validForMs: deps.config.resetTokenTtlMs } }
+      return {
+        to: user.email,
+        content: {
+          template: 'password_reset',
+          link: accountLink(deps.config, '/reset-password', token),
+          validForMs: deps.config.resetTokenTtlMs,
+        },
+      }
     }
     case 'registration_attempt': {
       if (await hasRivalMail(deps.db, row, 'older', now - REGISTRATION_NOTICE_INTERVAL_MS)) return null
-      return { to: user.email, content: { template: 'registration_attempt', resetLink: accountLink(deps.config, '/reset-password') } }
+      return {
+        to: user.email,
+        content: { template: 'registration_attempt', resetLink: accountLink(deps.config, '/reset-password') },
+      }
     }
     case 'password_changed':
-      return { to: user.email, content: { template: 'password_changed', resetLink: accountLink(deps.config, '/reset-password') } }
+      return {
+        to: user.email,
+        content: { template: 'password_changed', resetLink: accountLink(deps.config, '/reset-password') },
+      }
   }
 }

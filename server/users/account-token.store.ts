@@ -18,30 +18,62 @@ export interface MintRequest {
  * Makes a token (256 bits from the CSPRNG, ASVS 7.2.3) and stores its hash, replacing every
  * earlier token of the user; null when a token for a newer request already exists (that one wins).
  */
-export async function mintAccountToken(db: Kysely<Database>, table: AccountTokenTable, request: MintRequest): Promise<string | null> {
+export async function mintAccountToken(
+  db: Kysely<Database>,
+  table: AccountTokenTable,
+  request: MintRequest,
+): Promise<string | null> {
   const token = generateOpaqueToken()
   // Writes first: on SQLite a transaction that reads before it writes fails at once (SQLITE_BUSY)
   // when another process wrote in between; one that starts with a write waits its turn instead.
   return db.transaction().execute(async (trx) => {
-    await trx.deleteFrom(table).where('user_id', '=', request.userId).where('requested_at', '<=', request.requestedAt).execute()
+    await trx
+      .deleteFrom(table)
+      .where('user_id', '=', request.userId)
+      .where('requested_at', '<=', request.requestedAt)
+      .execute()
     const newer = await trx.selectFrom(table).select('id').where('user_id', '=', request.userId).executeTakeFirst()
     if (newer) return null
     await trx
       .insertInto(table)
-      .values({ id: randomUUID(), user_id: request.userId, token_hash: hashOpaqueToken(token), email: request.email, requested_at: request.requestedAt, created_at: request.now, expires_at: request.now + request.ttlMs })
+      .values({
+        id: randomUUID(),
+        user_id: request.userId,
+        token_hash: hashOpaqueToken(token),
+        email: request.email,
+        requested_at: request.requestedAt,
+        created_at: request.now,
+        expires_at: request.now + request.ttlMs,
+      })
       .execute()
     return token
   })
 }
 
 /** The unused, unexpired token with this value, if any. */
-export async function findLiveAccountToken(db: Executor, table: AccountTokenTable, token: string, now: number): Promise<AccountTokenRow | null> {
-  const row = await db.selectFrom(table).selectAll().where('token_hash', '=', hashOpaqueToken(token)).where('used_at', 'is', null).where('expires_at', '>', now).executeTakeFirst()
+export async function findLiveAccountToken(
+  db: Executor,
+  table: AccountTokenTable,
+  token: string,
+  now: number,
+): Promise<AccountTokenRow | null> {
+  const row = await db
+    .selectFrom(table)
+    .selectAll()
+    .where('token_hash', '=', hashOpaqueToken(token))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst()
   return row ?? null
 }
 
 /** Marks the token used if it still is live, in one statement: of two concurrent uses one wins. */
-export async function consumeAccountToken(db: Executor, table: AccountTokenTable, token: string, now: number): Promise<AccountTokenRow | null> {
+export async function consumeAccountToken(
+  db: Executor,
+  table: AccountTokenTable,
+  token: string,
+  now: number,
+): Promise<AccountTokenRow | null> {
   const row = await db
     .updateTable(table)
     .set({ used_at: now })

@@ -37,7 +37,7 @@ function readCommonPasswords(): Set<string> {
   // Decoding line by line from the buffer, rather than splitting one 3.7 MB string, never builds a
   // 437k-element array and never keeps entries as slices of the whole text: peak RSS during the
   // load drops from ~+80 MB to ~+30 MB, and ~+20 MB stays afterwards instead of ~+48 MB.
-  for (let start = 0; start < bytes.length; ) {
+  for (let start = 0; start < bytes.length;) {
     const newline = bytes.indexOf(NEWLINE, start)
     const end = newline === -1 ? bytes.length : newline
     // trim() also drops the CR of the ~14k lines that end in CRLF.

@@ -11,10 +11,19 @@ const RESEND_WINDOW_MS = 15 * 60_000
 
 const overLimit = new Error('over the per-account limit')
 
-export const invalidVerificationToken = () => new ApiError('invalid_token', 400, 'this verification link is invalid, expired or already used; sign in and ask for a new one')
+export const invalidVerificationToken = () =>
+  new ApiError(
+    'invalid_token',
+    400,
+    'this verification link is invalid, expired or already used; sign in and ask for a new one',
+  )
 
 /** POST /auth/email/verify and the hosted page: a live token (single use) marks its address verified. */
-export async function verifyEmail(deps: Pick<Deps, 'db' | 'clock' | 'log'>, input: { token: string }, meta: { ip: string | null }): Promise<void> {
+export async function verifyEmail(
+  deps: Pick<Deps, 'db' | 'clock' | 'log'>,
+  input: { token: string },
+  meta: { ip: string | null },
+): Promise<void> {
   const now = deps.clock.now()
   const userId = await deps.db.transaction().execute(async (trx) => {
     const token = await consumeAccountToken(trx, 'email_verification_tokens', input.token, now)
@@ -36,7 +45,8 @@ export async function queueVerificationMail(deps: Pick<Deps, 'db' | 'clock'>, us
     .execute(async (trx) => {
       // Write first, then count including this row (see requestPasswordReset).
       await enqueueMail(trx, { template: 'verify_email', userId }, now)
-      if ((await countMailSince(trx, 'verify_email', { userId }, now - RESEND_WINDOW_MS)) > RESENDS_PER_ACCOUNT) throw overLimit
+      if ((await countMailSince(trx, 'verify_email', { userId }, now - RESEND_WINDOW_MS)) > RESENDS_PER_ACCOUNT)
+        throw overLimit
       return true
     })
     .catch((error: unknown) => {
@@ -46,11 +56,17 @@ export async function queueVerificationMail(deps: Pick<Deps, 'db' | 'clock'>, us
 }
 
 /** POST /auth/email/resend: queues a new verification mail for a signed-in user whose address is not verified yet. */
-export async function resendVerification(deps: Pick<Deps, 'db' | 'clock' | 'log'>, userId: string, meta: { ip: string | null }): Promise<void> {
+export async function resendVerification(
+  deps: Pick<Deps, 'db' | 'clock' | 'log'>,
+  userId: string,
+  meta: { ip: string | null },
+): Promise<void> {
   const user = await findUserById(deps.db, userId)
   if (!user || user.emailVerified) return
   if (!(await queueVerificationMail(deps, userId))) {
-    throw new ApiError('rate_limited', 429, 'too many verification emails; retry in a few minutes', { 'retry-after': String(RESEND_WINDOW_MS / 1000) })
+    throw new ApiError('rate_limited', 429, 'too many verification emails; retry in a few minutes', {
+      'retry-after': String(RESEND_WINDOW_MS / 1000),
+    })
   }
   await recordAuditEvent(deps, { event: 'email.verification_sent', userId, ip: meta.ip })
 }

@@ -33,7 +33,6 @@ export interface BackoffStore {
 
 export type BackoffVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; locked: boolean }
 
-
 export function backoffDelayMs(failures: number): number {
   if (failures < FREE_FAILURES) return 0
   return Math.min(MAX_DELAY_MS, 1000 * 2 ** (failures - FREE_FAILURES))
@@ -52,7 +51,11 @@ export function createLoginBackoff(store: BackoffStore, clock: Clock, keySecret:
       // Stores expire state themselves (Redis by its own clock); this check keeps the rule exact.
       if (!state || clock.now() - state.lastFailureAt >= FORGET_AFTER_MS) return { allowed: true }
       if (state.failures >= LOCK_AFTER) {
-        return { allowed: false, locked: true, retryAfterSeconds: Math.max(1, Math.ceil((state.lastFailureAt + FORGET_AFTER_MS - clock.now()) / 1000)) }
+        return {
+          allowed: false,
+          locked: true,
+          retryAfterSeconds: Math.max(1, Math.ceil((state.lastFailureAt + FORGET_AFTER_MS - clock.now()) / 1000)),
+        }
       }
       const wait = state.lastFailureAt + backoffDelayMs(state.failures) - clock.now()
       return wait > 0 ? { allowed: false, locked: false, retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true }
@@ -118,7 +121,14 @@ export function createRedisBackoffStore(redis: Redis, prefix = 'latchkey:backoff
       return { failures: Number(values[0]), lastFailureAt: Number(values[1]) }
     },
     async addFailure(key, now, ttlMs) {
-      const result = await orUnavailable(redis.multi().hincrby(prefix + key, 'failures', 1).hset(prefix + key, 'last', String(now)).pexpire(prefix + key, ttlMs).exec())
+      const result = await orUnavailable(
+        redis
+          .multi()
+          .hincrby(prefix + key, 'failures', 1)
+          .hset(prefix + key, 'last', String(now))
+          .pexpire(prefix + key, ttlMs)
+          .exec(),
+      )
       const failures = Number(result?.[0]?.[1] ?? 1)
       return { failures, lastFailureAt: now }
     },

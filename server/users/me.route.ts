@@ -7,11 +7,24 @@ import { InvalidToken } from '../http/bearer-auth.js'
 
 /** GET /auth/me: the signed-in user. */
 const meRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  app.get('/me', { schema: { response: { 200: UserView, 401: ErrorResponse } }, preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences) }, async (request) => {
-    const user = await findUserById(deps.db, request.userAuth!.userId)
-    if (!user) throw new InvalidToken()
-    return { id: user.id, email: user.email, name: user.name, email_verified: user.emailVerified, created_at: new Date(user.createdAt).toISOString() }
-  })
+  app.get(
+    '/me',
+    {
+      schema: { response: { 200: UserView, 401: ErrorResponse } },
+      preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences),
+    },
+    async (request) => {
+      const user = await findUserById(deps.db, request.userAuth!.userId)
+      if (!user) throw new InvalidToken()
+      return {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        email_verified: user.emailVerified,
+        created_at: new Date(user.createdAt).toISOString(),
+      }
+    },
+  )
 }
 
 export default meRoute

@@ -19,20 +19,42 @@ import { ErrorResponse, PasswordChange } from './user.schema.js'
 const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/password-change',
-    { schema: { body: PasswordChange, response: { 204: { type: 'null' }, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse } }, preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences) },
+    {
+      schema: {
+        body: PasswordChange,
+        response: {
+          204: { type: 'null' },
+          400: ErrorResponse,
+          401: ErrorResponse,
+          403: ErrorResponse,
+          429: ErrorResponse,
+          503: ErrorResponse,
+        },
+      },
+      preHandler: requireUser(deps.verifier.verifyAccessToken, deps.firstPartyAudiences),
+    },
     async (request, reply) => {
       const { userId, sessionId } = request.userAuth!
       const user = await findUserById(deps.db, userId)
       if (!user) throw new InvalidToken()
       assertPasswordWithinLimit(request.body.current_password)
       const gate = await deps.loginBackoff.check(user.email)
-      if (!gate.allowed) throw new ApiError('too_many_attempts', 429, `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`, { 'retry-after': String(gate.retryAfterSeconds) })
+      if (!gate.allowed)
+        throw new ApiError(
+          'too_many_attempts',
+          429,
+          `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`,
+          { 'retry-after': String(gate.retryAfterSeconds) },
+        )
       if (!(await deps.passwordHasher.verify(user.passwordHash, normalizePassword(request.body.current_password)))) {
         await deps.loginBackoff.recordFailure(user.email)
         await recordAuditEvent(deps, { event: 'password_change.failed', userId, sessionId, ip: request.ip })
         throw new ApiError('invalid_credentials', 403, 'the current password is incorrect')
       }
-      assertAcceptablePassword(request.body.new_password, { email: user.email, minLength: deps.config.passwordMinLength })
+      assertAcceptablePassword(request.body.new_password, {
+        email: user.email,
+        minLength: deps.config.passwordMinLength,
+      })
       const hash = await deps.passwordHasher.hash(normalizePassword(request.body.new_password))
       const now = deps.clock.now()
       const revoked = await deps.db.transaction().execute(async (trx) => {
@@ -45,7 +67,13 @@ const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (ap
         return revokeSessionsOfUser(trx, userId, 'password_changed', now, sessionId)
       })
       await deps.loginBackoff.recordSuccess(user.email)
-      await recordAuditEvent(deps, { event: 'password.changed', userId, sessionId, ip: request.ip, details: { sessions_revoked: revoked.length } })
+      await recordAuditEvent(deps, {
+        event: 'password.changed',
+        userId,
+        sessionId,
+        ip: request.ip,
+        details: { sessions_revoked: revoked.length },
+      })
       return reply.code(204).send(null)
     },
   )

@@ -35,7 +35,8 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
   let dummyHash: Promise<string> | null = null
 
   function assertCapacity(): void {
-    if (running >= concurrency && waiting.length >= maxQueue) throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
+    if (running >= concurrency && waiting.length >= maxQueue)
+      throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
   }
 
   async function run<T>(work: () => Promise<T>): Promise<T> {

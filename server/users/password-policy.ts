@@ -25,7 +25,11 @@ export function assertAcceptablePassword(password: string, context: { email: str
     throw new ApiError('password_too_short', 400, `the password must be at least ${context.minLength} characters long`)
   }
   if (isCommonPassword(normalized)) {
-    throw new ApiError('password_too_common', 400, 'this password appears in lists of common or breached passwords; choose another')
+    throw new ApiError(
+      'password_too_common',
+      400,
+      'this password appears in lists of common or breached passwords; choose another',
+    )
   }
   const localPart = context.email.split('@')[0] ?? ''
   if (localPart.length >= 3 && normalized.toLowerCase().includes(localPart)) {

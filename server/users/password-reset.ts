@@ -3,7 +3,12 @@ import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { countMailSince, enqueueMail } from '../mail/outbox.store.js'
 import { revokeSessionsOfUser } from '../sessions/session.store.js'
-import { consumeAccountToken, deleteAccountTokensOfEmail, deleteAccountTokensOfUser, findLiveAccountToken } from './account-token.store.js'
+import {
+  consumeAccountToken,
+  deleteAccountTokensOfEmail,
+  deleteAccountTokensOfUser,
+  findLiveAccountToken,
+} from './account-token.store.js'
 import { canonicalEmail, isPlausibleEmail } from './email.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
 import { cutOffUserTokens, findUserById, markEmailVerified, updatePasswordHash } from './user.store.js'
@@ -14,7 +19,8 @@ export const RESET_ACCOUNT_WINDOW_MS = 15 * 60_000
 
 const overLimit = new Error('over the per-account limit')
 
-export const invalidResetToken = () => new ApiError('invalid_token', 400, 'this password reset link is invalid, expired or already used; ask for a new one')
+export const invalidResetToken = () =>
+  new ApiError('invalid_token', 400, 'this password reset link is invalid, expired or already used; ask for a new one')
 
 /**
  * POST /auth/password-reset and the hosted form: records the request in the outbox and nothing
@@ -22,7 +28,11 @@ export const invalidResetToken = () => new ApiError('invalid_token', 400, 'this 
  * unknown address run the very same statements here and answer alike (OWASP Forgot Password,
  * ASVS 6.3.8). Older links of the account stop working at once.
  */
-export async function requestPasswordReset(deps: Pick<Deps, 'db' | 'clock' | 'log'>, input: { email: string }, meta: { ip: string | null }): Promise<void> {
+export async function requestPasswordReset(
+  deps: Pick<Deps, 'db' | 'clock' | 'log'>,
+  input: { email: string },
+  meta: { ip: string | null },
+): Promise<void> {
   const email = canonicalEmail(input.email)
   if (!isPlausibleEmail(email)) return
   const now = deps.clock.now()
@@ -32,7 +42,11 @@ export async function requestPasswordReset(deps: Pick<Deps, 'db' | 'clock' | 'lo
       // The row first (a write, so SQLite processes sharing the file queue rather than fail), then
       // the count including it; over the limit, the transaction is rolled back.
       await enqueueMail(trx, { template: 'password_reset', email }, now)
-      if ((await countMailSince(trx, 'password_reset', { email }, now - RESET_ACCOUNT_WINDOW_MS)) > RESET_MAILS_PER_ACCOUNT) throw overLimit
+      if (
+        (await countMailSince(trx, 'password_reset', { email }, now - RESET_ACCOUNT_WINDOW_MS)) >
+        RESET_MAILS_PER_ACCOUNT
+      )
+        throw overLimit
       await deleteAccountTokensOfEmail(trx, 'password_reset_tokens', email)
       return true
     })
@@ -74,5 +88,10 @@ export async function confirmPasswordReset(
     return sessions
   })
   await deps.loginBackoff.reset(user.email)
-  await recordAuditEvent(deps, { event: 'password.reset', userId: user.id, ip: meta.ip, details: { sessions_revoked: revoked.length } })
+  await recordAuditEvent(deps, {
+    event: 'password.reset',
+    userId: user.id,
+    ip: meta.ip,
+    details: { sessions_revoked: revoked.length },
+  })
 }

@@ -18,7 +18,11 @@ export interface RegistrationInput {
  * callers answer identically either way. A taken address creates and changes nothing. Shared by
  * the JSON API and the hosted registration page; both queue the mail that follows.
  */
-export async function registerUser(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher'>, input: RegistrationInput, meta: { ip: string | null }): Promise<void> {
+export async function registerUser(
+  deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher'>,
+  input: RegistrationInput,
+  meta: { ip: string | null },
+): Promise<void> {
   const email = canonicalEmail(input.email)
   if (!isPlausibleEmail(email)) throw new ApiError('invalid_email', 400, 'this is not a valid email address')
   assertAcceptablePassword(input.password, { email, minLength: deps.config.passwordMinLength })
@@ -40,8 +44,15 @@ export async function registerUser(deps: Pick<Deps, 'db' | 'clock' | 'config' | 
       created_at: now,
       updated_at: now,
     })
-    await enqueueMail(trx, inserted ? { template: 'verify_email', userId: id } : { template: 'registration_attempt', email }, now)
+    await enqueueMail(
+      trx,
+      inserted ? { template: 'verify_email', userId: id } : { template: 'registration_attempt', email },
+      now,
+    )
     return inserted
   })
-  await recordAuditEvent(deps, created ? { event: 'user.registered', userId: id, ip: meta.ip } : { event: 'user.register_existing', ip: meta.ip })
+  await recordAuditEvent(
+    deps,
+    created ? { event: 'user.registered', userId: id, ip: meta.ip } : { event: 'user.register_existing', ip: meta.ip },
+  )
 }

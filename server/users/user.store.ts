@@ -7,7 +7,11 @@ type Executor = Kysely<Database> | Transaction<Database>
 
 /** Inserts unless the email is taken; true if this call created the user. */
 export async function insertUserIfAbsent(db: Executor, row: NewUserRow): Promise<boolean> {
-  const result = await db.insertInto('users').values(row).onConflict((oc) => oc.column('email').doNothing()).executeTakeFirst()
+  const result = await db
+    .insertInto('users')
+    .values(row)
+    .onConflict((oc) => oc.column('email').doNothing())
+    .executeTakeFirst()
   return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1
 }
 
@@ -31,17 +35,33 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
 }
 
 export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
-  await db.updateTable('users').set({ disabled: 1, tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
+  await db
+    .updateTable('users')
+    .set({ disabled: 1, tokens_valid_after: now, updated_at: now })
+    .where('id', '=', id)
+    .execute()
 }
 
 /** Users whose token cut-off is later than `after` (epoch ms), for the revocation feed. */
-export async function findUserCutOffsAfter(db: Executor, after: number): Promise<Array<{ id: string; tokensValidAfter: number }>> {
-  const rows = await db.selectFrom('users').select(['id', 'tokens_valid_after']).where('tokens_valid_after', '>', after).execute()
+export async function findUserCutOffsAfter(
+  db: Executor,
+  after: number,
+): Promise<Array<{ id: string; tokensValidAfter: number }>> {
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'tokens_valid_after'])
+    .where('tokens_valid_after', '>', after)
+    .execute()
   return rows.map((r) => ({ id: r.id, tokensValidAfter: Number(r.tokens_valid_after) }))
 }
 
 /** Marks the address verified if it is still the user's; true if it is. */
 export async function markEmailVerified(db: Executor, id: string, email: string, now: number): Promise<boolean> {
-  const result = await db.updateTable('users').set({ email_verified: 1, updated_at: now }).where('id', '=', id).where('email', '=', email).executeTakeFirst()
+  const result = await db
+    .updateTable('users')
+    .set({ email_verified: 1, updated_at: now })
+    .where('id', '=', id)
+    .where('email', '=', email)
+    .executeTakeFirst()
   return Number(result.numUpdatedRows) > 0
 }

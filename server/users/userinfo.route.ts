@@ -14,7 +14,10 @@ const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
     if (!claims || claims.sid === undefined) throw new InvalidToken()
     const user = await findUserById(deps.db, claims.sub)
     if (!user) throw new InvalidToken()
-    return { sub: user.id, ...releasedClaims(user, { clientId: claims.client_id, scopes: claims.scope?.split(' ') ?? [] }) }
+    return {
+      sub: user.id,
+      ...releasedClaims(user, { clientId: claims.client_id, scopes: claims.scope?.split(' ') ?? [] }),
+    }
   })
 }
 

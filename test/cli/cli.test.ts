@@ -10,10 +10,32 @@ for (const dialect of testDialects()) {
     const env = cliEnv(dataDir, database)
 
     t.test('clients create prints the client and its secret once; the client gets tokens', async (t) => {
-      const created = await latchkey(['clients', 'create', '--name', 'billing', '--grant', 'client_credentials', '--scope', 'invoices:read invoices:write', '--audience', 'https://billing.example.com', '--json'], env)
+      const created = await latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'billing',
+          '--grant',
+          'client_credentials',
+          '--scope',
+          'invoices:read invoices:write',
+          '--audience',
+          'https://billing.example.com',
+          '--json',
+        ],
+        env,
+      )
       t.equal(created.code, 0, created.stderr)
       const client = JSON.parse(created.stdout)
-      t.match(client, { name: 'billing', type: 'confidential', grant_types: ['client_credentials'], scope: 'invoices:read invoices:write', audiences: ['https://billing.example.com'], redirect_uris: [] })
+      t.match(client, {
+        name: 'billing',
+        type: 'confidential',
+        grant_types: ['client_credentials'],
+        scope: 'invoices:read invoices:write',
+        audiences: ['https://billing.example.com'],
+        redirect_uris: [],
+      })
       t.match(client.client_secret, /^[A-Za-z0-9_-]{43}$/, '256 random bits')
 
       const listed = await latchkey(['clients', 'list', '--json'], env)
@@ -28,7 +50,11 @@ for (const dialect of testDialects()) {
         method: 'POST',
         url: '/oauth/token',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.client_id, client_secret: client.client_secret }).toString(),
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: client.client_id,
+          client_secret: client.client_secret,
+        }).toString(),
       })
       t.equal(res.statusCode, 200)
       t.equal(res.json().scope, 'invoices:read invoices:write')
@@ -42,7 +68,19 @@ for (const dialect of testDialects()) {
     })
 
     t.test('a public client gets no secret', async (t) => {
-      const created = await latchkey(['clients', 'create', '--name', 'spa', '--public', '--redirect-uri', 'https://app.example.com/callback', '--json'], env)
+      const created = await latchkey(
+        [
+          'clients',
+          'create',
+          '--name',
+          'spa',
+          '--public',
+          '--redirect-uri',
+          'https://app.example.com/callback',
+          '--json',
+        ],
+        env,
+      )
       t.equal(created.code, 0, created.stderr)
       const client = JSON.parse(created.stdout)
       t.equal(client.type, 'public')
@@ -59,10 +97,26 @@ for (const dialect of testDialects()) {
     const mistakes: [string, string[], string][] = [
       ['an unknown command', ['frobnicate'], 'latchkey: unknown command "frobnicate" (latchkey --help lists them)\n'],
       ['a missing name', ['clients', 'create'], 'latchkey: clients create needs --name NAME\n'],
-      ['an unknown grant', ['clients', 'create', '--name', 'x', '--grant', 'password'], 'latchkey: unknown grant type "password" (one of client_credentials, refresh_token, authorization_code)\n'],
-      ['a public client with client_credentials', ['clients', 'create', '--name', 'x', '--public', '--grant', 'client_credentials'], 'latchkey: a public client cannot use client_credentials\n'],
-      ['an http redirect URI', ['clients', 'create', '--name', 'x', '--public', '--redirect-uri', 'http://app.example.com/cb'], 'latchkey: redirect URI "http://app.example.com/cb" must use https unless its host is loopback\n'],
-      ['a bad audience', ['clients', 'create', '--name', 'x', '--audience', 'billing'], 'latchkey: audience "billing" is not an absolute URI\n'],
+      [
+        'an unknown grant',
+        ['clients', 'create', '--name', 'x', '--grant', 'password'],
+        'latchkey: unknown grant type "password" (one of client_credentials, refresh_token, authorization_code)\n',
+      ],
+      [
+        'a public client with client_credentials',
+        ['clients', 'create', '--name', 'x', '--public', '--grant', 'client_credentials'],
+        'latchkey: a public client cannot use client_credentials\n',
+      ],
+      [
+        'an http redirect URI',
+        ['clients', 'create', '--name', 'x', '--public', '--redirect-uri', 'http://app.example.com/cb'],
+        'latchkey: redirect URI "http://app.example.com/cb" must use https unless its host is loopback\n',
+      ],
+      [
+        'a bad audience',
+        ['clients', 'create', '--name', 'x', '--audience', 'billing'],
+        'latchkey: audience "billing" is not an absolute URI\n',
+      ],
     ]
     for (const [name, args, message] of mistakes) {
       t.test(`${name} exits 1 with one line`, async (t) => {
@@ -82,7 +136,10 @@ for (const dialect of testDialects()) {
     t.test('a bad setting stops every command with one line naming it', async (t) => {
       const result = await latchkey(['keys', 'list'], { ...env, LATCHKEY_SIGNING_ALG: 'HS256' })
       t.equal(result.code, 1)
-      t.equal(result.stderr, 'latchkey: invalid configuration: LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")\n')
+      t.equal(
+        result.stderr,
+        'latchkey: invalid configuration: LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")\n',
+      )
     })
 
     t.test('keys list, rotate and rotate --revoke-current', async (t) => {
@@ -98,7 +155,9 @@ for (const dialect of testDialects()) {
       t.same(JSON.parse(rotated.stdout), { activated: next, retired: active, revoked: false, publishedBriefly: true })
       await testApp.deps.keystore.tick()
       t.equal(testApp.deps.keystore.activeKid(), next, 'a running server picks it up on its next tick')
-      const kids = ((await testApp.app.inject('/.well-known/jwks.json')).json().keys as { kid: string }[]).map((k) => k.kid)
+      const kids = ((await testApp.app.inject('/.well-known/jwks.json')).json().keys as { kid: string }[]).map(
+        (k) => k.kid,
+      )
       t.ok(kids.includes(active), 'a normally retired key stays published for its tokens')
 
       const revoked = await latchkey(['keys', 'rotate', '--revoke-current'], env)
@@ -106,7 +165,9 @@ for (const dialect of testDialects()) {
       t.match(revoked.stdout, `revoked ${next}: it left the JWKS and its tokens no longer verify`)
       t.match(revoked.stdout, 'note: the new key was published only recently')
       await testApp.deps.keystore.tick()
-      const after = ((await testApp.app.inject('/.well-known/jwks.json')).json().keys as { kid: string }[]).map((k) => k.kid)
+      const after = ((await testApp.app.inject('/.well-known/jwks.json')).json().keys as { kid: string }[]).map(
+        (k) => k.kid,
+      )
       t.notOk(after.includes(next), 'the revoked key left the JWKS at once')
       t.equal(after.length, 3, 'the earlier retired key, the new active key and a new next key')
       const table = await latchkey(['keys', 'list'], env)

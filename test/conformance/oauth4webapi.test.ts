@@ -45,7 +45,10 @@ for (const dialect of testDialects()) {
     const redirectUri = 'https://rp.example.com/cb'
 
     const issuer = new URL(issuerText)
-    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...options }))
+    const as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...options }),
+    )
     t.equal(as.issuer, issuerText, 'discovery')
     t.same(as.code_challenge_methods_supported, ['S256'])
 
@@ -62,12 +65,27 @@ for (const dialect of testDialects()) {
         headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
         body: new URLSearchParams(fields).toString(),
       })
-      let res = await fetch(`${issuerText}/signin`, form({ csrf: hiddenField(html, 'csrf'), authorize: hiddenField(html, 'authorize'), email: 'ada@example.com', password: PASSWORD }))
+      let res = await fetch(
+        `${issuerText}/signin`,
+        form({
+          csrf: hiddenField(html, 'csrf'),
+          authorize: hiddenField(html, 'authorize'),
+          email: 'ada@example.com',
+          password: PASSWORD,
+        }),
+      )
       jar.take(res)
       if (consent) {
         const consentPage = await res.text()
         t.equal(res.status, 200, 'the consent page')
-        res = await fetch(`${issuerText}/consent`, form({ csrf: hiddenField(consentPage, 'csrf'), authorize: hiddenField(consentPage, 'authorize'), decision: 'allow' }))
+        res = await fetch(
+          `${issuerText}/consent`,
+          form({
+            csrf: hiddenField(consentPage, 'csrf'),
+            authorize: hiddenField(consentPage, 'authorize'),
+            decision: 'allow',
+          }),
+        )
       }
       t.equal(res.status, 303)
       return new URL(res.headers.get('location')!)
@@ -104,25 +122,57 @@ for (const dialect of testDialects()) {
 
         const callback = await authorizeInBrowser(url, kind.endsWith('third-party'))
         const params = oauth.validateAuthResponse(as, client, callback, state)
-        const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri, codeVerifier, options)
-        const result = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true, maxAge: 600 })
+        const response = await oauth.authorizationCodeGrantRequest(
+          as,
+          client,
+          clientAuth,
+          params,
+          redirectUri,
+          codeVerifier,
+          options,
+        )
+        const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+          expectedNonce: nonce,
+          requireIdToken: true,
+          maxAge: 600,
+        })
         const claims = oauth.getValidatedIdTokenClaims(result)!
         t.equal(claims.email, 'ada@example.com', 'the ID token is valid and carries the email')
         t.equal(claims.name, 'Ada Lovelace')
         t.ok(result.refresh_token)
 
-        const userinfo = await oauth.processUserInfoResponse(as, client, claims.sub, await oauth.userInfoRequest(as, client, result.access_token, options))
+        const userinfo = await oauth.processUserInfoResponse(
+          as,
+          client,
+          claims.sub,
+          await oauth.userInfoRequest(as, client, result.access_token, options),
+        )
         t.same(userinfo, { sub: claims.sub, email: 'ada@example.com', email_verified: false, name: 'Ada Lovelace' })
 
-        const refreshed = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, result.refresh_token!, options))
+        const refreshed = await oauth.processRefreshTokenResponse(
+          as,
+          client,
+          await oauth.refreshTokenGrantRequest(as, client, clientAuth, result.refresh_token!, options),
+        )
         t.ok(refreshed.access_token, 'refresh')
         t.not(refreshed.refresh_token, result.refresh_token, 'rotated')
 
-        await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, refreshed.refresh_token!, options))
-        const afterRevoke = oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshed.refresh_token!, options))
+        await oauth.processRevocationResponse(
+          await oauth.revocationRequest(as, client, clientAuth, refreshed.refresh_token!, options),
+        )
+        const afterRevoke = oauth.processRefreshTokenResponse(
+          as,
+          client,
+          await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshed.refresh_token!, options),
+        )
         t.equal(await errorCodeOf(afterRevoke), 'invalid_grant', 'the revoked refresh token no longer works')
 
-        const replay = oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri, codeVerifier, options), { expectedNonce: nonce })
+        const replay = oauth.processAuthorizationCodeResponse(
+          as,
+          client,
+          await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri, codeVerifier, options),
+          { expectedNonce: nonce },
+        )
         t.equal(await errorCodeOf(replay), 'invalid_grant', 'the code works once')
       })
     }

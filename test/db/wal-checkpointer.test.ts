@@ -38,8 +38,13 @@ t.test('a worker thread checkpoints the WAL while the serving connection never d
 t.test('a checkpointer that cannot start leaves automatic checkpoints on and logs why', async (t) => {
   const logLines: string[] = []
   const testApp = await buildTestApp(t, { logLines })
-  const checkpointer = await startWalCheckpointer(testApp.deps, path.join(testApp.dataDir, 'missing', 'nowhere.db'), { intervalMs: 20 })
+  const checkpointer = await startWalCheckpointer(testApp.deps, path.join(testApp.dataDir, 'missing', 'nowhere.db'), {
+    intervalMs: 20,
+  })
   await checkpointer.exited
   t.equal(await autocheckpointPages(testApp.deps.db), 1000)
-  t.ok(logLines.some((line) => JSON.parse(line).event === 'db.checkpointer_failed'), 'the failure is logged')
+  t.ok(
+    logLines.some((line) => JSON.parse(line).event === 'db.checkpointer_failed'),
+    'the failure is logged',
+  )
 })

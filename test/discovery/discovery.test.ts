@@ -28,7 +28,21 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       scopes_supported: ['openid', 'email', 'profile'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'sid', 'amr', 'email', 'email_verified', 'name'],
+      claims_supported: [
+        'iss',
+        'sub',
+        'aud',
+        'exp',
+        'iat',
+        'auth_time',
+        'nonce',
+        'at_hash',
+        'sid',
+        'amr',
+        'email',
+        'email_verified',
+        'name',
+      ],
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
     })
@@ -41,8 +55,20 @@ t.test('every advertised endpoint answers', async (t) => {
   const path = (url: string) => new URL(url).pathname
   t.equal((await testApp.app.inject(path(metadata.jwks_uri))).statusCode, 200)
   for (const endpoint of [metadata.token_endpoint, metadata.revocation_endpoint, metadata.introspection_endpoint]) {
-    t.equal((await testApp.app.inject({ method: 'POST', url: path(endpoint) })).statusCode, 400, `${endpoint} exists (and wants a body)`)
+    t.equal(
+      (await testApp.app.inject({ method: 'POST', url: path(endpoint) })).statusCode,
+      400,
+      `${endpoint} exists (and wants a body)`,
+    )
   }
-  t.equal((await testApp.app.inject({ url: path(metadata.userinfo_endpoint) })).statusCode, 401, 'userinfo exists (and wants a token)')
-  t.equal((await testApp.app.inject({ url: path(metadata.authorization_endpoint) })).statusCode, 400, 'authorize exists (and wants a client)')
+  t.equal(
+    (await testApp.app.inject({ url: path(metadata.userinfo_endpoint) })).statusCode,
+    401,
+    'userinfo exists (and wants a token)',
+  )
+  t.equal(
+    (await testApp.app.inject({ url: path(metadata.authorization_endpoint) })).statusCode,
+    400,
+    'authorize exists (and wants a client)',
+  )
 })

@@ -32,13 +32,17 @@ t.test('security headers are on every response, errors included', async (t) => {
   const { app } = await buildTestApp(t)
   for (const url of ['/healthz', '/.well-known/jwks.json', '/nope']) {
     const res = await app.inject(url)
-    t.match(res.headers, {
-      'x-content-type-options': 'nosniff',
-      'x-frame-options': 'SAMEORIGIN',
-      'referrer-policy': 'no-referrer',
-      'strict-transport-security': 'max-age=31536000; includeSubDomains',
-      'content-security-policy': "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'self'",
-    }, url)
+    t.match(
+      res.headers,
+      {
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'SAMEORIGIN',
+        'referrer-policy': 'no-referrer',
+        'strict-transport-security': 'max-age=31536000; includeSubDomains',
+        'content-security-policy': "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'self'",
+      },
+      url,
+    )
   }
 })
 
@@ -57,17 +61,50 @@ t.test('an unknown route gets the common error shape', async (t) => {
 t.test('malformed requests are 4xx, never 500', async (t) => {
   const { app } = await buildTestApp(t)
   const cases = [
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/json' }, payload: '{"grant_type":' },
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: '%%%&&&=' },
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + 'A'.repeat(5000) }, payload: 'grant_type=client_credentials' },
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `grant_type=client_credentials&client_id=${'x'.repeat(500)}&client_secret=y` },
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&client_id=%00&client_secret=%00' },
-    { method: 'POST' as const, url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'grant_type=client_credentials&__proto__=x&client_id=a&client_secret=b' },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"grant_type":',
+    },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: '%%%&&&=',
+    },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + 'A'.repeat(5000) },
+      payload: 'grant_type=client_credentials',
+    },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `grant_type=client_credentials&client_id=${'x'.repeat(500)}&client_secret=y`,
+    },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'grant_type=client_credentials&client_id=%00&client_secret=%00',
+    },
+    {
+      method: 'POST' as const,
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'grant_type=client_credentials&__proto__=x&client_id=a&client_secret=b',
+    },
     { method: 'GET' as const, url: '/.well-known/jwks.json', headers: { 'if-none-match': '*'.repeat(1000) } },
   ]
   for (const c of cases) {
     const res = await app.inject(c)
-    t.ok(res.statusCode >= 200 && res.statusCode < 500, `${c.method} ${c.url} ${c.payload?.slice(0, 30) ?? ''} → ${res.statusCode}`)
+    t.ok(
+      res.statusCode >= 200 && res.statusCode < 500,
+      `${c.method} ${c.url} ${c.payload?.slice(0, 30) ?? ''} → ${res.statusCode}`,
+    )
     if (res.statusCode >= 400) t.same(Object.keys(res.json()).sort(), ['error', 'error_description'])
   }
 })

@@ -32,7 +32,12 @@ export class CookieJar {
 export function hiddenField(page: string, name: string): string {
   const match = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)">`).exec(page)
   if (!match) throw new Error(`no hidden field ${name} on the page`)
-  return match[1]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+  return match[1]!
+    .replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
 }
 
 export interface AuthorizeParams {
@@ -68,7 +73,12 @@ export async function browse(testApp: TestApp, jar: CookieJar, url: string): Pro
 }
 
 /** A browser submitting a hosted form. */
-export async function submit(testApp: TestApp, jar: CookieJar, url: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+export async function submit(
+  testApp: TestApp,
+  jar: CookieJar,
+  url: string,
+  fields: Record<string, string>,
+): Promise<LightMyRequestResponse> {
   const res = await testApp.app.inject({
     method: 'POST',
     url,
@@ -81,15 +91,30 @@ export async function submit(testApp: TestApp, jar: CookieJar, url: string, fiel
 }
 
 /** Fills in the sign-in page an authorization request showed. */
-export async function signInOnPage(testApp: TestApp, jar: CookieJar, page: string, email: string, password = PASSWORD): Promise<LightMyRequestResponse> {
+export async function signInOnPage(
+  testApp: TestApp,
+  jar: CookieJar,
+  page: string,
+  email: string,
+  password = PASSWORD,
+): Promise<LightMyRequestResponse> {
   const fields: Record<string, string> = { csrf: hiddenField(page, 'csrf'), email, password }
   if (page.includes('name="authorize"')) fields.authorize = hiddenField(page, 'authorize')
   return submit(testApp, jar, '/signin', fields)
 }
 
 /** Answers the consent page. */
-export async function answerConsent(testApp: TestApp, jar: CookieJar, page: string, decision: 'allow' | 'deny'): Promise<LightMyRequestResponse> {
-  return submit(testApp, jar, '/consent', { csrf: hiddenField(page, 'csrf'), authorize: hiddenField(page, 'authorize'), decision })
+export async function answerConsent(
+  testApp: TestApp,
+  jar: CookieJar,
+  page: string,
+  decision: 'allow' | 'deny',
+): Promise<LightMyRequestResponse> {
+  return submit(testApp, jar, '/consent', {
+    csrf: hiddenField(page, 'csrf'),
+    authorize: hiddenField(page, 'authorize'),
+    decision,
+  })
 }
 
 /** The query parameters of a redirect's Location. */
@@ -97,7 +122,11 @@ export function redirectParams(res: LightMyRequestResponse): URLSearchParams {
   return new URL(String(res.headers.location)).searchParams
 }
 
-export async function exchangeCode(testApp: TestApp, fields: Record<string, string>, authorization?: string): Promise<LightMyRequestResponse> {
+export async function exchangeCode(
+  testApp: TestApp,
+  fields: Record<string, string>,
+  authorization?: string,
+): Promise<LightMyRequestResponse> {
   return testApp.app.inject({
     method: 'POST',
     url: '/oauth/token',

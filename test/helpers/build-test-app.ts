@@ -8,7 +8,6 @@ import { createClient, type ClientRegistration } from '../../server/clients/crea
 import { createTestClock, type TestClock } from './test-clock.js'
 import { provisionDatabase, testDirOf, type Dialect, type Tap } from './test-database.js'
 
-
 export interface TestAppOptions {
   dialect?: Dialect
   /** Reuse a database (restart and multi-instance tests); otherwise a fresh one is made. */
@@ -37,7 +36,9 @@ export async function buildTestApp(t: Tap, options: TestAppOptions = {}): Promis
   const config = { ...loadConfig({ LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env }), database }
   const clock = options.clock ?? createTestClock()
   const lines = options.logLines
-  const log = lines ? createLogger('info', { write: (line: string) => void lines.push(line) }) : createLogger('silent', pino.destination('/dev/null'))
+  const log = lines
+    ? createLogger('info', { write: (line: string) => void lines.push(line) })
+    : createLogger('silent', pino.destination('/dev/null'))
   const latchkey = await assemble(Object.freeze(config), log, clock)
   let closed = false
   const close = async () => {
@@ -57,7 +58,10 @@ export interface TestClient {
 }
 
 /** Registers a confidential client through the code the CLI uses. */
-export async function registerClient(testApp: TestApp, overrides: Partial<ClientRegistration> = {}): Promise<TestClient> {
+export async function registerClient(
+  testApp: TestApp,
+  overrides: Partial<ClientRegistration> = {},
+): Promise<TestClient> {
   const { client, secret } = await createClient(testApp.deps, {
     name: 'test client',
     type: 'confidential',
@@ -68,5 +72,9 @@ export async function registerClient(testApp: TestApp, overrides: Partial<Client
     ...overrides,
   })
   const id = client.id
-  return { id, secret: secret ?? '', basic: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret ?? '')}`).toString('base64')}` }
+  return {
+    id,
+    secret: secret ?? '',
+    basic: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret ?? '')}`).toString('base64')}`,
+  }
 }

@@ -11,7 +11,13 @@ const at = Number(process.env.TEST_INSTANCE_TIME)
 const config = { ...loadConfig({ LATCHKEY_KEK: process.env.TEST_INSTANCE_KEK, LOG_LEVEL: 'silent' }), database }
 const db = createDb(database)
 await migrateToLatest(db)
-const keystore = await openKeystore({ db, config, kek: config.kek!, log: pino({ level: 'silent' }), clock: { now: () => at } })
+const keystore = await openKeystore({
+  db,
+  config,
+  kek: config.kek!,
+  log: pino({ level: 'silent' }),
+  clock: { now: () => at },
+})
 console.log(JSON.stringify({ activeKid: keystore.activeKid() }))
 keystore.close()
 await db.destroy()

@@ -14,7 +14,11 @@ export interface ListeningLatchkey extends TestApp {
 }
 
 /** A real Latchkey listening on loopback, its issuer being the URL it listens on. */
-export async function startLatchkey(t: Tap, dialect: Dialect, env: Record<string, string> = {}): Promise<ListeningLatchkey> {
+export async function startLatchkey(
+  t: Tap,
+  dialect: Dialect,
+  env: Record<string, string> = {},
+): Promise<ListeningLatchkey> {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const testApp = await buildTestApp(t, { dialect, env: { LATCHKEY_ISSUER: issuer, ...env } })
@@ -34,11 +38,22 @@ export interface NotesGrant {
  * functions the authorization-code grant uses (the hosted login that will hand such grants to
  * browser apps is issue 6).
  */
-export async function grantNotes(testApp: TestApp, email: string, scopes = ['notes:read', 'notes:write']): Promise<NotesGrant> {
+export async function grantNotes(
+  testApp: TestApp,
+  email: string,
+  scopes = ['notes:read', 'notes:write'],
+): Promise<NotesGrant> {
   await registerUser(testApp, email)
   const user = await findUserByEmail(testApp.deps.db, email)
   if (!user) throw new Error('registered user not found')
-  const { session, refreshToken } = await startSession(testApp.deps, user, { clientId: 'latchkey', scopes, audience: NOTES_AUDIENCE, amr: ['pwd'], ip: null, userAgent: null })
+  const { session, refreshToken } = await startSession(testApp.deps, user, {
+    clientId: 'latchkey',
+    scopes,
+    audience: NOTES_AUDIENCE,
+    amr: ['pwd'],
+    ip: null,
+    userAgent: null,
+  })
   const { token } = await issueUserAccessToken(testApp.deps, user, session)
   return { userId: user.id, sessionId: session.id, accessToken: token, refreshToken }
 }

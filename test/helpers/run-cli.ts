@@ -13,7 +13,10 @@ export interface CliResult {
 /** Runs the real `latchkey` command (from the sources) with only the environment given. */
 export function runLatchkey(args: string[], env: Record<string, string>, stdin = ''): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env } })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -25,5 +28,8 @@ export function runLatchkey(args: string[], env: Record<string, string>, stdin =
 
 /** The environment that points the CLI at a test's data dir and database. */
 export function cliEnv(dataDir: string, database: DatabaseConfig): Record<string, string> {
-  return { LATCHKEY_DATA_DIR: dataDir, DATABASE_URL: database.dialect === 'postgres' ? database.url : `sqlite:${database.file}` }
+  return {
+    LATCHKEY_DATA_DIR: dataDir,
+    DATABASE_URL: database.dialect === 'postgres' ? database.url : `sqlite:${database.file}`,
+  }
 }

@@ -58,7 +58,8 @@ export async function createSmtpServer(t: Tap, options: SmtpServerOptions = {}):
         ...(options.starttls ? { key: options.starttls.key, cert: options.starttls.cert } : {}),
         logger: false,
         onAuth(auth, _session, callback) {
-          if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) return callback(null, { user: auth.username })
+          if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass)
+            return callback(null, { user: auth.username })
           callback(new Error('invalid credentials'))
         },
         onRcptTo(address, _session, callback) {
@@ -73,7 +74,14 @@ export async function createSmtpServer(t: Tap, options: SmtpServerOptions = {}):
           stream.on('data', (c: Buffer) => chunks.push(c))
           stream.on('end', () => {
             const raw = Buffer.concat(chunks).toString('utf8')
-            messages.push({ ...parseMessage(raw), raw, secure: session.secure, user: typeof session.user === 'string' ? session.user : null, from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address) })
+            messages.push({
+              ...parseMessage(raw),
+              raw,
+              secure: session.secure,
+              user: typeof session.user === 'string' ? session.user : null,
+              from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+              to: session.envelope.rcptTo.map((r) => r.address),
+            })
             callback()
           })
         },
@@ -110,7 +118,9 @@ function splitHeaders(raw: string): { headers: Map<string, string>; body: string
 function decodeBody(body: string, encoding: string | undefined): string {
   if (encoding?.toLowerCase() === 'base64') return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
   if (encoding?.toLowerCase() === 'quoted-printable') {
-    const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    const bytes = body
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)))
     return Buffer.from(bytes, 'latin1').toString('utf8')
   }
   return body
@@ -118,7 +128,14 @@ function decodeBody(body: string, encoding: string | undefined): string {
 
 function decodeWords(text: string): string {
   return text.replace(/=\?utf-8\?([QB])\?([^?]*)\?=\s*/gi, (_m, kind: string, data: string) =>
-    kind.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (_n, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString('utf8'),
+    kind.toUpperCase() === 'B'
+      ? Buffer.from(data, 'base64').toString('utf8')
+      : Buffer.from(
+          data
+            .replace(/_/g, ' ')
+            .replace(/=([0-9A-F]{2})/gi, (_n, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+          'latin1',
+        ).toString('utf8'),
   )
 }
 
@@ -140,7 +157,12 @@ function parseMessage(raw: string): Omit<ReceivedMail, 'raw' | 'from' | 'to' | '
     parts[kind] = decodeBody(content, headersOf.get('content-transfer-encoding'))
   }
   collect(headers, body)
-  return { subject: decodeWords(headers.get('subject') ?? ''), messageId: headers.get('message-id') ?? '', text: parts['text/plain'] ?? '', html: parts['text/html'] ?? '' }
+  return {
+    subject: decodeWords(headers.get('subject') ?? ''),
+    messageId: headers.get('message-id') ?? '',
+    text: parts['text/plain'] ?? '',
+    html: parts['text/html'] ?? '',
+  }
 }
 
 /** The first link to `page` in a message's text part. */

@@ -17,7 +17,12 @@ export function nextClientIp(): string {
 }
 
 export async function registerUser(testApp: TestApp, email: string, password = PASSWORD, name?: string): Promise<void> {
-  const res = await testApp.app.inject({ method: 'POST', url: '/auth/register', payload: { email, password, ...(name ? { name } : {}) }, remoteAddress: nextClientIp() })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    payload: { email, password, ...(name ? { name } : {}) },
+    remoteAddress: nextClientIp(),
+  })
   if (res.statusCode !== 202) throw new Error(`register failed: ${res.statusCode} ${res.body}`)
 }
 
@@ -29,13 +34,20 @@ export interface LoggedIn {
 }
 
 export function sessionCookieOf(setCookie: string | string[] | undefined): string {
-  const header = (Array.isArray(setCookie) ? setCookie : [setCookie ?? '']).find((c) => c.startsWith('__Host-latchkey_session='))
+  const header = (Array.isArray(setCookie) ? setCookie : [setCookie ?? '']).find((c) =>
+    c.startsWith('__Host-latchkey_session='),
+  )
   if (!header) throw new Error('no session cookie set')
   return header.split(';')[0]!
 }
 
 export async function login(testApp: TestApp, email: string, password = PASSWORD): Promise<LoggedIn> {
-  const res = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: nextClientIp() })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    payload: { email, password },
+    remoteAddress: nextClientIp(),
+  })
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`)
   const cookie = sessionCookieOf(res.headers['set-cookie'])
   return { accessToken: res.json().access_token, cookie, refreshToken: cookie.split('=')[1]! }

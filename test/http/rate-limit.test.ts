@@ -4,7 +4,13 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { loadConfig } from '../../server/config.js'
 import errorHandler from '../../server/http/error-handler.js'
-import { loginRateLimit, passwordResetRateLimit, refreshRateLimit, registerRateLimit, signupRateLimit } from '../../server/http/rate-limit.js'
+import {
+  loginRateLimit,
+  passwordResetRateLimit,
+  refreshRateLimit,
+  registerRateLimit,
+  signupRateLimit,
+} from '../../server/http/rate-limit.js'
 
 const REDIS_URL = 'redis://127.0.0.1:6379'
 const LIMIT = 3
@@ -18,15 +24,23 @@ interface Teardown {
  * that opts in. trustProxy comes from loadConfig so the value is exactly what production passes
  * for a list of addresses (buildApp hands lists and `false` to Fastify unchanged).
  */
-async function buildLimitedApp(t: Teardown, options: { trustProxy?: string; redis?: Redis | null; url?: string; enabled?: boolean } = {}): Promise<FastifyInstance> {
-  const env: Record<string, string> = options.trustProxy === undefined ? {} : { LATCHKEY_TRUST_PROXY: options.trustProxy }
+async function buildLimitedApp(
+  t: Teardown,
+  options: { trustProxy?: string; redis?: Redis | null; url?: string; enabled?: boolean } = {},
+): Promise<FastifyInstance> {
+  const env: Record<string, string> =
+    options.trustProxy === undefined ? {} : { LATCHKEY_TRUST_PROXY: options.trustProxy }
   const trustProxy = loadConfig(env).trustProxy
   if (typeof trustProxy === 'number') throw new Error('hop counts are translated by buildApp; use an address list here')
   const app = Fastify({ trustProxy })
   await app.register(errorHandler)
   await registerRateLimit(app, { redis: options.redis ?? null, enabled: options.enabled ?? true })
   const response = { 200: { type: 'object', properties: { ip: { type: 'string' } } } }
-  app.post(options.url ?? '/login', { schema: { response }, config: { rateLimit: { max: LIMIT, timeWindow: 60_000 } } }, async (request) => ({ ip: request.ip }))
+  app.post(
+    options.url ?? '/login',
+    { schema: { response }, config: { rateLimit: { max: LIMIT, timeWindow: 60_000 } } },
+    async (request) => ({ ip: request.ip }),
+  )
   app.post('/unlimited', { schema: { response } }, async (request) => ({ ip: request.ip }))
   await app.ready()
   t.teardown(() => app.close())
@@ -59,8 +73,14 @@ t.test('the limit answers 429 with Retry-After and our error body', async (t) =>
   const res = await app.inject({ method: 'POST', url: '/login' })
   t.equal(res.statusCode, 429)
   const retryAfter = Number(res.headers['retry-after'])
-  t.ok(retryAfter >= 59 && retryAfter <= 60, `Retry-After is the rest of the 60 s window (got ${res.headers['retry-after']})`)
-  t.same(res.json(), { error: 'rate_limited', error_description: `too many requests, retry after ${retryAfter} seconds` })
+  t.ok(
+    retryAfter >= 59 && retryAfter <= 60,
+    `Retry-After is the rest of the 60 s window (got ${res.headers['retry-after']})`,
+  )
+  t.same(res.json(), {
+    error: 'rate_limited',
+    error_description: `too many requests, retry after ${retryAfter} seconds`,
+  })
   t.equal(res.headers['cache-control'], 'no-store')
   t.equal(res.headers['x-ratelimit-limit'], String(LIMIT))
   t.equal(res.headers['x-ratelimit-remaining'], '0')
@@ -80,14 +100,18 @@ t.test('with rate limits switched off nothing is counted', async (t) => {
 
 t.test('without trustProxy a rotating X-Forwarded-For does not escape the limit', async (t) => {
   const app = await buildLimitedApp(t)
-  const statuses = await statusesOf(LIMIT + 2, (i) => app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } }))
+  const statuses = await statusesOf(LIMIT + 2, (i) =>
+    app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } }),
+  )
   t.same(statuses, [200, 200, 200, 429, 429])
 })
 
 t.test('behind a trusted proxy each forwarded client has its own budget', async (t) => {
   // app.inject connects from 127.0.0.1, which plays the proxy here.
   const app = await buildLimitedApp(t, { trustProxy: '127.0.0.1' })
-  const first = await statusesOf(LIMIT + 1, () => app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': '203.0.113.7' } }))
+  const first = await statusesOf(LIMIT + 1, () =>
+    app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': '203.0.113.7' } }),
+  )
   t.same(first, [200, 200, 200, 429])
   const other = await app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': '203.0.113.8' } })
   t.equal(other.statusCode, 200)
@@ -97,7 +121,9 @@ t.test('behind a trusted proxy each forwarded client has its own budget', async 
 t.test('behind a trusted proxy a client cannot escape by prepending forged X-Forwarded-For entries', async (t) => {
   // The proxy appends the address it saw; whatever the client wrote stays to the left and is not trusted.
   const app = await buildLimitedApp(t, { trustProxy: '127.0.0.1' })
-  const statuses = await statusesOf(LIMIT + 2, (i) => app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': `198.51.100.${i + 1}, 203.0.113.9` } }))
+  const statuses = await statusesOf(LIMIT + 2, (i) =>
+    app.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-for': `198.51.100.${i + 1}, 203.0.113.9` } }),
+  )
   t.same(statuses, [200, 200, 200, 429, 429])
 })
 
@@ -113,9 +139,19 @@ t.test('with Redis two instances share one budget', async (t) => {
 
   const blocked = await b.inject({ method: 'POST', url })
   const retryAfter = Number(blocked.headers['retry-after'])
-  t.ok(retryAfter >= 59 && retryAfter <= 60, `Retry-After comes from the Redis TTL (got ${blocked.headers['retry-after']})`)
-  t.same(blocked.json(), { error: 'rate_limited', error_description: `too many requests, retry after ${retryAfter} seconds` })
-  t.same(await redisA.keys(`latchkey:rl:*${marker}*`), [`latchkey:rl:POST${url}-127.0.0.1`], 'one counter, under our prefix, per route and address')
+  t.ok(
+    retryAfter >= 59 && retryAfter <= 60,
+    `Retry-After comes from the Redis TTL (got ${blocked.headers['retry-after']})`,
+  )
+  t.same(blocked.json(), {
+    error: 'rate_limited',
+    error_description: `too many requests, retry after ${retryAfter} seconds`,
+  })
+  t.same(
+    await redisA.keys(`latchkey:rl:*${marker}*`),
+    [`latchkey:rl:POST${url}-127.0.0.1`],
+    'one counter, under our prefix, per route and address',
+  )
 })
 
 t.test('the presets are the documented budgets', async (t) => {

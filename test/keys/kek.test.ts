@@ -11,7 +11,9 @@ function loadKekInChild(dataDir: string): Promise<string> {
 import { pino } from 'pino'
 process.stdout.write(Buffer.from(loadKek({ kek: null, dataDir: ${JSON.stringify(dataDir)} }, pino({ level: 'silent' }))).toString('hex'))`
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (chunk: Buffer) => (out += chunk))

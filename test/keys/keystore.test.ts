@@ -13,7 +13,12 @@ const DAY = 86_400_000
 const repoRoot = path.resolve(import.meta.dirname, '../..')
 
 async function getToken(testApp: TestApp, basic: string): Promise<string> {
-  const res = await testApp.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'grant_type=client_credentials' })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+    payload: 'grant_type=client_credentials',
+  })
   return res.json().access_token as string
 }
 
@@ -23,7 +28,10 @@ async function getJwks(testApp: TestApp): Promise<JSONWebKeySet> {
 
 function runInstance(env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/key-instance.ts'], { cwd: repoRoot, env: { ...process.env, ...env } })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/key-instance.ts'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d) => (out += d))
@@ -38,7 +46,12 @@ t.test('the JWKS', async (t) => {
       const testApp = await buildTestApp(t, { env: { LATCHKEY_SIGNING_ALG: alg } })
       const jwks = await getJwks(testApp)
       t.equal(jwks.keys.length, 2)
-      const allowed: Record<string, string[]> = { ES256: ['crv', 'x', 'y'], RS256: ['n', 'e'], PS256: ['n', 'e'], EdDSA: ['crv', 'x'] }
+      const allowed: Record<string, string[]> = {
+        ES256: ['crv', 'x', 'y'],
+        RS256: ['n', 'e'],
+        PS256: ['n', 'e'],
+        EdDSA: ['crv', 'x'],
+      }
       for (const key of jwks.keys) {
         t.same(Object.keys(key).sort(), ['alg', 'kid', 'kty', 'use', ...allowed[alg]!].sort())
         for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) t.notOk(secret in key, `no ${secret}`)
@@ -52,7 +65,11 @@ t.test('the JWKS', async (t) => {
       const client = await registerClient(testApp)
       const token = await getToken(testApp, client.basic)
       t.equal(decodeProtectedHeader(token).alg, alg)
-      const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: testApp.config.issuer, typ: 'at+jwt', algorithms: [alg] })
+      const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), {
+        issuer: testApp.config.issuer,
+        typ: 'at+jwt',
+        algorithms: [alg],
+      })
       t.equal(payload.client_id, client.id)
     })
   }
@@ -90,7 +107,7 @@ t.test('the JWKS', async (t) => {
 
 for (const dialect of testDialects()) {
   t.test(`restart and several instances on ${dialect}`, async (t) => {
-    t.test('a second app on the same data verifies the first one\'s tokens and keeps its keys', async (t) => {
+    t.test("a second app on the same data verifies the first one's tokens and keeps its keys", async (t) => {
       const dataDir = t.testdir()
       const database = await provisionDatabase(t, dialect, dataDir)
       const first = await buildTestApp(t, { dialect, dataDir, database })
@@ -101,7 +118,10 @@ for (const dialect of testDialects()) {
 
       const second = await buildTestApp(t, { dialect, dataDir, database })
       t.same(await findAllKeys(second.deps.db), keysBefore, 'no key was generated or changed')
-      const { payload } = await jwtVerify(token, createLocalJWKSet(await getJwks(second)), { issuer: second.config.issuer, typ: 'at+jwt' })
+      const { payload } = await jwtVerify(token, createLocalJWKSet(await getJwks(second)), {
+        issuer: second.config.issuer,
+        typ: 'at+jwt',
+      })
       t.equal(payload.sub, client.id)
       const again = await getToken(second, client.basic)
       t.equal(decodeProtectedHeader(again).kid, decodeProtectedHeader(token).kid, 'the same active key keeps signing')
@@ -113,7 +133,9 @@ for (const dialect of testDialects()) {
       const start = Date.now()
       const env = { TEST_INSTANCE_DATABASE: JSON.stringify(database), TEST_INSTANCE_KEK: kek }
       await runInstance({ ...env, TEST_INSTANCE_TIME: String(start) })
-      const results = await Promise.all([1, 2, 3].map(() => runInstance({ ...env, TEST_INSTANCE_TIME: String(start + 30 * DAY) })))
+      const results = await Promise.all(
+        [1, 2, 3].map(() => runInstance({ ...env, TEST_INSTANCE_TIME: String(start + 30 * DAY) })),
+      )
       const activeKids = results.map((out) => JSON.parse(out).activeKid)
       t.equal(new Set(activeKids).size, 1, 'every instance signs with the same new key')
 
@@ -127,7 +149,11 @@ for (const dialect of testDialects()) {
       const kek = randomBytes(32).toString('base64url')
       const app = await buildTestApp(t, { dialect, env: { LATCHKEY_KEK: kek } })
       const before = app.deps.keystore.activeKid()
-      await runInstance({ TEST_INSTANCE_DATABASE: JSON.stringify(app.database), TEST_INSTANCE_KEK: kek, TEST_INSTANCE_TIME: String(app.clock.now() + 30 * DAY) })
+      await runInstance({
+        TEST_INSTANCE_DATABASE: JSON.stringify(app.database),
+        TEST_INSTANCE_KEK: kek,
+        TEST_INSTANCE_TIME: String(app.clock.now() + 30 * DAY),
+      })
       t.equal(app.deps.keystore.activeKid(), before, 'unchanged until it ticks')
       await app.deps.keystore.tick()
       t.not(app.deps.keystore.activeKid(), before)
@@ -137,13 +163,24 @@ for (const dialect of testDialects()) {
     t.test('a wrong KEK stops startup with a clear message and overwrites nothing', async (t) => {
       const dataDir = t.testdir()
       const database = await provisionDatabase(t, dialect, dataDir)
-      const first = await buildTestApp(t, { dialect, dataDir, database, env: { LATCHKEY_KEK: randomBytes(32).toString('base64') } })
+      const first = await buildTestApp(t, {
+        dialect,
+        dataDir,
+        database,
+        env: { LATCHKEY_KEK: randomBytes(32).toString('base64') },
+      })
       const keysBefore = await findAllKeys(first.deps.db)
       await first.close()
 
       const later = { ...first.clock, now: () => first.clock.now() + 60 * DAY, advance() {}, set() {} }
       await t.rejects(
-        buildTestApp(t, { dialect, dataDir, database, clock: later, env: { LATCHKEY_KEK: randomBytes(32).toString('hex') } }),
+        buildTestApp(t, {
+          dialect,
+          dataDir,
+          database,
+          clock: later,
+          env: { LATCHKEY_KEK: randomBytes(32).toString('hex') },
+        }),
         new WrongKekError(keysBefore[0]!.kid),
       )
       t.notOk(fs.existsSync(path.join(dataDir, 'kek')), 'no KEK file was generated')

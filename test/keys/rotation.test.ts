@@ -14,7 +14,12 @@ async function jwksKids(app: FastifyInstance): Promise<string[]> {
 }
 
 async function issueToken(testApp: TestApp, basic: string): Promise<{ kid: string; exp: number }> {
-  const res = await testApp.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, payload: 'grant_type=client_credentials' })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+    payload: 'grant_type=client_credentials',
+  })
   if (res.statusCode !== 200) throw new Error(`token request failed: ${res.body}`)
   const token = res.json().access_token as string
   return { kid: decodeProtectedHeader(token).kid!, exp: testApp.clock.now() + res.json().expires_in * 1000 }
@@ -34,12 +39,20 @@ for (const dialect of testDialects()) {
       const skew = testApp.config.clockSkewMs
 
       const [first, second] = await jwksKids(app)
-      t.same(await statesByKid(testApp), { [first!]: 'active', [second!]: 'next' }, 'first start: an active key and a published next key')
+      t.same(
+        await statesByKid(testApp),
+        { [first!]: 'active', [second!]: 'next' },
+        'first start: an active key and a published next key',
+      )
       t.equal((await issueToken(testApp, client.basic)).kid, first)
 
       clock.advance(30 * DAY - 1000)
       await deps.keystore.tick()
-      t.equal((await issueToken(testApp, client.basic)).kid, first, 'the active key signs until the interval has passed')
+      t.equal(
+        (await issueToken(testApp, client.basic)).kid,
+        first,
+        'the active key signs until the interval has passed',
+      )
 
       clock.advance(1000)
       await deps.keystore.tick()
@@ -47,7 +60,11 @@ for (const dialect of testDialects()) {
       t.equal(afterRotation.length, 3)
       const third = afterRotation.find((k) => k !== first && k !== second)!
       t.same(await statesByKid(testApp), { [first!]: 'retired', [second!]: 'active', [third]: 'next' })
-      t.equal((await issueToken(testApp, client.basic)).kid, second, 'the next key takes over, after a whole interval in the JWKS')
+      t.equal(
+        (await issueToken(testApp, client.basic)).kid,
+        second,
+        'the next key takes over, after a whole interval in the JWKS',
+      )
 
       clock.advance(ttl + skew - 1000)
       await deps.keystore.tick()
@@ -74,17 +91,25 @@ for (const dialect of testDialects()) {
         const published = await jwksKids(testApp.app)
         for (const token of outstanding) {
           if (token.exp > testApp.clock.now() && !published.includes(token.kid)) {
-            t.fail(`token signed by ${token.kid} is unexpired at +${(testApp.clock.now() - start) / MINUTE} min but its key is not published`)
+            t.fail(
+              `token signed by ${token.kid} is unexpired at +${(testApp.clock.now() - start) / MINUTE} min but its key is not published`,
+            )
           }
           checks++
         }
         outstanding.splice(0, outstanding.length, ...outstanding.filter((tok) => tok.exp > testApp.clock.now()))
         // Fine steps near each rotation and each retired key's removal, coarse ones in between.
         const sinceRotation = (testApp.clock.now() - start) % (30 * DAY)
-        testApp.clock.advance(sinceRotation > 30 * DAY - 30 * MINUTE || sinceRotation < 30 * MINUTE ? 1 * MINUTE : 6 * 3600_000)
+        testApp.clock.advance(
+          sinceRotation > 30 * DAY - 30 * MINUTE || sinceRotation < 30 * MINUTE ? 1 * MINUTE : 6 * 3600_000,
+        )
       }
       const keys = await findAllKeys(testApp.deps.db)
-      t.equal(keys.filter((k) => k.state === 'removed').length, 2, 'two rotations happened and both retired keys were removed')
+      t.equal(
+        keys.filter((k) => k.state === 'removed').length,
+        2,
+        'two rotations happened and both retired keys were removed',
+      )
       t.ok(checks > 100, `checked ${checks} token/instant pairs`)
     })
 
@@ -101,7 +126,10 @@ for (const dialect of testDialects()) {
       testApp.clock.advance(testApp.config.keyRotationIntervalMs)
       await testApp.deps.keystore.tick()
       t.equal(testApp.deps.keystore.activeKid(), next.kid)
-      t.ok(testApp.clock.now() - next.created_at >= maxAge, 'the key signing now was published more than one cache lifetime ago')
+      t.ok(
+        testApp.clock.now() - next.created_at >= maxAge,
+        'the key signing now was published more than one cache lifetime ago',
+      )
     })
 
     t.test('a next key made just before takeover waits one cache lifetime before signing', async (t) => {
@@ -120,9 +148,15 @@ for (const dialect of testDialects()) {
       t.not(deps.keystore.activeKid(), original, 'it takes over once verifiers can have fetched it')
     })
 
-    t.test('instances with different algorithms do not replace each other\'s next key on every tick', async (t) => {
+    t.test("instances with different algorithms do not replace each other's next key on every tick", async (t) => {
       const es = await buildTestApp(t, { dialect })
-      const ed = await buildTestApp(t, { dialect, database: es.database, dataDir: es.dataDir, env: { LATCHKEY_SIGNING_ALG: 'EdDSA' }, clock: es.clock })
+      const ed = await buildTestApp(t, {
+        dialect,
+        database: es.database,
+        dataDir: es.dataDir,
+        env: { LATCHKEY_SIGNING_ALG: 'EdDSA' },
+        clock: es.clock,
+      })
       for (let i = 0; i < 12; i++) {
         es.clock.advance(5_000)
         await es.deps.keystore.tick()
@@ -133,7 +167,10 @@ for (const dialect of testDialects()) {
       es.clock.advance(30 * DAY)
       await es.deps.keystore.tick()
       await ed.deps.keystore.tick()
-      t.ok((await findAllKeys(es.deps.db)).some((k) => k.state === 'retired'), 'and rotation still happens')
+      t.ok(
+        (await findAllKeys(es.deps.db)).some((k) => k.state === 'retired'),
+        'and rotation still happens',
+      )
     })
 
     t.test('changing the signing algorithm replaces the waiting next key, which then takes over', async (t) => {
@@ -141,8 +178,18 @@ for (const dialect of testDialects()) {
       const first = await buildTestApp(t, { dialect, dataDir })
       const database = first.database
       await first.close()
-      const second = await buildTestApp(t, { dialect, dataDir, database, env: { LATCHKEY_SIGNING_ALG: 'EdDSA' }, clock: first.clock })
-      t.same((await findAllKeys(second.deps.db)).map((k) => `${k.alg} ${k.state}`).sort(), ['ES256 active', 'ES256 next'], 'a next key younger than a cache lifetime is kept')
+      const second = await buildTestApp(t, {
+        dialect,
+        dataDir,
+        database,
+        env: { LATCHKEY_SIGNING_ALG: 'EdDSA' },
+        clock: first.clock,
+      })
+      t.same(
+        (await findAllKeys(second.deps.db)).map((k) => `${k.alg} ${k.state}`).sort(),
+        ['ES256 active', 'ES256 next'],
+        'a next key younger than a cache lifetime is kept',
+      )
       second.clock.advance(second.config.jwksMaxAgeMs)
       await second.deps.keystore.tick()
       const keys = await findAllKeys(second.deps.db)
@@ -150,7 +197,12 @@ for (const dialect of testDialects()) {
       second.clock.advance(30 * DAY)
       await second.deps.keystore.tick()
       const client = await registerClient(second)
-      const token = await second.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: client.basic }, payload: 'grant_type=client_credentials' })
+      const token = await second.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: client.basic },
+        payload: 'grant_type=client_credentials',
+      })
       t.equal(decodeProtectedHeader(token.json().access_token).alg, 'EdDSA')
     })
   })

@@ -13,9 +13,18 @@ const ACCOUNTS = 200
 const PASSWORD = 'a burst test passphrase 2026'
 
 async function startServe(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   for (let i = 0; i < 200; i++) {
-    if (await fetch(`http://127.0.0.1:${env.PORT}/readyz`).then((r) => r.ok, () => false)) return child
+    if (
+      await fetch(`http://127.0.0.1:${env.PORT}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return child
     await new Promise((r) => setTimeout(r, 100))
   }
   child.kill('SIGKILL')
@@ -25,9 +34,11 @@ async function startServe(env: Record<string, string>): Promise<ChildProcess> {
 /** Runs `work` over the items with `concurrency` in flight. */
 async function inParallel<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]!)
-  }))
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await work(items[next++]!)
+    }),
+  )
 }
 
 for (const dialect of testDialects()) {
@@ -53,13 +64,21 @@ for (const dialect of testDialects()) {
 
     const emails = Array.from({ length: ACCOUNTS }, (_, i) => `burst${i}@example.com`)
     await inParallel(emails, 8, async (email) => {
-      const res = await fetch(`${base}/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) })
+      const res = await fetch(`${base}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: PASSWORD }),
+      })
       if (res.status !== 202) throw new Error(`register ${email}: ${res.status}`)
     })
 
     const accepted = new Set<string>()
     const reset = async (email: string) => {
-      const res = await fetch(`${base}/auth/password-reset`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) }).catch(() => null)
+      const res = await fetch(`${base}/auth/password-reset`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email }),
+      }).catch(() => null)
       if (res?.status === 202) accepted.add(email)
     }
     // The burst: 20 in flight; once 60 are answered the server is killed with requests in flight.
@@ -74,18 +93,28 @@ for (const dialect of testDialects()) {
     t.ok(killed, 'killed mid-burst')
     const beforeRestart = accepted.size
     t.ok(beforeRestart < ACCOUNTS, `${beforeRestart} of ${ACCOUNTS} answered 202 before the kill`)
-    if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve))
+    if (child.exitCode === null && child.signalCode === null)
+      await new Promise((resolve) => child.once('exit', resolve))
 
     child = await startServe(env)
-    await inParallel(emails.filter((e) => !accepted.has(e)), 20, reset)
+    await inParallel(
+      emails.filter((e) => !accepted.has(e)),
+      20,
+      reset,
+    )
     t.equal(accepted.size, ACCOUNTS, 'the rest of the burst answered after the restart')
 
     const resetMailsTo = () => smtp.messages.filter((m) => m.subject === 'Reset your Latchkey password')
     // Rows the killed process had claimed go out once its claim lease (30 s) has passed.
-    for (let i = 0; i < 600 && new Set(resetMailsTo().map((m) => m.to[0])).size < accepted.size; i++) await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 600 && new Set(resetMailsTo().map((m) => m.to[0])).size < accepted.size; i++)
+      await new Promise((r) => setTimeout(r, 100))
     const mails = resetMailsTo()
     const received = new Set(mails.map((m) => m.to[0]))
-    t.same([...accepted].filter((e) => !received.has(e)), [], 'every accepted request got its mail: zero lost')
+    t.same(
+      [...accepted].filter((e) => !received.has(e)),
+      [],
+      'every accepted request got its mail: zero lost',
+    )
     const byMessageId = new Map<string, number>()
     for (const m of mails) byMessageId.set(m.messageId, (byMessageId.get(m.messageId) ?? 0) + 1)
     t.equal(byMessageId.size, received.size, 'one outbox row per address')

@@ -9,7 +9,12 @@ import { CLAIM_LEASE_MS, MAX_ATTEMPTS, deliverDueMessages, retryDelayMs } from '
 import { claimDueMail } from '../../server/mail/outbox.store.js'
 
 async function requestReset(testApp: TestApp, email: string) {
-  return testApp.app.inject({ method: 'POST', url: '/auth/password-reset', payload: { email }, remoteAddress: nextClientIp() })
+  return testApp.app.inject({
+    method: 'POST',
+    url: '/auth/password-reset',
+    payload: { email },
+    remoteAddress: nextClientIp(),
+  })
 }
 
 async function statusesOf(testApp: TestApp): Promise<string[]> {
@@ -28,7 +33,11 @@ for (const dialect of testDialects()) {
       t.equal(res.statusCode, 202)
 
       const first = await deliverDueMessages(testApp.deps)
-      t.same(first, { sent: 0, retrying: 2, failed: 0, discarded: 0 }, 'the verification and the reset mail wait for a retry')
+      t.same(
+        first,
+        { sent: 0, retrying: 2, failed: 0, discarded: 0 },
+        'the verification and the reset mail wait for a retry',
+      )
       const retryLines = logLines.filter((l) => l.includes('"event":"mail.retry"'))
       t.equal(retryLines.length, 2)
       t.match(retryLines[0], /"error":"(ESOCKET|ECONNECTION)"/)
@@ -38,14 +47,21 @@ for (const dialect of testDialects()) {
       }
 
       await smtp.start()
-      t.same(await deliverDueMessages(testApp.deps), { sent: 0, retrying: 0, failed: 0, discarded: 0 }, 'nothing is due before the back-off ends')
+      t.same(
+        await deliverDueMessages(testApp.deps),
+        { sent: 0, retrying: 0, failed: 0, discarded: 0 },
+        'nothing is due before the back-off ends',
+      )
       testApp.clock.advance(retryDelayMs(1) + 1)
       t.same(await deliverDueMessages(testApp.deps), { sent: 2, retrying: 0, failed: 0, discarded: 0 })
       t.equal(smtp.messages.filter((m) => m.subject === 'Reset your Latchkey password').length, 1)
       testApp.clock.advance(3_600_000)
       await deliverDueMessages(testApp.deps)
       t.equal(smtp.messages.length, 2, 'nothing is sent twice')
-      const token = linkIn(smtp.messages.find((m) => m.subject.startsWith('Reset'))!, '/reset-password').searchParams.get('token')!
+      const token = linkIn(
+        smtp.messages.find((m) => m.subject.startsWith('Reset'))!,
+        '/reset-password',
+      ).searchParams.get('token')!
       const logs = logLines.join('\n')
       t.notMatch(logs, token, 'the token never reaches the log')
     })
@@ -58,10 +74,18 @@ for (const dialect of testDialects()) {
       await first.close()
       t.equal(smtp.messages.length, 0)
 
-      const second = await buildTestApp(t, { dialect, database: first.database, dataDir: first.dataDir, env: { SMTP_URL: smtp.url } })
+      const second = await buildTestApp(t, {
+        dialect,
+        database: first.database,
+        dataDir: first.dataDir,
+        env: { SMTP_URL: smtp.url },
+      })
       await deliverDueMessages(second.deps)
       await deliverDueMessages(second.deps)
-      t.same(smtp.messages.map((m) => m.subject).sort(), ['Reset your Latchkey password', 'Verify your email address for Latchkey'])
+      t.same(smtp.messages.map((m) => m.subject).sort(), [
+        'Reset your Latchkey password',
+        'Verify your email address for Latchkey',
+      ])
     })
 
     t.test('a worker that dies while sending: after its lease another instance sends the message', async (t) => {
@@ -70,7 +94,11 @@ for (const dialect of testDialects()) {
       await registerUser(testApp, 'lease@example.com')
       const claimed = await claimDueMail(testApp.deps.db, testApp.clock.now(), CLAIM_LEASE_MS, 10)
       t.equal(claimed.length, 1, 'claimed by a worker that then crashes')
-      t.same(await deliverDueMessages(testApp.deps), { sent: 0, retrying: 0, failed: 0, discarded: 0 }, 'held while the lease lasts')
+      t.same(
+        await deliverDueMessages(testApp.deps),
+        { sent: 0, retrying: 0, failed: 0, discarded: 0 },
+        'held while the lease lasts',
+      )
       testApp.clock.advance(CLAIM_LEASE_MS + 1)
       t.same(await deliverDueMessages(testApp.deps), { sent: 1, retrying: 0, failed: 0, discarded: 0 })
       t.equal(smtp.messages.length, 1)
@@ -82,10 +110,27 @@ for (const dialect of testDialects()) {
       // Two instances on PostgreSQL. Two SQLite connections in one thread cannot share the file
       // (a synchronous busy wait blocks the very event loop the lock holder needs), so on SQLite
       // the workers race inside one instance; across processes SQLite's own lock orders them.
-      const two = dialect === 'postgres' ? await buildTestApp(t, { dialect, database: one.database, dataDir: one.dataDir, env: { SMTP_URL: smtp.url }, clock: one.clock }) : one
+      const two =
+        dialect === 'postgres'
+          ? await buildTestApp(t, {
+              dialect,
+              database: one.database,
+              dataDir: one.dataDir,
+              env: { SMTP_URL: smtp.url },
+              clock: one.clock,
+            })
+          : one
       for (let i = 0; i < 30; i++) await registerUser(i % 2 === 0 ? one : two, `many${i}@example.com`)
-      const reports = await Promise.all([deliverDueMessages(one.deps), deliverDueMessages(two.deps), deliverDueMessages(one.deps), deliverDueMessages(two.deps)])
-      t.equal(reports.reduce((n, r) => n + r.sent, 0), 30)
+      const reports = await Promise.all([
+        deliverDueMessages(one.deps),
+        deliverDueMessages(two.deps),
+        deliverDueMessages(one.deps),
+        deliverDueMessages(two.deps),
+      ])
+      t.equal(
+        reports.reduce((n, r) => n + r.sent, 0),
+        30,
+      )
       const recipients = smtp.messages.map((m) => m.to[0]).sort()
       t.equal(recipients.length, 30)
       t.equal(new Set(recipients).size, 30, 'no duplicates')

@@ -25,7 +25,10 @@ t.test('serve starts with zero configuration and shuts down gracefully on SIGTER
 
   let ready = false
   for (let i = 0; i < 100 && !ready; i++) {
-    ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false)
+    ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (!ready) await new Promise((r) => setTimeout(r, 100))
   }
   t.ok(ready, 'ready on the default SQLite database with generated keys')
@@ -39,7 +42,9 @@ t.test('serve starts with zero configuration and shuts down gracefully on SIGTER
   let response = ''
   socket.on('data', (d) => (response += d))
   const body = 'grant_type=client_credentials'
-  socket.write(`POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`)
+  socket.write(
+    `POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`,
+  )
   await new Promise((r) => setTimeout(r, 100))
   child.kill('SIGTERM')
   await new Promise((r) => setTimeout(r, 300))
@@ -47,7 +52,14 @@ t.test('serve starts with zero configuration and shuts down gracefully on SIGTER
   await new Promise((r) => socket.once('close', r))
   t.match(response, /^HTTP\/1\.1 401 Unauthorized/, 'the in-flight request got its real answer')
   t.match(response, /"error":"invalid_client"/)
-  t.equal(await fetch(`${base}/healthz`).then((r) => r.status, () => 'refused'), 'refused', 'new connections are refused once closing')
+  t.equal(
+    await fetch(`${base}/healthz`).then(
+      (r) => r.status,
+      () => 'refused',
+    ),
+    'refused',
+    'new connections are refused once closing',
+  )
   t.equal(await exited, 0, 'exit status 0')
   t.match(logs, /"event":"server.stopping","signal":"SIGTERM"/)
 })

@@ -10,14 +10,31 @@ const form = 'application/x-www-form-urlencoded'
 for (const dialect of testDialects()) {
   t.test(`grant_type=refresh_token on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
-    const app = await registerClient(testApp, { name: 'web app', grantTypes: ['refresh_token'], scopes: ['notes:read', 'notes:write'] })
+    const app = await registerClient(testApp, {
+      name: 'web app',
+      grantTypes: ['refresh_token'],
+      scopes: ['notes:read', 'notes:write'],
+    })
     const other = await registerClient(testApp, { name: 'other app', grantTypes: ['refresh_token'] })
     await registerUser(testApp, 'knuth@example.com')
     const user = (await findUserByEmail(testApp.deps.db, 'knuth@example.com'))!
     // The family an authorization-code exchange would create, made through the same store.
-    const grant = () => startSession(testApp.deps, user, { clientId: app.id, scopes: ['notes:read', 'notes:write'], audience: 'https://api.example.com', amr: ['pwd'], ip: null, userAgent: null })
+    const grant = () =>
+      startSession(testApp.deps, user, {
+        clientId: app.id,
+        scopes: ['notes:read', 'notes:write'],
+        audience: 'https://api.example.com',
+        amr: ['pwd'],
+        ip: null,
+        userAgent: null,
+      })
     const exchange = (refreshToken: string, basic: string, extra = '') =>
-      testApp.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: basic }, payload: `grant_type=refresh_token&refresh_token=${refreshToken}${extra}` })
+      testApp.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': form, authorization: basic },
+        payload: `grant_type=refresh_token&refresh_token=${refreshToken}${extra}`,
+      })
 
     t.test('rotates and returns a new refresh token with the access token', async (t) => {
       const { refreshToken } = await grant()
@@ -52,14 +69,28 @@ for (const dialect of testDialects()) {
       const successor = (await exchange(refreshToken, app.basic)).json().refresh_token
       testApp.clock.advance(testApp.config.refreshReuseGraceMs)
       const reuse = await exchange(refreshToken, app.basic)
-      t.same(reuse.json(), { error: 'invalid_grant', error_description: 'refresh token was already used; the session has been revoked' })
-      t.same((await exchange(successor, app.basic)).json(), { error: 'invalid_grant', error_description: 'refresh token has been revoked' })
+      t.same(reuse.json(), {
+        error: 'invalid_grant',
+        error_description: 'refresh token was already used; the session has been revoked',
+      })
+      t.same((await exchange(successor, app.basic)).json(), {
+        error: 'invalid_grant',
+        error_description: 'refresh token has been revoked',
+      })
     })
 
     t.test('missing or unknown refresh tokens are invalid', async (t) => {
-      const missing = await testApp.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: app.basic }, payload: 'grant_type=refresh_token' })
+      const missing = await testApp.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': form, authorization: app.basic },
+        payload: 'grant_type=refresh_token',
+      })
       t.same(missing.json(), { error: 'invalid_request', error_description: 'refresh_token is required' })
-      t.same((await exchange('nope', app.basic)).json(), { error: 'invalid_grant', error_description: 'refresh token is invalid' })
+      t.same((await exchange('nope', app.basic)).json(), {
+        error: 'invalid_grant',
+        error_description: 'refresh token is invalid',
+      })
     })
   })
 }

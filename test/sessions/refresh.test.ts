@@ -1,7 +1,15 @@
 import t from 'tap'
 import { buildTestApp, registerClient, type TestApp } from '../helpers/build-test-app.js'
 import { testDialects } from '../helpers/test-database.js'
-import { PASSWORD, browserHeaders, claimsOf, login, nextClientIp, registerUser, sessionCookieOf } from '../helpers/users.js'
+import {
+  PASSWORD,
+  browserHeaders,
+  claimsOf,
+  login,
+  nextClientIp,
+  registerUser,
+  sessionCookieOf,
+} from '../helpers/users.js'
 
 const form = 'application/x-www-form-urlencoded'
 
@@ -10,7 +18,12 @@ function refresh(testApp: TestApp, cookie: string, headers = browserHeaders(cook
 }
 
 async function introspect(testApp: TestApp, basic: string, token: string) {
-  const res = await testApp.app.inject({ method: 'POST', url: '/oauth/introspect', headers: { 'content-type': form, authorization: basic }, payload: new URLSearchParams({ token }).toString() })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/oauth/introspect',
+    headers: { 'content-type': form, authorization: basic },
+    payload: new URLSearchParams({ token }).toString(),
+  })
   return res.json()
 }
 
@@ -64,8 +77,16 @@ for (const dialect of testDialects()) {
       t.same(reuse.json(), { error: 'invalid_session', error_description: 'there is no valid session; sign in again' })
       t.match(reuse.headers['set-cookie'], /^__Host-latchkey_session=; Max-Age=0;|Expires=Thu, 01 Jan 1970/)
       t.equal((await refresh(testApp, first)).statusCode, 401, 'the successor died with the family')
-      t.same(await introspect(testApp, resourceServer.basic, user.accessToken), { active: false }, 'and so did its access tokens')
-      const events = await testApp.deps.db.selectFrom('audit_events').select('event').where('event', '=', 'refresh.reused').execute()
+      t.same(
+        await introspect(testApp, resourceServer.basic, user.accessToken),
+        { active: false },
+        'and so did its access tokens',
+      )
+      const events = await testApp.deps.db
+        .selectFrom('audit_events')
+        .select('event')
+        .where('event', '=', 'refresh.reused')
+        .execute()
       t.ok(events.length >= 1, 'reuse recorded as a security event')
     })
 
@@ -106,28 +127,70 @@ for (const dialect of testDialects()) {
 
     t.test('logout revokes the session, clears the cookie and is idempotent', async (t) => {
       const user = await newUser()
-      t.same(await introspect(testApp, resourceServer.basic, user.accessToken), { active: true, token_type: 'Bearer', client_id: 'latchkey', sub: claimsOf(user.accessToken).sub, exp: claimsOf(user.accessToken).exp, iat: claimsOf(user.accessToken).iat, iss: testApp.config.issuer, jti: claimsOf(user.accessToken).jti, aud: testApp.config.defaultAudience, sid: claimsOf(user.accessToken).sid })
+      t.same(await introspect(testApp, resourceServer.basic, user.accessToken), {
+        active: true,
+        token_type: 'Bearer',
+        client_id: 'latchkey',
+        sub: claimsOf(user.accessToken).sub,
+        exp: claimsOf(user.accessToken).exp,
+        iat: claimsOf(user.accessToken).iat,
+        iss: testApp.config.issuer,
+        jti: claimsOf(user.accessToken).jti,
+        aud: testApp.config.defaultAudience,
+        sid: claimsOf(user.accessToken).sid,
+      })
       const out = await app.inject({ method: 'POST', url: '/auth/logout', headers: browserHeaders(user.cookie) })
       t.equal(out.statusCode, 204)
       t.match(out.headers['set-cookie'], /^__Host-latchkey_session=;/)
       t.same(await introspect(testApp, resourceServer.basic, user.accessToken), { active: false })
       t.equal((await refresh(testApp, user.cookie)).statusCode, 401)
-      t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: browserHeaders(user.cookie) })).statusCode, 204)
+      t.equal(
+        (await app.inject({ method: 'POST', url: '/auth/logout', headers: browserHeaders(user.cookie) })).statusCode,
+        204,
+      )
       t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: browserHeaders() })).statusCode, 204)
-      t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${user.accessToken}` } })).statusCode, 401)
+      t.equal(
+        (await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${user.accessToken}` } })).statusCode,
+        401,
+      )
     })
 
     t.test('password change ends every other session but not the current one', async (t) => {
       const user = await newUser()
       const laptop = await login(testApp, user.email)
-      const res = await app.inject({ method: 'POST', url: '/auth/password-change', headers: { authorization: `Bearer ${user.accessToken}` }, payload: { current_password: PASSWORD, new_password: 'a whole new passphrase 7' } })
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/password-change',
+        headers: { authorization: `Bearer ${user.accessToken}` },
+        payload: { current_password: PASSWORD, new_password: 'a whole new passphrase 7' },
+      })
       t.equal(res.statusCode, 204)
-      t.same(await introspect(testApp, resourceServer.basic, laptop.accessToken), { active: false }, 'other session gone')
+      t.same(
+        await introspect(testApp, resourceServer.basic, laptop.accessToken),
+        { active: false },
+        'other session gone',
+      )
       t.equal((await refresh(testApp, laptop.cookie)).statusCode, 401)
       t.equal((await introspect(testApp, resourceServer.basic, user.accessToken)).active, true, 'current session stays')
-      t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD }, remoteAddress: '10.9.9.9' })).statusCode, 401, 'old password no longer works')
+      t.equal(
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/auth/login',
+            payload: { email: user.email, password: PASSWORD },
+            remoteAddress: '10.9.9.9',
+          })
+        ).statusCode,
+        401,
+        'old password no longer works',
+      )
       await login(testApp, user.email, 'a whole new passphrase 7')
-      const wrong = await app.inject({ method: 'POST', url: '/auth/password-change', headers: { authorization: `Bearer ${user.accessToken}` }, payload: { current_password: 'not my password at all', new_password: 'yet another passphrase 8' } })
+      const wrong = await app.inject({
+        method: 'POST',
+        url: '/auth/password-change',
+        headers: { authorization: `Bearer ${user.accessToken}` },
+        payload: { current_password: 'not my password at all', new_password: 'yet another passphrase 8' },
+      })
       t.equal(wrong.statusCode, 403)
       t.equal(wrong.json().error, 'invalid_credentials')
     })
@@ -139,16 +202,31 @@ for (const dialect of testDialects()) {
       t.equal(list.statusCode, 200)
       const sessions = list.json().sessions as { id: string; current: boolean }[]
       t.equal(sessions.length, 2)
-      t.same(sessions.filter((s) => s.current).map((s) => s.id), [claimsOf(user.accessToken).sid])
-      const del = await app.inject({ method: 'DELETE', url: `/auth/sessions/${claimsOf(phone.accessToken).sid}`, headers: { authorization: `Bearer ${user.accessToken}` } })
+      t.same(
+        sessions.filter((s) => s.current).map((s) => s.id),
+        [claimsOf(user.accessToken).sid],
+      )
+      const del = await app.inject({
+        method: 'DELETE',
+        url: `/auth/sessions/${claimsOf(phone.accessToken).sid}`,
+        headers: { authorization: `Bearer ${user.accessToken}` },
+      })
       t.equal(del.statusCode, 204)
       t.same(await introspect(testApp, resourceServer.basic, phone.accessToken), { active: false })
       const stranger = await newUser()
-      const foreign = await app.inject({ method: 'DELETE', url: `/auth/sessions/${claimsOf(stranger.accessToken).sid}`, headers: { authorization: `Bearer ${user.accessToken}` } })
-      t.equal(foreign.statusCode, 404, 'another user\'s session looks unknown')
+      const foreign = await app.inject({
+        method: 'DELETE',
+        url: `/auth/sessions/${claimsOf(stranger.accessToken).sid}`,
+        headers: { authorization: `Bearer ${user.accessToken}` },
+      })
+      t.equal(foreign.statusCode, 404, "another user's session looks unknown")
       t.equal((await introspect(testApp, resourceServer.basic, stranger.accessToken)).active, true)
 
-      const all = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: { authorization: `Bearer ${user.accessToken}` } })
+      const all = await app.inject({
+        method: 'POST',
+        url: '/auth/logout-all',
+        headers: { authorization: `Bearer ${user.accessToken}` },
+      })
       t.equal(all.statusCode, 204)
       t.same(await introspect(testApp, resourceServer.basic, user.accessToken), { active: false })
     })
@@ -157,27 +235,73 @@ for (const dialect of testDialects()) {
       const other = await registerClient(testApp, { name: 'other' })
       t.same(await introspect(testApp, resourceServer.basic, 'garbage'), { active: false })
       const spa = await registerClient(testApp, { name: 'spa', type: 'public', grantTypes: ['refresh_token'] })
-      const byPublic = await app.inject({ method: 'POST', url: '/oauth/introspect', headers: { 'content-type': form }, payload: `token=x&client_id=${spa.id}` })
+      const byPublic = await app.inject({
+        method: 'POST',
+        url: '/oauth/introspect',
+        headers: { 'content-type': form },
+        payload: `token=x&client_id=${spa.id}`,
+      })
       t.equal(byPublic.statusCode, 401, 'a public client cannot introspect')
-      t.same(byPublic.json(), { error: 'invalid_client', error_description: 'introspection requires a confidential client' })
-      const noAuth = await app.inject({ method: 'POST', url: '/oauth/introspect', headers: { 'content-type': form }, payload: 'token=x' })
+      t.same(byPublic.json(), {
+        error: 'invalid_client',
+        error_description: 'introspection requires a confidential client',
+      })
+      const noAuth = await app.inject({
+        method: 'POST',
+        url: '/oauth/introspect',
+        headers: { 'content-type': form },
+        payload: 'token=x',
+      })
       t.equal(noAuth.statusCode, 401)
       t.equal(noAuth.json().error, 'invalid_client')
 
-      const cc = await app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: resourceServer.basic }, payload: 'grant_type=client_credentials' })
+      const cc = await app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': form, authorization: resourceServer.basic },
+        payload: 'grant_type=client_credentials',
+      })
       const ccToken = cc.json().access_token as string
       t.equal((await introspect(testApp, other.basic, ccToken)).active, true)
-      const foreign = await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { 'content-type': form, authorization: other.basic }, payload: `token=${ccToken}` })
-      t.equal(foreign.statusCode, 200, 'another client\'s token: 200, but nothing happens')
+      const foreign = await app.inject({
+        method: 'POST',
+        url: '/oauth/revoke',
+        headers: { 'content-type': form, authorization: other.basic },
+        payload: `token=${ccToken}`,
+      })
+      t.equal(foreign.statusCode, 200, "another client's token: 200, but nothing happens")
       t.equal((await introspect(testApp, other.basic, ccToken)).active, true)
-      const own = await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { 'content-type': form, authorization: resourceServer.basic }, payload: `token=${ccToken}&token_type_hint=access_token` })
+      const own = await app.inject({
+        method: 'POST',
+        url: '/oauth/revoke',
+        headers: { 'content-type': form, authorization: resourceServer.basic },
+        payload: `token=${ccToken}&token_type_hint=access_token`,
+      })
       t.equal(own.statusCode, 200)
       t.same(own.json(), {})
       t.same(await introspect(testApp, other.basic, ccToken), { active: false })
-      t.equal((await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { 'content-type': form, authorization: resourceServer.basic }, payload: 'token=unknown' })).statusCode, 200)
-      const hint = await app.inject({ method: 'POST', url: '/oauth/revoke', headers: { 'content-type': form, authorization: resourceServer.basic }, payload: 'token=x&token_type_hint=id_token' })
+      t.equal(
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/oauth/revoke',
+            headers: { 'content-type': form, authorization: resourceServer.basic },
+            payload: 'token=unknown',
+          })
+        ).statusCode,
+        200,
+      )
+      const hint = await app.inject({
+        method: 'POST',
+        url: '/oauth/revoke',
+        headers: { 'content-type': form, authorization: resourceServer.basic },
+        payload: 'token=x&token_type_hint=id_token',
+      })
       t.equal(hint.statusCode, 400)
-      t.same(hint.json(), { error: 'unsupported_token_type', error_description: 'token_type_hint id_token is not supported' })
+      t.same(hint.json(), {
+        error: 'unsupported_token_type',
+        error_description: 'token_type_hint id_token is not supported',
+      })
       clock.advance(testApp.config.accessTokenTtlMs)
       const user = await newUser()
       clock.advance(testApp.config.accessTokenTtlMs)
@@ -199,7 +323,16 @@ for (const dialect of testDialects()) {
 
 t.test('CORS allows exactly the configured origins with credentials', async (t) => {
   const testApp = await buildTestApp(t, { env: { LATCHKEY_CORS_ORIGINS: 'https://app.example.com' } })
-  const preflight = (origin: string) => testApp.app.inject({ method: 'OPTIONS', url: '/auth/refresh', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-requested-with' } })
+  const preflight = (origin: string) =>
+    testApp.app.inject({
+      method: 'OPTIONS',
+      url: '/auth/refresh',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'x-requested-with',
+      },
+    })
   const allowed = await preflight('https://app.example.com')
   t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
   t.equal(allowed.headers['access-control-allow-credentials'], 'true')

@@ -6,7 +6,8 @@ import { CLIENT_CACHE_TTL_MS } from '../../server/clients/client-lookup.js'
 
 const form = 'application/x-www-form-urlencoded'
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
-const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>
+const claimsOf = (jwt: string) =>
+  JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>
 
 for (const dialect of testDialects()) {
   t.test(`client_credentials on ${dialect}`, async (t) => {
@@ -15,7 +16,12 @@ for (const dialect of testDialects()) {
     const client = await registerClient(testApp)
 
     const token = (payload: string, headers: Record<string, string> = {}) =>
-      app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: client.basic, ...headers }, payload })
+      app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': form, authorization: client.basic, ...headers },
+        payload,
+      })
 
     t.test('a token verifies against the JWKS of a listening server with every RFC 9068 claim', async (t) => {
       const address = await app.listen({ port: 0, host: '127.0.0.1' })
@@ -55,7 +61,11 @@ for (const dialect of testDialects()) {
         method: 'POST',
         url: '/oauth/token',
         headers: { 'content-type': form },
-        payload: new URLSearchParams({ grant_type: 'client_credentials', client_id: client.id, client_secret: client.secret }).toString(),
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: client.id,
+          client_secret: client.secret,
+        }).toString(),
       })
       t.equal(res.statusCode, 200)
       t.equal(decodeProtectedHeader(res.json().access_token).typ, 'at+jwt')
@@ -86,32 +96,205 @@ for (const dialect of testDialects()) {
 
     const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
     const challenge = { 'www-authenticate': 'Basic realm="latchkey", charset="UTF-8"' }
-    const errorCases: { name: string; request: () => ReturnType<typeof token>; status: number; body: object; headers?: object }[] = [
-      { name: 'wrong secret', request: () => token('grant_type=client_credentials', { authorization: basicOf(client.id, 'nope') }), status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' }, headers: challenge },
-      { name: 'unknown client', request: () => token('grant_type=client_credentials', { authorization: basicOf('ghost', 'secret') }), status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' }, headers: challenge },
-      { name: 'malformed Basic header', request: () => token('grant_type=client_credentials', { authorization: 'Basic !!!' }), status: 401, body: { error: 'invalid_client', error_description: 'the Authorization header must use the Basic scheme with base64 credentials' }, headers: challenge },
-      { name: 'Bearer instead of Basic', request: () => token('grant_type=client_credentials', { authorization: 'Bearer abc' }), status: 401, body: { error: 'invalid_client', error_description: 'the Authorization header must use the Basic scheme with base64 credentials' }, headers: challenge },
-      { name: 'Basic without a colon', request: () => token('grant_type=client_credentials', { authorization: `Basic ${Buffer.from('nocolon').toString('base64')}` }), status: 401, body: { error: 'invalid_client', error_description: 'malformed Basic credentials' }, headers: challenge },
-      { name: 'Basic with bad percent-encoding', request: () => token('grant_type=client_credentials', { authorization: basicOf('%E0%A4%A', 'x') }), status: 401, body: { error: 'invalid_client', error_description: 'malformed Basic credentials' }, headers: challenge },
-      { name: 'no client authentication', request: () => app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form }, payload: 'grant_type=client_credentials' }), status: 401, body: { error: 'invalid_client', error_description: 'client authentication is required' }, headers: challenge },
-      { name: 'wrong secret by client_secret_post', request: () => app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form }, payload: `grant_type=client_credentials&client_id=${client.id}&client_secret=wrong` }), status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' }, headers: challenge },
-      { name: 'a confidential client naming itself without a secret', request: () => app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form }, payload: `grant_type=client_credentials&client_id=${client.id}` }), status: 401, body: { error: 'invalid_client', error_description: 'client authentication failed' }, headers: challenge },
-      { name: 'two authentication methods at once', request: () => token(`grant_type=client_credentials&client_secret=${client.secret}`), status: 400, body: { error: 'invalid_request', error_description: 'use only one client authentication method' } },
-      { name: 'client_id in the body differing from Basic', request: () => token('grant_type=client_credentials&client_id=someone-else'), status: 400, body: { error: 'invalid_request', error_description: 'client_id does not match the authenticated client' } },
-      { name: 'unknown grant type', request: () => token('grant_type=password'), status: 400, body: { error: 'unsupported_grant_type', error_description: 'grant_type password is not supported' } },
-      { name: 'grant type named like an object property', request: () => token('grant_type=constructor'), status: 400, body: { error: 'unsupported_grant_type', error_description: 'grant_type constructor is not supported' } },
-      { name: 'missing grant_type', request: () => token('scope=notes:read'), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
-      { name: 'empty body', request: () => token(''), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
-      { name: 'empty grant_type', request: () => token('grant_type='), status: 400, body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" } },
-      { name: 'repeated parameter', request: () => token('grant_type=client_credentials&scope=notes:read&scope=notes:write'), status: 400, body: { error: 'invalid_request', error_description: 'parameter scope is repeated' } },
-      { name: 'repeated grant_type', request: () => token('grant_type=client_credentials&grant_type=client_credentials'), status: 400, body: { error: 'invalid_request', error_description: 'parameter grant_type is repeated' } },
-      { name: 'JSON body', request: () => token('{"grant_type":"client_credentials"}', { 'content-type': 'application/json' }), status: 400, body: { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' } },
-      { name: 'text body', request: () => token('grant_type=client_credentials', { 'content-type': 'text/plain' }), status: 400, body: { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' } },
-      { name: 'scope beyond the client', request: () => token('grant_type=client_credentials&scope=notes:read%20admin'), status: 400, body: { error: 'invalid_scope', error_description: 'scope not allowed for this client: admin' } },
-      { name: 'malformed scope', request: () => token('grant_type=client_credentials&scope=notes:read%20%20notes:write'), status: 400, body: { error: 'invalid_scope', error_description: 'scope is malformed: scope tokens are separated by single spaces' } },
-      { name: 'resource not allowed', request: () => token('grant_type=client_credentials&resource=https%3A%2F%2Fevil.example'), status: 400, body: { error: 'invalid_target', error_description: 'resource is not allowed for this client' } },
-      { name: 'resource with a fragment', request: () => token('grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com%23x'), status: 400, body: { error: 'invalid_target', error_description: 'resource must be an absolute URI without a fragment' } },
-      { name: 'two resources', request: () => token('grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&resource=https%3A%2F%2Fapi.example.com'), status: 400, body: { error: 'invalid_target', error_description: 'request one resource per token' } },
+    const errorCases: {
+      name: string
+      request: () => ReturnType<typeof token>
+      status: number
+      body: object
+      headers?: object
+    }[] = [
+      {
+        name: 'wrong secret',
+        request: () => token('grant_type=client_credentials', { authorization: basicOf(client.id, 'nope') }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'client authentication failed' },
+        headers: challenge,
+      },
+      {
+        name: 'unknown client',
+        request: () => token('grant_type=client_credentials', { authorization: basicOf('ghost', 'secret') }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'client authentication failed' },
+        headers: challenge,
+      },
+      {
+        name: 'malformed Basic header',
+        request: () => token('grant_type=client_credentials', { authorization: 'Basic !!!' }),
+        status: 401,
+        body: {
+          error: 'invalid_client',
+          error_description: 'the Authorization header must use the Basic scheme with base64 credentials',
+        },
+        headers: challenge,
+      },
+      {
+        name: 'Bearer instead of Basic',
+        request: () => token('grant_type=client_credentials', { authorization: 'Bearer abc' }),
+        status: 401,
+        body: {
+          error: 'invalid_client',
+          error_description: 'the Authorization header must use the Basic scheme with base64 credentials',
+        },
+        headers: challenge,
+      },
+      {
+        name: 'Basic without a colon',
+        request: () =>
+          token('grant_type=client_credentials', {
+            authorization: `Basic ${Buffer.from('nocolon').toString('base64')}`,
+          }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'malformed Basic credentials' },
+        headers: challenge,
+      },
+      {
+        name: 'Basic with bad percent-encoding',
+        request: () => token('grant_type=client_credentials', { authorization: basicOf('%E0%A4%A', 'x') }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'malformed Basic credentials' },
+        headers: challenge,
+      },
+      {
+        name: 'no client authentication',
+        request: () =>
+          app.inject({
+            method: 'POST',
+            url: '/oauth/token',
+            headers: { 'content-type': form },
+            payload: 'grant_type=client_credentials',
+          }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'client authentication is required' },
+        headers: challenge,
+      },
+      {
+        name: 'wrong secret by client_secret_post',
+        request: () =>
+          app.inject({
+            method: 'POST',
+            url: '/oauth/token',
+            headers: { 'content-type': form },
+            payload: `grant_type=client_credentials&client_id=${client.id}&client_secret=wrong`,
+          }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'client authentication failed' },
+        headers: challenge,
+      },
+      {
+        name: 'a confidential client naming itself without a secret',
+        request: () =>
+          app.inject({
+            method: 'POST',
+            url: '/oauth/token',
+            headers: { 'content-type': form },
+            payload: `grant_type=client_credentials&client_id=${client.id}`,
+          }),
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'client authentication failed' },
+        headers: challenge,
+      },
+      {
+        name: 'two authentication methods at once',
+        request: () => token(`grant_type=client_credentials&client_secret=${client.secret}`),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'use only one client authentication method' },
+      },
+      {
+        name: 'client_id in the body differing from Basic',
+        request: () => token('grant_type=client_credentials&client_id=someone-else'),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'client_id does not match the authenticated client' },
+      },
+      {
+        name: 'unknown grant type',
+        request: () => token('grant_type=password'),
+        status: 400,
+        body: { error: 'unsupported_grant_type', error_description: 'grant_type password is not supported' },
+      },
+      {
+        name: 'grant type named like an object property',
+        request: () => token('grant_type=constructor'),
+        status: 400,
+        body: { error: 'unsupported_grant_type', error_description: 'grant_type constructor is not supported' },
+      },
+      {
+        name: 'missing grant_type',
+        request: () => token('scope=notes:read'),
+        status: 400,
+        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+      },
+      {
+        name: 'empty body',
+        request: () => token(''),
+        status: 400,
+        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+      },
+      {
+        name: 'empty grant_type',
+        request: () => token('grant_type='),
+        status: 400,
+        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+      },
+      {
+        name: 'repeated parameter',
+        request: () => token('grant_type=client_credentials&scope=notes:read&scope=notes:write'),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'parameter scope is repeated' },
+      },
+      {
+        name: 'repeated grant_type',
+        request: () => token('grant_type=client_credentials&grant_type=client_credentials'),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'parameter grant_type is repeated' },
+      },
+      {
+        name: 'JSON body',
+        request: () => token('{"grant_type":"client_credentials"}', { 'content-type': 'application/json' }),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' },
+      },
+      {
+        name: 'text body',
+        request: () => token('grant_type=client_credentials', { 'content-type': 'text/plain' }),
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'the body must be application/x-www-form-urlencoded' },
+      },
+      {
+        name: 'scope beyond the client',
+        request: () => token('grant_type=client_credentials&scope=notes:read%20admin'),
+        status: 400,
+        body: { error: 'invalid_scope', error_description: 'scope not allowed for this client: admin' },
+      },
+      {
+        name: 'malformed scope',
+        request: () => token('grant_type=client_credentials&scope=notes:read%20%20notes:write'),
+        status: 400,
+        body: {
+          error: 'invalid_scope',
+          error_description: 'scope is malformed: scope tokens are separated by single spaces',
+        },
+      },
+      {
+        name: 'resource not allowed',
+        request: () => token('grant_type=client_credentials&resource=https%3A%2F%2Fevil.example'),
+        status: 400,
+        body: { error: 'invalid_target', error_description: 'resource is not allowed for this client' },
+      },
+      {
+        name: 'resource with a fragment',
+        request: () => token('grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com%23x'),
+        status: 400,
+        body: { error: 'invalid_target', error_description: 'resource must be an absolute URI without a fragment' },
+      },
+      {
+        name: 'two resources',
+        request: () =>
+          token(
+            'grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com&resource=https%3A%2F%2Fapi.example.com',
+          ),
+        status: 400,
+        body: { error: 'invalid_target', error_description: 'request one resource per token' },
+      },
     ]
     for (const c of errorCases) {
       t.test(`${c.name} → ${c.status} ${(c.body as { error: string }).error}`, async (t) => {
@@ -127,7 +310,10 @@ for (const dialect of testDialects()) {
       const other = await registerClient(testApp, { grantTypes: ['refresh_token'] })
       const res = await token('grant_type=client_credentials', { authorization: other.basic })
       t.equal(res.statusCode, 400)
-      t.same(res.json(), { error: 'unauthorized_client', error_description: 'this client may not use the client_credentials grant' })
+      t.same(res.json(), {
+        error: 'unauthorized_client',
+        error_description: 'this client may not use the client_credentials grant',
+      })
     })
 
     t.test('a deleted client can no longer get tokens once the client cache expires', async (t) => {
@@ -160,9 +346,27 @@ for (const dialect of testDialects()) {
       const lines: string[] = []
       const logged = await buildTestApp(t, { dialect, logLines: lines })
       const c = await registerClient(logged)
-      await logged.app.inject({ method: 'POST', url: '/oauth/token?client_secret=x', headers: { 'content-type': form }, payload: `grant_type=client_credentials&client_id=${c.id}&client_secret=${c.secret}` })
-      await logged.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: c.basic }, payload: 'grant_type=client_credentials' })
-      await logged.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': form, authorization: `Basic ${Buffer.from(`${c.id}:wrong-${c.secret}`).toString('base64')}` }, payload: 'grant_type=client_credentials' })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/oauth/token?client_secret=x',
+        headers: { 'content-type': form },
+        payload: `grant_type=client_credentials&client_id=${c.id}&client_secret=${c.secret}`,
+      })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': form, authorization: c.basic },
+        payload: 'grant_type=client_credentials',
+      })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: {
+          'content-type': form,
+          authorization: `Basic ${Buffer.from(`${c.id}:wrong-${c.secret}`).toString('base64')}`,
+        },
+        payload: 'grant_type=client_credentials',
+      })
       const all = lines.join('\n')
       t.ok(all.includes('request completed'), 'requests are logged')
       t.notOk(all.includes(c.secret), 'secret not logged')

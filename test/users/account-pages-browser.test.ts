@@ -17,11 +17,18 @@ for (const dialect of testDialects()) {
     const smtp = await createSmtpServer(t)
     // The issuer (and so the public URL) is the listening server's, so the mailed links open it.
     const port = await freePort()
-    const testApp = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url, PORT: String(port), LATCHKEY_ISSUER: `http://127.0.0.1:${port}` } })
+    const testApp = await buildTestApp(t, {
+      dialect,
+      env: { SMTP_URL: smtp.url, PORT: String(port), LATCHKEY_ISSUER: `http://127.0.0.1:${port}` },
+    })
     await testApp.app.listen({ port, host: '127.0.0.1' })
 
     const browser = await launchChromium(t)
-    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 375, height: 667 }, isMobile: true })
+    const context = await browser.newContext({
+      javaScriptEnabled: false,
+      viewport: { width: 375, height: 667 },
+      isMobile: true,
+    })
     const page = await context.newPage()
     const referers: string[] = []
     page.on('request', (request) => {
@@ -31,7 +38,10 @@ for (const dialect of testDialects()) {
 
     await registerUser(testApp, 'browser@example.com')
     await deliverDueMessages(testApp.deps)
-    const verifyLink = linkIn(smtp.messages.find((m) => m.subject.startsWith('Verify'))!, '/verify-email')
+    const verifyLink = linkIn(
+      smtp.messages.find((m) => m.subject.startsWith('Verify'))!,
+      '/verify-email',
+    )
     await page.goto(verifyLink.href)
     await page.getByRole('button', { name: 'Verify my email address' }).click()
     await page.getByText('your email address is verified').waitFor()
@@ -44,7 +54,10 @@ for (const dialect of testDialects()) {
     await page.getByText('a password reset link is on its way').waitFor()
 
     await deliverDueMessages(testApp.deps)
-    const resetLink = linkIn(smtp.messages.find((m) => m.subject.startsWith('Reset'))!, '/reset-password')
+    const resetLink = linkIn(
+      smtp.messages.find((m) => m.subject.startsWith('Reset'))!,
+      '/reset-password',
+    )
     await page.goto(resetLink.href)
     await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD)
     await page.getByLabel('Repeat the new password').fill(NEW_PASSWORD)
@@ -55,6 +68,10 @@ for (const dialect of testDialects()) {
 
     const width = await page.evaluate(() => document.documentElement.scrollWidth).catch(() => null)
     t.ok(width === null || width <= 375, 'no sideways scrolling on a phone')
-    t.same(referers.filter((r) => r.includes('token=')), [], 'no Referer carries a token')
+    t.same(
+      referers.filter((r) => r.includes('token=')),
+      [],
+      'no Referer carries a token',
+    )
   })
 }

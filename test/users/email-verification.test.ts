@@ -16,7 +16,12 @@ async function deliverVerificationToken(testApp: TestApp, smtp: TestSmtpServer, 
 }
 
 function verify(testApp: TestApp, token: string) {
-  return testApp.app.inject({ method: 'POST', url: '/auth/email/verify', payload: { token }, remoteAddress: nextClientIp() })
+  return testApp.app.inject({
+    method: 'POST',
+    url: '/auth/email/verify',
+    payload: { token },
+    remoteAddress: nextClientIp(),
+  })
 }
 
 for (const dialect of testDialects()) {
@@ -39,17 +44,33 @@ for (const dialect of testDialects()) {
       t.match(page.headers['content-security-policy'], /default-src 'none'.*form-action 'self'.*frame-ancestors 'none'/)
       t.equal(page.headers['referrer-policy'], 'no-referrer')
       t.match(page.body, '<form method="post" action="/verify-email">')
-      t.notOk((await findUserByEmail(testApp.deps.db, 'ada@example.com'))!.emailVerified, 'opening the link (as a mail scanner would) verifies nothing')
+      t.notOk(
+        (await findUserByEmail(testApp.deps.db, 'ada@example.com'))!.emailVerified,
+        'opening the link (as a mail scanner would) verifies nothing',
+      )
 
-      const done = await app.inject({ method: 'POST', url: '/verify-email', payload: `token=${token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, remoteAddress: nextClientIp() })
+      const done = await app.inject({
+        method: 'POST',
+        url: '/verify-email',
+        payload: `token=${token}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        remoteAddress: nextClientIp(),
+      })
       t.equal(done.statusCode, 200)
       t.match(done.body, 'your email address is verified')
       t.ok((await findUserByEmail(testApp.deps.db, 'ada@example.com'))!.emailVerified)
-      t.equal(claimsOf((await login(testApp, 'ada@example.com')).accessToken).email_verified, true, 'new access tokens say so')
+      t.equal(
+        claimsOf((await login(testApp, 'ada@example.com')).accessToken).email_verified,
+        true,
+        'new access tokens say so',
+      )
 
       const again = await verify(testApp, token)
       t.equal(again.statusCode, 400, 'single use')
-      t.same(again.json(), { error: 'invalid_token', error_description: 'this verification link is invalid, expired or already used; sign in and ask for a new one' })
+      t.same(again.json(), {
+        error: 'invalid_token',
+        error_description: 'this verification link is invalid, expired or already used; sign in and ask for a new one',
+      })
       const pageAgain = await app.inject({ url: `/verify-email?token=${token}` })
       t.equal(pageAgain.statusCode, 400)
       t.match(pageAgain.body, 'This verification link is invalid, expired or already used.')
@@ -70,10 +91,19 @@ for (const dialect of testDialects()) {
       await registerUser(testApp, 'resend@example.com')
       const first = await deliverVerificationToken(testApp, smtp, 'resend@example.com')
       const { accessToken } = await login(testApp, 'resend@example.com')
-      const resend = () => app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress: nextClientIp() })
+      const resend = () =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/email/resend',
+          headers: { authorization: `Bearer ${accessToken}` },
+          remoteAddress: nextClientIp(),
+        })
       const res = await resend()
       t.equal(res.statusCode, 202)
-      t.same(res.json(), { status: 'accepted', message: 'If your address is not verified yet, a new verification link is on its way.' })
+      t.same(res.json(), {
+        status: 'accepted',
+        message: 'If your address is not verified yet, a new verification link is on its way.',
+      })
       const second = await deliverVerificationToken(testApp, smtp, 'resend@example.com')
       t.not(second, first)
       t.equal((await verify(testApp, first)).statusCode, 400, 'the older link is dead')
@@ -81,14 +111,25 @@ for (const dialect of testDialects()) {
       const limited = await resend()
       t.equal(limited.statusCode, 429, 'three verification mails per 15 minutes')
       t.equal(limited.json().error, 'rate_limited')
-      t.equal((await app.inject({ method: 'POST', url: '/auth/email/resend', remoteAddress: nextClientIp() })).statusCode, 401)
+      t.equal(
+        (await app.inject({ method: 'POST', url: '/auth/email/resend', remoteAddress: nextClientIp() })).statusCode,
+        401,
+      )
     })
 
     t.test('a verified address gets no more verification mail', async (t) => {
       await registerUser(testApp, 'done@example.com')
-      t.equal((await verify(testApp, await deliverVerificationToken(testApp, smtp, 'done@example.com'))).statusCode, 204)
+      t.equal(
+        (await verify(testApp, await deliverVerificationToken(testApp, smtp, 'done@example.com'))).statusCode,
+        204,
+      )
       const { accessToken } = await login(testApp, 'done@example.com')
-      const res = await app.inject({ method: 'POST', url: '/auth/email/resend', headers: { authorization: `Bearer ${accessToken}` }, remoteAddress: nextClientIp() })
+      const res = await app.inject({
+        method: 'POST',
+        url: '/auth/email/resend',
+        headers: { authorization: `Bearer ${accessToken}` },
+        remoteAddress: nextClientIp(),
+      })
       t.equal(res.statusCode, 202)
       const before = smtp.messages.length
       await deliverDueMessages(testApp.deps)
@@ -98,17 +139,37 @@ for (const dialect of testDialects()) {
 
   t.test(`LATCHKEY_REQUIRE_VERIFIED_EMAIL=true on ${dialect}: login waits for the emailed link`, async (t) => {
     const smtp = await createSmtpServer(t)
-    const testApp = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url, LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true' } })
+    const testApp = await buildTestApp(t, {
+      dialect,
+      env: { SMTP_URL: smtp.url, LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true' },
+    })
     await registerUser(testApp, 'strict@example.com')
     const expired = await deliverVerificationToken(testApp, smtp, 'strict@example.com')
     testApp.clock.advance(48 * 3_600_000 + 1)
     t.equal((await verify(testApp, expired)).statusCode, 400, 'the first link expired')
-    const refused = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'strict@example.com', password: PASSWORD }, remoteAddress: nextClientIp() })
+    const refused = await testApp.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'strict@example.com', password: PASSWORD },
+      remoteAddress: nextClientIp(),
+    })
     t.equal(refused.statusCode, 403)
-    t.same(refused.json(), { error: 'email_not_verified', error_description: 'verify your email address before signing in: follow the link we emailed you' })
-    const wrong = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'strict@example.com', password: 'not the password at all' }, remoteAddress: nextClientIp() })
+    t.same(refused.json(), {
+      error: 'email_not_verified',
+      error_description: 'verify your email address before signing in: follow the link we emailed you',
+    })
+    const wrong = await testApp.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'strict@example.com', password: 'not the password at all' },
+      remoteAddress: nextClientIp(),
+    })
     t.equal(wrong.statusCode, 401, 'a wrong password learns nothing about verification')
-    t.equal((await verify(testApp, await deliverVerificationToken(testApp, smtp, 'strict@example.com'))).statusCode, 204, 'the right password mailed a fresh link')
+    t.equal(
+      (await verify(testApp, await deliverVerificationToken(testApp, smtp, 'strict@example.com'))).statusCode,
+      204,
+      'the right password mailed a fresh link',
+    )
     t.equal(claimsOf((await login(testApp, 'strict@example.com')).accessToken).email_verified, true)
   })
 }

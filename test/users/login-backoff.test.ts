@@ -1,7 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { backoffDelayMs, createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore, type BackoffStore } from '../../server/users/login-backoff.js'
+import {
+  backoffDelayMs,
+  createLoginBackoff,
+  createMemoryBackoffStore,
+  createRedisBackoffStore,
+  type BackoffStore,
+} from '../../server/users/login-backoff.js'
 import { buildTestApp } from '../helpers/build-test-app.js'
 import { createTestClock } from '../helpers/test-clock.js'
 import { nextClientIp, PASSWORD, registerUser } from '../helpers/users.js'
@@ -65,7 +71,11 @@ for (const [name, makeStore] of stores) {
       for (let i = 0; i < 100; i++) await backoff.recordFailure('carol@example.com')
       t.same(await backoff.check('carol@example.com'), { allowed: false, locked: true, retryAfterSeconds: 86_400 })
       clock.advance(86_400_000)
-      t.same(await backoff.check('carol@example.com'), { allowed: true }, 'and without one it ends after 24 h: an attacker cannot lock an account for good')
+      t.same(
+        await backoff.check('carol@example.com'),
+        { allowed: true },
+        'and without one it ends after 24 h: an attacker cannot lock an account for good',
+      )
     })
 
     if (name === 'redis') {
@@ -74,16 +84,28 @@ for (const [name, makeStore] of stores) {
         const store = makeStore(t)
         const a = createLoginBackoff(store, clock, secret)
         const b = createLoginBackoff(store, clock, secret)
-        await Promise.all([1, 2, 3].flatMap(() => [a.recordFailure('eve@example.com'), b.recordFailure('eve@example.com')]))
+        await Promise.all(
+          [1, 2, 3].flatMap(() => [a.recordFailure('eve@example.com'), b.recordFailure('eve@example.com')]),
+        )
         t.match(await a.check('eve@example.com'), { allowed: false })
         const redis = new Redis(REDIS_URL)
         const keys = await redis.keys('latchkey:test:*')
         redis.disconnect()
-        t.notOk(keys.some((k) => k.includes('eve')), 'hashed keys only')
+        t.notOk(
+          keys.some((k) => k.includes('eve')),
+          'hashed keys only',
+        )
         const plainHash = createHash('sha256').update('eve@example.com').digest('hex')
-        t.notOk(keys.some((k) => k.includes(plainHash)), 'keyed by an HMAC, so a list of candidate addresses cannot be checked against the keys')
+        t.notOk(
+          keys.some((k) => k.includes(plainHash)),
+          'keyed by an HMAC, so a list of candidate addresses cannot be checked against the keys',
+        )
         const stranger = createLoginBackoff(store, clock, randomBytes(32))
-        t.same(await stranger.check('eve@example.com'), { allowed: true }, 'without the secret the state cannot even be found')
+        t.same(
+          await stranger.check('eve@example.com'),
+          { allowed: true },
+          'without the secret the state cannot even be found',
+        )
       })
     }
   })
@@ -95,7 +117,8 @@ t.test('with REDIS_URL two Latchkey instances share back-off and rate limits', a
   const second = await buildTestApp(t, { env, database: first.database, dataDir: first.dataDir })
   const email = `shared-${randomBytes(4).toString('hex')}@example.com`
   await registerUser(first, email)
-  const attempt = (app: typeof first.app, password: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: nextClientIp() })
+  const attempt = (app: typeof first.app, password: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: nextClientIp() })
   for (let i = 0; i < 5; i++) await attempt(i % 2 ? first.app : second.app, 'wrong password entirely')
   const blocked = await attempt(first.app, PASSWORD)
   t.equal(blocked.statusCode, 429, 'failures on both instances counted together')
@@ -104,16 +127,33 @@ t.test('with REDIS_URL two Latchkey instances share back-off and rate limits', a
   const ip = `198.51.100.${Math.floor(Math.random() * 200)}`
   const statuses: number[] = []
   for (let i = 0; i < 12; i++) {
-    const res = await (i % 2 ? first.app : second.app).inject({ method: 'POST', url: '/auth/login', payload: { email: `n${i}-${email}`, password: PASSWORD }, remoteAddress: ip })
+    const res = await (i % 2 ? first.app : second.app).inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: `n${i}-${email}`, password: PASSWORD },
+      remoteAddress: ip,
+    })
     statuses.push(res.statusCode)
   }
-  t.equal(statuses.filter((s) => s === 429).length, 2, `one per-IP budget of 10 across both instances: ${statuses.join(',')}`)
+  t.equal(
+    statuses.filter((s) => s === 429).length,
+    2,
+    `one per-IP budget of 10 across both instances: ${statuses.join(',')}`,
+  )
 })
 
 t.test('with Redis down, login answers 503 with Retry-After, never 500', async (t) => {
   const testApp = await buildTestApp(t, { env: { REDIS_URL: 'redis://127.0.0.1:9' } })
-  const res = await testApp.app.inject({ method: 'POST', url: '/auth/login', payload: { email: 'down@example.com', password: PASSWORD }, remoteAddress: nextClientIp() })
+  const res = await testApp.app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    payload: { email: 'down@example.com', password: PASSWORD },
+    remoteAddress: nextClientIp(),
+  })
   t.equal(res.statusCode, 503)
-  t.same(res.json(), { error: 'temporarily_unavailable', error_description: 'sign-in protection is temporarily unavailable, retry shortly' })
+  t.same(res.json(), {
+    error: 'temporarily_unavailable',
+    error_description: 'sign-in protection is temporarily unavailable, retry shortly',
+  })
   t.equal(res.headers['retry-after'], '5')
 })

@@ -25,7 +25,10 @@ t.test('a full queue answers 503 with Retry-After at once, and queued work still
   const first = hasher.hash('one passphrase here')
   const second = hasher.hash('two passphrase here')
   t.same(hasher.stats(), { running: 1, queued: 1 })
-  await t.rejects(hasher.hash('three passphrase here'), new ServiceUnavailable('too many password checks in progress, retry shortly', 1))
+  await t.rejects(
+    hasher.hash('three passphrase here'),
+    new ServiceUnavailable('too many password checks in progress, retry shortly', 1),
+  )
   try {
     await hasher.hash('four passphrase here')
   } catch (error) {
@@ -40,7 +43,10 @@ t.test('a full queue answers 503 with Retry-After at once, and queued work still
 t.test('regression: a dummy hash refused by a full queue is not remembered', async (t) => {
   const hasher = createPasswordHasher({ params: light, concurrency: 1, maxQueue: 0 })
   const busy = hasher.hash('keeps the only slot busy')
-  await t.rejects(hasher.verifyDummy('unknown account password'), new ServiceUnavailable('too many password checks in progress, retry shortly', 1))
+  await t.rejects(
+    hasher.verifyDummy('unknown account password'),
+    new ServiceUnavailable('too many password checks in progress, retry shortly', 1),
+  )
   await busy
   t.equal(await hasher.verifyDummy('unknown account password'), false, 'unknown accounts get the normal answer again')
 })

@@ -23,10 +23,26 @@ t.test('the list holds at least 100,000 passwords from the shipped package', asy
 })
 
 t.test('each rule refuses with its own code and never echoes the password', async (t) => {
-  t.same(refusal('short one'), { error: 'password_too_short', status: 400, description: 'the password must be at least 12 characters long' })
-  t.same(refusal('Password1234'), { error: 'password_too_common', status: 400, description: 'this password appears in lists of common or breached passwords; choose another' })
-  t.same(refusal('my name is ADA and I rock'), { error: 'password_contains_email', status: 400, description: 'the password must not contain your email address' })
-  t.same(refusal('a'.repeat(1025)), { error: 'password_too_long', status: 400, description: 'the password must be at most 1024 bytes' })
+  t.same(refusal('short one'), {
+    error: 'password_too_short',
+    status: 400,
+    description: 'the password must be at least 12 characters long',
+  })
+  t.same(refusal('Password1234'), {
+    error: 'password_too_common',
+    status: 400,
+    description: 'this password appears in lists of common or breached passwords; choose another',
+  })
+  t.same(refusal('my name is ADA and I rock'), {
+    error: 'password_contains_email',
+    status: 400,
+    description: 'the password must not contain your email address',
+  })
+  t.same(refusal('a'.repeat(1025)), {
+    error: 'password_too_long',
+    status: 400,
+    description: 'the password must be at most 1024 bytes',
+  })
 })
 
 t.test('exactly 1,024 bytes is accepted and 1,025 is not, counted in UTF-8', async (t) => {

@@ -12,7 +12,14 @@ for (const dialect of testDialects()) {
     const smtp = await createSmtpServer(t)
     const testApp = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url } })
     const { app } = testApp
-    const post = (url: string, body: Record<string, string>) => app.inject({ method: 'POST', url, payload: new URLSearchParams(body).toString(), headers: form, remoteAddress: nextClientIp() })
+    const post = (url: string, body: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url,
+        payload: new URLSearchParams(body).toString(),
+        headers: form,
+        remoteAddress: nextClientIp(),
+      })
 
     t.test('without a token it asks for the email, with a labelled field, strict CSP and no script', async (t) => {
       const res = await app.inject({ url: '/reset-password' })
@@ -34,10 +41,17 @@ for (const dialect of testDialects()) {
       t.equal(asked.statusCode, 200)
       t.match(asked.body, 'If an account uses this address, a password reset link is on its way.')
       const unknown = await post('/reset-password', { email: 'nobody@example.com' })
-      t.equal(unknown.body.replace(/nonce-[^']+'|nonce="[^"]+"/g, ''), asked.body.replace(/nonce-[^']+'|nonce="[^"]+"/g, ''), 'an unknown address sees the same page')
+      t.equal(
+        unknown.body.replace(/nonce-[^']+'|nonce="[^"]+"/g, ''),
+        asked.body.replace(/nonce-[^']+'|nonce="[^"]+"/g, ''),
+        'an unknown address sees the same page',
+      )
 
       await deliverDueMessages(testApp.deps)
-      const link = linkIn(smtp.messages.find((m) => m.subject.startsWith('Reset'))!, '/reset-password')
+      const link = linkIn(
+        smtp.messages.find((m) => m.subject.startsWith('Reset'))!,
+        '/reset-password',
+      )
       const token = link.searchParams.get('token')!
       const page = await app.inject({ url: `${link.pathname}${link.search}` })
       t.equal(page.statusCode, 200)
@@ -46,21 +60,37 @@ for (const dialect of testDialects()) {
       t.match(page.body, '<label for="password">New password</label>')
       t.match(page.body, 'autocomplete="new-password"')
 
-      const mismatch = await post('/reset-password/confirm', { token, password: 'one long passphrase here', password_confirmation: 'another long passphrase' })
+      const mismatch = await post('/reset-password/confirm', {
+        token,
+        password: 'one long passphrase here',
+        password_confirmation: 'another long passphrase',
+      })
       t.equal(mismatch.statusCode, 400)
       t.match(mismatch.body, 'role="alert" id="form-error">The two passwords are not the same.')
       t.match(mismatch.body, `value="${token}"`, 'the form keeps the token for another try')
 
-      const weak = await post('/reset-password/confirm', { token, password: 'password1234', password_confirmation: 'password1234' })
+      const weak = await post('/reset-password/confirm', {
+        token,
+        password: 'password1234',
+        password_confirmation: 'password1234',
+      })
       t.equal(weak.statusCode, 400)
       t.match(weak.body, 'this password appears in lists of common or breached passwords')
 
-      const done = await post('/reset-password/confirm', { token, password: 'a freshly chosen passphrase 7', password_confirmation: 'a freshly chosen passphrase 7' })
+      const done = await post('/reset-password/confirm', {
+        token,
+        password: 'a freshly chosen passphrase 7',
+        password_confirmation: 'a freshly chosen passphrase 7',
+      })
       t.equal(done.statusCode, 200)
       t.match(done.body, 'Your password was changed')
       await login(testApp, 'page@example.com', 'a freshly chosen passphrase 7')
 
-      const reused = await post('/reset-password/confirm', { token, password: 'a freshly chosen passphrase 8', password_confirmation: 'a freshly chosen passphrase 8' })
+      const reused = await post('/reset-password/confirm', {
+        token,
+        password: 'a freshly chosen passphrase 8',
+        password_confirmation: 'a freshly chosen passphrase 8',
+      })
       t.equal(reused.statusCode, 400)
       t.match(reused.body, 'This reset link is invalid, expired or already used.')
     })
@@ -69,19 +99,55 @@ for (const dialect of testDialects()) {
       const logLines: string[] = []
       const logged = await buildTestApp(t, { dialect, env: { SMTP_URL: smtp.url }, logLines })
       await registerUser(logged, 'quiet@example.com')
-      await logged.app.inject({ method: 'POST', url: '/auth/password-reset', payload: { email: 'quiet@example.com' }, remoteAddress: nextClientIp() })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/auth/password-reset',
+        payload: { email: 'quiet@example.com' },
+        remoteAddress: nextClientIp(),
+      })
       const before = smtp.messages.length
       await deliverDueMessages(logged.deps)
       const mails = smtp.messages.slice(before)
-      const resetToken = linkIn(mails.find((m) => m.subject.startsWith('Reset'))!, '/reset-password').searchParams.get('token')!
-      const verifyToken = linkIn(mails.find((m) => m.subject.startsWith('Verify'))!, '/verify-email').searchParams.get('token')!
+      const resetToken = linkIn(
+        mails.find((m) => m.subject.startsWith('Reset'))!,
+        '/reset-password',
+      ).searchParams.get('token')!
+      const verifyToken = linkIn(
+        mails.find((m) => m.subject.startsWith('Verify'))!,
+        '/verify-email',
+      ).searchParams.get('token')!
       await logged.app.inject({ url: `/reset-password?token=${resetToken}` })
       await logged.app.inject({ url: `/verify-email?token=${verifyToken}` })
-      await logged.app.inject({ method: 'POST', url: '/verify-email', payload: `token=${verifyToken}`, headers: form, remoteAddress: nextClientIp() })
-      await logged.app.inject({ method: 'POST', url: '/reset-password/confirm', payload: `token=${resetToken}&password=short`, headers: form, remoteAddress: nextClientIp() })
-      await logged.app.inject({ method: 'POST', url: '/auth/password-reset/confirm', payload: { token: resetToken, password: 'the quiet passphrase 2027' }, remoteAddress: nextClientIp() })
-      await logged.app.inject({ method: 'POST', url: '/auth/password-reset/confirm', payload: { token: resetToken, password: 'the quiet passphrase 2027' }, remoteAddress: nextClientIp() })
-      t.ok(logLines.some((l) => l.includes('"path":"/reset-password"')), 'the pages are logged, by path')
+      await logged.app.inject({
+        method: 'POST',
+        url: '/verify-email',
+        payload: `token=${verifyToken}`,
+        headers: form,
+        remoteAddress: nextClientIp(),
+      })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/reset-password/confirm',
+        payload: `token=${resetToken}&password=short`,
+        headers: form,
+        remoteAddress: nextClientIp(),
+      })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/auth/password-reset/confirm',
+        payload: { token: resetToken, password: 'the quiet passphrase 2027' },
+        remoteAddress: nextClientIp(),
+      })
+      await logged.app.inject({
+        method: 'POST',
+        url: '/auth/password-reset/confirm',
+        payload: { token: resetToken, password: 'the quiet passphrase 2027' },
+        remoteAddress: nextClientIp(),
+      })
+      t.ok(
+        logLines.some((l) => l.includes('"path":"/reset-password"')),
+        'the pages are logged, by path',
+      )
       const logs = logLines.join('')
       t.notMatch(logs, resetToken)
       t.notMatch(logs, verifyToken)
@@ -97,8 +163,21 @@ for (const dialect of testDialects()) {
 
     t.test('the page forms are rate limited with an HTML answer', async (t) => {
       const ip = nextClientIp()
-      let last = await app.inject({ method: 'POST', url: '/reset-password', payload: 'email=limit%40example.com', headers: form, remoteAddress: ip })
-      for (let i = 0; i < 5; i++) last = await app.inject({ method: 'POST', url: '/reset-password', payload: 'email=limit%40example.com', headers: form, remoteAddress: ip })
+      let last = await app.inject({
+        method: 'POST',
+        url: '/reset-password',
+        payload: 'email=limit%40example.com',
+        headers: form,
+        remoteAddress: ip,
+      })
+      for (let i = 0; i < 5; i++)
+        last = await app.inject({
+          method: 'POST',
+          url: '/reset-password',
+          payload: 'email=limit%40example.com',
+          headers: form,
+          remoteAddress: ip,
+        })
       t.equal(last.statusCode, 429)
       t.match(last.headers['content-type'], 'text/html')
       t.match(last.body, 'too many requests, retry after')

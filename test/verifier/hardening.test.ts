@@ -8,19 +8,37 @@ import { grantNotes, NOTES_AUDIENCE, startLatchkey } from '../helpers/resource-s
 // error handler, a scope check without authentication, a cleartext issuer. The database plays no
 // part beyond issuing tokens, so SQLite only.
 
-const codeOf = (promise: Promise<unknown>) => promise.then(() => 'accepted', (error: unknown) => (isVerifierError(error) ? error.code : 'other'))
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'accepted',
+    (error: unknown) => (isVerifierError(error) ? error.code : 'other'),
+  )
 
-t.test('once the revocation list is older than maxRevocationStalenessMs, tokens are refused until a poll succeeds', async (t) => {
-  const latchkey = await startLatchkey(t, 'sqlite')
-  const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationPollIntervalMs: 3_600_000, maxRevocationStalenessMs: 60_000, onError: () => {} })
-  t.teardown(() => verifier.close())
-  const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
-  t.equal(await codeOf(verifier.verify(accessToken)), 'accepted')
-  latchkey.clock.advance(60_001)
-  t.equal(await codeOf(verifier.verify(accessToken)), 'revocations_unavailable', 'a list this old may miss a revocation: fail closed')
-  await verifier.refreshRevocations()
-  t.equal(await codeOf(verifier.verify(accessToken)), 'accepted', 'a fresh read restores service')
-})
+t.test(
+  'once the revocation list is older than maxRevocationStalenessMs, tokens are refused until a poll succeeds',
+  async (t) => {
+    const latchkey = await startLatchkey(t, 'sqlite')
+    const verifier = createVerifier({
+      issuer: latchkey.issuer,
+      audience: NOTES_AUDIENCE,
+      clock: latchkey.clock.now,
+      revocationPollIntervalMs: 3_600_000,
+      maxRevocationStalenessMs: 60_000,
+      onError: () => {},
+    })
+    t.teardown(() => verifier.close())
+    const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
+    t.equal(await codeOf(verifier.verify(accessToken)), 'accepted')
+    latchkey.clock.advance(60_001)
+    t.equal(
+      await codeOf(verifier.verify(accessToken)),
+      'revocations_unavailable',
+      'a list this old may miss a revocation: fail closed',
+    )
+    await verifier.refreshRevocations()
+    t.equal(await codeOf(verifier.verify(accessToken)), 'accepted', 'a fresh read restores service')
+  },
+)
 
 t.test('an onError handler that throws never crashes the resource service', async (t) => {
   const latchkey = await startLatchkey(t, 'sqlite')
@@ -51,12 +69,21 @@ t.test('requireScope on a route without latchkeyAuth answers 401, not 500', asyn
   t.teardown(() => app.close())
   const res = await app.inject({ url: '/notes' })
   t.equal(res.statusCode, 401)
-  t.equal(res.headers['www-authenticate'], 'Bearer', 'RFC 6750 §3.1: no credentials, so a bare challenge without an error code')
+  t.equal(
+    res.headers['www-authenticate'],
+    'Bearer',
+    'RFC 6750 §3.1: no credentials, so a bare challenge without an error code',
+  )
 })
 
 t.test('an http issuer is refused unless its host is loopback', async (t) => {
   t.throws(() => createVerifier({ issuer: 'http://id.example.com', audience: NOTES_AUDIENCE }), /must use https/)
-  for (const issuer of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000', 'https://id.example.com']) {
+  for (const issuer of [
+    'http://localhost:3000',
+    'http://127.0.0.1:3000',
+    'http://[::1]:3000',
+    'https://id.example.com',
+  ]) {
     const verifier = createVerifier({ issuer, audience: NOTES_AUDIENCE, revocationsUri: false, onError: () => {} })
     verifier.close()
     t.pass(`${issuer} is accepted`)

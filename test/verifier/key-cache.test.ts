@@ -6,20 +6,26 @@ import { grantNotes, NOTES_AUDIENCE, startLatchkey } from '../helpers/resource-s
 import { testDialects, type Tap } from '../helpers/test-database.js'
 
 /** A pass-through proxy in front of Latchkey that records each request, to count what the verifier fetches. */
-async function startCountingProxy(t: Tap, target: string): Promise<{ url: string; requests: Array<{ path: string; status: number }> }> {
+async function startCountingProxy(
+  t: Tap,
+  target: string,
+): Promise<{ url: string; requests: Array<{ path: string; status: number }> }> {
   const requests: Array<{ path: string; status: number }> = []
   const server = http.createServer((req, res) => {
     const headers: Record<string, string> = {}
     if (typeof req.headers['if-none-match'] === 'string') headers['if-none-match'] = req.headers['if-none-match']
-    fetch(`${target}${req.url}`, { headers }).then(async (upstream) => {
-      requests.push({ path: req.url ?? '', status: upstream.status })
-      const out: Record<string, string> = {}
-      for (const name of ['content-type', 'cache-control', 'etag']) {
-        const value = upstream.headers.get(name)
-        if (value !== null) out[name] = value
-      }
-      res.writeHead(upstream.status, out).end(Buffer.from(await upstream.arrayBuffer()))
-    }, () => res.writeHead(502).end())
+    fetch(`${target}${req.url}`, { headers }).then(
+      async (upstream) => {
+        requests.push({ path: req.url ?? '', status: upstream.status })
+        const out: Record<string, string> = {}
+        for (const name of ['content-type', 'cache-control', 'etag']) {
+          const value = upstream.headers.get(name)
+          if (value !== null) out[name] = value
+        }
+        res.writeHead(upstream.status, out).end(Buffer.from(await upstream.arrayBuffer()))
+      },
+      () => res.writeHead(502).end(),
+    )
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
@@ -42,7 +48,13 @@ for (const dialect of testDialects()) {
     t.test('discovery finds the JWKS and the cache lives as long as its Cache-Control max-age', async (t) => {
       const latchkey = await startLatchkey(t, dialect)
       const proxy = await startCountingProxy(t, latchkey.issuer)
-      const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, jwksUri: `${proxy.url}/.well-known/jwks.json`, revocationsUri: false })
+      const verifier = createVerifier({
+        issuer: latchkey.issuer,
+        audience: NOTES_AUDIENCE,
+        clock: latchkey.clock.now,
+        jwksUri: `${proxy.url}/.well-known/jwks.json`,
+        revocationsUri: false,
+      })
       t.teardown(() => verifier.close())
       const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
       const maxAge = latchkey.config.jwksMaxAgeMs
@@ -54,13 +66,24 @@ for (const dialect of testDialects()) {
       latchkey.clock.advance(2000)
       await verifier.verify(accessToken)
       await until(() => proxy.requests.length === 2)
-      t.same(proxy.requests[1], { path: '/.well-known/jwks.json', status: 304 }, 'a stale set is revalidated in the background with its ETag')
+      t.same(
+        proxy.requests[1],
+        { path: '/.well-known/jwks.json', status: 304 },
+        'a stale set is revalidated in the background with its ETag',
+      )
     })
 
     t.test('a flood of unknown kids costs Latchkey one refetch per cooldown, and fails closed', async (t) => {
       const latchkey = await startLatchkey(t, dialect)
       const proxy = await startCountingProxy(t, latchkey.issuer)
-      const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, jwksUri: `${proxy.url}/.well-known/jwks.json`, revocationsUri: false, keyRefetchCooldownMs: 30_000 })
+      const verifier = createVerifier({
+        issuer: latchkey.issuer,
+        audience: NOTES_AUDIENCE,
+        clock: latchkey.clock.now,
+        jwksUri: `${proxy.url}/.well-known/jwks.json`,
+        revocationsUri: false,
+        keyRefetchCooldownMs: 30_000,
+      })
       t.teardown(() => verifier.close())
       const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
       await verifier.verify(accessToken)
@@ -88,25 +111,48 @@ for (const dialect of testDialects()) {
       const latchkey = await startLatchkey(t, dialect)
       const proxy = await startCountingProxy(t, latchkey.issuer)
       // The proxy serves Latchkey's metadata, whose issuer is not the proxy's URL.
-      const verifier = createVerifier({ issuer: proxy.url, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationsUri: false })
+      const verifier = createVerifier({
+        issuer: proxy.url,
+        audience: NOTES_AUDIENCE,
+        clock: latchkey.clock.now,
+        revocationsUri: false,
+      })
       t.teardown(() => verifier.close())
       const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
       await t.rejects(verifier.verify(accessToken), { code: 'keys_unavailable' })
-      t.same(proxy.requests.map((r) => r.path), ['/.well-known/oauth-authorization-server'])
+      t.same(
+        proxy.requests.map((r) => r.path),
+        ['/.well-known/oauth-authorization-server'],
+      )
     })
 
     t.test('the poll timer picks up a revocation by itself', async (t) => {
       const latchkey = await startLatchkey(t, dialect)
-      const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationPollIntervalMs: 100 })
+      const verifier = createVerifier({
+        issuer: latchkey.issuer,
+        audience: NOTES_AUDIENCE,
+        clock: latchkey.clock.now,
+        revocationPollIntervalMs: 100,
+      })
       t.teardown(() => verifier.close())
       const ada = await grantNotes(latchkey, 'ada@example.com')
       await verifier.verify(ada.accessToken)
-      const res = await fetch(`${latchkey.issuer}/auth/logout`, { method: 'POST', headers: { origin: latchkey.issuer, 'x-requested-with': 'latchkey', cookie: `__Host-latchkey_session=${ada.refreshToken}` } })
+      const res = await fetch(`${latchkey.issuer}/auth/logout`, {
+        method: 'POST',
+        headers: {
+          origin: latchkey.issuer,
+          'x-requested-with': 'latchkey',
+          cookie: `__Host-latchkey_session=${ada.refreshToken}`,
+        },
+      })
       t.equal(res.status, 204)
       latchkey.clock.advance(1000) // Latchkey's snapshot may be re-read
       let code = 'accepted'
       for (let i = 0; i < 100 && code === 'accepted'; i++) {
-        code = await verifier.verify(ada.accessToken).then(() => 'accepted', (error: unknown) => (isVerifierError(error) ? error.code : 'other'))
+        code = await verifier.verify(ada.accessToken).then(
+          () => 'accepted',
+          (error: unknown) => (isVerifierError(error) ? error.code : 'other'),
+        )
         if (code === 'accepted') await new Promise((resolve) => setTimeout(resolve, 50)) // the 100 ms timer, real time
       }
       t.equal(code, 'token_revoked')
@@ -114,7 +160,13 @@ for (const dialect of testDialects()) {
 
     t.test('before the first revocation poll succeeds, tokens are refused with 503-class errors', async (t) => {
       const latchkey = await startLatchkey(t, dialect)
-      const verifier = createVerifier({ issuer: latchkey.issuer, audience: NOTES_AUDIENCE, clock: latchkey.clock.now, revocationsUri: 'http://127.0.0.1:1/oauth/revocations', fetchTimeoutMs: 1000 })
+      const verifier = createVerifier({
+        issuer: latchkey.issuer,
+        audience: NOTES_AUDIENCE,
+        clock: latchkey.clock.now,
+        revocationsUri: 'http://127.0.0.1:1/oauth/revocations',
+        fetchTimeoutMs: 1000,
+      })
       t.teardown(() => verifier.close())
       const { accessToken } = await grantNotes(latchkey, 'ada@example.com')
       await t.rejects(verifier.verify(accessToken), { code: 'revocations_unavailable' })

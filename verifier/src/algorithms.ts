@@ -1,7 +1,19 @@
 import type { JWK } from 'jose'
 
 /** Asymmetric JWS algorithms only: never `none`, never HMAC (RFC 8725 §3.1, §3.2). */
-export const DEFAULT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519'] as const
+export const DEFAULT_ALGORITHMS = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+  'Ed25519',
+] as const
 
 const curveOfEc: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }
 
@@ -25,6 +37,7 @@ export function algorithmOfKey(jwk: JWK): string | null {
 export function assertAlgorithms(algorithms: readonly string[]): void {
   if (algorithms.length === 0) throw new TypeError('algorithms must not be empty')
   for (const alg of algorithms) {
-    if (!(DEFAULT_ALGORITHMS as readonly string[]).includes(alg)) throw new TypeError(`algorithm ${alg} is not allowed (asymmetric JWS algorithms only)`)
+    if (!(DEFAULT_ALGORITHMS as readonly string[]).includes(alg))
+      throw new TypeError(`algorithm ${alg} is not allowed (asymmetric JWS algorithms only)`)
   }
 }

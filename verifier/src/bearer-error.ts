@@ -33,20 +33,36 @@ export function bearerErrorResponse(error: VerifierError, options: { realm?: str
   const body = { error: 'invalid_token', error_description: description }
   const params: string[] = options.realm === undefined ? [] : [`realm="${quoted(options.realm)}"`]
   if (error.code === 'keys_unavailable' || error.code === 'revocations_unavailable') {
-    return { statusCode: 503, headers: { 'cache-control': 'no-store', 'retry-after': '5' }, body: { error: 'temporarily_unavailable', error_description: description } }
+    return {
+      statusCode: 503,
+      headers: { 'cache-control': 'no-store', 'retry-after': '5' },
+      body: { error: 'temporarily_unavailable', error_description: description },
+    }
   }
   if (error.code === 'token_missing') {
     // §3.1: a request without credentials gets the challenge but no error code.
     const challenge = params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`
-    return { statusCode: 401, headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' }, body: { error: 'invalid_request', error_description: description } }
+    return {
+      statusCode: 401,
+      headers: { 'www-authenticate': challenge, 'cache-control': 'no-store' },
+      body: { error: 'invalid_request', error_description: description },
+    }
   }
   if (error.code === 'insufficient_scope') {
     params.push('error="insufficient_scope"', `error_description="${description}"`)
     if (error.requiredScopes?.length) params.push(`scope="${quoted(error.requiredScopes.join(' '))}"`)
-    return { statusCode: 403, headers: { 'www-authenticate': `Bearer ${params.join(', ')}`, 'cache-control': 'no-store' }, body: { error: 'insufficient_scope', error_description: description } }
+    return {
+      statusCode: 403,
+      headers: { 'www-authenticate': `Bearer ${params.join(', ')}`, 'cache-control': 'no-store' },
+      body: { error: 'insufficient_scope', error_description: description },
+    }
   }
   params.push('error="invalid_token"', `error_description="${description}"`)
-  return { statusCode: 401, headers: { 'www-authenticate': `Bearer ${params.join(', ')}`, 'cache-control': 'no-store' }, body }
+  return {
+    statusCode: 401,
+    headers: { 'www-authenticate': `Bearer ${params.join(', ')}`, 'cache-control': 'no-store' },
+    body,
+  }
 }
 
 /** The answer for anything thrown while authenticating: VerifierErrors mapped, anything else rethrown. */

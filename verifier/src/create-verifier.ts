@@ -1,4 +1,11 @@
-import { errors as joseErrors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import {
+  errors as joseErrors,
+  jwtVerify,
+  type CryptoKey,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from 'jose'
 import { assertAlgorithms, DEFAULT_ALGORITHMS } from './algorithms.js'
 import { assertFetchableUrl, assertIssuerUrl, discoverIssuer } from './discovery.js'
 import { VerifierError } from './errors.js'
@@ -72,7 +79,8 @@ export function createVerifier(options: VerifierOptions) {
   const algorithms = options.algorithms ? [...options.algorithms] : [...DEFAULT_ALGORITHMS]
   assertAlgorithms(algorithms)
   const clockTolerance = options.clockToleranceSeconds ?? 5
-  if (!(clockTolerance >= 0 && clockTolerance <= 60)) throw new TypeError('clockToleranceSeconds must be between 0 and 60')
+  if (!(clockTolerance >= 0 && clockTolerance <= 60))
+    throw new TypeError('clockToleranceSeconds must be between 0 and 60')
   const pollInterval = options.revocationPollIntervalMs ?? 5_000
   if (!(pollInterval >= 100)) throw new TypeError('revocationPollIntervalMs must be at least 100')
   const clock = options.clock ?? Date.now
@@ -80,7 +88,9 @@ export function createVerifier(options: VerifierOptions) {
   // Two missed polls at the least, so one slow answer never fails requests.
   const maxStaleness = options.maxRevocationStalenessMs ?? Math.max(600_000, 2 * pollInterval)
   if (!(maxStaleness > 0)) throw new TypeError('maxRevocationStalenessMs must be positive')
-  const report = options.onError ?? ((error: unknown) => console.warn(`@latchkey/verifier: ${error instanceof Error ? error.message : String(error)}`))
+  const report =
+    options.onError ??
+    ((error: unknown) => console.warn(`@latchkey/verifier: ${error instanceof Error ? error.message : String(error)}`))
   // A throwing handler must never become an unhandled rejection in a background poll.
   const onError = (error: unknown) => {
     try {
@@ -115,9 +125,13 @@ export function createVerifier(options: VerifierOptions) {
     onError,
   })
 
-  const revocationsUri = options.revocationsUri === undefined ? `${issuer.replace(/\/$/, '')}/oauth/revocations` : options.revocationsUri
+  const revocationsUri =
+    options.revocationsUri === undefined ? `${issuer.replace(/\/$/, '')}/oauth/revocations` : options.revocationsUri
   if (revocationsUri !== false) assertFetchableUrl(revocationsUri, issuer, 'revocationsUri')
-  const revocations = revocationsUri === false ? null : createRevocationList({ url: revocationsUri, clock, timeoutMs: fetchTimeoutMs, onError })
+  const revocations =
+    revocationsUri === false
+      ? null
+      : createRevocationList({ url: revocationsUri, clock, timeoutMs: fetchTimeoutMs, onError })
   let firstPoll: Promise<void> | null = null
   let timer: NodeJS.Timeout | null = null
   if (revocations) {
@@ -126,7 +140,14 @@ export function createVerifier(options: VerifierOptions) {
     timer.unref()
   }
 
-  const baseOptions: JWTVerifyOptions = { issuer, audience, typ: 'at+jwt', algorithms, clockTolerance, requiredClaims: REQUIRED_CLAIMS }
+  const baseOptions: JWTVerifyOptions = {
+    issuer,
+    audience,
+    typ: 'at+jwt',
+    algorithms,
+    clockTolerance,
+    requiredClaims: REQUIRED_CLAIMS,
+  }
   const usesSystemClock = options.clock === undefined
 
   async function getKey(header: JWTHeaderParameters): Promise<CryptoKey> {
@@ -134,9 +155,11 @@ export function createVerifier(options: VerifierOptions) {
     for (const member of FORBIDDEN_HEADERS) {
       if (member in header) throw new VerifierError('header_not_allowed', `tokens with a ${member} header are refused`)
     }
-    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH) throw new VerifierError('token_malformed', 'the token header has no usable kid')
+    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > MAX_KID_LENGTH)
+      throw new VerifierError('token_malformed', 'the token header has no usable kid')
     const key = await keySet.keyFor(header.kid)
-    if (header.alg !== key.alg) throw new VerifierError('alg_not_allowed', `the key ${header.kid} is for ${key.alg}, not ${String(header.alg)}`)
+    if (header.alg !== key.alg)
+      throw new VerifierError('alg_not_allowed', `the key ${header.kid} is for ${key.alg}, not ${String(header.alg)}`)
     return key.key
   }
 
@@ -158,10 +181,12 @@ export function createVerifier(options: VerifierOptions) {
         // Fail closed until the feed has been read once. Retries are the timer's: requests never
         // trigger polls, so a flood while Latchkey is down costs it nothing.
         await firstPoll
-        if (revocations.lastSuccessAt() === null) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
+        if (revocations.lastSuccessAt() === null)
+          throw new VerifierError('revocations_unavailable', 'the revocation feed has not been loaded yet')
       }
       // Fail closed once the list is too old to trust: a revocation could have been missed.
-      if (clock() - revocations.lastSuccessAt()! > maxStaleness) throw new VerifierError('revocations_unavailable', 'the revocation feed has not been read for too long')
+      if (clock() - revocations.lastSuccessAt()! > maxStaleness)
+        throw new VerifierError('revocations_unavailable', 'the revocation feed has not been read for too long')
       if (revocations.isRevoked(claims)) throw new VerifierError('token_revoked', 'the token has been revoked')
     }
     return claims
@@ -186,7 +211,11 @@ export function createVerifier(options: VerifierOptions) {
       await keySet.refresh()
       if (revocations && revocations.lastSuccessAt() === null) await revocations.refresh()
     },
-    status: () => ({ kids: keySet.kids(), revocationsLoadedAt: revocations?.lastSuccessAt() ?? null, revocations: revocations?.size() ?? null }),
+    status: () => ({
+      kids: keySet.kids(),
+      revocationsLoadedAt: revocations?.lastSuccessAt() ?? null,
+      revocations: revocations?.size() ?? null,
+    }),
     close(): void {
       if (timer) clearInterval(timer)
       timer = null
@@ -198,7 +227,8 @@ export type Verifier = ReturnType<typeof createVerifier>
 
 /** RFC 6750 §2.1: `Bearer` then the token; any other scheme counts as no token. */
 export function bearerTokenOf(authorization: string | string[] | undefined): string {
-  if (authorization === undefined || Array.isArray(authorization)) throw new VerifierError('token_missing', 'no bearer token')
+  if (authorization === undefined || Array.isArray(authorization))
+    throw new VerifierError('token_missing', 'no bearer token')
   const match = /^Bearer +(\S*) *$/i.exec(authorization)
   if (!match) throw new VerifierError('token_missing', 'no bearer token')
   if (!match[1]) throw new VerifierError('token_malformed', 'the bearer token is empty')
@@ -208,16 +238,28 @@ export function bearerTokenOf(authorization: string | string[] | undefined): str
 /** jose's errors, mapped to stable codes; anything unexpected fails closed as malformed. */
 function toVerifierError(error: unknown): VerifierError {
   if (error instanceof VerifierError) return error
-  if (error instanceof joseErrors.JWTExpired) return new VerifierError('token_expired', 'the token has expired', { cause: error })
+  if (error instanceof joseErrors.JWTExpired)
+    return new VerifierError('token_expired', 'the token has expired', { cause: error })
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    if (error.claim === 'nbf') return new VerifierError('token_not_yet_valid', 'the token is not valid yet', { cause: error })
-    return new VerifierError('claim_invalid', `the ${error.claim} claim is invalid`, { claim: error.claim, cause: error })
+    if (error.claim === 'nbf')
+      return new VerifierError('token_not_yet_valid', 'the token is not valid yet', { cause: error })
+    return new VerifierError('claim_invalid', `the ${error.claim} claim is invalid`, {
+      claim: error.claim,
+      cause: error,
+    })
   }
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new VerifierError('alg_not_allowed', 'the token algorithm is not allowed', { cause: error })
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new VerifierError('signature_invalid', 'the token signature is invalid', { cause: error })
+  if (error instanceof joseErrors.JOSEAlgNotAllowed)
+    return new VerifierError('alg_not_allowed', 'the token algorithm is not allowed', { cause: error })
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+    return new VerifierError('signature_invalid', 'the token signature is invalid', { cause: error })
   // RFC 7515 §4.1.11: a critical extension we do not understand must be refused.
-  if ((error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) && /"crit"|Extension Header Parameter/.test(error.message)) {
-    return new VerifierError('header_not_allowed', 'the token has a critical header that is not understood', { cause: error })
+  if (
+    (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JOSENotSupported) &&
+    /"crit"|Extension Header Parameter/.test(error.message)
+  ) {
+    return new VerifierError('header_not_allowed', 'the token has a critical header that is not understood', {
+      cause: error,
+    })
   }
   return new VerifierError('token_malformed', 'the token could not be parsed', { cause: error })
 }

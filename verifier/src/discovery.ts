@@ -12,7 +12,10 @@ export interface IssuerMetadata {
 export function metadataUrls(issuer: string): string[] {
   const url = new URL(issuer)
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')
-  return [`${url.origin}/.well-known/oauth-authorization-server${path}`, `${url.origin}${path}/.well-known/openid-configuration`]
+  return [
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+    `${url.origin}${path}/.well-known/openid-configuration`,
+  ]
 }
 
 /** Fetches the issuer's metadata and checks it names exactly this issuer (RFC 8414 §3.3). */
@@ -25,7 +28,8 @@ export async function discoverIssuer(issuer: string, timeoutMs: number): Promise
     if (fetched.status !== 200) break
     const metadata = fetched.body as Partial<IssuerMetadata> | null
     if (typeof metadata !== 'object' || metadata === null) throw new Error(`${url} did not answer a JSON object`)
-    if (metadata.issuer !== issuer) throw new Error(`${url} names the issuer ${JSON.stringify(metadata.issuer)}, not ${JSON.stringify(issuer)}`)
+    if (metadata.issuer !== issuer)
+      throw new Error(`${url} names the issuer ${JSON.stringify(metadata.issuer)}, not ${JSON.stringify(issuer)}`)
     if (typeof metadata.jwks_uri !== 'string') throw new Error(`${url} has no jwks_uri`)
     assertFetchableUrl(metadata.jwks_uri, issuer, 'jwks_uri')
     return { issuer: metadata.issuer, jwks_uri: metadata.jwks_uri }
@@ -41,9 +45,11 @@ export function assertIssuerUrl(issuer: string): void {
   } catch {
     throw new Error(`issuer ${JSON.stringify(issuer)} is not a URL`)
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname)
+  const loopback =
+    url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname)
   // Over plain http anywhere else, whoever sits on the network could swap the keys and forge any token.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new Error(`issuer ${issuer} must use https (http only on a loopback host)`)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    throw new Error(`issuer ${issuer} must use https (http only on a loopback host)`)
 }
 
 /** https, or http only when the issuer itself is http (local development). */
@@ -55,5 +61,6 @@ export function assertFetchableUrl(value: string, issuer: string, what: string):
     throw new Error(`${what} ${JSON.stringify(value)} is not a URL`)
   }
   const issuerIsHttp = new URL(issuer).protocol === 'http:'
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && issuerIsHttp)) throw new Error(`${what} ${value} must use https`)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && issuerIsHttp))
+    throw new Error(`${what} ${value} must use https`)
 }

@@ -32,7 +32,11 @@ export class VerifierError extends Error {
   /** For insufficient_scope: the scopes the route needs. */
   readonly requiredScopes: readonly string[] | undefined
 
-  constructor(code: VerifierErrorCode, message: string, details: { claim?: string; requiredScopes?: readonly string[]; cause?: unknown } = {}) {
+  constructor(
+    code: VerifierErrorCode,
+    message: string,
+    details: { claim?: string; requiredScopes?: readonly string[]; cause?: unknown } = {},
+  ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.code = code
     this.claim = details.claim

@@ -40,7 +40,10 @@ async function latchkeyAuthPlugin(fastify: FastifyInstance, options: LatchkeyAut
 
 // What fastify-plugin does, without the dependency: the hook and decorator apply to the context
 // that registers the plugin rather than to a child of it.
-Object.assign(latchkeyAuthPlugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: '@latchkey/verifier' })
+Object.assign(latchkeyAuthPlugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: '@latchkey/verifier',
+})
 
 export const latchkeyAuth = latchkeyAuthPlugin
 
@@ -48,9 +51,15 @@ export const latchkeyAuth = latchkeyAuthPlugin
 export function requireScope(...scopes: string[]): preHandlerAsyncHookHandler {
   return async function requireScopeHook(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
     // Also undefined when latchkeyAuth was not registered on this route's context: fail closed as 401.
-    if (request.auth == null) return send(reply, bearerErrorResponse(new VerifierError('token_missing', 'no bearer token')))
+    if (request.auth == null)
+      return send(reply, bearerErrorResponse(new VerifierError('token_missing', 'no bearer token')))
     if (!hasScopes(request.auth, scopes)) {
-      return send(reply, bearerErrorResponse(new VerifierError('insufficient_scope', 'the token lacks a required scope', { requiredScopes: scopes })))
+      return send(
+        reply,
+        bearerErrorResponse(
+          new VerifierError('insufficient_scope', 'the token lacks a required scope', { requiredScopes: scopes }),
+        ),
+      )
     }
   }
 }

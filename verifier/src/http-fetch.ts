@@ -10,11 +10,18 @@ export interface FetchedJson {
  * One GET with a deadline and no redirects (a redirect could lead anywhere; Latchkey never sends
  * one). Bodies over `maxBytes` are refused. Throws on network errors and non-JSON 200 answers.
  */
-export async function fetchJson(url: string, options: { timeoutMs: number; maxBytes: number; etag?: string | null }): Promise<FetchedJson> {
+export async function fetchJson(
+  url: string,
+  options: { timeoutMs: number; maxBytes: number; etag?: string | null },
+): Promise<FetchedJson> {
   const headers: Record<string, string> = { accept: 'application/json' }
   if (options.etag) headers['if-none-match'] = options.etag
   const response = await fetch(url, { headers, redirect: 'error', signal: AbortSignal.timeout(options.timeoutMs) })
-  const meta = { status: response.status, etag: response.headers.get('etag'), cacheControl: response.headers.get('cache-control') }
+  const meta = {
+    status: response.status,
+    etag: response.headers.get('etag'),
+    cacheControl: response.headers.get('cache-control'),
+  }
   if (response.status !== 200) {
     await response.body?.cancel()
     return { ...meta, body: null }

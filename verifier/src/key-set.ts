@@ -46,7 +46,11 @@ export function createKeySet(options: KeySetOptions) {
     lastAttemptAt = options.clock()
     try {
       const uri = await options.jwksUri()
-      const fetched = await fetchJson(uri, { timeoutMs: options.timeoutMs, maxBytes: 1024 * 1024, etag: loaded?.etag ?? null })
+      const fetched = await fetchJson(uri, {
+        timeoutMs: options.timeoutMs,
+        maxBytes: 1024 * 1024,
+        etag: loaded?.etag ?? null,
+      })
       const maxAge = maxAgeOf(fetched.cacheControl) ?? options.defaultMaxAgeMs
       const freshUntil = options.clock() + Math.min(options.maxMaxAgeMs, Math.max(options.minMaxAgeMs, maxAge))
       if (fetched.status === 304 && loaded) {
@@ -77,14 +81,16 @@ export function createKeySet(options: KeySetOptions) {
       const key = loaded.keys.get(kid)
       if (now >= loaded.freshUntil) refresh().catch(() => undefined)
       if (key) return key
-      if (now - lastAttemptAt < options.cooldownMs) throw new VerifierError('key_unknown', 'no published key has this kid')
+      if (now - lastAttemptAt < options.cooldownMs)
+        throw new VerifierError('key_unknown', 'no published key has this kid')
     } else if (now - lastAttemptAt < options.cooldownMs && fetching === null) {
       throw new VerifierError('keys_unavailable', 'the issuer key set could not be loaded')
     }
     try {
       await refresh()
     } catch (error) {
-      if (!loaded) throw new VerifierError('keys_unavailable', 'the issuer key set could not be loaded', { cause: error })
+      if (!loaded)
+        throw new VerifierError('keys_unavailable', 'the issuer key set could not be loaded', { cause: error })
     }
     const key = loaded?.keys.get(kid)
     if (!key) throw new VerifierError('key_unknown', 'no published key has this kid')

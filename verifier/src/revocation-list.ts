@@ -60,7 +60,12 @@ export function createRevocationList(options: RevocationListOptions) {
     for (const u of body.users) {
       const known = users.get(u.sub)
       // Cut-offs only move forward; a repeated or older entry never weakens a newer one.
-      users.set(u.sub, known ? { issuedBefore: Math.max(known.issuedBefore, u.issued_before), until: Math.max(known.until, u.until) } : { issuedBefore: u.issued_before, until: u.until })
+      users.set(
+        u.sub,
+        known
+          ? { issuedBefore: Math.max(known.issuedBefore, u.issued_before), until: Math.max(known.until, u.until) }
+          : { issuedBefore: u.issued_before, until: u.until },
+      )
     }
     etag = fetched.etag
     cursor = body.cursor

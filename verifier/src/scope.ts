@@ -12,5 +12,6 @@ export function hasScopes(claims: { scope?: unknown }, required: readonly string
 
 /** Throws insufficient_scope unless every required scope was granted. */
 export function assertScopes(claims: { scope?: unknown }, required: readonly string[]): void {
-  if (!hasScopes(claims, required)) throw new VerifierError('insufficient_scope', 'the token lacks a required scope', { requiredScopes: required })
+  if (!hasScopes(claims, required))
+    throw new VerifierError('insufficient_scope', 'the token lacks a required scope', { requiredScopes: required })
 }

@@ -3,7 +3,11 @@ import type { Client } from '../../clients/client.js'
 import type { Deps } from '../../deps.js'
 import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../../errors.js'
 import { recordAuditEvent } from '../../audit/record-audit-event.js'
-import { claimAuthorizationCode, isAuthorizationCodeReplayed, markAuthorizationCodeReplayed } from '../../authorize/authorization-code.store.js'
+import {
+  claimAuthorizationCode,
+  isAuthorizationCodeReplayed,
+  markAuthorizationCodeReplayed,
+} from '../../authorize/authorization-code.store.js'
 import { hashOpaqueToken } from '../../sessions/opaque-token.js'
 import { revokeSession } from '../../sessions/session.store.js'
 import { startSession } from '../../sessions/start-session.js'
@@ -21,12 +25,15 @@ const invalidCode = () => new InvalidGrant('authorization code is invalid, expir
  * fails and the session its first use opened is revoked (RFC 6749 §4.1.2).
  */
 export async function authorizationCodeGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
-  if (!client.grantTypes.includes('authorization_code')) throw new UnauthorizedClient('this client may not use the authorization_code grant')
+  if (!client.grantTypes.includes('authorization_code'))
+    throw new UnauthorizedClient('this client may not use the authorization_code grant')
   if (params.code === undefined) throw new InvalidRequest('code is required')
   if (params.redirect_uri === undefined) throw new InvalidRequest('redirect_uri is required')
   // Every code was issued with an S256 challenge, so a request without a verifier is a PKCE downgrade.
-  if (params.code_verifier === undefined) throw new InvalidGrant('code_verifier is required: the code was issued for PKCE')
-  if (!isWellFormedCodeVerifier(params.code_verifier)) throw new InvalidRequest('code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~')
+  if (params.code_verifier === undefined)
+    throw new InvalidGrant('code_verifier is required: the code was issued for PKCE')
+  if (!isWellFormedCodeVerifier(params.code_verifier))
+    throw new InvalidRequest('code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~')
 
   const now = deps.clock.now()
   const codeHash = hashOpaqueToken(params.code)
@@ -39,12 +46,16 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     throw invalidCode()
   }
   if (code.client_id !== client.id || code.expires_at <= now) throw invalidCode()
-  if (code.redirect_uri !== params.redirect_uri) throw new InvalidGrant('redirect_uri does not match the authorization request')
-  if (!verifyS256(params.code_verifier, code.code_challenge)) throw new InvalidGrant('code_verifier does not match the code_challenge')
-  if (params.resource !== undefined && params.resource !== code.audience) throw new InvalidTarget('resource differs from the authorization request')
+  if (code.redirect_uri !== params.redirect_uri)
+    throw new InvalidGrant('redirect_uri does not match the authorization request')
+  if (!verifyS256(params.code_verifier, code.code_challenge))
+    throw new InvalidGrant('code_verifier does not match the code_challenge')
+  if (params.resource !== undefined && params.resource !== code.audience)
+    throw new InvalidTarget('resource differs from the authorization request')
 
   const user = await findUserById(deps.db, code.user_id)
-  if (!user || user.disabled || code.auth_time < user.tokensValidAfter) throw new InvalidGrant('the user of this grant can no longer sign in')
+  if (!user || user.disabled || code.auth_time < user.tokensValidAfter)
+    throw new InvalidGrant('the user of this grant can no longer sign in')
   const scopes = code.scope === '' ? [] : code.scope.split(' ')
   const amr = JSON.parse(code.amr) as string[]
   const { session, refreshToken } = await startSession(deps, user, {
@@ -64,7 +75,16 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
   }
   const access = await issueUserAccessToken(deps, user, session)
   const idToken = scopes.includes('openid')
-    ? await issueIdToken(deps, { user, clientId: client.id, scopes, nonce: code.nonce, authTime: code.auth_time, sessionId: session.id, amr, accessToken: access.token })
+    ? await issueIdToken(deps, {
+        user,
+        clientId: client.id,
+        scopes,
+        nonce: code.nonce,
+        authTime: code.auth_time,
+        sessionId: session.id,
+        amr,
+        accessToken: access.token,
+      })
     : null
   return {
     access_token: access.token,

@@ -7,7 +7,11 @@ import { grantScopes } from '../scope.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 
 /** RFC 6749 §4.4: the client acts on its own behalf, so the token's subject is the client. */
-export async function clientCredentialsGrant(deps: Pick<Deps, 'keystore' | 'config' | 'clock'>, client: Client, params: TokenRequest): Promise<TokenResponse> {
+export async function clientCredentialsGrant(
+  deps: Pick<Deps, 'keystore' | 'config' | 'clock'>,
+  client: Client,
+  params: TokenRequest,
+): Promise<TokenResponse> {
   if (client.type !== 'confidential' || !client.grantTypes.includes('client_credentials')) {
     throw new UnauthorizedClient('this client may not use the client_credentials grant')
   }

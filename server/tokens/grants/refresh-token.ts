@@ -13,7 +13,8 @@ import type { TokenRequest, TokenResponse } from '../token.schema.js'
  * token but never widen it.
  */
 export async function refreshTokenGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
-  if (!client.grantTypes.includes('refresh_token')) throw new UnauthorizedClient('this client may not use the refresh_token grant')
+  if (!client.grantTypes.includes('refresh_token'))
+    throw new UnauthorizedClient('this client may not use the refresh_token grant')
   if (params.refresh_token === undefined) throw new InvalidRequest('refresh_token is required')
   const rotated = await rotateRefreshToken(deps, params.refresh_token, client.id, { ip: null })
   const session = rotated.session
