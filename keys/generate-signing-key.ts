@@ -1,6 +1,9 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
-import type { SigningAlg } from '../server/config.js'
 import { toPublicJwk, type PublicJwk } from './public-jwk.js'
+
+/** The JWS algorithms Latchkey signs with (RFC 7518 / RFC 8037); one per key (RFC 8725 §3.1). */
+export const signingAlgorithms = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const
+export type SigningAlg = (typeof signingAlgorithms)[number]
 
 export interface GeneratedKey {
   kid: string

@@ -1,11 +1,10 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Logger } from 'pino'
-import type { Config } from '../server/config.js'
-import type { Database } from '../server/db/database.js'
+import type { SigningAlg } from './generate-signing-key.js'
 import { generateSigningKey } from './generate-signing-key.js'
 import { encryptPrivateJwk } from './private-key-encryption.js'
 import { findLiveKeys, insertKey, transitionKey, withLifecycleLock } from './signing-key.store.js'
-import type { SigningKeyRow } from './signing-key.table.js'
+import type { KeysDatabase, SigningKeyRow } from './signing-key.table.js'
 
 // Lifecycle: next → active → retired → removed.
 // - A next key is published as soon as it exists and only signs after it has been in the JWKS
@@ -13,13 +12,16 @@ import type { SigningKeyRow } from './signing-key.table.js'
 // - After the rotation interval the next key takes over and the active one retires.
 // - A retired key stays published until every token it signed has expired, plus clock skew.
 
-export type LifecycleSettings = Pick<
-  Config,
-  'signingAlg' | 'keyRotationIntervalMs' | 'accessTokenTtlMs' | 'jwksMaxAgeMs' | 'clockSkewMs'
->
+export interface LifecycleSettings {
+  signingAlg: SigningAlg
+  keyRotationIntervalMs: number
+  accessTokenTtlMs: number
+  jwksMaxAgeMs: number
+  clockSkewMs: number
+}
 
 export interface LifecycleDeps {
-  db: Kysely<Database>
+  db: Kysely<KeysDatabase>
   config: LifecycleSettings
   kek: Uint8Array
   log: Logger
@@ -91,7 +93,7 @@ export async function runLifecycle(deps: LifecycleDeps, now: number, current: Si
   return true
 }
 
-async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: Step, now: number): Promise<void> {
+async function applyStep(deps: LifecycleDeps, trx: Transaction<KeysDatabase>, step: Step, now: number): Promise<void> {
   switch (step.kind) {
     case 'create': {
       const kid = await createKey(deps, trx, step.state, now)
@@ -134,7 +136,7 @@ async function applyStep(deps: LifecycleDeps, trx: Transaction<Database>, step: 
 
 async function createKey(
   deps: LifecycleDeps,
-  trx: Transaction<Database>,
+  trx: Transaction<KeysDatabase>,
   state: 'active' | 'next',
   now: number,
 ): Promise<string> {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { importJWK, SignJWT, type JWTPayload } from 'jose'
 import type { Logger } from 'pino'
-import type { Clock } from '../server/clock.js'
 import { runLifecycle, type LifecycleDeps } from './key-lifecycle.js'
 import { decryptPrivateJwk } from './private-key-encryption.js'
 import { importKek, openSealedText, sealText } from './sealed-text.js'
@@ -41,7 +40,7 @@ interface ActiveKey {
 }
 
 export interface KeystoreDeps extends LifecycleDeps {
-  clock: Clock
+  clock: { now(): number }
   log: Logger
 }
 

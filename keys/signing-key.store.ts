@@ -1,8 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
-import type { Database } from '../server/db/database.js'
-import type { KeyState, NewSigningKeyRow, SigningKeyRow } from './signing-key.table.js'
+import type { KeyState, KeysDatabase, NewSigningKeyRow, SigningKeyRow } from './signing-key.table.js'
 
-type Executor = Kysely<Database> | Transaction<Database>
+type Executor = Kysely<KeysDatabase> | Transaction<KeysDatabase>
 
 export async function findLiveKeys(db: Executor): Promise<SigningKeyRow[]> {
   return db.selectFrom('signing_keys').selectAll().where('state', '!=', 'removed').orderBy('created_at').execute()
@@ -39,9 +38,9 @@ export async function transitionKey(
  * write lock at once, so there is no read-then-upgrade deadlock between processes.
  */
 export async function withLifecycleLock<T>(
-  db: Kysely<Database>,
+  db: Kysely<KeysDatabase>,
   now: number,
-  fn: (trx: Transaction<Database>) => Promise<T>,
+  fn: (trx: Transaction<KeysDatabase>) => Promise<T>,
 ): Promise<T> {
   return db.transaction().execute(async (trx) => {
     await trx.updateTable('key_lifecycle_lock').set({ locked_at: now }).where('id', '=', 1).execute()

@@ -26,3 +26,9 @@ export interface KeyLifecycleLockTable {
 export type SigningKeyRow = Selectable<SigningKeysTable>
 export type NewSigningKeyRow = Insertable<SigningKeysTable>
 export type SigningKeyUpdate = Updateable<SigningKeysTable>
+
+/** The tables keys/ owns; the server's Database includes them. */
+export interface KeysDatabase {
+  signing_keys: SigningKeysTable
+  key_lifecycle_lock: KeyLifecycleLockTable
+}

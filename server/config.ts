@@ -4,8 +4,9 @@ import { isIP } from 'node:net'
 // The only reader of process.env. loadConfig validates everything once, reports every bad
 // variable at once, and returns a frozen object; nothing else in the code base parses settings.
 
-export const signingAlgorithms = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const
-export type SigningAlg = (typeof signingAlgorithms)[number]
+import { signingAlgorithms, type SigningAlg } from '../keys/generate-signing-key.js'
+
+export { signingAlgorithms, type SigningAlg }
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof logLevels)[number]

@@ -5,8 +5,9 @@ import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Db } from './db/database.js'
+import type { ComposeMail } from './mail/compose-mail.js'
 import type { Mailer } from './mail/mailer.js'
-import type { AccessTokenVerifier } from './tokens/verify-access-token.js'
+import type { AccessTokenVerifier } from './sessions/verify-access-token.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
 
@@ -31,4 +32,6 @@ export interface Deps {
   redis: Redis | null
   /** Sends what the outbox worker composes: SMTP, or .eml files in DATA_DIR/outbox/. */
   mailer: Mailer
+  /** What the outbox worker sends for each row (the account mails). */
+  composeMail: ComposeMail
 }

@@ -1,3 +1,4 @@
+import { keysDb } from './db/database.js'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -7,7 +8,7 @@ import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
 import { createRedis } from './db/create-redis.js'
-import { createAccessTokenVerifier } from './tokens/verify-access-token.js'
+import { createAccessTokenVerifier } from './sessions/verify-access-token.js'
 import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { systemClock, type Clock } from './clock.js'
@@ -20,6 +21,7 @@ import { startMaintenance } from './maintenance.js'
 import { startWalCheckpointer } from './db/wal-checkpointer.js'
 import { createMailer } from './mail/mailer.js'
 import { startOutboxWorker } from './mail/deliver-outbox.js'
+import { composeAccountMail } from './users/account-mail.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 export const KEY_TICK_INTERVAL_MS = 5_000
@@ -50,7 +52,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     const applied = await migrateToLatest(db)
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
-    keystore = await openKeystore({ db, config, kek, log, clock })
+    keystore = await openKeystore({ db: keysDb(db), config, kek, log, clock })
     redis = config.redisUrl === null ? null : await createRedis(config.redisUrl)
     const deps: Deps = {
       config,
@@ -69,6 +71,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
       mailer: createMailer(config, log),
+      composeMail: (row) => composeAccountMail(deps, row),
     }
     const app = await buildApp(deps)
     const opened = keystore

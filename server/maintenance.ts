@@ -1,6 +1,6 @@
 import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
-import { deleteRevokedAccessTokensExpiredBy } from './tokens/revoked-access-token.store.js'
+import { deleteRevokedAccessTokensExpiredBy } from './sessions/revoked-access-token.store.js'
 import { deleteExpiredAuthorizationCodes } from './authorize/authorization-code.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 

@@ -1,11 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
 import { needsConsent } from '../consents/consent.js'
-import { describeScopes } from '../consents/scope-descriptions.js'
+import { describeScopes } from './scope-descriptions.js'
 import { sendPage } from '../pages/send-page.js'
-import { issueCsrfToken } from '../signin/csrf.js'
-import { consentPage, messagePage, signinPage } from '../signin/signin-pages.js'
-import type { Signin } from '../signin/signin-session.js'
+import { issueCsrfToken } from './csrf.js'
+import { messagePage } from '../pages/message-page.js'
+import { consentPage, signinPage } from './signin-pages.js'
+import type { Signin } from './signin-session.js'
 import {
   AuthorizationPageError,
   AuthorizationRedirectError,

@@ -2,8 +2,8 @@ import type { Client } from '../clients/client.js'
 import type { FindClient } from '../clients/client-lookup.js'
 import type { Config } from '../config.js'
 import { OAuthError } from '../errors.js'
-import { resolveAudience } from '../tokens/audience.js'
-import { grantScopes } from '../tokens/scope.js'
+import { resolveAudience } from '../clients/audience.js'
+import { grantScopes } from '../clients/scope.js'
 import { matchRedirectUri } from './redirect-uri.js'
 
 /** A validated authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1). */

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { assertFormBody } from '../http/form-body.js'
 import type { Deps } from '../deps.js'
 import { pageResponses } from '../pages/page.schema.js'
-import { currentSignin } from '../signin/signin-session.js'
+import { currentSignin } from './signin-session.js'
 import {
   answerAuthorizationError,
   answerAuthorizationStep,

@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.js'
-import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.js'
-import type { Signin } from '../signin/signin-session.js'
+import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
+import type { Signin } from './signin-session.js'
 import { insertAuthorizationCode } from './authorization-code.store.js'
 import type { AuthorizationRequest } from './authorization-request.js'
 

@@ -1,3 +1,4 @@
+import { keysDb } from '../db/database.js'
 import { parseArgs } from 'node:util'
 import type { Logger } from 'pino'
 import { rotateNow } from '../../keys/key-lifecycle.js'
@@ -18,7 +19,7 @@ export async function keysCommand(args: string[], ctx: { config: Config; db: Db;
 
 async function listKeys(args: string[], { db }: { db: Db }): Promise<void> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, strict: true })
-  const keys = (await findAllKeys(db)).map((k) => ({
+  const keys = (await findAllKeys(keysDb(db))).map((k) => ({
     kid: k.kid,
     alg: k.alg,
     state: k.state,
@@ -40,9 +41,9 @@ async function rotateKeys(args: string[], { config, db, log }: { config: Config;
   })
   const kek = loadKek(config, log)
   // Opening the keystore proves the KEK and creates the first keys on an empty database.
-  const keystore = await openKeystore({ db, config, kek, log, clock: systemClock })
+  const keystore = await openKeystore({ db: keysDb(db), config, kek, log, clock: systemClock })
   keystore.close()
-  const result = await rotateNow({ db, config, kek, log }, systemClock.now(), {
+  const result = await rotateNow({ db: keysDb(db), config, kek, log }, systemClock.now(), {
     revokeCurrent: values['revoke-current'],
   })
   if (values.json) return printJson(result)

@@ -1,5 +1,8 @@
 import type { ClientRow } from './client.table.js'
 
+/** Latchkey's built-in client: the first-party account API (/auth/login, /auth/refresh) acts as it. */
+export const FIRST_PARTY_CLIENT_ID = 'latchkey'
+
 export const grantTypes = ['client_credentials', 'refresh_token', 'authorization_code'] as const
 export type GrantType = (typeof grantTypes)[number]
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/database.js'
-import { isScopeToken } from '../tokens/scope.js'
+import { isScopeToken } from './scope.js'
 import { generateClientSecret, hashClientSecret } from './client-secret.js'
 import { clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
 import { insertClient } from './client.store.js'

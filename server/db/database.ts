@@ -1,12 +1,12 @@
-import type { Kysely } from 'kysely'
-import type { KeyLifecycleLockTable, SigningKeysTable } from '../../keys/signing-key.table.js'
+import type { Kysely, Transaction } from 'kysely'
+import type { KeyLifecycleLockTable, KeysDatabase, SigningKeysTable } from '../../keys/signing-key.table.js'
 import type { ClientsTable } from '../clients/client.table.js'
 import type { UsersTable } from '../users/user.table.js'
 import type { RefreshTokensTable, RevokedAccessTokensTable, SessionsTable } from '../sessions/session.table.js'
 import type { AuditEventsTable } from '../audit/audit-event.table.js'
 import type { AuthorizationCodesTable } from '../authorize/authorization-code.table.js'
 import type { ConsentsTable } from '../consents/consent.table.js'
-import type { SigninSessionsTable } from '../signin/signin-session.table.js'
+import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 
@@ -28,3 +28,11 @@ export interface Database {
 }
 
 export type Db = Kysely<Database>
+
+/**
+ * keys/ owns its tables and knows nothing of the rest of the schema. Database contains them, but
+ * Kysely's type is invariant in its schema, so handing the same instance to keys/ is a cast.
+ */
+export function keysDb(db: Db | Transaction<Database>): Kysely<KeysDatabase> {
+  return db as unknown as Kysely<KeysDatabase>
+}

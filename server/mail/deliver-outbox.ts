@@ -1,5 +1,4 @@
 import type { Deps } from '../deps.js'
-import { composeAccountMail } from '../users/account-mail.js'
 import { renderMail } from './mail-templates.js'
 import { claimDueMail, finishMail, purgeFinishedMail, scheduleMailRetry } from './outbox.store.js'
 import type { OutboxRow } from './outbox.table.js'
@@ -17,7 +16,7 @@ export const MAX_ATTEMPTS = 10
 /** Finished rows stay this long for operators to look at. */
 const KEEP_FINISHED_MS = 7 * 86_400_000
 
-export type DeliveryDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'mailer'>
+export type DeliveryDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'mailer' | 'composeMail'>
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1))
@@ -49,7 +48,7 @@ export async function deliverDueMessages(deps: DeliveryDeps, signal?: AbortSigna
 
 async function deliverOne(deps: DeliveryDeps, row: OutboxRow): Promise<keyof DeliveryReport> {
   try {
-    const composed = await composeAccountMail(deps, row)
+    const composed = await deps.composeMail(row)
     if (composed === null) {
       await finishMail(deps.db, row.id, 'discarded', deps.clock.now())
       return 'discarded'

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, OAuthError } from '../errors.js'
-import { asSentence, messagePage } from '../signin/signin-pages.js'
+import { asSentence, messagePage } from './message-page.js'
 import { sendPage } from './send-page.js'
 
 /**

@@ -1,7 +1,5 @@
 import type { SessionRow } from './session.table.js'
 
-export const FIRST_PARTY_CLIENT_ID = 'latchkey'
-
 export interface Session {
   id: string
   userId: string
@@ -34,8 +32,4 @@ export function sessionFromRow(row: SessionRow): Session {
     ip: row.ip,
     userAgent: row.user_agent,
   }
-}
-
-export function isSessionLive(session: Session, now: number): boolean {
-  return session.revokedAt === null && session.expiresAt > now
 }

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js'
 import { InvalidClient, MethodNotAllowed } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
-import { hashOpaqueToken } from '../sessions/opaque-token.js'
+import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
 import { ErrorResponse, IntrospectionResponse, TokenHandleRequest } from './token.schema.js'
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Deps } from '../deps.js'
 import { findSessionsRevokedAfter } from '../sessions/session.store.js'
 import { findUserCutOffsAfter } from '../users/user.store.js'
-import { findRevokedAccessTokensExpiringAfter } from './revoked-access-token.store.js'
+import { findRevokedAccessTokensExpiringAfter } from '../sessions/revoked-access-token.store.js'
 
 /*
  * config.clockSkewMs (60 s) is how long after a revocation its entry stays in the feed beyond the

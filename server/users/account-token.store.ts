@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
-import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.js'
+import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import type { AccountTokenRow, AccountTokenTable } from './account-token.table.js'
 
 type Executor = Kysely<Database> | Transaction<Database>

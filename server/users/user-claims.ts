@@ -1,4 +1,4 @@
-import { FIRST_PARTY_CLIENT_ID } from '../sessions/session.js'
+import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import type { User } from './user.js'
 
 export interface ReleasedClaims {

@@ -4,7 +4,7 @@ import { buildTestApp, registerClient, type TestApp, type TestClient } from '../
 import { testDialects } from '../helpers/test-database.js'
 import { PASSWORD, claimsOf, login, registerUser } from '../helpers/users.js'
 import { accessTokenHash } from '../../server/tokens/id-token.js'
-import { hashOpaqueToken } from '../../server/sessions/opaque-token.js'
+import { hashOpaqueToken } from '../../server/opaque-token.js'
 import { runMaintenance } from '../../server/maintenance.js'
 import {
   CookieJar,

@@ -1,6 +1,7 @@
 // One Latchkey instance's key lifecycle in its own process, for the multi-instance tests: opens
 // the keystore (which performs any due step) at the time given, then prints the active kid.
 import { pino } from 'pino'
+import { keysDb } from '../../server/db/database.js'
 import { openKeystore } from '../../keys/keystore.js'
 import { loadConfig, type DatabaseConfig } from '../../server/config.js'
 import { createDb } from '../../server/db/create-db.js'
@@ -12,7 +13,7 @@ const config = { ...loadConfig({ LATCHKEY_KEK: process.env.TEST_INSTANCE_KEK, LO
 const db = createDb(database)
 await migrateToLatest(db)
 const keystore = await openKeystore({
-  db,
+  db: keysDb(db),
   config,
   kek: config.kek!,
   log: pino({ level: 'silent' }),

@@ -5,7 +5,7 @@ import type { Dialect, Tap } from './test-database.js'
 import { registerUser } from './users.js'
 import { findUserByEmail } from '../../server/users/user.store.js'
 import { startSession } from '../../server/sessions/start-session.js'
-import { issueUserAccessToken } from '../../server/sessions/user-access-token.js'
+import { issueUserAccessToken } from '../../server/tokens/user-access-token.js'
 
 export const NOTES_AUDIENCE = 'http://notes.test'
 

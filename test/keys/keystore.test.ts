@@ -1,3 +1,4 @@
+import { keysDb } from '../../server/db/database.js'
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
@@ -93,7 +94,7 @@ t.test('the JWKS', async (t) => {
 
   t.test('private keys are encrypted at rest', async (t) => {
     const testApp = await buildTestApp(t)
-    for (const key of await findAllKeys(testApp.deps.db)) {
+    for (const key of await findAllKeys(keysDb(testApp.deps.db))) {
       const jwe = key.private_jwk_encrypted!
       t.equal(jwe.split('.').length, 5, 'a compact JWE')
       const header = JSON.parse(Buffer.from(jwe.split('.')[0]!, 'base64url').toString())
@@ -113,11 +114,11 @@ for (const dialect of testDialects()) {
       const first = await buildTestApp(t, { dialect, dataDir, database })
       const client = await registerClient(first)
       const token = await getToken(first, client.basic)
-      const keysBefore = await findAllKeys(first.deps.db)
+      const keysBefore = await findAllKeys(keysDb(first.deps.db))
       await first.close()
 
       const second = await buildTestApp(t, { dialect, dataDir, database })
-      t.same(await findAllKeys(second.deps.db), keysBefore, 'no key was generated or changed')
+      t.same(await findAllKeys(keysDb(second.deps.db)), keysBefore, 'no key was generated or changed')
       const { payload } = await jwtVerify(token, createLocalJWKSet(await getJwks(second)), {
         issuer: second.config.issuer,
         typ: 'at+jwt',
@@ -140,7 +141,7 @@ for (const dialect of testDialects()) {
       t.equal(new Set(activeKids).size, 1, 'every instance signs with the same new key')
 
       const app = await buildTestApp(t, { dialect, database, env: { LATCHKEY_KEK: kek } })
-      const states = (await findAllKeys(app.deps.db)).map((k) => k.state).sort()
+      const states = (await findAllKeys(keysDb(app.deps.db))).map((k) => k.state).sort()
       t.same(states, ['active', 'next', 'retired'], 'one retirement, one activation, one new next key: not three')
       t.equal(app.deps.keystore.activeKid(), activeKids[0])
     })
@@ -169,7 +170,7 @@ for (const dialect of testDialects()) {
         database,
         env: { LATCHKEY_KEK: randomBytes(32).toString('base64') },
       })
-      const keysBefore = await findAllKeys(first.deps.db)
+      const keysBefore = await findAllKeys(keysDb(first.deps.db))
       await first.close()
 
       const later = { ...first.clock, now: () => first.clock.now() + 60 * DAY, advance() {}, set() {} }
@@ -186,7 +187,11 @@ for (const dialect of testDialects()) {
       t.notOk(fs.existsSync(path.join(dataDir, 'kek')), 'no KEK file was generated')
       const { createDb } = await import('../../server/db/create-db.js')
       const db = createDb(database)
-      t.same(await findAllKeys(db), keysBefore, 'even 60 days later, when a rotation was due, no key row changed')
+      t.same(
+        await findAllKeys(keysDb(db)),
+        keysBefore,
+        'even 60 days later, when a rotation was due, no key row changed',
+      )
       await db.destroy()
     })
   })

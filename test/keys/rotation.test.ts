@@ -1,3 +1,4 @@
+import { keysDb } from '../../server/db/database.js'
 import t from 'tap'
 import { decodeProtectedHeader } from 'jose'
 import type { FastifyInstance } from 'fastify'
@@ -26,7 +27,7 @@ async function issueToken(testApp: TestApp, basic: string): Promise<{ kid: strin
 }
 
 async function statesByKid(testApp: TestApp): Promise<Record<string, string>> {
-  return Object.fromEntries((await findAllKeys(testApp.deps.db)).map((k) => [k.kid, k.state]))
+  return Object.fromEntries((await findAllKeys(keysDb(testApp.deps.db))).map((k) => [k.kid, k.state]))
 }
 
 for (const dialect of testDialects()) {
@@ -74,7 +75,7 @@ for (const dialect of testDialects()) {
       await deps.keystore.tick()
       t.same(await jwksKids(app), [second, third], 'and leaves the JWKS once they have all expired')
       t.same(await statesByKid(testApp), { [first!]: 'removed', [second!]: 'active', [third]: 'next' })
-      const removed = (await findAllKeys(deps.db)).find((k) => k.kid === first)!
+      const removed = (await findAllKeys(keysDb(deps.db))).find((k) => k.kid === first)!
       t.equal(removed.private_jwk_encrypted, null, 'a removed key loses its private half')
     })
 
@@ -104,7 +105,7 @@ for (const dialect of testDialects()) {
           sinceRotation > 30 * DAY - 30 * MINUTE || sinceRotation < 30 * MINUTE ? 1 * MINUTE : 6 * 3600_000,
         )
       }
-      const keys = await findAllKeys(testApp.deps.db)
+      const keys = await findAllKeys(keysDb(testApp.deps.db))
       t.equal(
         keys.filter((k) => k.state === 'removed').length,
         2,
@@ -118,7 +119,7 @@ for (const dialect of testDialects()) {
       const res = await testApp.app.inject('/.well-known/jwks.json')
       const maxAge = Number(/max-age=(\d+)/.exec(res.headers['cache-control'] as string)![1]) * 1000
       t.equal(res.headers['cache-control'], 'public, max-age=300')
-      const keys = await findAllKeys(testApp.deps.db)
+      const keys = await findAllKeys(keysDb(testApp.deps.db))
       const next = keys.find((k) => k.state === 'next')!
       // The next key may sign once the interval has passed since the active key's activation;
       // it was created at that activation, so it is published for a whole interval first.
@@ -162,13 +163,13 @@ for (const dialect of testDialects()) {
         await es.deps.keystore.tick()
         await ed.deps.keystore.tick()
       }
-      const keys = await findAllKeys(es.deps.db)
+      const keys = await findAllKeys(keysDb(es.deps.db))
       t.ok(keys.length <= 3, `one replacement at most per cache lifetime (${keys.length} keys after a minute)`)
       es.clock.advance(30 * DAY)
       await es.deps.keystore.tick()
       await ed.deps.keystore.tick()
       t.ok(
-        (await findAllKeys(es.deps.db)).some((k) => k.state === 'retired'),
+        (await findAllKeys(keysDb(es.deps.db))).some((k) => k.state === 'retired'),
         'and rotation still happens',
       )
     })
@@ -186,13 +187,13 @@ for (const dialect of testDialects()) {
         clock: first.clock,
       })
       t.same(
-        (await findAllKeys(second.deps.db)).map((k) => `${k.alg} ${k.state}`).sort(),
+        (await findAllKeys(keysDb(second.deps.db))).map((k) => `${k.alg} ${k.state}`).sort(),
         ['ES256 active', 'ES256 next'],
         'a next key younger than a cache lifetime is kept',
       )
       second.clock.advance(second.config.jwksMaxAgeMs)
       await second.deps.keystore.tick()
-      const keys = await findAllKeys(second.deps.db)
+      const keys = await findAllKeys(keysDb(second.deps.db))
       t.same(keys.map((k) => `${k.alg} ${k.state}`).sort(), ['ES256 active', 'ES256 removed', 'EdDSA next'])
       second.clock.advance(30 * DAY)
       await second.deps.keystore.tick()

@@ -8,10 +8,10 @@ import {
   isAuthorizationCodeReplayed,
   markAuthorizationCodeReplayed,
 } from '../../authorize/authorization-code.store.js'
-import { hashOpaqueToken } from '../../sessions/opaque-token.js'
+import { hashOpaqueToken } from '../../opaque-token.js'
 import { revokeSession } from '../../sessions/session.store.js'
 import { startSession } from '../../sessions/start-session.js'
-import { issueUserAccessToken } from '../../sessions/user-access-token.js'
+import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
 import { issueIdToken } from '../id-token.js'
 import { isWellFormedCodeVerifier, verifyS256 } from '../pkce.js'

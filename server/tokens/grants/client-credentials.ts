@@ -2,8 +2,8 @@ import type { Client } from '../../clients/client.js'
 import type { Deps } from '../../deps.js'
 import { UnauthorizedClient } from '../../errors.js'
 import { issueAccessToken } from '../access-token.js'
-import { resolveAudience } from '../audience.js'
-import { grantScopes } from '../scope.js'
+import { resolveAudience } from '../../clients/audience.js'
+import { grantScopes } from '../../clients/scope.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 
 /** RFC 6749 §4.4: the client acts on its own behalf, so the token's subject is the client. */

@@ -2,9 +2,9 @@ import type { Client } from '../../clients/client.js'
 import type { Deps } from '../../deps.js'
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../../errors.js'
 import { rotateRefreshToken } from '../../sessions/rotate-refresh-token.js'
-import { issueUserAccessToken } from '../../sessions/user-access-token.js'
+import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
-import { parseScope } from '../scope.js'
+import { parseScope } from '../../clients/scope.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 
 /**

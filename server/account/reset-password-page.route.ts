@@ -6,7 +6,7 @@ import { loginRateLimit, passwordResetRateLimit } from '../http/rate-limit.js'
 import { html, type Html } from '../pages/html.js'
 import { answerErrorsAsPages } from '../pages/page-errors.js'
 import { sendPage } from '../pages/send-page.js'
-import { findLiveAccountToken } from './account-token.store.js'
+import { findLiveAccountToken } from '../users/account-token.store.js'
 import { confirmPasswordReset, requestPasswordReset } from './password-reset.js'
 import { resetAccepted } from './password-reset.route.js'
 

@@ -1,4 +1,4 @@
-import type { ScopeDescription } from '../signin/signin-pages.js'
+import type { ScopeDescription } from './signin-pages.js'
 
 // What the consent page says each scope lets the app do; other scopes are shown by name.
 const known: Record<string, string> = {

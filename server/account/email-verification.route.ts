@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { requireUser } from '../http/bearer-auth.js'
+import { requireUser } from '../sessions/bearer-auth.js'
 import { loginRateLimit, signupRateLimit } from '../http/rate-limit.js'
-import { resendVerification, verifyEmail } from './email-verification.js'
-import { Accepted, EmailVerification, ErrorResponse } from './user.schema.js'
+import { resendVerification, verifyEmail } from '../users/email-verification.js'
+import { Accepted, EmailVerification, ErrorResponse } from '../users/user.schema.js'
 
 const resendAccepted = {
   status: 'accepted',

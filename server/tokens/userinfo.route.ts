@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { InvalidToken, readBearerToken } from '../http/bearer-auth.js'
-import { findUserById } from './user.store.js'
-import { releasedClaims } from './user-claims.js'
-import { ErrorResponse, UserInfo } from './user.schema.js'
+import { InvalidToken, readBearerToken } from '../sessions/bearer-auth.js'
+import { findUserById } from '../users/user.store.js'
+import { releasedClaims } from '../users/user-claims.js'
+import { ErrorResponse, UserInfo } from '../users/user.schema.js'
 
 /** GET /oauth/userinfo (OpenID Connect Core §5.3): claims of the user behind any live user access token, as far as its scopes release them. */
 const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {

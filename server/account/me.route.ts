@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { requireUser } from '../http/bearer-auth.js'
-import { findUserById } from './user.store.js'
-import { ErrorResponse, UserView } from './user.schema.js'
-import { InvalidToken } from '../http/bearer-auth.js'
+import { requireUser } from '../sessions/bearer-auth.js'
+import { findUserById } from '../users/user.store.js'
+import { ErrorResponse, UserView } from '../users/user.schema.js'
+import { InvalidToken } from '../sessions/bearer-auth.js'
 
 /** GET /auth/me: the signed-in user. */
 const meRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {

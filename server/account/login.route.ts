@@ -3,11 +3,11 @@ import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { loginRateLimit } from '../http/rate-limit.js'
 import { AccessTokenResponse, Credentials, ErrorResponse } from '../users/user.schema.js'
-import { authenticatePassword } from './authenticate-password.js'
-import { FIRST_PARTY_CLIENT_ID } from './session.js'
+import { authenticatePassword } from '../users/authenticate-password.js'
+import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import { setSessionCookie } from './session-cookie.js'
-import { startSession } from './start-session.js'
-import { issueUserAccessToken } from './user-access-token.js'
+import { startSession } from '../sessions/start-session.js'
+import { issueUserAccessToken } from '../tokens/user-access-token.js'
 
 /**
  * POST /auth/login: password login for the first-party app; success opens a session whose

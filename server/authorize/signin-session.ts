@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
-import { generateOpaqueToken, hashOpaqueToken } from '../sessions/opaque-token.js'
+import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import type { User } from '../users/user.js'
 import { findUserById } from '../users/user.store.js'
 import { clearSigninCookie, readSigninCookie, setSigninCookie } from './signin-cookie.js'
@@ -10,7 +10,7 @@ import {
   findSigninSessionByHash,
   insertSigninSession,
   revokeSigninSession,
-} from './signin-session.store.js'
+} from '../sessions/signin-session.store.js'
 
 export interface Signin {
   id: string

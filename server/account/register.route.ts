@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { signupRateLimit } from '../http/rate-limit.js'
-import { registerUser } from './register-user.js'
-import { Accepted, ErrorResponse, Registration } from './user.schema.js'
+import { registerUser } from '../users/register-user.js'
+import { Accepted, ErrorResponse, Registration } from '../users/user.schema.js'
 
 const accepted = {
   status: 'accepted',

@@ -1,8 +1,8 @@
 import type { Deps } from '../deps.js'
-import { issueAccessToken, type IssuedAccessToken } from '../tokens/access-token.js'
+import { issueAccessToken, type IssuedAccessToken } from './access-token.js'
 import type { User } from '../users/user.js'
 import { releasedClaims } from '../users/user-claims.js'
-import type { Session } from './session.js'
+import type { Session } from '../sessions/session.js'
 
 /** RFC 9068 §2.2 access token for a user's session: identity claims from the user, grant from the session. */
 export async function issueUserAccessToken(

@@ -1,11 +1,11 @@
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { canonicalEmail } from '../users/email.js'
-import { assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
-import { queueVerificationMail } from '../users/email-verification.js'
-import { findUserByEmail, updatePasswordHash } from '../users/user.store.js'
-import type { User } from '../users/user.js'
+import { canonicalEmail } from './email.js'
+import { assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
+import { queueVerificationMail } from './email-verification.js'
+import { findUserByEmail, updatePasswordHash } from './user.store.js'
+import type { User } from './user.js'
 
 /** Wrong password, unknown email and disabled account: one answer (ASVS 6.3.8). */
 const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the email or password is incorrect')

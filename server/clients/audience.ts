@@ -1,5 +1,5 @@
 import { InvalidTarget } from '../errors.js'
-import type { Client } from '../clients/client.js'
+import type { Client } from './client.js'
 
 /**
  * The token's audience: the RFC 8707 `resource` when the client may use it, otherwise the

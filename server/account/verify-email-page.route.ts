@@ -6,8 +6,8 @@ import { loginRateLimit } from '../http/rate-limit.js'
 import { html } from '../pages/html.js'
 import { answerErrorsAsPages } from '../pages/page-errors.js'
 import { sendPage } from '../pages/send-page.js'
-import { findLiveAccountToken } from './account-token.store.js'
-import { verifyEmail } from './email-verification.js'
+import { findLiveAccountToken } from '../users/account-token.store.js'
+import { verifyEmail } from '../users/email-verification.js'
 
 const TokenField = Type.Object({ token: Type.Optional(Type.String({ maxLength: 8192 })) })
 const htmlResponse = { 200: Type.String(), 400: Type.String(), 429: Type.String() }

@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { NotFound } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { requireUser } from '../http/bearer-auth.js'
+import { requireUser } from '../sessions/bearer-auth.js'
 import { ErrorResponse } from '../users/user.schema.js'
-import { findLiveSessionsOfUser, findSessionById, revokeSession } from './session.store.js'
+import { findLiveSessionsOfUser, findSessionById, revokeSession } from '../sessions/session.store.js'
 import { SessionList, SessionParams } from './sessions.schema.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()

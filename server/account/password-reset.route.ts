@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { loginRateLimit, passwordResetRateLimit } from '../http/rate-limit.js'
 import { confirmPasswordReset, requestPasswordReset } from './password-reset.js'
-import { Accepted, ErrorResponse, PasswordResetConfirmation, PasswordResetRequest } from './user.schema.js'
+import { Accepted, ErrorResponse, PasswordResetConfirmation, PasswordResetRequest } from '../users/user.schema.js'
 
 export const resetAccepted = {
   status: 'accepted',

@@ -8,10 +8,10 @@ import {
   deleteAccountTokensOfEmail,
   deleteAccountTokensOfUser,
   findLiveAccountToken,
-} from './account-token.store.js'
-import { canonicalEmail, isPlausibleEmail } from './email.js'
-import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
-import { cutOffUserTokens, findUserById, markEmailVerified, updatePasswordHash } from './user.store.js'
+} from '../users/account-token.store.js'
+import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
+import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
+import { cutOffUserTokens, findUserById, markEmailVerified, updatePasswordHash } from '../users/user.store.js'
 
 /** Per account (the canonical address, known or not): this many reset mails per window; more are dropped silently. */
 export const RESET_MAILS_PER_ACCOUNT = 3

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
-import { FIRST_PARTY_CLIENT_ID } from '../sessions/session.js'
-import type { AccessTokenClaims, VerifyAccessToken } from '../tokens/verify-access-token.js'
+import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
+import type { AccessTokenClaims, VerifyAccessToken } from './verify-access-token.js'
 
 /** RFC 6750 §3: 401 with a Bearer challenge. */
 export class InvalidToken extends ApiError {

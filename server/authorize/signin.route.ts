@@ -8,16 +8,17 @@ import {
   answerAuthorizationStep,
   browserOf,
   nextAuthorizationStep,
-} from '../authorize/authorization-flow.js'
-import { parseAuthorizationRequest, type AuthorizationRequest } from '../authorize/authorization-request.js'
-import { formActionSourceOf, matchRedirectUri } from '../authorize/redirect-uri.js'
+} from './authorization-flow.js'
+import { parseAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js'
+import { formActionSourceOf, matchRedirectUri } from './redirect-uri.js'
 import { loginRateLimit, signupRateLimit } from '../http/rate-limit.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
-import { authenticatePassword } from '../sessions/authenticate-password.js'
+import { authenticatePassword } from '../users/authenticate-password.js'
 import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
-import { asSentence, expiredFormPage, messagePage, signinPage, signoutPage, signupPage } from './signin-pages.js'
+import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
+import { signinPage, signoutPage, signupPage } from './signin-pages.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
 
 /**

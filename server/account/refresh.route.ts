@@ -5,15 +5,15 @@ import { allowedOrigins } from '../http/allowed-origins.js'
 import { refreshRateLimit } from '../http/rate-limit.js'
 import { findUserById } from '../users/user.store.js'
 import { AccessTokenResponse, ErrorResponse } from '../users/user.schema.js'
-import { rotateRefreshToken } from './rotate-refresh-token.js'
-import { FIRST_PARTY_CLIENT_ID } from './session.js'
+import { rotateRefreshToken } from '../sessions/rotate-refresh-token.js'
+import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import {
   assertTrustedCookieRequest,
   clearSessionCookie,
   readSessionCookie,
   setSessionCookie,
 } from './session-cookie.js'
-import { issueUserAccessToken } from './user-access-token.js'
+import { issueUserAccessToken } from '../tokens/user-access-token.js'
 
 /** POST /auth/refresh: rotates the refresh token in the session cookie and returns a new access token. */
 const refreshRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {

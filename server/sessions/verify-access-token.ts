@@ -1,6 +1,9 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose'
-import type { Deps } from '../deps.js'
-import { findSessionById } from '../sessions/session.store.js'
+import type { Keystore } from '../../keys/keystore.js'
+import type { Clock } from '../clock.js'
+import type { Config } from '../config.js'
+import type { Db } from '../db/database.js'
+import { findSessionById } from './session.store.js'
 import { findUserById } from '../users/user.store.js'
 
 export interface AccessTokenClaims extends JWTPayload {
@@ -20,7 +23,7 @@ type Verifier = ReturnType<typeof createLocalJWKSet>
  * typ, iss, signature with a published key, exp) and then what only Latchkey knows: the token, its
  * session and its user have not been revoked since it was issued. Null for anything else.
  */
-export function createAccessTokenVerifier(deps: Pick<Deps, 'keystore' | 'config' | 'db' | 'clock'>) {
+export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Config; db: Db; clock: Clock }) {
   let verifier: { etag: string; keys: Verifier } | null = null
   const currentKeys = (): Verifier => {
     const jwks = deps.keystore.jwks()

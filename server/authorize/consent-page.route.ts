@@ -7,14 +7,14 @@ import {
   browserOf,
   consentFormBinding,
   nextAuthorizationStep,
-} from '../authorize/authorization-flow.js'
-import { AuthorizationRedirectError, parseAuthorizationRequest } from '../authorize/authorization-request.js'
+} from './authorization-flow.js'
+import { AuthorizationRedirectError, parseAuthorizationRequest } from './authorization-request.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
-import { isValidCsrfToken } from '../signin/csrf.js'
-import { expiredFormPage, messagePage } from '../signin/signin-pages.js'
-import { currentSignin } from '../signin/signin-session.js'
-import { saveConsent } from './consent.store.js'
+import { isValidCsrfToken } from './csrf.js'
+import { expiredFormPage, messagePage } from '../pages/message-page.js'
+import { currentSignin } from './signin-session.js'
+import { saveConsent } from '../consents/consent.store.js'
 
 /** POST /consent: the user's answer on the consent page; "allow" is remembered per user and client. */
 const consentPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
