@@ -3,11 +3,11 @@ import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { allowedOrigins } from '../http/allowed-origins.js'
 import { requireUser } from '../sessions/bearer-auth.js'
-import { cutOffUserTokens } from '../users/user.store.js'
 import { ErrorResponse } from '../users/user.schema.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
-import { revokeSession, revokeSessionsOfUser } from '../sessions/session.store.js'
+import { endUserAccess } from '../sessions/end-user-access.js'
+import { revokeSession } from '../sessions/session.store.js'
 import { assertTrustedCookieRequest, clearSessionCookie, readSessionCookie } from './session-cookie.js'
 
 /**
@@ -42,10 +42,7 @@ const logoutRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     async (request, reply) => {
       const { userId } = request.userAuth!
       const now = deps.clock.now()
-      const revoked = await deps.db.transaction().execute(async (trx) => {
-        await cutOffUserTokens(trx, userId, now)
-        return revokeSessionsOfUser(trx, userId, 'logout_all', now)
-      })
+      const revoked = await deps.db.transaction().execute((trx) => endUserAccess(trx, userId, 'logout_all', { now }))
       await recordAuditEvent(deps, {
         event: 'session.logout_all',
         userId,

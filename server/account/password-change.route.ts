@@ -3,11 +3,8 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { InvalidToken, requireUser } from '../sessions/bearer-auth.js'
-import { enqueueMail } from '../mail/outbox.store.js'
-import { revokeSessionsOfUser } from '../sessions/session.store.js'
-import { revokeSigninSessionsOfUser } from '../sessions/signin-session.store.js'
+import { endUserAccess } from '../sessions/end-user-access.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
-import { deleteAccountTokensOfUser } from '../users/account-token.store.js'
 import { findUserById, updatePasswordHash } from '../users/user.store.js'
 import { ErrorResponse, PasswordChange } from '../users/user.schema.js'
 
@@ -59,12 +56,7 @@ const passwordChangeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (ap
       const now = deps.clock.now()
       const revoked = await deps.db.transaction().execute(async (trx) => {
         await updatePasswordHash(trx, userId, hash, now)
-        await enqueueMail(trx, { template: 'password_changed', userId }, now)
-        // A reset link mailed earlier must not override the password just chosen.
-        await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
-        // Hosted sign-ins made with the old password (perhaps by whoever stole it) end too.
-        await revokeSigninSessionsOfUser(trx, userId, now)
-        return revokeSessionsOfUser(trx, userId, 'password_changed', now, sessionId)
+        return endUserAccess(trx, userId, 'password_changed', { now, currentSessionId: sessionId })
       })
       await deps.loginBackoff.recordSuccess(user.email)
       await recordAuditEvent(deps, {

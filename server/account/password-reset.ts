@@ -2,7 +2,7 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { countMailSince, enqueueMail } from '../mail/outbox.store.js'
-import { revokeSessionsOfUser } from '../sessions/session.store.js'
+import { endUserAccess } from '../sessions/end-user-access.js'
 import {
   consumeAccountToken,
   deleteAccountTokensOfEmail,
@@ -78,14 +78,10 @@ export async function confirmPasswordReset(
   const now = deps.clock.now()
   const revoked = await deps.db.transaction().execute(async (trx) => {
     if (!(await consumeAccountToken(trx, 'password_reset_tokens', input.token, now))) throw invalidResetToken()
-    await deleteAccountTokensOfUser(trx, 'password_reset_tokens', user.id)
     await updatePasswordHash(trx, user.id, passwordHash, now)
-    await cutOffUserTokens(trx, user.id, now)
     // Following the link proved control of the address it was sent to.
     if (found.email === user.email) await markEmailVerified(trx, user.id, user.email, now)
-    const sessions = await revokeSessionsOfUser(trx, user.id, 'password_reset', now)
-    await enqueueMail(trx, { template: 'password_changed', userId: user.id }, now)
-    return sessions
+    return endUserAccess(trx, user.id, 'password_reset', { now })
   })
   await deps.loginBackoff.reset(user.email)
   await recordAuditEvent(deps, {

@@ -20,52 +20,27 @@ function errorLine(message: string | undefined): Html | string {
 /** "Forgot your password?": the hosted login page links here. */
 function requestForm(message?: string): Html {
   return html`<h1>Reset your password</h1>
-    ${errorLine(message)}
-    <p>Enter the email address of your account and we will send you a link to choose a new password.</p>
-    <form method="post" action="/reset-password">
-      <label for="email">Email address</label>
-      <input
-        type="email"
-        id="email"
-        name="email"
-        autocomplete="email"
-        required
-        maxlength="254"
-        ${message ? html` aria-describedby="form-error"` : ''}
-      />
-      <button type="submit">Send reset link</button>
-    </form>`
+${errorLine(message)}
+<p>Enter the email address of your account and we will send you a link to choose a new password.</p>
+<form method="post" action="/reset-password">
+<label for="email">Email address</label>
+<input type="email" id="email" name="email" autocomplete="email" required maxlength="254"${message ? html` aria-describedby="form-error"` : ''}>
+<button type="submit">Send reset link</button>
+</form>`
 }
 
 function newPasswordForm(token: string, minLength: number, message?: string): Html {
   return html`<h1>Choose a new password</h1>
-    ${errorLine(message)}
-    <form method="post" action="/reset-password/confirm">
-      <input type="hidden" name="token" value="${token}" />
-      <label for="password">New password</label>
-      <input
-        type="password"
-        id="password"
-        name="password"
-        autocomplete="new-password"
-        required
-        minlength="${minLength}"
-        maxlength="1024"
-        aria-describedby="password-hint${message ? ' form-error' : ''}"
-      />
-      <p id="password-hint">At least ${minLength} characters. A few unrelated words make a strong password.</p>
-      <label for="password_confirmation">Repeat the new password</label>
-      <input
-        type="password"
-        id="password_confirmation"
-        name="password_confirmation"
-        autocomplete="new-password"
-        required
-        minlength="${minLength}"
-        maxlength="1024"
-      />
-      <button type="submit">Set new password</button>
-    </form>`
+${errorLine(message)}
+<form method="post" action="/reset-password/confirm">
+<input type="hidden" name="token" value="${token}">
+<label for="password">New password</label>
+<input type="password" id="password" name="password" autocomplete="new-password" required minlength="${minLength}" maxlength="1024" aria-describedby="password-hint${message ? ' form-error' : ''}">
+<p id="password-hint">At least ${minLength} characters. A few unrelated words make a strong password.</p>
+<label for="password_confirmation">Repeat the new password</label>
+<input type="password" id="password_confirmation" name="password_confirmation" autocomplete="new-password" required minlength="${minLength}" maxlength="1024">
+<button type="submit">Set new password</button>
+</form>`
 }
 
 const brokenLink = (): Html =>
@@ -111,12 +86,7 @@ const resetPasswordPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       await requestPasswordReset(deps, { email }, { ip: request.ip })
       return sendPage(reply, {
         title: 'Check your email',
-        body: html`<h1>Check your email</h1>
-          <p class="success" role="status">${resetAccepted.message}</p>
-          <p>
-            The link works once and expires soon. Nothing arrived? Check your spam folder, or
-            <a href="/reset-password">ask again</a>.
-          </p>`,
+        body: html`<h1>Check your email</h1><p class="success" role="status">${resetAccepted.message}</p><p>The link works once and expires soon. Nothing arrived? Check your spam folder, or <a href="/reset-password">ask again</a>.</p>`,
       })
     },
   )
@@ -152,11 +122,7 @@ const resetPasswordPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       }
       return sendPage(reply, {
         title: 'Password changed',
-        body: html`<h1>Password changed</h1>
-          <p class="success" role="status">
-            Your password was changed and every device signed in to your account was signed out. Sign in again with your
-            new password.
-          </p>`,
+        body: html`<h1>Password changed</h1><p class="success" role="status">Your password was changed and every device signed in to your account was signed out. Sign in again with your new password.</p>`,
       })
     },
   )

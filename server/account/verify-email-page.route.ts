@@ -13,9 +13,7 @@ const TokenField = Type.Object({ token: Type.Optional(Type.String({ maxLength: 8
 const htmlResponse = { 200: Type.String(), 400: Type.String(), 429: Type.String() }
 
 const brokenLink = html`<h1>This link does not work</h1>
-  <p class="error" role="alert">
-    This verification link is invalid, expired or already used. Sign in and ask for a new one.
-  </p>`
+<p class="error" role="alert">This verification link is invalid, expired or already used. Sign in and ask for a new one.</p>`
 
 /**
  * GET /verify-email?token=… (the emailed link) shows a button; only the POST it submits uses the
@@ -33,11 +31,11 @@ const verifyEmailPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
     return sendPage(reply, {
       title: 'Verify your email',
       body: html`<h1>Verify your email address</h1>
-        <p>Confirm that this address is yours.</p>
-        <form method="post" action="/verify-email">
-          <input type="hidden" name="token" value="${token}" />
-          <button type="submit">Verify my email address</button>
-        </form>`,
+<p>Confirm that this address is yours.</p>
+<form method="post" action="/verify-email">
+<input type="hidden" name="token" value="${token}">
+<button type="submit">Verify my email address</button>
+</form>`,
     })
   })
 
@@ -56,8 +54,7 @@ const verifyEmailPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       }
       return sendPage(reply, {
         title: 'Email verified',
-        body: html`<h1>Email verified</h1>
-          <p class="success" role="status">Thank you: your email address is verified. You can close this page.</p>`,
+        body: html`<h1>Email verified</h1><p class="success" role="status">Thank you: your email address is verified. You can close this page.</p>`,
       })
     },
   )

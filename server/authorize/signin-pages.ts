@@ -19,11 +19,7 @@ export interface AppContext {
 }
 
 const hidden = (form: FormContext): Html =>
-  html`<input
-      type="hidden"
-      name="csrf"
-      value="${form.csrf}"
-    />${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}" />`}`
+  html`<input type="hidden" name="csrf" value="${form.csrf}">${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}">`}`
 
 const withAuthorize = (path: string, authorize: string | null): string =>
   authorize === null ? path : `${path}?${new URLSearchParams({ authorize }).toString()}`
@@ -41,25 +37,18 @@ export function signinPage(
     status: values.status ?? 200,
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Sign in</h1>
-      ${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''} ${notice(values)}
-      <form method="post" action="/signin" novalidate>
-        ${hidden(form)}
-        <label for="email">Email</label>
-        <input
-          id="email"
-          name="email"
-          type="email"
-          autocomplete="username"
-          required
-          value="${values.email ?? ''}"
-          ${values.error ? html` aria-describedby="form-error"` : ''}
-        />
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required />
-        <button type="submit">Sign in</button>
-      </form>
-      <p><a href="/reset-password">Forgot your password?</a></p>
-      <p>New here? <a href="${withAuthorize('/signup', form.authorize)}">Create an account</a></p>`,
+${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''}
+${notice(values)}
+<form method="post" action="/signin" novalidate>
+${hidden(form)}
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="${values.email ?? ''}"${values.error ? html` aria-describedby="form-error"` : ''}>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+<p><a href="/reset-password">Forgot your password?</a></p>
+<p>New here? <a href="${withAuthorize('/signup', form.authorize)}">Create an account</a></p>`,
   }
 }
 
@@ -72,29 +61,20 @@ export function signupPage(
     title: 'Create an account',
     status: values.status ?? 200,
     body: html`<h1>Create an account</h1>
-      ${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''} ${notice(values)}
-      <form method="post" action="/signup" novalidate>
-        ${hidden(form)}
-        <label for="name">Name <span>(optional)</span></label>
-        <input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}" />
-        <label for="email">Email</label>
-        <input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}" />
-        <label for="password">Password</label>
-        <input
-          id="password"
-          name="password"
-          type="password"
-          autocomplete="new-password"
-          required
-          minlength="${values.passwordMinLength}"
-          aria-describedby="password-help"
-        />
-        <p id="password-help">
-          At least ${values.passwordMinLength} characters. A few unrelated words make a strong password.
-        </p>
-        <button type="submit">Create account</button>
-      </form>
-      <p>Already have an account? <a href="${withAuthorize('/signin', form.authorize)}">Sign in</a></p>`,
+${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''}
+${notice(values)}
+<form method="post" action="/signup" novalidate>
+${hidden(form)}
+<label for="name">Name <span>(optional)</span></label>
+<input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}">
+<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="email" required value="${values.email ?? ''}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="${values.passwordMinLength}" aria-describedby="password-help">
+<p id="password-help">At least ${values.passwordMinLength} characters. A few unrelated words make a strong password.</p>
+<button type="submit">Create account</button>
+</form>
+<p>Already have an account? <a href="${withAuthorize('/signin', form.authorize)}">Sign in</a></p>`,
   }
 }
 
@@ -111,21 +91,14 @@ export function consentPage(
     title: 'Allow access?',
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Allow ${values.clientName} to access your account?</h1>
-      <p>Signed in as <strong>${values.userEmail}</strong>. <a href="/signout">Not you?</a></p>
-      ${
-        values.scopes.length > 0
-          ? html`<p>${values.clientName} asks to:</p>
-              <ul>
-                ${values.scopes.map((s) => html`<li>${s.text} <code>${s.scope}</code></li>`)}
-              </ul>`
-          : html`<p>${values.clientName} asks to know who you are.</p>`
-      }
-      <p>You can withdraw this later; the app then loses access.</p>
-      <form method="post" action="/consent">
-        ${hidden(form)}
-        <button type="submit" name="decision" value="allow">Allow</button>
-        <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-      </form>`,
+<p>Signed in as <strong>${values.userEmail}</strong>. <a href="/signout">Not you?</a></p>
+${values.scopes.length > 0 ? html`<p>${values.clientName} asks to:</p><ul>${values.scopes.map((s) => html`<li>${s.text} <code>${s.scope}</code></li>`)}</ul>` : html`<p>${values.clientName} asks to know who you are.</p>`}
+<p>You can withdraw this later; the app then loses access.</p>
+<form method="post" action="/consent">
+${hidden(form)}
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</form>`,
   }
 }
 
@@ -137,11 +110,11 @@ export function signoutPage(
     title: 'Sign out',
     formActionOrigins: form.formActionOrigins ?? [],
     body: html`<h1>Sign out</h1>
-      ${values.email ? html`<p>You are signed in as <strong>${values.email}</strong>.</p>` : html`<p>You are not signed in.</p>`}
-      <form method="post" action="/signout">
-        ${hidden(form)}
-        ${values.postLogoutRedirect ? html`<input type="hidden" name="client_id" value="${values.postLogoutRedirect.clientId}" /><input type="hidden" name="post_logout_redirect_uri" value="${values.postLogoutRedirect.uri}" />` : ''}
-        <button type="submit">Sign out</button>
-      </form>`,
+${values.email ? html`<p>You are signed in as <strong>${values.email}</strong>.</p>` : html`<p>You are not signed in.</p>`}
+<form method="post" action="/signout">
+${hidden(form)}
+${values.postLogoutRedirect ? html`<input type="hidden" name="client_id" value="${values.postLogoutRedirect.clientId}"><input type="hidden" name="post_logout_redirect_uri" value="${values.postLogoutRedirect.uri}">` : ''}
+<button type="submit">Sign out</button>
+</form>`,
   }
 }

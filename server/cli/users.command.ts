@@ -6,7 +6,7 @@ import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { revokeSessionsOfUser } from '../sessions/session.store.js'
+import { endUserAccess } from '../sessions/end-user-access.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
@@ -93,7 +93,7 @@ async function disableUser(args: string[], { db, log }: Ctx): Promise<void> {
   const now = systemClock.now()
   const revoked = await db.transaction().execute(async (trx) => {
     await setUserDisabled(trx, user.id, now)
-    return revokeSessionsOfUser(trx, user.id, 'user_disabled', now)
+    return endUserAccess(trx, user.id, 'user_disabled', { now })
   })
   await recordAuditEvent(
     { db, clock: systemClock, log },

@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js'
 import { NotFound } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { requireUser } from '../sessions/bearer-auth.js'
-import { findLiveSessionsOfUser, revokeSession } from '../sessions/session.store.js'
+import { endUserAccess } from '../sessions/end-user-access.js'
 import { ErrorResponse } from '../users/user.schema.js'
 import { deleteConsent, listConsentsOfUser } from './consent.store.js'
 
@@ -56,11 +56,13 @@ const consentsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
     async (request, reply) => {
       const { userId } = request.userAuth!
       const clientId = request.params.client_id
-      if (!(await deleteConsent(deps.db, userId, clientId))) throw new NotFound('no consent for this app')
       const now = deps.clock.now()
-      for (const session of await findLiveSessionsOfUser(deps.db, userId, now)) {
-        if (session.clientId === clientId) await revokeSession(deps.db, session.id, 'consent_revoked', now)
-      }
+      const withdrawn = await deps.db.transaction().execute(async (trx) => {
+        if (!(await deleteConsent(trx, userId, clientId))) return false
+        await endUserAccess(trx, userId, 'consent_withdrawn', { now, clientId })
+        return true
+      })
+      if (!withdrawn) throw new NotFound('no consent for this app')
       await recordAuditEvent(deps, { event: 'consent.revoked', userId, clientId, ip: request.ip })
       return reply.code(204).send(null)
     },

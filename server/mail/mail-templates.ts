@@ -102,28 +102,17 @@ export function renderMail(config: Pick<Config, 'productName'>, content: MailCon
     ) + '\n'
   const paragraphs = (lines: string[]): Html[] => lines.map((line) => html`<p>${line}</p>`)
   const body = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <title>${parts.subject}</title>
-      </head>
-      <body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24;max-width:32rem">
-        ${paragraphs(parts.lead)}
-        ${
-          parts.action
-            ? html`<p>
-                  <a
-                    href="${parts.action.link}"
-                    style="display:inline-block;padding:.6rem 1rem;background:#2456d3;color:#fff;border-radius:.4rem;text-decoration:none;font-weight:600"
-                    >${parts.action.label}</a
-                  >
-                </p>
-                <p>Or open this address: <br />${parts.action.link}</p>`
-            : ''
-        }
-        ${paragraphs(parts.tail)}
-        <p>— ${config.productName}</p>
-      </body>
-    </html>`
+<html lang="en"><head><meta charset="utf-8"><title>${parts.subject}</title></head>
+<body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1b1f24;max-width:32rem">
+${paragraphs(parts.lead)}
+${
+  parts.action
+    ? html`<p><a href="${parts.action.link}" style="display:inline-block;padding:.6rem 1rem;background:#2456d3;color:#fff;border-radius:.4rem;text-decoration:none;font-weight:600">${parts.action.label}</a></p>
+<p>Or open this address: <br>${parts.action.link}</p>`
+    : ''
+}
+${paragraphs(parts.tail)}
+<p>— ${config.productName}</p>
+</body></html>`
   return { subject: parts.subject, text, html: body.markup }
 }

@@ -27,8 +27,7 @@ export function answerErrorsAsPages(app: FastifyInstance): void {
     return sendPage(reply, {
       title: 'Something went wrong',
       status,
-      body: html`<h1>Something went wrong</h1>
-        <p class="error" role="alert">${message}</p>`,
+      body: html`<h1>Something went wrong</h1><p class="error" role="alert">${message}</p>`,
     })
   })
 }

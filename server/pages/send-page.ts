@@ -37,27 +37,21 @@ export function sendPage(reply: FastifyReply, page: Page): FastifyReply {
     .filter(Boolean)
     .join('; ')
   const document = html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
-        <title>${page.title} · Latchkey</title>
-        <style nonce="${nonce}">
-          ${pageStyles}
-        </style>
-      </head>
-      <body>
-        <main>${page.body}</main>
-        ${
-          page.script
-            ? html`<script nonce="${nonce}">
-                ${page.script}
-              </script>`
-            : ''
-        }
-      </body>
-    </html>`
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${page.title} · Latchkey</title>
+<style nonce="${nonce}">${pageStyles}</style>
+</head>
+<body>
+<main>
+${page.body}
+</main>
+${page.script ? html`<script nonce="${nonce}">${page.script}</script>` : ''}
+</body>
+</html>`
   return reply
     .code(page.status ?? 200)
     .header('content-type', 'text/html; charset=utf-8')

@@ -55,6 +55,25 @@ export async function revokeSessionsOfUser(
   return rows.map((r) => r.id)
 }
 
+/** Revokes the live sessions a user holds with one client (consent withdrawn); returns the ids revoked. */
+export async function revokeSessionsOfUserAndClient(
+  db: Executor,
+  userId: string,
+  clientId: string,
+  reason: string,
+  now: number,
+): Promise<string[]> {
+  const rows = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('user_id', '=', userId)
+    .where('client_id', '=', clientId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute()
+  return rows.map((r) => r.id)
+}
+
 export async function touchSession(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute()
 }

@@ -35,11 +35,7 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
 }
 
 export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
-  await db
-    .updateTable('users')
-    .set({ disabled: 1, tokens_valid_after: now, updated_at: now })
-    .where('id', '=', id)
-    .execute()
+  await db.updateTable('users').set({ disabled: 1, updated_at: now }).where('id', '=', id).execute()
 }
 
 /** Users whose token cut-off is later than `after` (epoch ms), for the revocation feed. */

@@ -1,0 +1,110 @@
+import type { Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import { enqueueMail } from '../mail/outbox.store.js'
+import { deleteAccountTokensOfUser } from '../users/account-token.store.js'
+import { cutOffUserTokens } from '../users/user.store.js'
+import { revokeSessionsOfUser, revokeSessionsOfUserAndClient } from './session.store.js'
+import { revokeSigninSessionsOfUser } from './signin-session.store.js'
+
+/** Why a user's access ends. Each reason ends exactly what its row in `policies` says. */
+export type AccessEndReason =
+  'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn'
+
+interface EndPolicy {
+  /** Which sessions (refresh-token families, listed in the revocation feed by sid) end. */
+  sessions: 'all' | 'all_but_current' | 'of_client'
+  /** Hosted sign-ins (the browser's sign-in at Latchkey's pages) end, so no app gets a new code from them. */
+  signins: boolean
+  /** Pending password-reset links stop working (a link mailed earlier must not undo what happened). */
+  resetLinks: boolean
+  /** Pending email-verification links stop working. */
+  verificationLinks: boolean
+  /** Every access token of the user issued before now is refused (a per-user cut-off in the feed). */
+  cutOff: boolean
+  /** The notice mailed to the owner, if any. */
+  notice: 'password_changed' | null
+}
+
+// ASVS 7.4.1/7.4.3/7.4.5 and RFC 9700 §4.14.2: what each event must end. A password change keeps
+// the session that made it (and so its access tokens: a cut-off would end those too); every
+// other session, sign-in and link made before it ends.
+const policies: Record<AccessEndReason, EndPolicy> = {
+  password_changed: {
+    sessions: 'all_but_current',
+    signins: true,
+    resetLinks: true,
+    verificationLinks: false,
+    cutOff: false,
+    notice: 'password_changed',
+  },
+  password_reset: {
+    sessions: 'all',
+    signins: true,
+    resetLinks: true,
+    verificationLinks: false,
+    cutOff: true,
+    notice: 'password_changed',
+  },
+  logout_all: {
+    sessions: 'all',
+    signins: true,
+    resetLinks: false,
+    verificationLinks: false,
+    cutOff: true,
+    notice: null,
+  },
+  user_disabled: {
+    sessions: 'all',
+    signins: true,
+    resetLinks: true,
+    verificationLinks: true,
+    cutOff: true,
+    notice: null,
+  },
+  consent_withdrawn: {
+    sessions: 'of_client',
+    signins: false,
+    resetLinks: false,
+    verificationLinks: false,
+    cutOff: false,
+    notice: null,
+  },
+}
+
+export interface EndAccessScope {
+  now: number
+  /** The session that asked (password change): it stays. */
+  currentSessionId?: string
+  /** The app whose consent was withdrawn. */
+  clientId?: string
+}
+
+/**
+ * The one place that ends a user's access. Runs inside the caller's transaction, so what ends
+ * commits together with its cause (the new password, the disabled flag, the deleted consent).
+ * Returns the ids of the sessions it ended.
+ */
+export async function endUserAccess(
+  trx: Transaction<Database>,
+  userId: string,
+  reason: AccessEndReason,
+  scope: EndAccessScope,
+): Promise<string[]> {
+  const policy = policies[reason]
+  const { now } = scope
+  if (policy.cutOff) await cutOffUserTokens(trx, userId, now)
+  if (policy.signins) await revokeSigninSessionsOfUser(trx, userId, now)
+  if (policy.resetLinks) await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
+  if (policy.verificationLinks) await deleteAccountTokensOfUser(trx, 'email_verification_tokens', userId)
+  if (policy.notice !== null) await enqueueMail(trx, { template: policy.notice, userId }, now)
+  switch (policy.sessions) {
+    case 'all':
+      return revokeSessionsOfUser(trx, userId, reason, now)
+    case 'all_but_current':
+      if (scope.currentSessionId === undefined) throw new Error(`${reason} needs the current session`)
+      return revokeSessionsOfUser(trx, userId, reason, now, scope.currentSessionId)
+    case 'of_client':
+      if (scope.clientId === undefined) throw new Error(`${reason} needs the client`)
+      return revokeSessionsOfUserAndClient(trx, userId, scope.clientId, reason, now)
+  }
+}
