@@ -29,7 +29,7 @@ import authorizeRoute from './authorize/authorize.route.js'
 import signinRoute from './authorize/signin.route.js'
 import consentPageRoute from './authorize/consent-page.route.js'
 import consentsRoute from './consents/consents.route.js'
-import { answerPageError } from './pages/page-error-handler.js'
+import { answerPageError } from './http/page-error-handler.js'
 import passwordResetRoute from './account/password-reset.route.js'
 import emailVerificationRoute from './account/email-verification.route.js'
 import verifyEmailPage from './account/verify-email-page.route.js'
@@ -97,10 +97,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(authorizeRoute, { deps, prefix: '/oauth' })
     await pages.register(signinRoute, { deps })
     await pages.register(consentPageRoute, { deps })
+    // The pages the emailed links open.
+    await pages.register(verifyEmailPage, { deps })
+    await pages.register(resetPasswordPage, { deps })
   })
-  // Hosted pages the emailed links open (HTML forms, so form-encoded bodies).
-  await app.register(verifyEmailPage, { deps })
-  await app.register(resetPasswordPage, { deps })
 
   return app
 }

@@ -77,6 +77,13 @@ export class ApiError extends Error {
   }
 }
 
+/** RFC 6750 §3: 401 with a Bearer challenge. */
+export class InvalidToken extends ApiError {
+  constructor(description = 'the access token is missing, invalid, expired or revoked') {
+    super('invalid_token', 401, description, { 'www-authenticate': `Bearer realm="latchkey", error="invalid_token"` })
+  }
+}
+
 export class NotFound extends ApiError {
   constructor(description = 'no such resource') {
     super('not_found', 404, description)

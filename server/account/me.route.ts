@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js'
 import { requireUser } from '../sessions/bearer-auth.js'
 import { findUserById } from '../users/user.store.js'
 import { ErrorResponse, UserView } from '../users/user.schema.js'
-import { InvalidToken } from '../sessions/bearer-auth.js'
+import { InvalidToken } from '../errors.js'
 
 /** GET /auth/me: the signed-in user. */
 const meRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {

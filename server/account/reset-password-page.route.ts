@@ -4,7 +4,6 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { loginRateLimit, passwordResetRateLimit } from '../http/rate-limit.js'
 import { html, type Html } from '../pages/html.js'
-import { answerErrorsAsPages } from '../pages/page-errors.js'
 import { sendPage } from '../pages/send-page.js'
 import { findLiveAccountToken } from '../users/account-token.store.js'
 import { confirmPasswordReset, requestPasswordReset } from './password-reset.js'
@@ -53,7 +52,6 @@ const brokenLink = (): Html =>
  * that call the same functions as the JSON API. Works without JavaScript.
  */
 const resetPasswordPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  answerErrorsAsPages(app)
   const minLength = deps.config.passwordMinLength
 
   app.get(

@@ -4,7 +4,6 @@ import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { loginRateLimit } from '../http/rate-limit.js'
 import { html } from '../pages/html.js'
-import { answerErrorsAsPages } from '../pages/page-errors.js'
 import { sendPage } from '../pages/send-page.js'
 import { findLiveAccountToken } from '../users/account-token.store.js'
 import { verifyEmail } from '../users/email-verification.js'
@@ -21,8 +20,6 @@ const brokenLink = html`<h1>This link does not work</h1>
  * no longer holds it. Works without JavaScript.
  */
 const verifyEmailPage: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  answerErrorsAsPages(app)
-
   app.get('/verify-email', { schema: { querystring: TokenField, response: htmlResponse } }, async (request, reply) => {
     const token = request.query.token
     if (!token || !(await findLiveAccountToken(deps.db, 'email_verification_tokens', token, deps.clock.now()))) {

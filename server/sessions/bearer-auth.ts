@@ -1,14 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError } from '../errors.js'
+import { InvalidToken } from '../errors.js'
 import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import type { AccessTokenClaims, VerifyAccessToken } from './verify-access-token.js'
-
-/** RFC 6750 §3: 401 with a Bearer challenge. */
-export class InvalidToken extends ApiError {
-  constructor(description = 'the access token is missing, invalid, expired or revoked') {
-    super('invalid_token', 401, description, { 'www-authenticate': `Bearer realm="latchkey", error="invalid_token"` })
-  }
-}
 
 export interface UserAuth {
   userId: string

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { InvalidClient, MethodNotAllowed } from '../errors.js'
+import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
+import { InvalidClient } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
@@ -68,13 +69,7 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       }
     },
   )
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/introspect',
-    handler: async () => {
-      throw new MethodNotAllowed('POST')
-    },
-  })
+  refuseMethodsOtherThanPost(app, '/introspect')
 }
 
 export default introspectRoute

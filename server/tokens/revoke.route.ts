@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { MethodNotAllowed, OAuthError } from '../errors.js'
+import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
+import { OAuthError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
@@ -66,13 +67,7 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       return reply.code(200).send({})
     },
   )
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/revoke',
-    handler: async () => {
-      throw new MethodNotAllowed('POST')
-    },
-  })
+  refuseMethodsOtherThanPost(app, '/revoke')
 }
 
 export default revokeRoute

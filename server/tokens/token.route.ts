@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Client } from '../clients/client.js'
 import type { Deps } from '../deps.js'
-import { MethodNotAllowed, UnsupportedGrantType } from '../errors.js'
+import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
+import { UnsupportedGrantType } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
@@ -41,13 +42,7 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
     },
   )
 
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/token',
-    handler: async () => {
-      throw new MethodNotAllowed('POST')
-    },
-  })
+  refuseMethodsOtherThanPost(app, '/token')
 }
 
 export default tokenRoute

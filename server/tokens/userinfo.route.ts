@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
-import { InvalidToken, readBearerToken } from '../sessions/bearer-auth.js'
+import { InvalidToken } from '../errors.js'
+import { readBearerToken } from '../sessions/bearer-auth.js'
 import { findUserById } from '../users/user.store.js'
 import { releasedClaims } from '../users/user-claims.js'
 import { ErrorResponse, UserInfo } from '../users/user.schema.js'

@@ -221,19 +221,19 @@ for (const dialect of testDialects()) {
         name: 'missing grant_type',
         request: () => token('scope=notes:read'),
         status: 400,
-        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+        body: { error: 'invalid_request', error_description: 'grant_type is required' },
       },
       {
         name: 'empty body',
         request: () => token(''),
         status: 400,
-        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+        body: { error: 'invalid_request', error_description: 'grant_type is required' },
       },
       {
         name: 'empty grant_type',
         request: () => token('grant_type='),
         status: 400,
-        body: { error: 'invalid_request', error_description: "body must have required property 'grant_type'" },
+        body: { error: 'invalid_request', error_description: 'grant_type is required' },
       },
       {
         name: 'repeated parameter',

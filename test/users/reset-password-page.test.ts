@@ -180,7 +180,7 @@ for (const dialect of testDialects()) {
         })
       t.equal(last.statusCode, 429)
       t.match(last.headers['content-type'], 'text/html')
-      t.match(last.body, 'too many requests, retry after')
+      t.match(last.body, 'Too many requests, retry after')
     })
   })
 }
