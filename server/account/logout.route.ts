@@ -26,7 +26,7 @@ const logoutRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       if (found && (await revokeSession(deps.db, found.session.id, 'logout', deps.clock.now()))) {
         await recordAuditEvent(deps, {
           event: 'session.logout',
-          userId: found.session.user_id,
+          userId: found.session.userId,
           sessionId: found.session.id,
           ip: request.ip,
         })

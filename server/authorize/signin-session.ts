@@ -41,12 +41,12 @@ export async function startSignin(
   const id = randomBytes(16).toString('base64url')
   await insertSigninSession(deps.db, {
     id,
-    user_id: user.id,
-    token_hash: hashOpaqueToken(token),
-    amr: JSON.stringify(amr),
-    auth_time: now,
-    created_at: now,
-    expires_at: idleExpiry(deps.config, now, now),
+    userId: user.id,
+    tokenHash: hashOpaqueToken(token),
+    amr,
+    authTime: now,
+    createdAt: now,
+    expiresAt: idleExpiry(deps.config, now, now),
   })
   setSigninCookie(reply, token, deps.config.refreshTokenTtlMs)
   return { id, user, amr, authTime: now }
@@ -78,12 +78,12 @@ export async function currentSignin(
   if (token === null) return null
   const row = await findSigninSessionByHash(deps.db, hashOpaqueToken(token))
   const now = deps.clock.now()
-  if (!row || row.revoked_at !== null || row.expires_at <= now) return null
-  const user = await findUserById(deps.db, row.user_id)
-  if (!user || user.disabled || row.created_at < user.tokensValidAfter) return null
-  const expiresAt = idleExpiry(deps.config, row.created_at, now)
-  if (expiresAt - row.expires_at >= EXTEND_STEP_MS) await extendSigninSession(deps.db, row.id, expiresAt)
-  return { id: row.id, user, amr: JSON.parse(row.amr) as string[], authTime: row.auth_time }
+  if (!row || row.revokedAt !== null || row.expiresAt <= now) return null
+  const user = await findUserById(deps.db, row.userId)
+  if (!user || user.disabled || row.createdAt < user.tokensValidAfter) return null
+  const expiresAt = idleExpiry(deps.config, row.createdAt, now)
+  if (expiresAt - row.expiresAt >= EXTEND_STEP_MS) await extendSigninSession(deps.db, row.id, expiresAt)
+  return { id: row.id, user, amr: row.amr, authTime: row.authTime }
 }
 
 /** Ends this browser's hosted sign-in (idempotent). */

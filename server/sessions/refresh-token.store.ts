@@ -1,12 +1,13 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
-import type { RefreshTokenRow, SessionRow } from './session.table.js'
+import { sessionFromRow, type Session } from './session.js'
+import type { RefreshTokenRow } from './session.table.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
 
 export interface RefreshTokenWithSession {
   token: RefreshTokenRow
-  session: SessionRow
+  session: Session
 }
 
 export async function insertRefreshToken(
@@ -76,7 +77,7 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
       successor_encrypted: t_successor_encrypted,
       grace_until: t_grace_until,
     },
-    session,
+    session: sessionFromRow(session),
   }
 }
 

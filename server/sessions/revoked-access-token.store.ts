@@ -9,6 +9,21 @@ export interface RevokedAccessToken {
   revokedAt: number
 }
 
+/** RFC 7009: an access token revoked by its client stays refused until it expires. */
+export async function revokeAccessToken(db: Executor, token: RevokedAccessToken): Promise<void> {
+  await db
+    .insertInto('revoked_access_tokens')
+    .values({ jti: token.jti, expires_at: token.expiresAt, revoked_at: token.revokedAt })
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute()
+}
+
+export async function isAccessTokenRevoked(db: Executor, jti: string): Promise<boolean> {
+  return (
+    (await db.selectFrom('revoked_access_tokens').select('jti').where('jti', '=', jti).executeTakeFirst()) !== undefined
+  )
+}
+
 /** Access tokens revoked one by one whose expiry is later than `after` (epoch ms). */
 export async function findRevokedAccessTokensExpiringAfter(db: Executor, after: number): Promise<RevokedAccessToken[]> {
   const rows = await db

@@ -8,7 +8,7 @@ import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import { claimRefreshToken, findRefreshTokenByHash, insertRefreshToken } from './refresh-token.store.js'
-import { sessionFromRow, type Session } from './session.js'
+import type { Session } from './session.js'
 import { findSessionById, revokeSession, touchSession } from './session.store.js'
 
 export interface RotationDeps {
@@ -117,7 +117,7 @@ export async function rotateRefreshToken(
       // Unknown, idle-expired, or already used (by an earlier request, or a concurrent one that won).
       const found = await findRefreshTokenByHash(trx, presentedHash)
       if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
-      const session = sessionFromRow(found.session)
+      const { session } = found
       const refusal = refusalFor(session, clientId, now)
       if (refusal !== null) return { kind: 'invalid', reason: refusal }
       if (found.token.used_at === null) return { kind: 'invalid', reason: 'refresh token has expired' }

@@ -34,12 +34,6 @@ export interface RefreshTokensTable {
   grace_until: number | null
 }
 
-export interface RevokedAccessTokensTable {
-  jti: string
-  expires_at: number
-  revoked_at: number
-}
-
 export type SessionRow = Selectable<SessionsTable>
 export type NewSessionRow = Insertable<SessionsTable>
 export type RefreshTokenRow = Selectable<RefreshTokensTable>

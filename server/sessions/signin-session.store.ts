@@ -1,21 +1,57 @@
 import type { Kysely, Transaction } from 'kysely'
-import type { Database, Db } from '../db/database.js'
+import type { Database } from '../db/database.js'
 import type { SigninSessionRow } from './signin-session.table.js'
 
-export async function insertSigninSession(db: Db, row: Omit<SigninSessionRow, 'revoked_at'>): Promise<void> {
+type Executor = Kysely<Database> | Transaction<Database>
+
+/** A hosted sign-in as stored: who signed in at Latchkey's pages in one browser, and how. */
+export interface StoredSignin {
+  id: string
+  userId: string
+  amr: string[]
+  authTime: number
+  createdAt: number
+  expiresAt: number
+  revokedAt: number | null
+}
+
+function signinFromRow(row: SigninSessionRow): StoredSignin {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    amr: JSON.parse(row.amr) as string[],
+    authTime: row.auth_time,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  }
+}
+
+export async function insertSigninSession(
+  db: Executor,
+  signin: Omit<StoredSignin, 'revokedAt'> & { tokenHash: string },
+): Promise<void> {
   await db
     .insertInto('signin_sessions')
-    .values({ ...row, revoked_at: null })
+    .values({
+      id: signin.id,
+      user_id: signin.userId,
+      token_hash: signin.tokenHash,
+      amr: JSON.stringify(signin.amr),
+      auth_time: signin.authTime,
+      created_at: signin.createdAt,
+      expires_at: signin.expiresAt,
+      revoked_at: null,
+    })
     .execute()
 }
 
-export async function findSigninSessionByHash(db: Db, tokenHash: string): Promise<SigninSessionRow | null> {
-  return (
-    (await db.selectFrom('signin_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()) ?? null
-  )
+export async function findSigninSessionByHash(db: Executor, tokenHash: string): Promise<StoredSignin | null> {
+  const row = await db.selectFrom('signin_sessions').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
+  return row ? signinFromRow(row) : null
 }
 
-export async function revokeSigninSession(db: Db, id: string, now: number): Promise<void> {
+export async function revokeSigninSession(db: Executor, id: string, now: number): Promise<void> {
   await db
     .updateTable('signin_sessions')
     .set({ revoked_at: now })
@@ -25,7 +61,7 @@ export async function revokeSigninSession(db: Db, id: string, now: number): Prom
 }
 
 /** Moves a live sign-in's expiry (idle timeout bumped on use). */
-export async function extendSigninSession(db: Db, id: string, expiresAt: number): Promise<void> {
+export async function extendSigninSession(db: Executor, id: string, expiresAt: number): Promise<void> {
   await db
     .updateTable('signin_sessions')
     .set({ expires_at: expiresAt })
@@ -34,12 +70,8 @@ export async function extendSigninSession(db: Db, id: string, expiresAt: number)
     .execute()
 }
 
-/** Ends every hosted sign-in of a user (a password change: a sign-in made with the old password must not outlive it). */
-export async function revokeSigninSessionsOfUser(
-  db: Kysely<Database> | Transaction<Database>,
-  userId: string,
-  now: number,
-): Promise<void> {
+/** Ends every hosted sign-in of a user (see end-user-access.ts for when). */
+export async function revokeSigninSessionsOfUser(db: Executor, userId: string, now: number): Promise<void> {
   await db
     .updateTable('signin_sessions')
     .set({ revoked_at: now })

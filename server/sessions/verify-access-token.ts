@@ -3,6 +3,7 @@ import type { Keystore } from '../../keys/keystore.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
+import { isAccessTokenRevoked } from './revoked-access-token.store.js'
 import { findSessionById } from './session.store.js'
 import { findUserById } from '../users/user.store.js'
 
@@ -51,12 +52,7 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims | null> {
     const claims = await verifySignedAccessToken(token)
     if (!claims) return null
-    const revoked = await deps.db
-      .selectFrom('revoked_access_tokens')
-      .select('jti')
-      .where('jti', '=', claims.jti)
-      .executeTakeFirst()
-    if (revoked) return null
+    if (await isAccessTokenRevoked(deps.db, claims.jti)) return null
     if (claims.sid !== undefined) {
       const session = await findSessionById(deps.db, claims.sid)
       if (!session || session.revokedAt !== null || session.userId !== claims.sub) return null

@@ -49,23 +49,23 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))
       if (
         !refresh ||
-        refresh.session.client_id !== client.id ||
-        refresh.session.revoked_at !== null ||
+        refresh.session.clientId !== client.id ||
+        refresh.session.revokedAt !== null ||
         refresh.token.used_at !== null ||
-        Math.min(refresh.token.idle_expires_at, refresh.session.expires_at) <= now
+        Math.min(refresh.token.idle_expires_at, refresh.session.expiresAt) <= now
       ) {
         return inactive
       }
       return {
         active: true,
         token_type: 'refresh_token',
-        client_id: refresh.session.client_id,
-        sub: refresh.session.user_id,
-        exp: Math.floor(Math.min(refresh.token.idle_expires_at, refresh.session.expires_at) / 1000),
+        client_id: refresh.session.clientId,
+        sub: refresh.session.userId,
+        exp: Math.floor(Math.min(refresh.token.idle_expires_at, refresh.session.expiresAt) / 1000),
         iat: Math.floor(refresh.token.created_at / 1000),
         iss: deps.config.issuer,
         sid: refresh.session.id,
-        ...(refresh.session.scope !== '' ? { scope: refresh.session.scope } : {}),
+        ...(refresh.session.scopes.length > 0 ? { scope: refresh.session.scopes.join(' ') } : {}),
       }
     },
   )

@@ -8,6 +8,7 @@ import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
+import { revokeAccessToken } from '../sessions/revoked-access-token.store.js'
 import { revokeSession } from '../sessions/session.store.js'
 import { ErrorResponse, TokenHandleRequest } from './token.schema.js'
 
@@ -35,12 +36,12 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))
       if (refresh) {
         if (
-          refresh.session.client_id === client.id &&
+          refresh.session.clientId === client.id &&
           (await revokeSession(deps.db, refresh.session.id, 'revoked_by_client', now))
         ) {
           await recordAuditEvent(deps, {
             event: 'token.revoked',
-            userId: refresh.session.user_id,
+            userId: refresh.session.userId,
             clientId: client.id,
             sessionId: refresh.session.id,
             ip: request.ip,
@@ -51,11 +52,7 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       }
       const claims = await deps.verifier.verifySignedAccessToken(request.body.token)
       if (claims && claims.client_id === client.id) {
-        await deps.db
-          .insertInto('revoked_access_tokens')
-          .values({ jti: claims.jti, expires_at: claims.exp * 1000, revoked_at: now })
-          .onConflict((oc) => oc.column('jti').doNothing())
-          .execute()
+        await revokeAccessToken(deps.db, { jti: claims.jti, expiresAt: claims.exp * 1000, revokedAt: now })
         await recordAuditEvent(deps, {
           event: 'token.revoked',
           userId: claims.sid ? claims.sub : null,
