@@ -70,7 +70,7 @@ export async function confirmPasswordReset(
 ): Promise<void> {
   assertPasswordWithinLimit(input.password)
   const found = await findLiveAccountToken(deps.db, 'password_reset_tokens', input.token, deps.clock.now())
-  const user = found ? await findUserById(deps.db, found.user_id) : null
+  const user = found ? await findUserById(deps.db, found.userId) : null
   if (!found || !user || user.disabled) throw invalidResetToken()
   // Checked before the token is used, so a refused password leaves the link working.
   assertAcceptablePassword(input.password, { email: user.email, minLength: deps.config.passwordMinLength })

@@ -1,17 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/database.js'
-
-export interface AuditEvent {
-  /** Stable name, e.g. login.failed, refresh.reused. */
-  event: string
-  userId?: string | null
-  clientId?: string | null
-  sessionId?: string | null
-  ip?: string | null
-  details?: Record<string, string | number | boolean | null>
-}
+import { insertAuditEvent, type AuditEvent } from './audit-event.store.js'
 
 /** Security events go to the log as structured lines and to audit_events, never with secrets. */
 export async function recordAuditEvent(deps: { db: Db; clock: Clock; log: Logger }, event: AuditEvent): Promise<void> {
@@ -30,17 +20,5 @@ export async function recordAuditEvent(deps: { db: Db; clock: Clock; log: Logger
     },
     'security event',
   )
-  await deps.db
-    .insertInto('audit_events')
-    .values({
-      id: randomUUID(),
-      event: event.event,
-      user_id: event.userId ?? null,
-      client_id: event.clientId ?? null,
-      session_id: event.sessionId ?? null,
-      ip: event.ip ?? null,
-      details: event.details ? JSON.stringify(event.details) : null,
-      created_at: deps.clock.now(),
-    })
-    .execute()
+  await insertAuditEvent(deps.db, event, deps.clock.now())
 }

@@ -1,11 +1,68 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
-import type { AuthorizationCodeRow, NewAuthorizationCodeRow } from './authorization-code.table.js'
+import type { AuthorizationCodeRow } from './authorization-code.table.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
 
-export async function insertAuthorizationCode(db: Executor, row: NewAuthorizationCodeRow): Promise<void> {
-  await db.insertInto('authorization_codes').values(row).execute()
+/** What a code stands for: one user's consent to one client, at one redirect URI, under one PKCE challenge. */
+export interface AuthorizationCode {
+  clientId: string
+  userId: string
+  redirectUri: string
+  scopes: string[]
+  audience: string
+  codeChallenge: string
+  nonce: string | null
+  amr: string[]
+  authTime: number
+  /** The browser that signed in (shown with the session the code opens). */
+  ip: string | null
+  userAgent: string | null
+  createdAt: number
+  expiresAt: number
+}
+
+function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
+  return {
+    clientId: row.client_id,
+    userId: row.user_id,
+    redirectUri: row.redirect_uri,
+    scopes: row.scope === '' ? [] : row.scope.split(' '),
+    audience: row.audience,
+    codeChallenge: row.code_challenge,
+    nonce: row.nonce,
+    amr: JSON.parse(row.amr) as string[],
+    authTime: row.auth_time,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }
+}
+
+export async function insertAuthorizationCode(db: Executor, codeHash: string, code: AuthorizationCode): Promise<void> {
+  await db
+    .insertInto('authorization_codes')
+    .values({
+      code_hash: codeHash,
+      client_id: code.clientId,
+      user_id: code.userId,
+      redirect_uri: code.redirectUri,
+      scope: code.scopes.join(' '),
+      audience: code.audience,
+      code_challenge: code.codeChallenge,
+      nonce: code.nonce,
+      amr: JSON.stringify(code.amr),
+      auth_time: code.authTime,
+      ip: code.ip,
+      user_agent: code.userAgent,
+      created_at: code.createdAt,
+      expires_at: code.expiresAt,
+      used_at: null,
+      session_id: null,
+      replayed_at: null,
+    })
+    .execute()
 }
 
 /**
@@ -17,7 +74,7 @@ export async function claimAuthorizationCode(
   db: Executor,
   codeHash: string,
   claim: { now: number; sessionId: string },
-): Promise<AuthorizationCodeRow | null> {
+): Promise<AuthorizationCode | null> {
   const row = await db
     .updateTable('authorization_codes')
     .set({ used_at: claim.now, session_id: claim.sessionId })
@@ -25,7 +82,7 @@ export async function claimAuthorizationCode(
     .where('used_at', 'is', null)
     .returningAll()
     .executeTakeFirst()
-  return row ?? null
+  return row ? codeFromRow(row) : null
 }
 
 /** Records a replay of a used code and returns the session its first exchange opened (or is opening). */

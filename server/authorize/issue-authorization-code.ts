@@ -22,24 +22,20 @@ export async function issueAuthorizationCode(
 ): Promise<string> {
   const code = generateOpaqueToken()
   const now = deps.clock.now()
-  await insertAuthorizationCode(deps.db, {
-    code_hash: hashOpaqueToken(code),
-    client_id: request.client.id,
-    user_id: signin.user.id,
-    redirect_uri: request.redirectUri,
-    scope: request.scopes.join(' '),
+  await insertAuthorizationCode(deps.db, hashOpaqueToken(code), {
+    clientId: request.client.id,
+    userId: signin.user.id,
+    redirectUri: request.redirectUri,
+    scopes: request.scopes,
     audience: request.audience,
-    code_challenge: request.codeChallenge,
+    codeChallenge: request.codeChallenge,
     nonce: request.nonce,
-    amr: JSON.stringify(signin.amr),
-    auth_time: signin.authTime,
+    amr: signin.amr,
+    authTime: signin.authTime,
     ip: browser.ip,
-    user_agent: browser.userAgent === null ? null : browser.userAgent.slice(0, 300),
-    created_at: now,
-    expires_at: now + AUTHORIZATION_CODE_TTL_MS,
-    used_at: null,
-    session_id: null,
-    replayed_at: null,
+    userAgent: browser.userAgent === null ? null : browser.userAgent.slice(0, 300),
+    createdAt: now,
+    expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
   })
   return code
 }

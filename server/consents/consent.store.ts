@@ -1,30 +1,54 @@
-import type { Db } from '../db/database.js'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
 import type { ConsentRow } from './consent.table.js'
 
-export async function findConsent(db: Db, userId: string, clientId: string): Promise<ConsentRow | null> {
-  return (
-    (await db
-      .selectFrom('consents')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .where('client_id', '=', clientId)
-      .executeTakeFirst()) ?? null
-  )
+type Executor = Kysely<Database> | Transaction<Database>
+
+/** What a user allowed one client: scopes and audiences accumulate over consents. */
+export interface Consent {
+  userId: string
+  clientId: string
+  scopes: string[]
+  audiences: string[]
+  createdAt: number
+  updatedAt: number
 }
 
-export async function listConsentsOfUser(db: Db, userId: string): Promise<ConsentRow[]> {
-  return db
+function consentFromRow(row: ConsentRow): Consent {
+  return {
+    userId: row.user_id,
+    clientId: row.client_id,
+    scopes: splitList(row.scope),
+    audiences: splitList(row.audiences),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+}
+
+export async function findConsent(db: Executor, userId: string, clientId: string): Promise<Consent | null> {
+  const row = await db
+    .selectFrom('consents')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('client_id', '=', clientId)
+    .executeTakeFirst()
+  return row ? consentFromRow(row) : null
+}
+
+export async function listConsentsOfUser(db: Executor, userId: string): Promise<Consent[]> {
+  const rows = await db
     .selectFrom('consents')
     .selectAll()
     .where('user_id', '=', userId)
     .orderBy('created_at')
     .orderBy('client_id')
     .execute()
+  return rows.map(consentFromRow)
 }
 
 /** Records the scopes and audience a user granted a client, on top of what they granted before. */
 export async function saveConsent(
-  db: Db,
+  db: Kysely<Database>,
   userId: string,
   clientId: string,
   scopes: string[],
@@ -63,7 +87,7 @@ export async function saveConsent(
   })
 }
 
-export async function deleteConsent(db: Db, userId: string, clientId: string): Promise<boolean> {
+export async function deleteConsent(db: Executor, userId: string, clientId: string): Promise<boolean> {
   const result = await db
     .deleteFrom('consents')
     .where('user_id', '=', userId)
@@ -73,6 +97,6 @@ export async function deleteConsent(db: Db, userId: string, clientId: string): P
 }
 
 /** A stored space-separated list. */
-export function splitList(text: string): string[] {
+function splitList(text: string): string[] {
   return text === '' ? [] : text.split(' ')
 }

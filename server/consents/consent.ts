@@ -1,6 +1,6 @@
 import type { Client } from '../clients/client.js'
 import type { Db } from '../db/database.js'
-import { findConsent, splitList } from './consent.store.js'
+import { findConsent } from './consent.store.js'
 
 /**
  * Third-party clients need the user's consent for every scope they ask for and for the audience
@@ -16,6 +16,6 @@ export async function needsConsent(
   if (client.firstParty) return false
   const consent = await findConsent(db, userId, client.id)
   if (!consent) return true
-  const granted = new Set(splitList(consent.scope))
-  return scopes.some((s) => !granted.has(s)) || !splitList(consent.audiences).includes(audience)
+  const granted = new Set(consent.scopes)
+  return scopes.some((s) => !granted.has(s)) || !consent.audiences.includes(audience)
 }

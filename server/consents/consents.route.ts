@@ -33,14 +33,14 @@ const consentsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
     '/consents',
     { schema: { response: { 200: ConsentList, 401: ErrorResponse } }, preHandler },
     async (request) => {
-      const rows = await listConsentsOfUser(deps.db, request.userAuth!.userId)
+      const granted = await listConsentsOfUser(deps.db, request.userAuth!.userId)
       const consents = await Promise.all(
-        rows.map(async (row) => ({
-          client_id: row.client_id,
-          client_name: (await deps.findClient(row.client_id))?.name ?? null,
-          scope: row.scope,
-          created_at: iso(row.created_at),
-          updated_at: iso(row.updated_at),
+        granted.map(async (consent) => ({
+          client_id: consent.clientId,
+          client_name: (await deps.findClient(consent.clientId))?.name ?? null,
+          scope: consent.scopes.join(' '),
+          created_at: iso(consent.createdAt),
+          updated_at: iso(consent.updatedAt),
         })),
       )
       return { consents }

@@ -6,6 +6,14 @@ import type { AccountTokenRow, AccountTokenTable } from './account-token.table.j
 
 type Executor = Kysely<Database> | Transaction<Database>
 
+/** A live one-time link: whose, and the address it was mailed to. */
+export interface AccountToken {
+  userId: string
+  email: string
+}
+
+const accountTokenFromRow = (row: AccountTokenRow): AccountToken => ({ userId: row.user_id, email: row.email })
+
 export interface MintRequest {
   userId: string
   email: string
@@ -56,7 +64,7 @@ export async function findLiveAccountToken(
   table: AccountTokenTable,
   token: string,
   now: number,
-): Promise<AccountTokenRow | null> {
+): Promise<AccountToken | null> {
   const row = await db
     .selectFrom(table)
     .selectAll()
@@ -64,7 +72,7 @@ export async function findLiveAccountToken(
     .where('used_at', 'is', null)
     .where('expires_at', '>', now)
     .executeTakeFirst()
-  return row ?? null
+  return row ? accountTokenFromRow(row) : null
 }
 
 /** Marks the token used if it still is live, in one statement: of two concurrent uses one wins. */
@@ -73,7 +81,7 @@ export async function consumeAccountToken(
   table: AccountTokenTable,
   token: string,
   now: number,
-): Promise<AccountTokenRow | null> {
+): Promise<AccountToken | null> {
   const row = await db
     .updateTable(table)
     .set({ used_at: now })
@@ -82,7 +90,7 @@ export async function consumeAccountToken(
     .where('expires_at', '>', now)
     .returningAll()
     .executeTakeFirst()
-  return row ?? null
+  return row ? accountTokenFromRow(row) : null
 }
 
 export async function deleteAccountTokensOfUser(db: Executor, table: AccountTokenTable, userId: string): Promise<void> {

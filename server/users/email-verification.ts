@@ -28,8 +28,8 @@ export async function verifyEmail(
   const userId = await deps.db.transaction().execute(async (trx) => {
     const token = await consumeAccountToken(trx, 'email_verification_tokens', input.token, now)
     // The address may have changed since the mail went out; only the one it reached is verified.
-    if (!token || !(await markEmailVerified(trx, token.user_id, token.email, now))) throw invalidVerificationToken()
-    return token.user_id
+    if (!token || !(await markEmailVerified(trx, token.userId, token.email, now))) throw invalidVerificationToken()
+    return token.userId
   })
   await recordAuditEvent(deps, { event: 'email.verified', userId, ip: meta.ip })
 }

@@ -45,27 +45,26 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     if (replay?.sessionId != null) await revokeReplayedSession(deps, replay.sessionId, client.id, now)
     throw invalidCode()
   }
-  if (code.client_id !== client.id || code.expires_at <= now) throw invalidCode()
-  if (code.redirect_uri !== params.redirect_uri)
+  if (code.clientId !== client.id || code.expiresAt <= now) throw invalidCode()
+  if (code.redirectUri !== params.redirect_uri)
     throw new InvalidGrant('redirect_uri does not match the authorization request')
-  if (!verifyS256(params.code_verifier, code.code_challenge))
+  if (!verifyS256(params.code_verifier, code.codeChallenge))
     throw new InvalidGrant('code_verifier does not match the code_challenge')
   if (params.resource !== undefined && params.resource !== code.audience)
     throw new InvalidTarget('resource differs from the authorization request')
 
-  const user = await findUserById(deps.db, code.user_id)
-  if (!user || user.disabled || code.auth_time < user.tokensValidAfter)
+  const user = await findUserById(deps.db, code.userId)
+  if (!user || user.disabled || code.authTime < user.tokensValidAfter)
     throw new InvalidGrant('the user of this grant can no longer sign in')
-  const scopes = code.scope === '' ? [] : code.scope.split(' ')
-  const amr = JSON.parse(code.amr) as string[]
+  const { scopes, amr } = code
   const { session, refreshToken } = await startSession(deps, user, {
     clientId: client.id,
     scopes,
     audience: code.audience,
     amr,
     ip: code.ip,
-    userAgent: code.user_agent,
-    authTime: code.auth_time,
+    userAgent: code.userAgent,
+    authTime: code.authTime,
     id: sessionId,
   })
   // A replay that arrived before the session existed could not revoke it: it is seen here instead.
@@ -80,7 +79,7 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
         clientId: client.id,
         scopes,
         nonce: code.nonce,
-        authTime: code.auth_time,
+        authTime: code.authTime,
         sessionId: session.id,
         amr,
         accessToken: access.token,
