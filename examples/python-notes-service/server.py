@@ -1,4 +1,4 @@
-"""Entry point: `python3 server.py` (Debian's python3-fastapi, python3-jwt, python3-uvicorn, python3-httpx)."""
+"""Entry point: `/usr/bin/python3 server.py`, with Debian's packages (README.md)."""
 
 import os
 

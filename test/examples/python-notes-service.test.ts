@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { spawn } from 'node:child_process'
 import t from 'tap'
@@ -69,6 +70,11 @@ async function readUntilRefused(base: string, userId: string, token: string, dea
     await new Promise((r) => setTimeout(r, 25))
   }
 }
+
+t.test("docs/resource-services.md shows the Python service's entry point exactly as it is tested", async (t) => {
+  const docs = fs.readFileSync(path.resolve(serviceDir, '../../docs/resource-services.md'), 'utf8')
+  t.ok(docs.includes(fs.readFileSync(path.join(serviceDir, 'server.py'), 'utf8')), 'server.py embedded verbatim')
+})
 
 for (const dialect of testDialects()) {
   t.test(`the Python notes service against a listening Latchkey on ${dialect}`, async (t) => {
@@ -300,6 +306,28 @@ for (const dialect of testDialects()) {
         },
       )
       t.ok(after.ms >= MAX_STALENESS_MS - 2 * POLL_MS, `accepted on the last list for a while (${after.ms} ms)`)
+    })
+  })
+}
+
+// The signing algorithm does not depend on the database: SQLite only.
+for (const [alg, switched] of [
+  ['PS256', 'RS256'],
+  ['EdDSA', 'ES256'],
+] as const) {
+  t.test(`Latchkey signing with ${alg}: accepted, and no switch to ${switched} under its key`, async (t) => {
+    const latchkey = await startLatchkey(t, 'sqlite', { LATCHKEY_SIGNING_ALG: alg })
+    const base = await startPythonNotes(t, latchkey)
+    const ada = await grantNotes(latchkey, 'ada@example.com')
+    const [headerPart, payloadPart, signature] = ada.accessToken.split('.') as [string, string, string]
+    const header = JSON.parse(Buffer.from(headerPart, 'base64url').toString()) as Record<string, unknown>
+    t.equal(header.alg, alg)
+    t.equal((await readNotes(base, ada.userId, ada.accessToken)).status, 200)
+    const description = 'The access token algorithm is not allowed'
+    t.same(await readNotes(base, ada.userId, `${b64({ ...header, alg: switched })}.${payloadPart}.${signature}`), {
+      status: 401,
+      challenge: challenge(description),
+      body: { error: 'invalid_token', error_description: description },
     })
   })
 }
