@@ -14,7 +14,7 @@ from typing import Any, Callable
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, constr
+from pydantic import BaseModel, ValidationError, constr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bearer_error import bearer_error_response
@@ -100,7 +100,15 @@ def create_app(verifier: Verifier) -> FastAPI:
             return {"notes": list(notes.get(claims["sub"], []))}
 
     @app.post("/users/{userId}/notes", status_code=201)
-    def write_note(body: NoteIn, claims: dict[str, Any] = Depends(owner_with_scope("notes:write"))) -> dict[str, str]:
+    async def write_note(
+        request: Request, claims: dict[str, Any] = Depends(owner_with_scope("notes:write"))
+    ) -> dict[str, str]:
+        # The body is read after the token is checked (a `NoteIn` parameter would be parsed before
+        # any dependency, so a bad body would answer 400 to a caller with no valid token).
+        try:
+            body = NoteIn.parse_raw(await request.body(), content_type="application/json")
+        except ValidationError as error:
+            raise RequestValidationError(error.raw_errors) from error
         note = {
             "id": str(uuid.uuid4()),
             "text": body.text,

@@ -150,6 +150,13 @@ for (const dialect of testDialects()) {
         [401, 'Bearer', { error: 'invalid_request', error_description: 'A bearer access token is required' }],
       )
 
+      const badBody = await fetch(`${base}/users/${ada.userId}/notes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{',
+      })
+      t.equal(badBody.status, 401, 'the token is checked before the body is read')
+
       const [headerPart, payloadPart, signature] = ada.accessToken.split('.') as [string, string, string]
       const header = JSON.parse(Buffer.from(headerPart, 'base64url').toString()) as Record<string, unknown>
       const claims = claimsOf(ada.accessToken)
