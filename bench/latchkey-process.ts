@@ -53,8 +53,6 @@ export function summary(result: AutocannonResult) {
     total: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
-    statusCodes: Object.fromEntries(
-      Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count]),
-    ),
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])),
   }
 }

@@ -67,7 +67,7 @@ function readSettings() {
     maxAttempts: numberFromEnv('BENCH_MAX_ATTEMPTS', 3, { integer: true, min: 1 }),
     tokensToCollect: numberFromEnv('BENCH_TOKENS', 2000, { integer: true, min: 1 }),
     servers: only ? [only as ServerName] : serverNames,
-    oidcLoader: oidcLoader as 'transpile' | 'tsx',
+    oidcLoader: oidcLoader,
   }
 }
 type Settings = ReturnType<typeof readSettings>
@@ -106,8 +106,8 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv): ServerProcess {
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-20_000)
   }
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
   let done = false
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -723,7 +723,7 @@ function printTable(results: Partial<Record<ServerName, ServerResult>>, ratios: 
   const body = rows.map(([label, cell, ratioKey]) => [
     label,
     ...names.map((name) => cell(results[name]!)),
-    ...(ratios ? [ratioKey && ratios[ratioKey] !== undefined ? `${ratios[ratioKey]!.toFixed(2)}x` : ''] : []),
+    ...(ratios ? [ratioKey && ratios[ratioKey] !== undefined ? `${ratios[ratioKey].toFixed(2)}x` : ''] : []),
   ])
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => row[i]!.length)))
   const line = (row: string[]) =>

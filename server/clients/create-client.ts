@@ -85,7 +85,7 @@ export async function createClient(
   const row = {
     id,
     name: registration.name.trim(),
-    type: registration.type as 'confidential' | 'public',
+    type: registration.type,
     secret_hash: secret === null ? null : hashClientSecret(secret),
     grant_types: JSON.stringify([...new Set(registration.grantTypes)]),
     scope: [...new Set(registration.scopes)].join(' '),

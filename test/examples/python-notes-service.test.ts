@@ -200,7 +200,7 @@ for (const dialect of testDialects()) {
           'HS256 with the public key as the secret',
           () =>
             new SignJWT(claims)
-              .setProtectedHeader({ ...header, alg: 'HS256' } as { alg: string })
+              .setProtectedHeader({ ...header, alg: 'HS256' })
               .sign(new TextEncoder().encode(JSON.stringify(publicJwk))),
           'The access token algorithm is not allowed',
         ],
@@ -208,25 +208,20 @@ for (const dialect of testDialects()) {
           "the attacker's key embedded as jwk",
           async () =>
             new SignJWT(claims)
-              .setProtectedHeader({ ...header, alg: 'ES256', jwk: await exportJWK(attacker.publicKey) } as {
-                alg: string
-              })
+              .setProtectedHeader({ ...header, alg: 'ES256', jwk: await exportJWK(attacker.publicKey) })
               .sign(attacker.privateKey),
           'The access token has a header that is not allowed',
         ],
         [
           "the attacker's key under the published kid",
-          () =>
-            new SignJWT(claims)
-              .setProtectedHeader({ ...header, alg: 'ES256' } as { alg: string })
-              .sign(attacker.privateKey),
+          () => new SignJWT(claims).setProtectedHeader({ ...header, alg: 'ES256' }).sign(attacker.privateKey),
           'The access token signature is invalid',
         ],
         [
           'an unknown kid',
           () =>
             new SignJWT(claims)
-              .setProtectedHeader({ ...header, alg: 'ES256', kid: 'attacker' } as { alg: string })
+              .setProtectedHeader({ ...header, alg: 'ES256', kid: 'attacker' })
               .sign(attacker.privateKey),
           'The access token was signed with an unknown key',
         ],

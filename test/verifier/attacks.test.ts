@@ -67,7 +67,7 @@ t.test('the attack set against the verifier and the notes service, on a listenin
     claims: Record<string, unknown>,
     key: CryptoKey | Uint8Array,
     alg = h.alg as string,
-  ) => new SignJWT(claims).setProtectedHeader({ ...h, alg } as { alg: string }).sign(key)
+  ) => new SignJWT(claims).setProtectedHeader({ ...h, alg }).sign(key)
   const now = Math.floor(clock.now() / 1000)
   const sign = (claims: Record<string, unknown>, typ = 'at+jwt') => latchkey.deps.keystore.sign(claims, typ)
 

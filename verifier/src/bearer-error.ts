@@ -1,4 +1,5 @@
-import { isVerifierError, VerifierError } from './errors.js'
+import type { VerifierError } from './errors.js'
+import { isVerifierError } from './errors.js'
 
 export interface BearerErrorResponse {
   statusCode: 401 | 403 | 503
