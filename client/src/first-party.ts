@@ -1,6 +1,6 @@
 import { TokenHolder, type AuthListener, type AuthState } from './auth-state.js'
 import { LatchkeyError, errorFrom } from './errors.js'
-import { fetchWithToken } from './fetch-with-token.js'
+import { createTokenFetch } from './fetch-with-token.js'
 import { singleFlight } from './single-flight.js'
 
 export interface FirstPartyOptions {
@@ -10,6 +10,8 @@ export interface FirstPartyOptions {
   refreshMarginSeconds?: number
   /** Lock and channel name shared by this app's tabs. */
   channelName?: string
+  /** Origins besides this page's own that `fetch` sends the access token to, e.g. "https://api.example.com". */
+  apiOrigins?: readonly string[]
 }
 
 export interface FirstPartyClient {
@@ -21,7 +23,7 @@ export interface FirstPartyClient {
   getAccessToken(): Promise<string | null>
   /** Refreshes now; concurrent calls share one request, and a tab that another tab just refreshed for takes its token. */
   refresh(): Promise<string | null>
-  /** fetch with the bearer token, retried once after a 401. */
+  /** fetch with the bearer token, retried once after a 401; only to this page's origin and `apiOrigins`. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** Ends the session here and in every tab of this app. */
   logout(): Promise<void>
@@ -78,6 +80,7 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
   )
 
   const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
+  const fetchWithToken = createTokenFetch({ getToken: getAccessToken, refresh, apiOrigins: options.apiOrigins })
 
   async function login(email: string, password: string): Promise<AuthState> {
     const response = await fetch(`${base}/auth/login`, {
@@ -107,7 +110,7 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
     },
     getAccessToken,
     refresh,
-    fetch: (input, init) => fetchWithToken(getAccessToken, refresh, input, init),
+    fetch: fetchWithToken,
     async logout() {
       await fetch(`${base}/auth/logout`, { method: 'POST', credentials: 'include', headers: cookieHeaders })
       tokens.clear()

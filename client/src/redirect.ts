@@ -1,6 +1,6 @@
 import { TokenHolder, decodeClaims, type AuthListener, type AuthState } from './auth-state.js'
 import { LatchkeyError, errorFrom } from './errors.js'
-import { fetchWithToken } from './fetch-with-token.js'
+import { createTokenFetch } from './fetch-with-token.js'
 import { randomText, s256 } from './pkce.js'
 import { singleFlight } from './single-flight.js'
 
@@ -20,6 +20,11 @@ export interface RedirectOptions {
   storage?: Storage
   /** Where the non-secret "this app was signed in" marker lives (default localStorage: new tabs sign in too). */
   markerStorage?: Storage
+  /**
+   * Origins besides this page's own that `fetch` sends the access token to: the APIs, and the
+   * issuer's if the app calls userinfo with it, e.g. ["https://api.example.com"].
+   */
+  apiOrigins?: readonly string[]
 }
 
 export interface SignInOptions {
@@ -46,6 +51,7 @@ export interface RedirectClient {
   restore(): Promise<boolean>
   getAccessToken(): Promise<string | null>
   refresh(): Promise<string | null>
+  /** fetch with the bearer token, retried once after a 401; only to this page's origin and `apiOrigins`. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** Revokes the refresh token; `endSignin` also signs the browser out of Latchkey and comes back to `redirectUri`. */
   logout(options?: { endSignin?: boolean }): Promise<void>
@@ -234,6 +240,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     },
   )
   const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
+  const fetchWithToken = createTokenFetch({ getToken: getAccessToken, refresh, apiOrigins: options.apiOrigins })
 
   /** RFC 7009: revoking the refresh token ends its session, so the access tokens stop working too. */
   async function revokeAndForget(): Promise<void> {
@@ -262,7 +269,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     },
     getAccessToken,
     refresh,
-    fetch: (input, init) => fetchWithToken(getAccessToken, refresh, input, init),
+    fetch: fetchWithToken,
     async logout(logoutOptions = {}) {
       await revokeAndForget()
       channel?.postMessage('logout')

@@ -18,6 +18,8 @@ const client = createRedirectClient({
   clientId: config.clientId,
   redirectUri: config.redirectUri,
   scope: 'openid email profile',
+  // The token goes to this page's origin and these only: userinfo on Latchkey, the notes service.
+  apiOrigins: [new URL(config.issuer).origin, ...(config.notesUrl ? [new URL(config.notesUrl).origin] : [])],
 })
 // For the end-to-end test and the curious: the client in the console.
 ;(window as unknown as { webApp: unknown }).webApp = { client }

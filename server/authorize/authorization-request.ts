@@ -57,7 +57,10 @@ function readParams(query: string): Map<string, string[]> {
   for (const [key, value] of new URLSearchParams(query)) {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
     if (value === '') continue
-    params.set(key, [...(params.get(key) ?? []), value])
+    // Pushed in place: a copy per value would cost quadratic time on one name sent many times.
+    const values = params.get(key)
+    if (values === undefined) params.set(key, [value])
+    else values.push(value)
   }
   return params
 }

@@ -120,6 +120,18 @@ t.test(
       }, `${issuer}/oauth/userinfo`)
       t.equal(ok, 200, 'and stay signed in')
     }
+    const elsewhere = await tab.evaluate(async (url) => {
+      const app = (window as unknown as { webApp: { client: { fetch(url: string): Promise<Response> } } }).webApp
+      return app.client.fetch(url).then(
+        (response) => `sent, answered ${response.status}`,
+        (error: { error?: string }) => error.error ?? String(error),
+      )
+    }, `http://127.0.0.1:${latchkeyPort}/oauth/userinfo`)
+    t.equal(
+      elsewhere,
+      'origin_not_allowed',
+      'the token is never sent to an origin not listed in apiOrigins (Latchkey under another name included)',
+    )
 
     await tab.click('#sign-out')
     await tab.waitForURL(`${issuer}/signout?**`)
