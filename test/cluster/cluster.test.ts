@@ -55,10 +55,10 @@ async function runClusterTests(): Promise<void> {
 
   /** Registers a user and signs in through HAProxy from the client address `from`. */
   let users = 0
-  const signIn = async (from: string) => {
+  const signIn = async (from: string, headers: Record<string, string> = {}) => {
     const email = `user${++users}@example.com`
     const password = `correct horse battery ${users}`
-    const json = { 'content-type': 'application/json' }
+    const json = { 'content-type': 'application/json', ...headers }
     const registered = await request(`${cluster.url}/auth/register`, {
       method: 'POST',
       headers: json,
@@ -107,18 +107,8 @@ async function runClusterTests(): Promise<void> {
 
   t.test("the client's own address crosses HAProxy, and a forged X-Forwarded-For does not", async (t) => {
     const from = '127.0.4.1'
-    const { sid } = await signIn(from)
-    const tokenAnswer = await request(`${cluster.url}/oauth/token`, {
-      method: 'POST',
-      headers: {
-        authorization: basic,
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-forwarded-for': '203.0.113.9',
-      },
-      body: 'grant_type=client_credentials',
-      from,
-    })
-    t.equal(tokenAnswer.status, 200)
+    // The client claims another address; HAProxy appends the one it saw, and only that is believed.
+    const { sid } = await signIn(from, { 'x-forwarded-for': '203.0.113.9' })
     const { rows } = await db.query<{ ip: string }>('select ip from sessions where id = $1', [sid])
     t.same(rows, [{ ip: from }], 'the session records the address HAProxy saw')
   })
