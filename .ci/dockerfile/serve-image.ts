@@ -116,7 +116,12 @@ export async function serveImage(image: ImageToServe): Promise<string[]> {
 
     const stopAt = Date.now()
     server.kill('SIGTERM')
-    const result = await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => null)])
+    let timer: NodeJS.Timeout | undefined
+    const result = await Promise.race([
+      exited,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), STOP_TIMEOUT_MS))),
+    ])
+    clearTimeout(timer)
     if (!result) fail(`the server did not exit within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM`)
     if (result?.code !== 0) fail(`the server exited with ${result?.code ?? result?.signal} after SIGTERM, not 0`)
     checked.push(`SIGTERM -> exit 0 after ${((Date.now() - stopAt) / 1000).toFixed(1)} s`)

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { planDockerfile } from '../../.ci/dockerfile-check.js'
 import { parseDockerfile } from '../../.ci/dockerfile/parse-dockerfile.js'
+import { serveImage } from '../../.ci/dockerfile/serve-image.js'
 import { STEPS } from '../../.ci/dockerfile/step-table.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../..')
@@ -147,5 +148,67 @@ t.test('continuation lines are joined, and comment or blank lines inside them ar
 t.test('an escape directive is refused rather than misread', async (t) => {
   t.throws(() => parseDockerfile('# escape=`\nFROM node:22\n'), {
     message: 'the parser directive "# escape=`" is not understood by this check',
+  })
+})
+
+// serveImage against a deliberately broken image, to prove each of its checks can fail; the real
+// image is served by the full check in .ci/run.
+const brokenImage = `#!/usr/bin/env node
+const http = require('node:http')
+const mode = process.env.IMAGE_MODE
+if (mode === 'crash') process.exit(3)
+const key = { kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', x: 'AAAA', y: 'AAAA' }
+if (mode === 'private-jwks') key.d = 'AAAA'
+const server = http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json')
+  if (req.url === '/healthz') res.end('{"status":"ok"}')
+  else if (req.url === '/.well-known/jwks.json') res.end(JSON.stringify({ keys: [key] }))
+  else res.writeHead(404).end('{}')
+})
+server.listen(Number(process.env.PORT), process.env.HOST)
+process.on('SIGTERM', () => server.close(() => process.exit(mode === 'dirty-exit' ? 1 : 0)))
+`
+
+function serveBrokenImage(t: Test, mode: string) {
+  const root = t.testdir({ app: { 'server.cjs': brokenImage }, usr: { local: { bin: {} } } })
+  fs.chmodSync(path.join(root, 'app/server.cjs'), 0o755)
+  fs.symlinkSync('../../../app/server.cjs', path.join(root, 'usr/local/bin/latchkey'))
+  return serveImage({
+    root,
+    workdir: '/app',
+    env: { IMAGE_MODE: mode },
+    cmd: ['latchkey', 'serve'],
+    healthcheck: [
+      'node',
+      '-e',
+      "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))",
+    ],
+    runAs: [],
+  })
+}
+
+t.test('serving an image that behaves passes every check', async (t) => {
+  const checked = await serveBrokenImage(t, 'healthy')
+  t.equal(checked.length, 3)
+  t.match(checked[0], /^HEALTHCHECK passed after/)
+  t.equal(checked[1], 'GET /healthz {"status":"ok"}; the JWKS has 1 public key(s): ES256')
+  t.match(checked[2], /^SIGTERM -> exit 0 after/)
+})
+
+t.test('serving fails when the JWKS carries a private member', async (t) => {
+  await t.rejects(serveBrokenImage(t, 'private-jwks'), {
+    message: /^the JWKS publishes private members d \(kid k1\)/,
+  })
+})
+
+t.test('serving fails when the server does not exit 0 on SIGTERM', async (t) => {
+  await t.rejects(serveBrokenImage(t, 'dirty-exit'), {
+    message: /^the server exited with 1 after SIGTERM, not 0/,
+  })
+})
+
+t.test('serving fails when the server exits before its HEALTHCHECK passes', async (t) => {
+  await t.rejects(serveBrokenImage(t, 'crash'), {
+    message: /^the server exited \(3\) before its HEALTHCHECK passed/,
   })
 })
