@@ -1,6 +1,7 @@
 # Latchkey image: `docker build -t latchkey .` then
 #   docker run -p 3000:3000 -v latchkey-data:/data -e LATCHKEY_ISSUER=https://id.example.com latchkey
-# CI performs this recipe without a Docker engine: .ci/dockerfile-recipe.mjs reads this file.
+# CI performs this recipe without a Docker engine (.ci/dockerfile-check.ts): every instruction
+# needs its literal entry in .ci/dockerfile/step-table.ts saying how it is performed or skipped.
 
 FROM node:22-bookworm-slim AS build
 # argon2 and better-sqlite3 are compiled from source by the postinstall check.
