@@ -88,7 +88,7 @@ function makeContext(work: string): string {
   const tar = path.join(work, 'context.tar')
   git(['archive', '--format=tar', '-o', tar, 'HEAD', '--', '.', ...excludes])
   const untar = spawnSync('tar', ['-x', '-f', tar, '-C', context])
-  if (untar.status !== 0) fail(`tar failed: ${untar.stderr}`)
+  if (untar.status !== 0) fail(`tar failed: ${untar.stderr.toString()}`)
   return context
 }
 

@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     { requestsPerSecond: number; p99Ms: number; non2xx: number; statusCodes: Record<string, number> }
   >
   console.log(
-    `argon2 verify (raw, ${defaultHashingConcurrency()} in flight, as the server): ${results.argon2VerifyPerSecond}/s`,
+    `argon2 verify (raw, ${defaultHashingConcurrency()} in flight, as the server): ${String(results.argon2VerifyPerSecond)}/s`,
   )
   console.log(
     `login: ${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms, ${login.ratioToRawArgon2} × raw ${login.ratioToRawArgon2 >= 0.85 ? 'PASS' : 'MISS'}`,

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     `unknown: ${u.requestsPerSecond}/s p50 ${u.p50Ms} ms p99 ${u.p99Ms} ms (non-2xx ${u.non2xx}, errors ${u.errors})`,
   )
   console.log(
-    `p99 difference: ${results.p99DifferenceMs} ms (bar: |difference| ≤ 5 ms); mails sent during the run: ${results.mailsSentDuringRun}`,
+    `p99 difference: ${String(results.p99DifferenceMs)} ms (bar: |difference| ≤ 5 ms); mails sent during the run: ${String(results.mailsSentDuringRun)}`,
   )
   if (k.non2xx > 0 || u.non2xx > 0 || k.errors > 0 || u.errors > 0) process.exitCode = 1
   if (Math.abs(results.p99DifferenceMs as number) > 5) process.exitCode = 1

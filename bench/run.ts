@@ -459,7 +459,7 @@ async function load(
     const statuses = Object.entries(result.statusCodeStats)
       .map(([status, { count }]) => `${status}: ${count}`)
       .join(', ')
-    let sample = ''
+    let sample: string
     try {
       const response = await fetch(request.url, {
         method: request.method,

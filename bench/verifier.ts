@@ -41,7 +41,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d))
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
     child.on('exit', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`latchkey ${args.join(' ')} exited ${code}`)),
     )

@@ -101,7 +101,7 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
       const submit = (event: SubmitEvent) => {
         event.preventDefault()
         const data = new FormData(form)
-        login(String(data.get('email') ?? ''), String(data.get('password') ?? '')).then(onResult, (error: unknown) =>
+        login(formText(data, 'email'), formText(data, 'password')).then(onResult, (error: unknown) =>
           onResult(error instanceof LatchkeyError ? error : new LatchkeyError('network_error', String(error))),
         )
       }
@@ -121,4 +121,10 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
       return tokens.state
     },
   }
+}
+
+/** A text field of a form; a file input (never ours) reads as empty. */
+function formText(data: FormData, name: string): string {
+  const value = data.get(name)
+  return typeof value === 'string' ? value : ''
 }

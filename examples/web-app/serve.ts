@@ -44,7 +44,7 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
   })
   const notesOrigin = options.notesUrl ? new URL(options.notesUrl).origin : ''
   const csp = `default-src 'self'; connect-src 'self' ${new URL(options.issuer).origin} ${notesOrigin}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`
-  const server = http.createServer(async (request, response) => {
+  const respond = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
     const url = new URL(request.url ?? '/', options.origin)
     const send = (status: number, type: string, body: string) => {
       response.writeHead(status, {
@@ -76,7 +76,8 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
     } catch {
       send(404, 'text/plain', 'not found')
     }
-  })
+  }
+  const server = http.createServer((request, response) => void respond(request, response))
   return new Promise((resolve) => server.listen(options.port, options.host, () => resolve(server)))
 }
 

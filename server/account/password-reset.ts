@@ -3,15 +3,10 @@ import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { countMailSince, enqueueMail } from '../mail/outbox.store.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
-import {
-  consumeAccountToken,
-  deleteAccountTokensOfEmail,
-  deleteAccountTokensOfUser,
-  findLiveAccountToken,
-} from '../users/account-token.store.js'
+import { consumeAccountToken, deleteAccountTokensOfEmail, findLiveAccountToken } from '../users/account-token.store.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword } from '../users/password-policy.js'
-import { cutOffUserTokens, findUserById, markEmailVerified, updatePasswordHash } from '../users/user.store.js'
+import { findUserById, markEmailVerified, updatePasswordHash } from '../users/user.store.js'
 
 /** Per account (the canonical address, known or not): this many reset mails per window; more are dropped silently. */
 export const RESET_MAILS_PER_ACCOUNT = 3

@@ -129,8 +129,8 @@ export async function parseAuthorizationRequest(
   if (!s256Challenge.test(codeChallenge!))
     fail('invalid_request', 'code_challenge must be 43 base64url characters (S256)')
 
-  let scopes: string[] = []
-  let audience = ''
+  let scopes: string[]
+  let audience: string
   try {
     scopes = grantScopes(single('scope') ?? undefined, client.scopes)
     audience = resolveAudience(params.get('resource')?.[0], client, deps.config.defaultAudience)

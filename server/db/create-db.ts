@@ -22,10 +22,10 @@ export function createDb(config: DatabaseConfig): Db {
       // bigint columns hold epoch milliseconds, well inside Number's safe range; parse them for this
       // pool only instead of patching pg's global type table.
       types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
           oid === INT8_OID
             ? (value: string) => Number(value)
-            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+            : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
       },
     })
     // An idle client losing its connection must not crash the process; the next query reconnects.
@@ -54,7 +54,7 @@ function withStatementCache(database: SQLite.Database): SQLite.Database {
     get(target, property) {
       if (property !== 'prepare') {
         const value = Reflect.get(target, property, target) as unknown
-        return typeof value === 'function' ? value.bind(target) : value
+        return typeof value === 'function' ? (value.bind(target) as unknown) : value
       }
       return (sql: string) => {
         let statement = statements.get(sql)

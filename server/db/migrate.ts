@@ -28,7 +28,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new Error(
-      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
     )
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)

@@ -14,7 +14,7 @@ export function parseForm(
   text: string,
   repeatLimits: ReadonlyMap<string, number> = new Map(),
 ): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null)
+  const out = Object.create(null) as Record<string, string | string[]>
   for (const [key, value] of new URLSearchParams(text)) {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
     if (value === '') continue
