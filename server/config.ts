@@ -1,8 +1,15 @@
 import path from 'node:path'
 import { isIP } from 'node:net'
+import { Type, type StaticDecode, type TSchema, type TTransform } from '@sinclair/typebox'
+import { TransformDecodeError, Value } from '@sinclair/typebox/value'
+import { findAbsoluteUriProblem, findOriginProblem, findServerUrlProblem } from './url-rules.js'
 
-// The only reader of process.env. loadConfig validates everything once, reports every bad
-// variable at once, and returns a frozen object; nothing else in the code base parses settings.
+// The only reader of process.env. loadConfig checks every variable against one TypeBox schema,
+// reports every bad variable at once, and maps the result to a frozen camelCase Config; nothing
+// else in the code base parses settings. Nothing here runs at import time but building the schema.
+
+// main.ts asks this module whether the public URL is loopback; the rule itself lives in url-rules.ts.
+export { isLoopbackHost } from './url-rules.js'
 
 import { signingAlgorithms, type SigningAlg } from '../keys/generate-signing-key.js'
 
@@ -71,185 +78,6 @@ export function parseDuration(text: string): number | null {
   return Number(match[1]) * durationUnits[match[2]!]!
 }
 
-const CLOCK_SKEW_MS = 60_000
-const MAX_JWKS_MAX_AGE_MS = 300_000
-
-/** Reads and validates the environment; throws ConfigError naming every bad variable. */
-export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = []
-  const read = (name: string): string | undefined => {
-    const value = env[name]
-    return value === undefined || value.trim() === '' ? undefined : value.trim()
-  }
-  const fail = (name: string, why: string): undefined => {
-    problems.push(`${name} ${why}`)
-    return undefined
-  }
-
-  const duration = (name: string, fallback: string, min: number, max: number): number => {
-    const text = read(name) ?? fallback
-    const ms = parseDuration(text)
-    if (ms === null) return fail(name, `must be a duration like 30s, 10m, 12h or 7d (got "${text}")`) ?? 0
-    if (ms < min || ms > max) {
-      return fail(name, `must be between ${formatDuration(min)} and ${formatDuration(max)} (got "${text}")`) ?? 0
-    }
-    return ms
-  }
-
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const text = read(name) ?? fallback
-    if ((allowed as readonly string[]).includes(text)) return text as T
-    return fail(name, `must be one of ${allowed.join(', ')} (got "${text}")`) ?? fallback
-  }
-
-  const boolean = (name: string, fallback: boolean): boolean => {
-    const text = read(name)
-    if (text === undefined) return fallback
-    if (text === 'true' || text === '1') return true
-    if (text === 'false' || text === '0') return false
-    return fail(name, `must be true or false (got "${text}")`) ?? fallback
-  }
-
-  const portText = read('PORT') ?? '3000'
-  const port =
-    /^\d{1,5}$/.test(portText) && Number(portText) <= 65535
-      ? Number(portText)
-      : (fail('PORT', `must be a port number 0-65535 (got "${portText}")`) ?? 3000)
-
-  const host = read('HOST') ?? '127.0.0.1'
-  if (!isIP(host) && !/^[a-zA-Z0-9.-]{1,253}$/.test(host))
-    fail('HOST', `must be an IP address or host name (got "${host}")`)
-
-  const issuer = absoluteUrl('LATCHKEY_ISSUER', read('LATCHKEY_ISSUER') ?? `http://localhost:${port}`, fail, {
-    secure: true,
-    bare: true,
-  })
-  // Both default to the issuer, which is checked once above; only explicit values are checked here.
-  const publicUrlText = read('LATCHKEY_PUBLIC_URL')
-  const publicUrl =
-    publicUrlText === undefined
-      ? issuer
-      : absoluteUrl('LATCHKEY_PUBLIC_URL', publicUrlText, fail, { secure: true, bare: false })
-  const defaultAudience = read('LATCHKEY_DEFAULT_AUDIENCE') ?? issuer
-  if (defaultAudience !== issuer && !isAbsoluteUri(defaultAudience))
-    fail('LATCHKEY_DEFAULT_AUDIENCE', `must be an absolute URI (got "${defaultAudience}")`)
-
-  const dataDir = path.resolve(read('LATCHKEY_DATA_DIR') ?? './data')
-  const database = parseDatabase(read('DATABASE_URL'), dataDir, fail)
-
-  const redisUrl = read('REDIS_URL') ?? null
-  if (redisUrl !== null && !/^rediss?:\/\/[^\s]+$/.test(redisUrl))
-    fail('REDIS_URL', 'must be a redis:// or rediss:// URL')
-
-  const kekText = read('LATCHKEY_KEK')
-  let kek: Uint8Array | null = null
-  if (kekText !== undefined) {
-    kek = parseKek(kekText)
-    if (kek === null)
-      fail(
-        'LATCHKEY_KEK',
-        'must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)',
-      )
-  }
-
-  const signingAlg = oneOf('LATCHKEY_SIGNING_ALG', signingAlgorithms, 'ES256')
-  const keyRotationIntervalMs = duration('LATCHKEY_KEY_ROTATION_INTERVAL', '30d', 10 * 60_000, 365 * 86_400_000)
-  const accessTokenTtlMs = duration('LATCHKEY_ACCESS_TOKEN_TTL', '10m', 30_000, 24 * 3_600_000)
-  const refreshTokenTtlMs = duration('LATCHKEY_REFRESH_TOKEN_TTL', '30d', 60_000, 365 * 86_400_000)
-  const refreshTokenIdleTtlMs = duration('LATCHKEY_REFRESH_TOKEN_IDLE_TTL', '7d', 60_000, 365 * 86_400_000)
-  const refreshReuseGraceMs = durationOrZero(
-    'LATCHKEY_REFRESH_REUSE_GRACE',
-    read('LATCHKEY_REFRESH_REUSE_GRACE') ?? '10s',
-    60_000,
-    fail,
-  )
-  const resetTokenTtlMs = duration('LATCHKEY_RESET_TOKEN_TTL', '1h', 60_000, 24 * 3_600_000)
-  const requireVerifiedEmail = boolean('LATCHKEY_REQUIRE_VERIFIED_EMAIL', false)
-  const corsOrigins = parseOrigins(read('LATCHKEY_CORS_ORIGINS'), fail)
-  const trustProxy = parseTrustProxy(read('LATCHKEY_TRUST_PROXY'), fail)
-
-  const smtpUrl = read('SMTP_URL') ?? null
-  if (smtpUrl !== null && !/^smtps?:\/\/[^\s]+$/.test(smtpUrl)) fail('SMTP_URL', 'must be an smtp:// or smtps:// URL')
-
-  const logLevel = oneOf('LOG_LEVEL', logLevels, 'info')
-
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const text = read(name) ?? String(fallback)
-    if (!/^\d{1,9}$/.test(text) || Number(text) < min || Number(text) > max) {
-      return fail(name, `must be a whole number from ${min} to ${max} (got "${text}")`) ?? fallback
-    }
-    return Number(text)
-  }
-  const rateLimits = boolean('LATCHKEY_RATE_LIMITS', true)
-  const passwordMinLength = integer('LATCHKEY_PASSWORD_MIN_LENGTH', 12, 8, 64)
-  const argon2 = {
-    memoryCost: integer('LATCHKEY_ARGON2_MEMORY_KIB', 19_456, 8_192, 1_048_576),
-    timeCost: integer('LATCHKEY_ARGON2_TIME_COST', 2, 1, 10),
-    parallelism: integer('LATCHKEY_ARGON2_PARALLELISM', 1, 1, 16),
-  }
-
-  const productName = read('LATCHKEY_PRODUCT_NAME') ?? 'Latchkey'
-  if (productName.length > 60 || /[\r\n<>"]/.test(productName))
-    fail('LATCHKEY_PRODUCT_NAME', 'must be at most 60 characters, without quotes, angle brackets or line breaks')
-  const mailFrom = read('LATCHKEY_MAIL_FROM') ?? `"${productName}" <no-reply@${hostOf(publicUrl)}>`
-  if (!isMailbox(mailFrom))
-    fail(
-      'LATCHKEY_MAIL_FROM',
-      `must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "${mailFrom}")`,
-    )
-
-  const config: Config = {
-    port,
-    host,
-    issuer,
-    dataDir,
-    database,
-    redisUrl,
-    kek,
-    signingAlg,
-    keyRotationIntervalMs,
-    accessTokenTtlMs,
-    refreshTokenTtlMs,
-    refreshTokenIdleTtlMs,
-    refreshReuseGraceMs,
-    defaultAudience,
-    publicUrl,
-    resetTokenTtlMs,
-    requireVerifiedEmail,
-    corsOrigins,
-    trustProxy,
-    smtpUrl,
-    logLevel,
-    rateLimits,
-    passwordMinLength,
-    argon2,
-    productName,
-    mailFrom,
-    // A verifier may cache the JWKS this long; a next key is published a whole rotation
-    // interval before it signs, so this stays far below the pre-publication lead.
-    jwksMaxAgeMs: Math.min(MAX_JWKS_MAX_AGE_MS, Math.floor(keyRotationIntervalMs / 10)),
-    clockSkewMs: CLOCK_SKEW_MS,
-  }
-  if (problems.length === 0) {
-    checkTokenLifetimes(config, fail)
-  }
-  if (problems.length > 0) throw new ConfigError(problems)
-  return Object.freeze(config)
-}
-
-/** A key must outlive in the JWKS every token it signed: rotation faster than tokens expire would pile up keys. */
-function checkTokenLifetimes(config: Config, fail: (name: string, why: string) => undefined): void {
-  if (config.keyRotationIntervalMs < config.accessTokenTtlMs) {
-    fail(
-      'LATCHKEY_KEY_ROTATION_INTERVAL',
-      `must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (${formatDuration(config.accessTokenTtlMs)})`,
-    )
-  }
-  if (config.refreshTokenIdleTtlMs > config.refreshTokenTtlMs) {
-    fail('LATCHKEY_REFRESH_TOKEN_IDLE_TTL', 'must not be longer than LATCHKEY_REFRESH_TOKEN_TTL')
-  }
-}
-
 export function formatDuration(ms: number): string {
   for (const [unit, size] of [
     ['d', 86_400_000],
@@ -261,140 +89,155 @@ export function formatDuration(ms: number): string {
   return `${Math.round(ms / 1000)}s`
 }
 
-function durationOrZero(
-  name: string,
-  text: string,
-  max: number,
-  fail: (name: string, why: string) => undefined,
-): number {
-  if (text === '0') return 0
-  const ms = parseDuration(text)
-  if (ms === null) return fail(name, `must be a duration like 10s, or 0s to disable (got "${text}")`) ?? 0
-  if (ms > max) return fail(name, `must be at most ${formatDuration(max)} (got "${text}")`) ?? 0
-  return ms
-}
+const CLOCK_SKEW_MS = 60_000
+const MAX_JWKS_MAX_AGE_MS = 300_000
 
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname.replace(/^\[|\]$/g, '') || 'localhost'
-  } catch {
-    return 'localhost'
+// ---------------------------------------------------------------------------------------------
+// Kinds of variable. Each is a TypeBox string schema (the syntax, and the default when there is one)
+// whose `problem` finishes the sentence "NAME …" when a value breaks it; `echo` adds the value (never
+// for values that may hold a secret). A decoder turns a well-formed value into its typed form and
+// throws EnvProblem for what a pattern cannot say: ranges, URL rules, lists.
+// ---------------------------------------------------------------------------------------------
+
+/** What a decoder found wrong with a value: sentences that follow the variable's name. */
+class EnvProblem extends Error {
+  constructor(readonly sentences: string[]) {
+    super(sentences.join('; '))
   }
 }
 
-/** `addr@domain` or `Name <addr@domain>` / `"Name" <addr@domain>` on one line (RFC 5322 §3.4, loosely). */
-function isMailbox(text: string): boolean {
-  return (
-    !/[\r\n]/.test(text) &&
-    /^(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$/.test(text)
-  )
+function reject(sentence: string): never {
+  throw new EnvProblem([sentence])
 }
 
-export function isLoopbackHost(hostname: string): boolean {
-  const bare = hostname.replace(/^\[|\]$/g, '')
-  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare)
-}
-
-function isAbsoluteUri(text: string): boolean {
-  try {
-    const url = new URL(text)
-    return url.protocol.length > 1 && !text.includes('#')
-  } catch {
-    return false
-  }
-}
-
-/**
- * An https URL (http only on loopback). `bare` also forbids query and fragment, as RFC 8414 §2
- * requires of an issuer. The result has no trailing slash so endpoint URLs join cleanly.
- */
 /** Values are echoed in errors, but never the credentials a URL may carry. */
 function withoutCredentials(text: string): string {
   return text.replace(/\/\/[^/@\s]*@/, '//[credentials]@')
 }
 
-function absoluteUrl(
-  name: string,
-  raw: string,
-  fail: (name: string, why: string) => undefined,
-  rules: { secure: boolean; bare: boolean },
-): string {
-  const text = withoutCredentials(raw)
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    return fail(name, `must be an absolute URL (got "${text}")`) ?? text
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    return fail(name, `must be an http(s) URL (got "${text}")`) ?? text
-  if (rules.secure && url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-    return fail(name, `must use https unless its host is loopback (got "${text}")`) ?? text
-  }
-  if (url.username || url.password) return fail(name, 'must not contain credentials') ?? text
-  if (rules.bare && (url.search || url.hash || raw.includes('?') || raw.includes('#'))) {
-    return fail(name, 'must not have a query or fragment') ?? text
-  }
-  return url.href.replace(/\/+$/, '')
+const got = (text: string): string => `(got "${withoutCredentials(text)}")`
+
+/** Settings are only ever read, so the transform offers no way back. */
+function decoded<S extends TSchema, T>(schema: S, decode: (value: StaticDecode<S>) => T): TTransform<S, T> {
+  return Type.Transform(schema)
+    .Decode(decode)
+    .Encode(() => {
+      throw new Error('settings are never encoded')
+    })
 }
 
-function parseDatabase(
-  text: string | undefined,
-  dataDir: string,
-  fail: (name: string, why: string) => undefined,
-): DatabaseConfig {
-  if (text === undefined) return { dialect: 'sqlite', file: path.join(dataDir, 'latchkey.db') }
-  if (/^postgres(ql)?:\/\//.test(text)) {
-    try {
-      new URL(text)
-      return { dialect: 'postgres', url: text }
-    } catch {
-      // fall through to the error below; never echo the URL, it may hold a password
-    }
-  }
+function duration(fallback: string, range: { min: string; max: string }) {
+  const problem = 'must be a duration like 30s, 10m, 12h or 7d'
+  const schema = Type.String({ default: fallback, pattern: String.raw`^\d{1,9}[smhd]$`, problem, echo: true })
+  return decoded(schema, (text) => {
+    const ms = parseDuration(text) ?? Number.NaN
+    const [min, max] = [parseDuration(range.min) ?? 0, parseDuration(range.max) ?? 0]
+    return ms >= min && ms <= max ? ms : reject(`must be between ${range.min} and ${range.max} ${got(text)}`)
+  })
+}
+
+/** A duration that `0` or `0s` turns off. */
+function durationOrOff(fallback: string, max: string) {
+  const problem = 'must be a duration like 10s, or 0s to disable'
+  const schema = Type.String({ default: fallback, pattern: String.raw`^(?:0|\d{1,9}[smhd])$`, problem, echo: true })
+  return decoded(schema, (text) => {
+    const ms = text === '0' ? 0 : (parseDuration(text) ?? Number.NaN)
+    return ms <= (parseDuration(max) ?? 0) ? ms : reject(`must be at most ${max} ${got(text)}`)
+  })
+}
+
+/** A whole number in range; `digits` and `problem` let PORT keep its own wording. */
+function integer(fallback: number, range: { min: number; max: number; digits?: number; problem?: string }) {
+  const { min, max, digits = 9, problem = `must be a whole number from ${min} to ${max}` } = range
+  const schema = Type.String({ default: String(fallback), pattern: `^\\d{1,${digits}}$`, problem, echo: true })
+  return decoded(schema, (text) =>
+    Number(text) >= min && Number(text) <= max ? Number(text) : reject(`${problem} ${got(text)}`),
+  )
+}
+
+function flag(fallback: boolean) {
+  const spellings = [Type.Literal('true'), Type.Literal('1'), Type.Literal('false'), Type.Literal('0')]
+  const schema = Type.Union(spellings, { default: String(fallback), problem: 'must be true or false', echo: true })
+  return decoded(schema, (text) => text === 'true' || text === '1')
+}
+
+/** Names only: Type.Enum skips keys that look like numbers (TypeScript's reverse mappings). */
+function oneOf<T extends string>(values: readonly T[], fallback: T) {
+  const names = Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>
+  return Type.Enum(names, { default: fallback, problem: `must be one of ${values.join(', ')}`, echo: true })
+}
+
+const serverUrlProblems = {
+  not_absolute: (text: string) => `must be an absolute URL ${got(text)}`,
+  not_http: (text: string) => `must be an http(s) URL ${got(text)}`,
+  cleartext: (text: string) => `must use https unless its host is loopback ${got(text)}`,
+  credentials: () => 'must not contain credentials',
+  query: () => 'must not have a query or fragment',
+  fragment: () => 'must not have a query or fragment',
+}
+
+/** Latchkey's own address, normalised (`http://localhost:80/` is `http://localhost`), without a trailing slash so endpoint URLs join cleanly. */
+function withoutTrailingSlash(url: string): string {
+  return new URL(url).href.replace(/\/+$/, '')
+}
+
+function serverUrl(rules: { bare: boolean }) {
+  return decoded(Type.String(), (text) => {
+    const problem = findServerUrlProblem(text, rules)
+    return problem === null ? withoutTrailingSlash(text) : reject(serverUrlProblems[problem](text))
+  })
+}
+
+function absoluteUri() {
+  return decoded(Type.String(), (text) =>
+    findAbsoluteUriProblem(text) === null ? text : reject(`must be an absolute URI ${got(text)}`),
+  )
+}
+
+/** Never echoed: a PostgreSQL URL may hold a password. */
+function parseDatabaseUrl(text: string): DatabaseConfig {
+  if (/^postgres(ql)?:\/\//.test(text) && URL.canParse(text)) return { dialect: 'postgres', url: text }
   if (text.startsWith('sqlite:')) return { dialect: 'sqlite', file: path.resolve(text.slice('sqlite:'.length)) }
-  fail('DATABASE_URL', 'must be a postgres:// URL or sqlite:<path>')
-  return { dialect: 'sqlite', file: path.join(dataDir, 'latchkey.db') }
+  return reject('must be a postgres:// URL or sqlite:<path>')
 }
 
-function parseKek(text: string): Uint8Array | null {
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'))
-  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
-    const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
-    if (bytes.length === 32) return new Uint8Array(bytes)
-  }
-  return null
+function parseHost(host: string): string {
+  return isIP(host) || /^[a-zA-Z0-9.-]{1,253}$/.test(host)
+    ? host
+    : reject(`must be an IP address or host name ${got(host)}`)
 }
 
-function parseOrigins(text: string | undefined, fail: (name: string, why: string) => undefined): string[] {
-  if (text === undefined) return []
+/** 64 hex characters, or 43 base64(url) characters: 258 bits, that is 32 bytes and two padding bits. */
+function parseKek(text: string): Uint8Array {
+  if (text.length === 64) return new Uint8Array(Buffer.from(text, 'hex'))
+  return new Uint8Array(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64'))
+}
+
+const kekSchema = Type.String({
+  pattern: '^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$',
+  problem:
+    'must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)',
+})
+
+function parseCorsOrigins(text: string): string[] {
   const origins: string[] = []
-  for (const raw of text
+  const sentences: string[] = []
+  for (const entry of text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
-    let url: URL | undefined
-    try {
-      url = new URL(raw)
-    } catch {
-      url = undefined
-    }
-    // An origin is scheme://host[:port] and nothing else; `*` and `null` are never allowed with credentials.
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw.replace(/\/$/, '')) {
-      fail('LATCHKEY_CORS_ORIGINS', `"${withoutCredentials(raw)}" is not an origin like https://app.example.com`)
-      continue
-    }
-    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-      fail('LATCHKEY_CORS_ORIGINS', `"${raw}" must use https unless its host is loopback`)
-      continue
-    }
-    origins.push(url.origin)
+    const problem = findOriginProblem(entry)
+    if (problem === 'not_origin')
+      sentences.push(`"${withoutCredentials(entry)}" is not an origin like https://app.example.com`)
+    else if (problem === 'cleartext') sentences.push(`"${entry}" must use https unless its host is loopback`)
+    else origins.push(new URL(entry).origin)
   }
+  if (sentences.length > 0) throw new EnvProblem(sentences)
   return origins
 }
 
-function parseTrustProxy(text: string | undefined, fail: (name: string, why: string) => undefined): TrustProxy {
-  if (text === undefined || text === 'false' || text === 'off') return false
+function parseTrustProxy(text: string): TrustProxy {
+  if (text === 'false' || text === 'off') return false
   if (/^\d{1,2}$/.test(text)) return Number(text)
   const entries = text
     .split(',')
@@ -407,11 +250,172 @@ function parseTrustProxy(text: string | undefined, fail: (name: string, why: str
     if (bits === undefined) return true
     return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
   })
-  if (!valid || entries.length === 0) {
-    return (
-      fail('LATCHKEY_TRUST_PROXY', 'must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs') ??
-      false
+  if (!valid || entries.length === 0)
+    reject('must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs')
+  return entries
+}
+
+/** `addr@domain` or `Name <addr@domain>` / `"Name" <addr@domain>` on one line (RFC 5322 §3.4, loosely). */
+const mailboxPattern = String.raw`^(?![\s\S]*[\r\n])(?:(?:"[^"]{1,60}"|[^"<>@]{1,60}) ?<[^\s<>@]+@[^\s<>@]+>|[^\s<>@"]+@[^\s<>@]+)$`
+
+/**
+ * Every variable Latchkey reads, in the order problems are reported. Optional ones have no value
+ * when unset; their defaults are derived from other settings in toConfig.
+ */
+const EnvSchema = Type.Object({
+  PORT: integer(3000, { min: 0, max: 65535, digits: 5, problem: 'must be a port number 0-65535' }),
+  HOST: decoded(Type.String({ default: '127.0.0.1' }), parseHost),
+  /** Default: http://localhost:PORT. */
+  LATCHKEY_ISSUER: Type.Optional(serverUrl({ bare: true })),
+  /** Default: the issuer. */
+  LATCHKEY_PUBLIC_URL: Type.Optional(serverUrl({ bare: false })),
+  /** Default: the issuer. */
+  LATCHKEY_DEFAULT_AUDIENCE: Type.Optional(absoluteUri()),
+  LATCHKEY_DATA_DIR: decoded(Type.String({ default: './data' }), (dir) => path.resolve(dir)),
+  /** Default: SQLite at DATA_DIR/latchkey.db. */
+  DATABASE_URL: Type.Optional(decoded(Type.String(), parseDatabaseUrl)),
+  REDIS_URL: Type.Optional(
+    Type.String({ pattern: String.raw`^rediss?://\S+$`, problem: 'must be a redis:// or rediss:// URL' }),
+  ),
+  /** Default: a generated key file in the data dir. */
+  LATCHKEY_KEK: Type.Optional(decoded(kekSchema, parseKek)),
+  LATCHKEY_SIGNING_ALG: oneOf(signingAlgorithms, 'ES256'),
+  LATCHKEY_KEY_ROTATION_INTERVAL: duration('30d', { min: '10m', max: '365d' }),
+  LATCHKEY_ACCESS_TOKEN_TTL: duration('10m', { min: '30s', max: '1d' }),
+  LATCHKEY_REFRESH_TOKEN_TTL: duration('30d', { min: '1m', max: '365d' }),
+  LATCHKEY_REFRESH_TOKEN_IDLE_TTL: duration('7d', { min: '1m', max: '365d' }),
+  LATCHKEY_REFRESH_REUSE_GRACE: durationOrOff('10s', '1m'),
+  LATCHKEY_RESET_TOKEN_TTL: duration('1h', { min: '1m', max: '1d' }),
+  LATCHKEY_REQUIRE_VERIFIED_EMAIL: flag(false),
+  LATCHKEY_CORS_ORIGINS: Type.Optional(decoded(Type.String(), parseCorsOrigins)),
+  LATCHKEY_TRUST_PROXY: decoded(Type.String({ default: 'off' }), parseTrustProxy),
+  SMTP_URL: Type.Optional(
+    Type.String({ pattern: String.raw`^smtps?://\S+$`, problem: 'must be an smtp:// or smtps:// URL' }),
+  ),
+  LOG_LEVEL: oneOf(logLevels, 'info'),
+  LATCHKEY_RATE_LIMITS: flag(true),
+  LATCHKEY_PASSWORD_MIN_LENGTH: integer(12, { min: 8, max: 64 }),
+  LATCHKEY_ARGON2_MEMORY_KIB: integer(19_456, { min: 8_192, max: 1_048_576 }),
+  LATCHKEY_ARGON2_TIME_COST: integer(2, { min: 1, max: 10 }),
+  LATCHKEY_ARGON2_PARALLELISM: integer(1, { min: 1, max: 16 }),
+  LATCHKEY_PRODUCT_NAME: Type.String({
+    default: 'Latchkey',
+    maxLength: 60,
+    pattern: '^[^\\r\\n<>"]*$',
+    problem: 'must be at most 60 characters, without quotes, angle brackets or line breaks',
+  }),
+  /** Default: "<product name>" <no-reply@<public URL host>>. */
+  LATCHKEY_MAIL_FROM: Type.Optional(
+    Type.String({
+      pattern: mailboxPattern,
+      problem: 'must be an address like no-reply@example.com or "Name" <no-reply@example.com>',
+      echo: true,
+    }),
+  ),
+})
+
+type Settings = StaticDecode<typeof EnvSchema>
+
+/** Reads and validates the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const values = Value.Default(EnvSchema, readEnv(env)) as Record<string, string | undefined>
+  const problems = findProblems(values)
+  if (problems.length > 0) throw new ConfigError(problems)
+  const config = toConfig(Value.Decode(EnvSchema, values))
+  const crossFieldProblems = checkTokenLifetimes(config)
+  if (crossFieldProblems.length > 0) throw new ConfigError(crossFieldProblems)
+  return Object.freeze(config)
+}
+
+/** The variables the schema knows, trimmed; a blank one counts as unset. */
+function readEnv(env: Env): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const name of Object.keys(EnvSchema.properties)) {
+    const value = env[name]?.trim()
+    if (value) values[name] = value
+  }
+  return values
+}
+
+/** One pass over the schema: each bad variable by name with a plain sentence, never a schema path. */
+function findProblems(values: Record<string, string | undefined>): string[] {
+  const problems: string[] = []
+  for (const [name, schema] of Object.entries(EnvSchema.properties) as [string, TSchema][]) {
+    const text = values[name]
+    if (text === undefined) continue
+    if (!Value.Check(schema, text)) {
+      const { problem = 'is not valid', echo = false } = schema as { problem?: string; echo?: boolean }
+      problems.push(`${name} ${problem}${echo ? ` ${got(text)}` : ''}`)
+      continue
+    }
+    try {
+      Value.Decode(schema, text)
+    } catch (error) {
+      if (!(error instanceof TransformDecodeError && error.error instanceof EnvProblem)) throw error
+      problems.push(...error.error.sentences.map((sentence) => `${name} ${sentence}`))
+    }
+  }
+  return problems
+}
+
+function toConfig(settings: Settings): Config {
+  const issuer = settings.LATCHKEY_ISSUER ?? withoutTrailingSlash(`http://localhost:${settings.PORT}`)
+  const publicUrl = settings.LATCHKEY_PUBLIC_URL ?? issuer
+  const productName = settings.LATCHKEY_PRODUCT_NAME
+  const dataDir = settings.LATCHKEY_DATA_DIR
+  return {
+    port: settings.PORT,
+    host: settings.HOST,
+    issuer,
+    dataDir,
+    database: settings.DATABASE_URL ?? { dialect: 'sqlite', file: path.join(dataDir, 'latchkey.db') },
+    redisUrl: settings.REDIS_URL ?? null,
+    kek: settings.LATCHKEY_KEK ?? null,
+    signingAlg: settings.LATCHKEY_SIGNING_ALG,
+    keyRotationIntervalMs: settings.LATCHKEY_KEY_ROTATION_INTERVAL,
+    accessTokenTtlMs: settings.LATCHKEY_ACCESS_TOKEN_TTL,
+    refreshTokenTtlMs: settings.LATCHKEY_REFRESH_TOKEN_TTL,
+    refreshTokenIdleTtlMs: settings.LATCHKEY_REFRESH_TOKEN_IDLE_TTL,
+    refreshReuseGraceMs: settings.LATCHKEY_REFRESH_REUSE_GRACE,
+    defaultAudience: settings.LATCHKEY_DEFAULT_AUDIENCE ?? issuer,
+    publicUrl,
+    resetTokenTtlMs: settings.LATCHKEY_RESET_TOKEN_TTL,
+    requireVerifiedEmail: settings.LATCHKEY_REQUIRE_VERIFIED_EMAIL,
+    corsOrigins: settings.LATCHKEY_CORS_ORIGINS ?? [],
+    trustProxy: settings.LATCHKEY_TRUST_PROXY,
+    smtpUrl: settings.SMTP_URL ?? null,
+    logLevel: settings.LOG_LEVEL,
+    rateLimits: settings.LATCHKEY_RATE_LIMITS,
+    passwordMinLength: settings.LATCHKEY_PASSWORD_MIN_LENGTH,
+    argon2: {
+      memoryCost: settings.LATCHKEY_ARGON2_MEMORY_KIB,
+      timeCost: settings.LATCHKEY_ARGON2_TIME_COST,
+      parallelism: settings.LATCHKEY_ARGON2_PARALLELISM,
+    },
+    productName,
+    mailFrom: settings.LATCHKEY_MAIL_FROM ?? `"${productName}" <no-reply@${hostOf(publicUrl)}>`,
+    // A verifier may cache the JWKS this long; a next key is published a whole rotation
+    // interval before it signs, so this stays far below the pre-publication lead.
+    jwksMaxAgeMs: Math.min(MAX_JWKS_MAX_AGE_MS, Math.floor(settings.LATCHKEY_KEY_ROTATION_INTERVAL / 10)),
+    clockSkewMs: CLOCK_SKEW_MS,
+  }
+}
+
+/** A key must outlive in the JWKS every token it signed: rotation faster than tokens expire would pile up keys. */
+function checkTokenLifetimes(config: Config): string[] {
+  const problems: string[] = []
+  if (config.keyRotationIntervalMs < config.accessTokenTtlMs) {
+    problems.push(
+      `LATCHKEY_KEY_ROTATION_INTERVAL must not be shorter than LATCHKEY_ACCESS_TOKEN_TTL (${formatDuration(config.accessTokenTtlMs)})`,
     )
   }
-  return entries
+  if (config.refreshTokenIdleTtlMs > config.refreshTokenTtlMs) {
+    problems.push('LATCHKEY_REFRESH_TOKEN_IDLE_TTL must not be longer than LATCHKEY_REFRESH_TOKEN_TTL')
+  }
+  return problems
+}
+
+/** The public URL is valid by now; IPv6 hosts lose their brackets to fit in an address. */
+function hostOf(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '')
 }

@@ -14,7 +14,7 @@ const problemsOf = (env: Record<string, string>): string[] => {
 
 t.test('zero configuration gives safe defaults', async (t) => {
   const config = loadConfig({})
-  t.match(config, {
+  t.same(config, {
     port: 3000,
     host: '127.0.0.1',
     issuer: 'http://localhost:3000',
@@ -36,11 +36,61 @@ t.test('zero configuration gives safe defaults', async (t) => {
     trustProxy: false,
     smtpUrl: null,
     logLevel: 'info',
-    jwksMaxAgeMs: 300_000,
+    rateLimits: true,
+    passwordMinLength: 12,
+    argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
     productName: 'Latchkey',
     mailFrom: '"Latchkey" <no-reply@localhost>',
+    jwksMaxAgeMs: 300_000,
+    clockSkewMs: 60_000,
   })
   t.ok(Object.isFrozen(config))
+})
+
+t.test('each documented default, spelled out, gives the same configuration as leaving it unset', async (t) => {
+  // The defaults column of README.md and API.md, variable by variable.
+  const documented: Record<string, string> = {
+    PORT: '3000',
+    HOST: '127.0.0.1',
+    LATCHKEY_ISSUER: 'http://localhost:3000',
+    LATCHKEY_DATA_DIR: './data',
+    DATABASE_URL: `sqlite:${path.join('data', 'latchkey.db')}`,
+    LATCHKEY_SIGNING_ALG: 'ES256',
+    LATCHKEY_KEY_ROTATION_INTERVAL: '30d',
+    LATCHKEY_ACCESS_TOKEN_TTL: '10m',
+    LATCHKEY_REFRESH_TOKEN_TTL: '30d',
+    LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '7d',
+    LATCHKEY_REFRESH_REUSE_GRACE: '10s',
+    LATCHKEY_DEFAULT_AUDIENCE: 'http://localhost:3000',
+    LATCHKEY_PUBLIC_URL: 'http://localhost:3000',
+    LATCHKEY_RESET_TOKEN_TTL: '1h',
+    LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'false',
+    LATCHKEY_TRUST_PROXY: 'off',
+    LOG_LEVEL: 'info',
+    LATCHKEY_RATE_LIMITS: 'true',
+    LATCHKEY_PASSWORD_MIN_LENGTH: '12',
+    LATCHKEY_ARGON2_MEMORY_KIB: '19456',
+    LATCHKEY_ARGON2_TIME_COST: '2',
+    LATCHKEY_ARGON2_PARALLELISM: '1',
+    LATCHKEY_MAIL_FROM: '"Latchkey" <no-reply@localhost>',
+    LATCHKEY_PRODUCT_NAME: 'Latchkey',
+  }
+  const unset = loadConfig({})
+  for (const [name, value] of Object.entries(documented)) {
+    t.same(loadConfig({ [name]: value }), unset, name)
+  }
+  t.same(loadConfig(documented), unset, 'all at once')
+})
+
+t.test('a blank variable counts as unset and values are trimmed', async (t) => {
+  t.same(loadConfig({ PORT: ' ', LOG_LEVEL: '', LATCHKEY_ISSUER: '  ' }), loadConfig({}))
+  t.equal(loadConfig({ PORT: ' 8080 ' }).port, 8080)
+})
+
+t.test('the default issuer follows PORT and is normalised like an explicit one', async (t) => {
+  t.equal(loadConfig({ PORT: '8080' }).issuer, 'http://localhost:8080')
+  t.equal(loadConfig({ PORT: '80' }).issuer, 'http://localhost')
+  t.equal(loadConfig({ PORT: '80' }).defaultAudience, 'http://localhost')
 })
 
 t.test('every variable is read', async (t) => {
@@ -260,5 +310,67 @@ t.test('credentials in a URL are never echoed in an error', async (t) => {
   ])
   t.same(problemsOf({ LATCHKEY_CORS_ORIGINS: 'https://u:p@app.example.com' }), [
     'LATCHKEY_CORS_ORIGINS "https://[credentials]@app.example.com" is not an origin like https://app.example.com',
+  ])
+})
+
+t.test('every bad variable in one environment is reported in one error, in schema order', async (t) => {
+  const problems = problemsOf({
+    PORT: 'eighty',
+    HOST: 'bad host!',
+    LATCHKEY_ISSUER: 'http://id.example.com',
+    LATCHKEY_PUBLIC_URL: 'ftp://files.example.com',
+    LATCHKEY_DEFAULT_AUDIENCE: 'api',
+    DATABASE_URL: 'mysql://db',
+    REDIS_URL: 'cache:6379',
+    LATCHKEY_KEK: 'short',
+    LATCHKEY_SIGNING_ALG: 'HS256',
+    LATCHKEY_KEY_ROTATION_INTERVAL: '1y',
+    LATCHKEY_ACCESS_TOKEN_TTL: '1s',
+    LATCHKEY_REFRESH_TOKEN_TTL: '400d',
+    LATCHKEY_REFRESH_TOKEN_IDLE_TTL: 'week',
+    LATCHKEY_REFRESH_REUSE_GRACE: '2m',
+    LATCHKEY_RESET_TOKEN_TTL: '0s',
+    LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'TRUE',
+    LATCHKEY_CORS_ORIGINS: '*, http://app.example.com',
+    LATCHKEY_TRUST_PROXY: '10.0.0.0/33',
+    SMTP_URL: 'mail.example.com',
+    LOG_LEVEL: 'verbose',
+    LATCHKEY_RATE_LIMITS: 'off',
+    LATCHKEY_PASSWORD_MIN_LENGTH: '6',
+    LATCHKEY_ARGON2_MEMORY_KIB: 'lots',
+    LATCHKEY_ARGON2_TIME_COST: '0',
+    LATCHKEY_ARGON2_PARALLELISM: '17',
+    LATCHKEY_PRODUCT_NAME: 'x'.repeat(61),
+    LATCHKEY_MAIL_FROM: 'nobody',
+  })
+  t.same(problems, [
+    'PORT must be a port number 0-65535 (got "eighty")',
+    'HOST must be an IP address or host name (got "bad host!")',
+    'LATCHKEY_ISSUER must use https unless its host is loopback (got "http://id.example.com")',
+    'LATCHKEY_PUBLIC_URL must be an http(s) URL (got "ftp://files.example.com")',
+    'LATCHKEY_DEFAULT_AUDIENCE must be an absolute URI (got "api")',
+    'DATABASE_URL must be a postgres:// URL or sqlite:<path>',
+    'REDIS_URL must be a redis:// or rediss:// URL',
+    'LATCHKEY_KEK must be 32 random bytes as 64 hex characters or base64/base64url (generate one with `openssl rand -base64 32`)',
+    'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")',
+    'LATCHKEY_KEY_ROTATION_INTERVAL must be a duration like 30s, 10m, 12h or 7d (got "1y")',
+    'LATCHKEY_ACCESS_TOKEN_TTL must be between 30s and 1d (got "1s")',
+    'LATCHKEY_REFRESH_TOKEN_TTL must be between 1m and 365d (got "400d")',
+    'LATCHKEY_REFRESH_TOKEN_IDLE_TTL must be a duration like 30s, 10m, 12h or 7d (got "week")',
+    'LATCHKEY_REFRESH_REUSE_GRACE must be at most 1m (got "2m")',
+    'LATCHKEY_RESET_TOKEN_TTL must be between 1m and 1d (got "0s")',
+    'LATCHKEY_REQUIRE_VERIFIED_EMAIL must be true or false (got "TRUE")',
+    'LATCHKEY_CORS_ORIGINS "*" is not an origin like https://app.example.com',
+    'LATCHKEY_CORS_ORIGINS "http://app.example.com" must use https unless its host is loopback',
+    'LATCHKEY_TRUST_PROXY must be a number of proxy hops or a comma-separated list of IP addresses/CIDRs',
+    'SMTP_URL must be an smtp:// or smtps:// URL',
+    'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
+    'LATCHKEY_RATE_LIMITS must be true or false (got "off")',
+    'LATCHKEY_PASSWORD_MIN_LENGTH must be a whole number from 8 to 64 (got "6")',
+    'LATCHKEY_ARGON2_MEMORY_KIB must be a whole number from 8192 to 1048576 (got "lots")',
+    'LATCHKEY_ARGON2_TIME_COST must be a whole number from 1 to 10 (got "0")',
+    'LATCHKEY_ARGON2_PARALLELISM must be a whole number from 1 to 16 (got "17")',
+    'LATCHKEY_PRODUCT_NAME must be at most 60 characters, without quotes, angle brackets or line breaks',
+    'LATCHKEY_MAIL_FROM must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "nobody")',
   ])
 })

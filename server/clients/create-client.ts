@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/database.js'
 import { isScopeToken } from './scope.js'
+import { findAbsoluteUriProblem, findRedirectUriProblem } from '../url-rules.js'
 import { generateClientSecret, hashClientSecret } from './client-secret.js'
 import { clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
 import { insertClient } from './client.store.js'
@@ -21,32 +22,23 @@ export class ClientRegistrationError extends Error {
   override name = 'ClientRegistrationError'
 }
 
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
+const redirectUriProblems = {
+  not_absolute: 'is not an absolute URI',
+  fragment: 'must not have a fragment',
+  cleartext: 'must use https unless its host is loopback',
+  forbidden_scheme: 'uses a forbidden scheme',
 }
 
-/** RFC 9700 §2.1 / RFC 8252: https, http only on loopback (native apps), or a private-use scheme; no fragment. */
 function assertRedirectUri(uri: string): void {
-  let url: URL
-  try {
-    url = new URL(uri)
-  } catch {
-    throw new ClientRegistrationError(`redirect URI "${uri}" is not an absolute URI`)
-  }
-  if (uri.includes('#')) throw new ClientRegistrationError(`redirect URI "${uri}" must not have a fragment`)
-  if (url.protocol === 'http:' && !isLoopback(url.hostname))
-    throw new ClientRegistrationError(`redirect URI "${uri}" must use https unless its host is loopback`)
-  if (['javascript:', 'data:', 'file:', 'vbscript:'].includes(url.protocol))
-    throw new ClientRegistrationError(`redirect URI "${uri}" uses a forbidden scheme`)
+  const problem = findRedirectUriProblem(uri)
+  if (problem !== null) throw new ClientRegistrationError(`redirect URI "${uri}" ${redirectUriProblems[problem]}`)
 }
+
+const audienceProblems = { not_absolute: 'is not an absolute URI', fragment: 'must not have a fragment' }
 
 function assertAudience(audience: string): void {
-  try {
-    new URL(audience)
-  } catch {
-    throw new ClientRegistrationError(`audience "${audience}" is not an absolute URI`)
-  }
-  if (audience.includes('#')) throw new ClientRegistrationError(`audience "${audience}" must not have a fragment`)
+  const problem = findAbsoluteUriProblem(audience)
+  if (problem !== null) throw new ClientRegistrationError(`audience "${audience}" ${audienceProblems[problem]}`)
 }
 
 export function assertValidRegistration(
