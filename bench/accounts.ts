@@ -12,7 +12,6 @@
 //      load runs in its own worker thread, so the flood's client does not delay the others' clocks;
 //   5. login timing, one request at a time: a known account with a wrong password against unknown
 //      addresses (ASVS 6.3.8: the two must not be told apart by time).
-import os from 'node:os'
 import argon2 from 'argon2'
 import autocannon from 'autocannon'
 import { defaultHashingConcurrency } from '../server/users/password-hasher.js'
@@ -20,7 +19,7 @@ import { summary } from './lib/autocannon-run.js'
 import { basicAuthorization } from './lib/client-credentials.js'
 import { prepareLatchkey } from './lib/latchkey.js'
 import { repeatFor } from './lib/repeat.js'
-import { writeResults } from './lib/results-file.js'
+import { runFacts, writeResults } from './lib/results-file.js'
 import { runBench } from './lib/run-bench.js'
 
 const PASSWORD = 'a benchmark passphrase 2026'
@@ -36,9 +35,7 @@ await runBench({}, async (settings) => {
   const duration = settings.durationSeconds
   const latchkey = await prepareLatchkey(settings, { from: 'dist', env: { LATCHKEY_RATE_LIMITS: 'false' } })
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
+    ...runFacts(),
     durationSeconds: duration,
   }
   try {

@@ -12,13 +12,12 @@
 // request, no database write) with autocannon at the same connection count right afterwards.
 import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
-import os from 'node:os'
 import autocannon from 'autocannon'
 import { BenchError } from './lib/bench-error.js'
 import { clientCredentialsRequest } from './lib/client-credentials.js'
 import { prepareLatchkey } from './lib/latchkey.js'
 import { repeatFor } from './lib/repeat.js'
-import { writeResults } from './lib/results-file.js'
+import { runFacts, writeResults } from './lib/results-file.js'
 import { runBench } from './lib/run-bench.js'
 
 const PASSWORD = 'a benchmark passphrase 2026'
@@ -59,9 +58,7 @@ await runBench({ defaults: { connections: 20 } }, async (settings) => {
   const latchkey = await prepareLatchkey(settings, { from: 'dist', env: { LATCHKEY_RATE_LIMITS: 'false' } })
   const port = latchkey.port
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
+    ...runFacts(),
     durationSeconds: duration,
     connections,
   }

@@ -8,7 +8,6 @@
 // (the reset path never hashes). Then two autocannon runs at once, 10 connections each (20 in all),
 // one cycling over the known addresses and one over as many unknown ones, so both see the same
 // machine at the same moments and the same per-account limit (3 mails per address per 15 min).
-import os from 'node:os'
 import autocannon from 'autocannon'
 import { SMTPServer } from 'smtp-server'
 import { summary } from './lib/autocannon-run.js'
@@ -16,7 +15,7 @@ import { BenchError } from './lib/bench-error.js'
 import { freePort } from './lib/free-port.js'
 import { prepareLatchkey } from './lib/latchkey.js'
 import { repeatTimes } from './lib/repeat.js'
-import { writeResults } from './lib/results-file.js'
+import { runFacts, writeResults } from './lib/results-file.js'
 import { runBench } from './lib/run-bench.js'
 import type { BenchSettings } from './lib/settings.js'
 
@@ -68,9 +67,7 @@ await runBench({}, async (settings) => {
     },
   })
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
+    ...runFacts(),
     durationSeconds: settings.durationSeconds,
     knownAccounts: KNOWN,
   }

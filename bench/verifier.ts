@@ -12,7 +12,6 @@
 //   3. GET /oauth/revocations with If-None-Match = the current ETag, autocannon, counting 304s; then
 //      the JWKS's 304 under the same load, as a calibration of what the machine allows
 
-import os from 'node:os'
 import autocannon from 'autocannon'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { createVerifier } from '@latchkey/verifier'
@@ -20,7 +19,7 @@ import { BenchError } from './lib/bench-error.js'
 import { clientCredentialsRequest, requestAccessToken } from './lib/client-credentials.js'
 import { prepareLatchkey } from './lib/latchkey.js'
 import { repeatFor, repeatTimes } from './lib/repeat.js'
-import { writeResults } from './lib/results-file.js'
+import { runFacts, writeResults } from './lib/results-file.js'
 import { runBench } from './lib/run-bench.js'
 
 const AUDIENCE = 'https://api.example.com'
@@ -113,9 +112,7 @@ await runBench({ defaults: { verifySeconds: 3 } }, async (benchSettings) => {
     const jwksPerSecond = Math.round((jwks304.statusCodeStats['304']?.count ?? 0) / settings.durationSeconds)
 
     const results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: os.cpus().length,
+      ...runFacts(),
       settings,
       verification: { rounds, joseTotal, verifierTotal, ratio: Number(ratio.toFixed(3)), bar: 0.9, pass: ratio >= 0.9 },
       revocationFeed: {

@@ -1,5 +1,6 @@
 // Writing a bench's results file. Results are committed; machine paths are not.
 import { writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { benchDir, repoRoot } from './paths.js'
 
@@ -10,4 +11,9 @@ export async function writeResults(fileName: string, report: unknown, roots: str
   const file = path.join(benchDir, fileName)
   await writeFile(file, `${text}\n`)
   return file
+}
+
+/** When and on what a run was measured: the head of every Latchkey-only results file. */
+export function runFacts(): { date: string; node: string; cpus: number } {
+  return { date: new Date().toISOString(), node: process.version, cpus: os.availableParallelism() }
 }
