@@ -12,73 +12,42 @@
 //      load runs in its own worker thread, so the flood's client does not delay the others' clocks;
 //   5. login timing, one request at a time: a known account with a wrong password against unknown
 //      addresses (ASVS 6.3.8: the two must not be told apart by time).
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import argon2 from 'argon2'
 import autocannon from 'autocannon'
 import { defaultHashingConcurrency } from '../server/users/password-hasher.js'
-import { cli, repoRoot, freePort, startLatchkey, summary } from './latchkey-process.js'
+import { summary } from './lib/autocannon-run.js'
+import { basicAuthorization } from './lib/client-credentials.js'
+import { prepareLatchkey } from './lib/latchkey.js'
+import { repeatFor } from './lib/repeat.js'
+import { runFacts, writeResults } from './lib/results-file.js'
+import { runBench } from './lib/run-bench.js'
 
-const duration = Number(process.env.BENCH_DURATION ?? 10)
 const PASSWORD = 'a benchmark passphrase 2026'
 
 async function rawArgon2(seconds: number): Promise<number> {
   const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 })
   // As many in flight as the server lets run at once (one per core but one).
-  const inFlight = defaultHashingConcurrency()
-  const end = Date.now() + seconds * 1000
-  let done = 0
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (Date.now() < end) {
-        await argon2.verify(hash, PASSWORD)
-        done++
-      }
-    }),
-  )
+  const { done } = await repeatFor(seconds, defaultHashingConcurrency(), () => argon2.verify(hash, PASSWORD))
   return Math.round(done / seconds)
 }
 
-async function main(): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-accounts-'))
-  const port = await freePort()
-  const env = {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LATCHKEY_DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    LATCHKEY_RATE_LIMITS: 'false',
-    LATCHKEY_ISSUER: `http://127.0.0.1:${port}`,
-  }
-  const run = (args: string[], input?: string) =>
-    execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
-  const client = JSON.parse(
-    run([
-      'clients',
-      'create',
-      '--name',
-      'bench',
-      '--scope',
-      'notes:read',
-      '--audience',
-      'https://api.example.com',
-      '--json',
-    ]),
-  ) as { client_id: string; client_secret: string }
-  const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`
-  run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
-  const { child, base } = await startLatchkey(env)
-  const loginBody = JSON.stringify({ email: 'loadtest@example.com', password: PASSWORD })
-  const browser = { origin: base, 'x-requested-with': 'latchkey' }
+await runBench({}, async (settings) => {
+  const duration = settings.durationSeconds
+  const latchkey = await prepareLatchkey(settings, { from: 'dist', env: { LATCHKEY_RATE_LIMITS: 'false' } })
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
+    ...runFacts(),
     durationSeconds: duration,
   }
   try {
+    const client = await latchkey.cliJson<{ client_id: string; client_secret: string }>(
+      // prettier-ignore
+      ['clients', 'create', '--name', 'bench', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'],
+    )
+    const basic = basicAuthorization(client.client_id, client.client_secret)
+    await latchkey.cli(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
+    const base = (await latchkey.serve()).origin
+    const loginBody = JSON.stringify({ email: 'loadtest@example.com', password: PASSWORD })
+    const browser = { origin: base, 'x-requested-with': 'latchkey' }
     // 1. raw argon2 and 2. login, back to back so both see the same machine.
     const raw = await rawArgon2(duration)
     const login = summary(
@@ -200,10 +169,9 @@ async function main(): Promise<void> {
       note: '200 interleaved pairs, one request at a time',
     }
   } finally {
-    child.kill('SIGTERM')
-    rmSync(dataDir, { recursive: true, force: true })
+    await latchkey.close()
   }
-  writeFileSync(path.join(repoRoot, 'bench/accounts-results.json'), JSON.stringify(results, null, 2) + '\n')
+  await writeResults('accounts-results.json', results)
   const login = results.login as { requestsPerSecond: number; p99Ms: number; ratioToRawArgon2: number }
   const refresh = results.refresh as { requestsPerSecond: number; p99Ms: number; non2xx: number }
   const flood = results.flood as Record<
@@ -230,9 +198,4 @@ async function main(): Promise<void> {
   console.log(
     `login timing, known account + wrong password: p50 ${timing.knownWrongPassword!.p50Ms} ms, p90 ${timing.knownWrongPassword!.p90Ms} ms; unknown email: p50 ${timing.unknownEmail!.p50Ms} ms, p90 ${timing.unknownEmail!.p90Ms} ms`,
   )
-}
-
-main().catch((error: unknown) => {
-  console.error(error)
-  process.exitCode = 1
 })

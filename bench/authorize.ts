@@ -10,18 +10,16 @@
 // The bar: ≥ 1,500 round trips/s, p99 ≤ 50 ms.
 // For scale on a shared machine, the same run also loads client_credentials (one signed token per
 // request, no database write) with autocannon at the same connection count right afterwards.
-import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
-import path from 'node:path'
 import autocannon from 'autocannon'
-import { cli, repoRoot, freePort, startLatchkey } from './latchkey-process.js'
+import { BenchError } from './lib/bench-error.js'
+import { clientCredentialsRequest } from './lib/client-credentials.js'
+import { prepareLatchkey } from './lib/latchkey.js'
+import { repeatFor } from './lib/repeat.js'
+import { runFacts, writeResults } from './lib/results-file.js'
+import { runBench } from './lib/run-bench.js'
 
-const duration = Number(process.env.BENCH_DURATION ?? 10)
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
-const warmup = Number(process.env.BENCH_WARMUP ?? 2)
 const PASSWORD = 'a benchmark passphrase 2026'
 const REDIRECT = 'https://app.example.com/callback'
 
@@ -55,74 +53,50 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-async function main(): Promise<void> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-authorize-'))
-  const port = await freePort()
-  const env = {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LATCHKEY_DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    LATCHKEY_RATE_LIMITS: 'false',
-    LATCHKEY_ISSUER: `http://127.0.0.1:${port}`,
-  }
-  const run = (args: string[], input?: string) =>
-    execFileSync(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, input, encoding: 'utf8' })
-  const client = JSON.parse(
-    run([
-      'clients',
-      'create',
-      '--name',
-      'bench app',
-      '--public',
-      '--first-party',
-      '--scope',
-      'openid email',
-      '--redirect-uri',
-      REDIRECT,
-      '--json',
-    ]),
-  ) as { client_id: string }
-  const machine = JSON.parse(
-    run([
-      'clients',
-      'create',
-      '--name',
-      'reference',
-      '--scope',
-      'notes:read',
-      '--audience',
-      'https://api.example.com',
-      '--json',
-    ]),
-  ) as { client_id: string; client_secret: string }
-  run(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
-  const { child } = await startLatchkey(env)
-  const verifier = randomBytes(32).toString('base64url')
-  const authorizePath = `/oauth/authorize?${new URLSearchParams({
-    response_type: 'code',
-    client_id: client.client_id,
-    redirect_uri: REDIRECT,
-    scope: 'openid email',
-    state: 'bench',
-    nonce: 'bench',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  })}`
+await runBench({ defaults: { connections: 20 } }, async (settings) => {
+  const { durationSeconds: duration, connections, warmupSeconds: warmup } = settings
+  const latchkey = await prepareLatchkey(settings, { from: 'dist', env: { LATCHKEY_RATE_LIMITS: 'false' } })
+  const port = latchkey.port
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
+    ...runFacts(),
     durationSeconds: duration,
     connections,
   }
+  let r: { perSecond: number; p50Ms: number; p99Ms: number; failures: number; firstFailure: string | null }
   try {
+    const client = await latchkey.cliJson<{ client_id: string }>(
+      // prettier-ignore
+      ['clients', 'create', '--name', 'bench app', '--public', '--first-party', '--scope', 'openid email', '--redirect-uri', REDIRECT, '--json'],
+    )
+    const machine = await latchkey.cliJson<{ client_id: string; client_secret: string }>(
+      // prettier-ignore
+      ['clients', 'create', '--name', 'reference', '--scope', 'notes:read', '--audience', 'https://api.example.com', '--json'],
+    )
+    await latchkey.cli(['users', 'create', '--email', 'loadtest@example.com', '--password-stdin'], PASSWORD)
+    await latchkey.serve()
+    const verifier = randomBytes(32).toString('base64url')
+    const authorizePath = `/oauth/authorize?${new URLSearchParams({
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: REDIRECT,
+      scope: 'openid email',
+      state: 'bench',
+      nonce: 'bench',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    })}`
     // Sign in once on the hosted page, as a browser would.
     const agent = new http.Agent({ keepAlive: true, maxSockets: connections })
     const page = await send(agent, port, { method: 'GET', path: authorizePath, headers: {} })
     const csrfCookie = String(page.headers['set-cookie']?.[0]).split(';')[0]!
-    const csrf = new RegExp('name="csrf" value="([^"]*)"').exec(page.body)![1]!
-    const authorize = new RegExp('name="authorize" value="([^"]*)"').exec(page.body)![1]!.replace(/&amp;/g, '&')
+    // Attributes may be split over lines (the page's template is formatted by prettier).
+    const field = (name: string) => {
+      const match = new RegExp(`name="${name}"\\s+value="([^"]*)"`).exec(page.body)
+      if (!match) throw new BenchError(`the hosted sign-in page has no ${name} field:\n${page.body}`)
+      return match[1]!.replace(/&amp;/g, '&')
+    }
+    const csrf = field('csrf')
+    const authorize = field('authorize')
     const signin = await send(agent, port, {
       method: 'POST',
       path: '/signin',
@@ -160,19 +134,14 @@ async function main(): Promise<void> {
       const latencies: number[] = []
       let failures = 0
       let firstFailure: string | null = null
-      const end = performance.now() + seconds * 1000
-      await Promise.all(
-        Array.from({ length: connections }, async () => {
-          while (performance.now() < end) {
-            try {
-              latencies.push(await roundTrip())
-            } catch (error) {
-              failures++
-              firstFailure ??= String(error)
-            }
-          }
-        }),
-      )
+      await repeatFor(seconds, connections, async () => {
+        try {
+          latencies.push(await roundTrip())
+        } catch (error) {
+          failures++
+          firstFailure ??= String(error)
+        }
+      })
       latencies.sort((a, b) => a - b)
       return {
         roundTrips: latencies.length,
@@ -186,15 +155,10 @@ async function main(): Promise<void> {
     await load(warmup)
     const measured = await load(duration)
     results.authorizationCodeRoundTrip = { ...measured, bar: '≥ 1500 round trips/s, p99 ≤ 50 ms at 20 connections' }
+    r = measured
     agent.destroy()
     const reference = await autocannon({
-      url: `http://127.0.0.1:${port}/oauth/token`,
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${machine.client_id}:${machine.client_secret}`).toString('base64')}`,
-      },
-      body: 'grant_type=client_credentials',
+      ...clientCredentialsRequest(`${latchkey.origin}/oauth/token`, machine),
       connections,
       duration,
     })
@@ -204,17 +168,9 @@ async function main(): Promise<void> {
       non2xx: reference.non2xx,
     }
   } finally {
-    child.kill('SIGTERM')
-    rmSync(dataDir, { recursive: true, force: true })
+    await latchkey.close()
   }
-  writeFileSync(path.join(repoRoot, 'bench/authorize-results.json'), JSON.stringify(results, null, 2) + '\n')
-  const r = results.authorizationCodeRoundTrip as {
-    perSecond: number
-    p50Ms: number
-    p99Ms: number
-    failures: number
-    firstFailure: string | null
-  }
+  await writeResults('authorize-results.json', results)
   console.log(
     `authorize → code → token (${connections} connections, ${duration} s): ${r.perSecond}/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, failures ${r.failures} ${r.perSecond >= 1500 && r.p99Ms <= 50 && r.failures === 0 ? 'PASS' : 'MISS'}`,
   )
@@ -222,6 +178,4 @@ async function main(): Promise<void> {
   const ref = results.referenceClientCredentials as { perSecond: number; p99Ms: number } | undefined
   if (ref)
     console.log(`for scale, client_credentials on the same server right after: ${ref.perSecond}/s, p99 ${ref.p99Ms} ms`)
-}
-
-await main()
+})

@@ -8,35 +8,41 @@
 // (the reset path never hashes). Then two autocannon runs at once, 10 connections each (20 in all),
 // one cycling over the known addresses and one over as many unknown ones, so both see the same
 // machine at the same moments and the same per-account limit (3 mails per address per 15 min).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import autocannon from 'autocannon'
 import { SMTPServer } from 'smtp-server'
-import { freePort, repoRoot, startLatchkey, summary } from './latchkey-process.js'
+import { summary } from './lib/autocannon-run.js'
+import { BenchError } from './lib/bench-error.js'
+import { freePort } from './lib/free-port.js'
+import { prepareLatchkey } from './lib/latchkey.js'
+import { repeatTimes } from './lib/repeat.js'
+import { runFacts, writeResults } from './lib/results-file.js'
+import { runBench } from './lib/run-bench.js'
+import type { BenchSettings } from './lib/settings.js'
 
-const duration = Number(process.env.BENCH_DURATION ?? 10)
-const KNOWN = Number(process.env.BENCH_KNOWN_ACCOUNTS ?? 3000)
 const PASSWORD = 'a benchmark passphrase 2026'
 
-function resetRun(base: string, addresses: (i: number) => string) {
+function resetRun(settings: BenchSettings, base: string, addresses: (i: number) => string) {
   let next = 0
   return autocannon({
     url: base,
     connections: 10,
-    duration,
+    duration: settings.durationSeconds,
     requests: [
       {
         method: 'POST',
         path: '/auth/password-reset',
         headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: addresses(next++ % KNOWN) }) }),
+        setupRequest: (request) => ({
+          ...request,
+          body: JSON.stringify({ email: addresses(next++ % settings.knownAccounts) }),
+        }),
       },
     ],
   })
 }
 
-async function main(): Promise<void> {
+await runBench({}, async (settings) => {
+  const KNOWN = settings.knownAccounts
   let delivered = 0
   const smtp = new SMTPServer({
     authOptional: true,
@@ -51,58 +57,48 @@ async function main(): Promise<void> {
     },
   })
   const smtpPort = await freePort()
-  await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', () => resolve()))
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-reset-'))
-  const port = await freePort()
-  const env = {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LATCHKEY_DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    LATCHKEY_RATE_LIMITS: 'false',
-    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
-    LATCHKEY_ARGON2_MEMORY_KIB: '8192',
-    LATCHKEY_ARGON2_TIME_COST: '1',
-  }
-  const { child, base } = await startLatchkey(env)
+  const latchkey = await prepareLatchkey(settings, {
+    from: 'dist',
+    env: {
+      LATCHKEY_RATE_LIMITS: 'false',
+      SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+      LATCHKEY_ARGON2_MEMORY_KIB: '8192',
+      LATCHKEY_ARGON2_TIME_COST: '1',
+    },
+  })
   const results: Record<string, unknown> = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.availableParallelism(),
-    durationSeconds: duration,
+    ...runFacts(),
+    durationSeconds: settings.durationSeconds,
     knownAccounts: KNOWN,
   }
   try {
-    let registered = 0
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (registered < KNOWN) {
-          const email = `known${registered++}@example.com`
-          const res = await fetch(`${base}/auth/register`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ email, password: PASSWORD }),
-          })
-          if (res.status !== 202) throw new Error(`register failed: ${res.status}`)
-        }
-      }),
-    )
+    await new Promise<void>((resolve) => smtp.listen(smtpPort, '127.0.0.1', () => resolve()))
+    const base = (await latchkey.serve()).origin
+    await repeatTimes(KNOWN, 8, async (i) => {
+      const res = await fetch(`${base}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `known${i}@example.com`, password: PASSWORD }),
+      })
+      if (res.status !== 202) throw new BenchError(`register failed: ${res.status}`)
+    })
     // Let the verification mails of set-up drain so they do not load only the first seconds.
     for (let i = 0; i < 600 && delivered < KNOWN; i++) await new Promise((r) => setTimeout(r, 100))
     const sentBefore = delivered
 
     // Warm-up, not counted.
-    await autocannon({
-      url: `${base}/auth/password-reset`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'warm@example.org' }),
-      connections: 10,
-      duration: 2,
-    })
+    if (settings.warmupSeconds > 0)
+      await autocannon({
+        url: `${base}/auth/password-reset`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'warm@example.org' }),
+        connections: 10,
+        duration: settings.warmupSeconds,
+      })
     const [known, unknown] = await Promise.all([
-      resetRun(base, (i) => `known${i}@example.com`),
-      resetRun(base, (i) => `unknown${i}@example.com`),
+      resetRun(settings, base, (i) => `known${i}@example.com`),
+      resetRun(settings, base, (i) => `unknown${i}@example.com`),
     ])
     const k = summary(known)
     const u = summary(unknown)
@@ -112,11 +108,10 @@ async function main(): Promise<void> {
     results.bar = 'known p99 within 5 ms of unknown p99, 20 connections (10 + 10 at once)'
     results.mailsSentDuringRun = delivered - sentBefore
   } finally {
-    child.kill('SIGTERM')
+    await latchkey.close()
     smtp.close()
-    rmSync(dataDir, { recursive: true, force: true })
   }
-  writeFileSync(path.join(repoRoot, 'bench/password-reset-results.json'), JSON.stringify(results, null, 2) + '\n')
+  await writeResults('password-reset-results.json', results)
   const k = results.known as ReturnType<typeof summary>
   const u = results.unknown as ReturnType<typeof summary>
   console.log(
@@ -130,6 +125,4 @@ async function main(): Promise<void> {
   )
   if (k.non2xx > 0 || u.non2xx > 0 || k.errors > 0 || u.errors > 0) process.exitCode = 1
   if (Math.abs(results.p99DifferenceMs as number) > 5) process.exitCode = 1
-}
-
-await main()
+})

@@ -12,134 +12,48 @@
 //   3. GET /oauth/revocations with If-None-Match = the current ETag, autocannon, counting 304s; then
 //      the JWKS's 304 under the same load, as a calibration of what the machine allows
 
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { createVerifier } from '@latchkey/verifier'
-import { freePort } from './latchkey-process.js'
+import { BenchError } from './lib/bench-error.js'
+import { clientCredentialsRequest, requestAccessToken } from './lib/client-credentials.js'
+import { prepareLatchkey } from './lib/latchkey.js'
+import { repeatFor, repeatTimes } from './lib/repeat.js'
+import { runFacts, writeResults } from './lib/results-file.js'
+import { runBench } from './lib/run-bench.js'
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const AUDIENCE = 'https://api.example.com'
-const settings = {
-  tokens: Number(process.env.BENCH_TOKENS ?? 2000),
-  verifySeconds: Number(process.env.BENCH_VERIFY_DURATION ?? 3),
-  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
-  concurrency: Number(process.env.BENCH_VERIFY_CONCURRENCY ?? 32),
-  durationSeconds: Number(process.env.BENCH_DURATION ?? 10),
-  connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
-}
 
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', ...args], {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    child.on('exit', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`latchkey ${args.join(' ')} exited ${code}`)),
-    )
-  })
-}
-
-async function startLatchkey(env: NodeJS.ProcessEnv, issuer: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', 'serve'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`${issuer}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    )
-    if (ok) return child
-    await new Promise((r) => setTimeout(r, 100))
+await runBench({ defaults: { verifySeconds: 3 } }, async (benchSettings) => {
+  const settings = {
+    tokens: benchSettings.tokens,
+    verifySeconds: benchSettings.verifySeconds,
+    rounds: benchSettings.rounds,
+    concurrency: benchSettings.verifyConcurrency,
+    durationSeconds: benchSettings.durationSeconds,
+    connections: benchSettings.connections,
   }
-  child.kill('SIGTERM')
-  throw new Error('Latchkey did not become ready')
-}
-
-/** Verifications per second over `seconds`, `concurrency` in flight, cycling through the tokens. */
-async function measure(
-  verify: (token: string) => Promise<unknown>,
-  tokens: string[],
-  seconds: number,
-  concurrency: number,
-): Promise<number> {
-  let done = 0
-  let next = 0
-  const deadline = performance.now() + seconds * 1000
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      await verify(tokens[next++ % tokens.length]!)
-      done++
-    }
-  }
-  const started = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  return done / ((performance.now() - started) / 1000)
-}
-
-async function main(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'latchkey-bench-verifier-'))
-  const port = await freePort()
-  const issuer = `http://127.0.0.1:${port}`
-  const env = {
-    PATH: process.env.PATH ?? '',
-    LATCHKEY_DATA_DIR: dataDir,
-    LATCHKEY_ISSUER: issuer,
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    LATCHKEY_RATE_LIMITS: 'false',
-  }
-  const created = JSON.parse(
-    await runCli(
-      [
-        'clients',
-        'create',
-        '--name',
-        'bench',
-        '--grant',
-        'client_credentials',
-        '--scope',
-        'notes:read',
-        '--audience',
-        AUDIENCE,
-        '--json',
-      ],
-      env,
-    ),
-  ) as { client_id: string; client_secret: string }
-  const server = await startLatchkey(env, issuer)
+  const latchkey = await prepareLatchkey(benchSettings, { from: 'source', env: { LATCHKEY_RATE_LIMITS: 'false' } })
+  const issuer = latchkey.origin
   try {
-    const basic = `Basic ${Buffer.from(`${encodeURIComponent(created.client_id)}:${encodeURIComponent(created.client_secret)}`).toString('base64')}`
-    const form = { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }
-    const tokens: string[] = []
-    for (let i = 0; i < settings.tokens; i++) {
-      const res = await fetch(`${issuer}/oauth/token`, {
-        method: 'POST',
-        headers: form,
-        body: 'grant_type=client_credentials',
-      })
-      tokens.push(((await res.json()) as { access_token: string }).access_token)
-    }
+    const created = await latchkey.cliJson<{ client_id: string; client_secret: string }>(
+      // prettier-ignore
+      ['clients', 'create', '--name', 'bench', '--grant', 'client_credentials', '--scope', 'notes:read', '--audience', AUDIENCE, '--json'],
+    )
+    await latchkey.serve()
+    const tokenRequest = clientCredentialsRequest(`${issuer}/oauth/token`, created)
+    const form = tokenRequest.headers!
+    const issue = () => requestAccessToken('latchkey', tokenRequest, 'notes:read')
+    const tokens = await repeatTimes(settings.tokens, 1, issue)
     // Revoke 100 others so the feed, and the verifier's revocation check, are not empty.
-    for (let i = 0; i < 100; i++) {
-      const res = await fetch(`${issuer}/oauth/token`, {
+    await repeatTimes(100, 1, async () => {
+      const res = await fetch(`${issuer}/oauth/revoke`, {
         method: 'POST',
         headers: form,
-        body: 'grant_type=client_credentials',
+        body: `token=${await issue()}`,
       })
-      const token = ((await res.json()) as { access_token: string }).access_token
-      await fetch(`${issuer}/oauth/revoke`, { method: 'POST', headers: form, body: `token=${token}` })
-    }
+      if (res.status !== 200) throw new BenchError(`POST /oauth/revoke answered ${res.status}`)
+    })
 
     // 2. verification
     const jwks = (await (await fetch(`${issuer}/.well-known/jwks.json`)).json()) as JSONWebKeySet
@@ -151,13 +65,16 @@ async function main(): Promise<void> {
     await verifier.refreshRevocations()
     await verifier.ready()
     const revokedEntries = verifier.status().revocations?.tokens ?? 0
-    if (revokedEntries < 100) throw new Error(`the verifier holds ${revokedEntries} revoked tokens, expected 100`)
-    await measure(bare, tokens, 1, settings.concurrency) // warm-up of both paths
-    await measure(verifier.verify, tokens, 1, settings.concurrency)
+    if (revokedEntries < 100) throw new BenchError(`the verifier holds ${revokedEntries} revoked tokens, expected 100`)
+    // Verifications per second over `seconds`, `concurrency` in flight, cycling through the tokens.
+    const measure = async (verify: (token: string) => Promise<unknown>, seconds: number) =>
+      (await repeatFor(seconds, settings.concurrency, (i) => verify(tokens[i % tokens.length]!))).perSecond
+    await measure(bare, 1) // warm-up of both paths
+    await measure(verifier.verify, 1)
     const rounds: Array<{ jose: number; verifier: number }> = []
     for (let r = 0; r < settings.rounds; r++) {
-      const jose = await measure(bare, tokens, settings.verifySeconds, settings.concurrency)
-      const ours = await measure(verifier.verify, tokens, settings.verifySeconds, settings.concurrency)
+      const jose = await measure(bare, settings.verifySeconds)
+      const ours = await measure(verifier.verify, settings.verifySeconds)
       rounds.push({ jose: Math.round(jose), verifier: Math.round(ours) })
     }
     verifier.close()
@@ -168,12 +85,13 @@ async function main(): Promise<void> {
     // 3. the feed's conditional GETs
     const feed = await fetch(`${issuer}/oauth/revocations`)
     const etag = feed.headers.get('etag') ?? ''
-    await autocannon({
-      url: `${issuer}/oauth/revocations`,
-      headers: { 'if-none-match': etag },
-      connections: settings.connections,
-      duration: 2,
-    })
+    if (benchSettings.warmupSeconds > 0)
+      await autocannon({
+        url: `${issuer}/oauth/revocations`,
+        headers: { 'if-none-match': etag },
+        connections: settings.connections,
+        duration: benchSettings.warmupSeconds,
+      })
     const result = await autocannon({
       url: `${issuer}/oauth/revocations`,
       headers: { 'if-none-match': etag },
@@ -194,9 +112,7 @@ async function main(): Promise<void> {
     const jwksPerSecond = Math.round((jwks304.statusCodeStats['304']?.count ?? 0) / settings.durationSeconds)
 
     const results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: os.cpus().length,
+      ...runFacts(),
       settings,
       verification: { rounds, joseTotal, verifierTotal, ratio: Number(ratio.toFixed(3)), bar: 0.9, pass: ratio >= 0.9 },
       revocationFeed: {
@@ -210,15 +126,8 @@ async function main(): Promise<void> {
       },
     }
     console.log(JSON.stringify(results, null, 2))
-    await writeFile(path.join(repoRoot, 'bench', 'verifier-results.json'), `${JSON.stringify(results, null, 2)}\n`)
+    await writeResults('verifier-results.json', results)
   } finally {
-    server.kill('SIGTERM')
-    await new Promise((r) => server.once('exit', r))
-    await rm(dataDir, { recursive: true, force: true })
+    await latchkey.close()
   }
-}
-
-main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error)
-  process.exitCode = 1
 })
