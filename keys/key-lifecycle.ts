@@ -12,7 +12,7 @@ import type { KeysDatabase, SigningKeyRow } from './signing-key.table.js'
 // - After the rotation interval the next key takes over and the active one retires.
 // - A retired key stays published until every token it signed has expired, plus clock skew.
 
-export interface LifecycleSettings {
+interface LifecycleSettings {
   signingAlg: SigningAlg
   keyRotationIntervalMs: number
   accessTokenTtlMs: number
@@ -35,7 +35,7 @@ type Step =
   | { kind: 'discard'; kid: string }
 
 /** What is due at `now`, decided from the rows alone; applying it is a separate, locked step. */
-export function planLifecycle(keys: SigningKeyRow[], now: number, config: LifecycleSettings): Step[] {
+function planLifecycle(keys: SigningKeyRow[], now: number, config: LifecycleSettings): Step[] {
   const steps: Step[] = []
   const active = keys.find((k) => k.state === 'active')
   let next = keys.find((k) => k.state === 'next')
@@ -75,7 +75,7 @@ export function planLifecycle(keys: SigningKeyRow[], now: number, config: Lifecy
 }
 
 /** Retired keys stay published this long after they stop signing. */
-export function retirementWindow(config: LifecycleSettings): number {
+function retirementWindow(config: LifecycleSettings): number {
   return config.accessTokenTtlMs + config.clockSkewMs
 }
 

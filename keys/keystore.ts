@@ -9,7 +9,7 @@ import { findLiveKeys } from './signing-key.store.js'
 import type { SigningKeyRow } from './signing-key.table.js'
 
 /** The JWKS as served: serialised once per key change, with its entity tag. */
-export interface PublishedJwks {
+interface PublishedJwks {
   keys: PublicJwk[]
   json: string
   etag: string

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely'
+import type { Insertable, Selectable } from 'kysely'
 
 export type KeyState = 'next' | 'active' | 'retired' | 'removed'
 
@@ -25,7 +25,6 @@ export interface KeyLifecycleLockTable {
 
 export type SigningKeyRow = Selectable<SigningKeysTable>
 export type NewSigningKeyRow = Insertable<SigningKeysTable>
-export type SigningKeyUpdate = Updateable<SigningKeysTable>
 
 /** The tables keys/ owns; the server's Database includes them. */
 export interface KeysDatabase {

@@ -13,9 +13,7 @@ export { isLoopbackHost } from './url-rules.js'
 
 import { signingAlgorithms, type SigningAlg } from '../keys/generate-signing-key.js'
 
-export { signingAlgorithms, type SigningAlg }
-
-export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof logLevels)[number]
 
 export type DatabaseConfig = { dialect: 'sqlite'; file: string } | { dialect: 'postgres'; url: string }
@@ -72,7 +70,7 @@ type Env = Record<string, string | undefined>
 
 const durationUnits: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
-export function parseDuration(text: string): number | null {
+function parseDuration(text: string): number | null {
   const match = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim())
   if (!match) return null
   return Number(match[1]) * durationUnits[match[2]!]!

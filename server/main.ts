@@ -23,7 +23,7 @@ import { startOutboxWorker } from './mail/deliver-outbox.js'
 import { composeAccountMail } from './users/account-mail.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
-export const KEY_TICK_INTERVAL_MS = 5_000
+const KEY_TICK_INTERVAL_MS = 5_000
 
 /** How often expired grace-window secrets and revocation entries are purged. */
 const MAINTENANCE_INTERVAL_MS = 60_000

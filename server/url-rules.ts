@@ -2,9 +2,6 @@
 // (redirect URIs, audiences) and token requests (RFC 8707 resources). Each rule answers with a
 // stable problem code, or null; the caller words the error for its own audience.
 
-export type UrlProblem =
-  'not_absolute' | 'fragment' | 'query' | 'not_http' | 'cleartext' | 'credentials' | 'forbidden_scheme' | 'not_origin'
-
 /** localhost, 127.0.0.0/8 or ::1, with or without the brackets `URL.hostname` keeps around IPv6. */
 export function isLoopbackHost(hostname: string): boolean {
   const bare = hostname.replace(/^\[|\]$/g, '')

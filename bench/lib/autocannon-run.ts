@@ -21,9 +21,7 @@ export function summary(result: AutocannonResult) {
     total: result.requests.total,
     non2xx: result.non2xx,
     errors: result.errors,
-    statusCodes: Object.fromEntries(
-      Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s).count]),
-    ),
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])),
   }
 }
 

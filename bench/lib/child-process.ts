@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { BenchError } from './bench-error.js'
 import { repoRoot } from './paths.js'
 
-export interface Exit {
+interface Exit {
   code: number | null
   signal: NodeJS.Signals | null
 }

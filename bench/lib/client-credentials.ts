@@ -4,7 +4,7 @@ import type { LoadRequest } from './autocannon-run.js'
 import { BenchError } from './bench-error.js'
 import { fetchJson } from './fetch-json.js'
 
-export const FORM = 'application/x-www-form-urlencoded'
+const FORM = 'application/x-www-form-urlencoded'
 
 /** application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1 for Basic). */
 export function formEncode(value: string): string {

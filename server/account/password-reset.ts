@@ -9,12 +9,12 @@ import { assertAcceptablePassword, assertPasswordWithinLimit, normalizePassword 
 import { findUserById, markEmailVerified, updatePasswordHash } from '../users/user.store.js'
 
 /** Per account (the canonical address, known or not): this many reset mails per window; more are dropped silently. */
-export const RESET_MAILS_PER_ACCOUNT = 3
-export const RESET_ACCOUNT_WINDOW_MS = 15 * 60_000
+const RESET_MAILS_PER_ACCOUNT = 3
+const RESET_ACCOUNT_WINDOW_MS = 15 * 60_000
 
 const overLimit = new Error('over the per-account limit')
 
-export const invalidResetToken = () =>
+const invalidResetToken = () =>
   new ApiError('invalid_token', 400, 'this password reset link is invalid, expired or already used; ask for a new one')
 
 /**

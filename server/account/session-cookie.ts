@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 
 /** __Host- prefix: Secure, Path=/, no Domain; the browser refuses it otherwise. */
-export const SESSION_COOKIE = '__Host-latchkey_session'
+const SESSION_COOKIE = '__Host-latchkey_session'
 
 const attributes = { httpOnly: true, secure: true, sameSite: 'strict', path: '/' } as const
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 
-export const SessionView = Type.Object({
+const SessionView = Type.Object({
   id: Type.String(),
   current: Type.Boolean(),
   client_id: Type.String(),

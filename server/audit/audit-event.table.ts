@@ -1,5 +1,3 @@
-import type { Insertable, Selectable } from 'kysely'
-
 export interface AuditEventsTable {
   id: string
   event: string
@@ -11,6 +9,3 @@ export interface AuditEventsTable {
   details: string | null
   created_at: number
 }
-
-export type AuditEventRow = Selectable<AuditEventsTable>
-export type NewAuditEventRow = Insertable<AuditEventsTable>

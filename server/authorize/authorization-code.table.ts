@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely'
+import type { Selectable } from 'kysely'
 
 /** RFC 6749 §4.1.2: a single-use authorization code, stored only as its hash. */
 export interface AuthorizationCodesTable {
@@ -28,4 +28,3 @@ export interface AuthorizationCodesTable {
 }
 
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
-export type NewAuthorizationCodeRow = Insertable<AuthorizationCodesTable>

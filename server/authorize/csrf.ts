@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
  * can neither read the cookie nor compute the token, and the secret never appears in the HTML.
  * Stateless, so several instances need no shared secret.
  */
-export const CSRF_COOKIE = '__Host-latchkey_csrf'
+const CSRF_COOKIE = '__Host-latchkey_csrf'
 const CSRF_MAX_AGE_S = 2 * 60 * 60
 
 export type FormPurpose = 'signin' | 'signup' | 'consent' | 'signout'

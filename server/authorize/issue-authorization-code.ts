@@ -11,7 +11,7 @@ export interface Browser {
 }
 
 /** RFC 6749 §4.1.2: "a maximum authorization code lifetime of 10 minutes is RECOMMENDED"; ours is 60 s. */
-export const AUTHORIZATION_CODE_TTL_MS = 60_000
+const AUTHORIZATION_CODE_TTL_MS = 60_000
 
 /** A new code (256 bits from the CSPRNG) for a signed-in user; only its hash is stored. */
 export async function issueAuthorizationCode(

@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
  * only: an app's redirect finds the user signed in, while cross-site POSTs, fetches and frames
  * never carry it. It holds an opaque 256-bit value; only its hash is stored.
  */
-export const SIGNIN_COOKIE = '__Host-latchkey_signin'
+const SIGNIN_COOKIE = '__Host-latchkey_signin'
 
 const attributes = { httpOnly: true, secure: true, sameSite: 'lax', path: '/' } as const
 

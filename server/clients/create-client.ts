@@ -41,7 +41,7 @@ function assertAudience(audience: string): void {
   if (problem !== null) throw new ClientRegistrationError(`audience "${audience}" ${audienceProblems[problem]}`)
 }
 
-export function assertValidRegistration(
+function assertValidRegistration(
   registration: ClientRegistration,
 ): asserts registration is ClientRegistration & { grantTypes: GrantType[] } {
   const { name, type } = registration

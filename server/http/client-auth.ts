@@ -4,7 +4,7 @@ import type { Client } from '../clients/client.js'
 import type { FindClient } from '../clients/client-lookup.js'
 import { verifyClientSecret } from '../clients/client-secret.js'
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
+type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
 interface PresentedCredentials {
   clientId: string
@@ -36,7 +36,7 @@ function readBasic(authorization: string): { clientId: string; secret: string } 
 }
 
 /** Which credentials the request carries; more than one method at once is invalid_request (RFC 6749 §2.3). */
-export function readClientCredentials(headers: IncomingHttpHeaders, params: ClientParams): PresentedCredentials {
+function readClientCredentials(headers: IncomingHttpHeaders, params: ClientParams): PresentedCredentials {
   const authorization = headers.authorization
   if (authorization !== undefined) {
     if (params.client_secret !== undefined) throw new InvalidRequest('use only one client authentication method')

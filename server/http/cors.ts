@@ -19,7 +19,7 @@ const corsPaths = [
   '/.well-known',
 ]
 
-export function isCorsPath(url: string): boolean {
+function isCorsPath(url: string): boolean {
   const path = url.split('?', 1)[0]!
   return corsPaths.some((p) => path === p || path.startsWith(`${p}/`))
 }

@@ -2,11 +2,6 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { ApiError, OAuthError } from '../errors.js'
 
-export interface ErrorBody {
-  error: string
-  error_description: string
-}
-
 /** What a client is told about an error: status, code, sentence and headers. */
 export interface DescribedError {
   status: number

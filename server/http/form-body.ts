@@ -2,15 +2,13 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidRequest } from '../errors.js'
 
-export type FormBody = Record<string, string>
-
 /**
  * application/x-www-form-urlencoded bodies (RFC 6749 §4.1.3, §4.4.2). A parameter sent twice is
  * an error (RFC 6749 §3.1), except the few a spec lets repeat, which are given as arrays up to
  * their limit. A parameter is refused the moment it repeats once too often, and values are pushed
  * in place: copying the array per value made a 64 KB body of one name cost quadratic time.
  */
-export function parseForm(
+function parseForm(
   text: string,
   repeatLimits: ReadonlyMap<string, number> = new Map(),
 ): Record<string, string | string[]> {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 
 /** A rendered message; nodemailer builds the RFC 5322 / MIME text from it. */
-export interface OutgoingMail {
+interface OutgoingMail {
   from: string
   to: string
   subject: string

@@ -1,9 +1,8 @@
-import type { Insertable, Selectable } from 'kysely'
+import type { Selectable } from 'kysely'
 
-export const mailTemplates = ['verify_email', 'password_reset', 'registration_attempt', 'password_changed'] as const
-export type MailTemplate = (typeof mailTemplates)[number]
+export type MailTemplate = 'verify_email' | 'password_reset' | 'registration_attempt' | 'password_changed'
 
-export type OutboxStatus = 'pending' | 'sent' | 'failed' | 'discarded'
+type OutboxStatus = 'pending' | 'sent' | 'failed' | 'discarded'
 
 /** One email to send: what and about whom, never a secret (tokens are minted when it is composed). */
 export interface OutboxTable {
@@ -26,4 +25,3 @@ export interface OutboxTable {
 }
 
 export type OutboxRow = Selectable<OutboxTable>
-export type NewOutboxRow = Insertable<OutboxTable>

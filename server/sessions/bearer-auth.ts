@@ -3,7 +3,7 @@ import { InvalidToken } from '../errors.js'
 import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import type { AccessTokenClaims, VerifyAccessToken } from './verify-access-token.js'
 
-export interface UserAuth {
+interface UserAuth {
   userId: string
   sessionId: string
   claims: AccessTokenClaims

@@ -69,7 +69,7 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
 }
 
 /** Reads everything that can still affect an unexpired access token. */
-export async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
+async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
   const readAt = deps.clock.now()
   const lifetime = deps.config.accessTokenTtlMs + deps.config.clockSkewMs
   const [sessions, tokens, users] = await Promise.all([
@@ -151,5 +151,3 @@ export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config'>
 
   return { snapshot, changesSince }
 }
-
-export type RevocationFeed = ReturnType<typeof createRevocationFeed>

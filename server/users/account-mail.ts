@@ -6,7 +6,7 @@ import { mintAccountToken } from './account-token.store.js'
 import { findUserByEmail, findUserById } from './user.store.js'
 
 /** An email verification link lives this long. */
-export const VERIFICATION_TOKEN_TTL_MS = 48 * 3_600_000
+const VERIFICATION_TOKEN_TTL_MS = 48 * 3_600_000
 /** At most one "someone tried to register" notice per address in this window, however often someone tries. */
 const REGISTRATION_NOTICE_INTERVAL_MS = 3_600_000
 

@@ -11,7 +11,7 @@ const RESEND_WINDOW_MS = 15 * 60_000
 
 const overLimit = new Error('over the per-account limit')
 
-export const invalidVerificationToken = () =>
+const invalidVerificationToken = () =>
   new ApiError(
     'invalid_token',
     400,

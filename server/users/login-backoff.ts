@@ -19,7 +19,7 @@ const MAX_DELAY_MS = 15 * 60_000
 const LOCK_AFTER = 100
 const FORGET_AFTER_MS = 24 * 3_600_000
 
-export interface BackoffState {
+interface BackoffState {
   failures: number
   lastFailureAt: number
 }
@@ -72,8 +72,6 @@ export function createLoginBackoff(store: BackoffStore, clock: Clock, keySecret:
     },
   }
 }
-
-export type LoginBackoff = ReturnType<typeof createLoginBackoff>
 
 /** For one instance: bounded, oldest entries dropped first. */
 export function createMemoryBackoffStore(maxEntries = 100_000): BackoffStore {

@@ -92,5 +92,3 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
     stats: () => ({ running, queued: waiting.length }),
   }
 }
-
-export type PasswordHasher = ReturnType<typeof createPasswordHasher>

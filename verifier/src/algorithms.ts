@@ -18,7 +18,7 @@ export const DEFAULT_ALGORITHMS = [
 const curveOfEc: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }
 
 /** Whether a key of this type and curve may be used with `alg` (one algorithm per key, RFC 8725 §3.1). */
-export function isAlgorithmForKey(alg: string, jwk: JWK): boolean {
+function isAlgorithmForKey(alg: string, jwk: JWK): boolean {
   if (alg in curveOfEc) return jwk.kty === 'EC' && jwk.crv === curveOfEc[alg]
   if (/^(RS|PS)(256|384|512)$/.test(alg)) return jwk.kty === 'RSA'
   if (alg === 'EdDSA' || alg === 'Ed25519') return jwk.kty === 'OKP' && jwk.crv === 'Ed25519'

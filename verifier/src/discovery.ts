@@ -9,7 +9,7 @@ export interface IssuerMetadata {
  * RFC 8414 §3: the well-known segment goes between the host and any path of the issuer. OpenID
  * Connect's location (path + /.well-known/openid-configuration) is tried when the first answers 404.
  */
-export function metadataUrls(issuer: string): string[] {
+function metadataUrls(issuer: string): string[] {
   const url = new URL(issuer)
   const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')
   return [

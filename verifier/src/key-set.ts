@@ -127,5 +127,3 @@ async function importKeys(body: unknown, algorithms: readonly string[]): Promise
   }
   return keys
 }
-
-export type KeySet = ReturnType<typeof createKeySet>

@@ -137,5 +137,3 @@ function parseFeed(body: unknown): FeedBody {
   if (!ok) throw new Error('the revocation feed answered an unexpected shape')
   return b as FeedBody
 }
-
-export type RevocationList = ReturnType<typeof createRevocationList>
