@@ -1,7 +1,7 @@
 import type { Deps } from './deps.js'
 import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './sessions/revoked-access-token.store.js'
-import { deleteExpiredAuthorizationCodes } from './authorize/authorization-code.store.js'
+import { deleteExpiredAuthorizationCodes } from './sessions/authorization-code.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 
 /**

@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import type { Signin } from './signin-session.js'
-import { insertAuthorizationCode } from './authorization-code.store.js'
+import { insertAuthorizationCode } from '../sessions/authorization-code.store.js'
 import type { AuthorizationRequest } from './authorization-request.js'
 
 /** Where the user is signing in from. */

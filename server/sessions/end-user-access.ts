@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { deleteAccountTokensOfUser } from '../users/account-token.store.js'
 import { cutOffUserTokens } from '../users/user.store.js'
+import { deletePendingAuthorizationCodes } from './authorization-code.store.js'
 import { revokeSessionsOfUser, revokeSessionsOfUserAndClient } from './session.store.js'
 import { revokeSigninSessionsOfUser } from './signin-session.store.js'
 
@@ -15,6 +16,8 @@ interface EndPolicy {
   sessions: 'all' | 'all_but_current' | 'of_client'
   /** Hosted sign-ins (the browser's sign-in at Latchkey's pages) end, so no app gets a new code from them. */
   signins: boolean
+  /** Authorization codes already issued but not yet exchanged stop working (they would open new sessions). */
+  pendingCodes: 'all' | 'of_client'
   /** Pending password-reset links stop working (a link mailed earlier must not undo what happened). */
   resetLinks: boolean
   /** Pending email-verification links stop working. */
@@ -32,6 +35,7 @@ const policies: Record<AccessEndReason, EndPolicy> = {
   password_changed: {
     sessions: 'all_but_current',
     signins: true,
+    pendingCodes: 'all',
     resetLinks: true,
     verificationLinks: false,
     cutOff: false,
@@ -40,6 +44,7 @@ const policies: Record<AccessEndReason, EndPolicy> = {
   password_reset: {
     sessions: 'all',
     signins: true,
+    pendingCodes: 'all',
     resetLinks: true,
     verificationLinks: false,
     cutOff: true,
@@ -48,6 +53,7 @@ const policies: Record<AccessEndReason, EndPolicy> = {
   logout_all: {
     sessions: 'all',
     signins: true,
+    pendingCodes: 'all',
     resetLinks: false,
     verificationLinks: false,
     cutOff: true,
@@ -56,6 +62,7 @@ const policies: Record<AccessEndReason, EndPolicy> = {
   user_disabled: {
     sessions: 'all',
     signins: true,
+    pendingCodes: 'all',
     resetLinks: true,
     verificationLinks: true,
     cutOff: true,
@@ -64,6 +71,7 @@ const policies: Record<AccessEndReason, EndPolicy> = {
   consent_withdrawn: {
     sessions: 'of_client',
     signins: false,
+    pendingCodes: 'of_client',
     resetLinks: false,
     verificationLinks: false,
     cutOff: false,
@@ -94,6 +102,7 @@ export async function endUserAccess(
   const { now } = scope
   if (policy.cutOff) await cutOffUserTokens(trx, userId, now)
   if (policy.signins) await revokeSigninSessionsOfUser(trx, userId, now)
+  await deletePendingAuthorizationCodes(trx, userId, policy.pendingCodes === 'all' ? null : clientOf(reason, scope))
   if (policy.resetLinks) await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
   if (policy.verificationLinks) await deleteAccountTokensOfUser(trx, 'email_verification_tokens', userId)
   if (policy.notice !== null) await enqueueMail(trx, { template: policy.notice, userId }, now)
@@ -104,7 +113,11 @@ export async function endUserAccess(
       if (scope.currentSessionId === undefined) throw new Error(`${reason} needs the current session`)
       return revokeSessionsOfUser(trx, userId, reason, now, scope.currentSessionId)
     case 'of_client':
-      if (scope.clientId === undefined) throw new Error(`${reason} needs the client`)
-      return revokeSessionsOfUserAndClient(trx, userId, scope.clientId, reason, now)
+      return revokeSessionsOfUserAndClient(trx, userId, clientOf(reason, scope), reason, now)
   }
+}
+
+function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
+  if (scope.clientId === undefined) throw new Error(`${reason} needs the client`)
+  return scope.clientId
 }

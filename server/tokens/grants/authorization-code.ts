@@ -7,7 +7,7 @@ import {
   claimAuthorizationCode,
   isAuthorizationCodeReplayed,
   markAuthorizationCodeReplayed,
-} from '../../authorize/authorization-code.store.js'
+} from '../../sessions/authorization-code.store.js'
 import { hashOpaqueToken } from '../../opaque-token.js'
 import { revokeSession } from '../../sessions/session.store.js'
 import { startSession } from '../../sessions/start-session.js'

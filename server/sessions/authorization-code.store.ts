@@ -111,6 +111,20 @@ export async function isAuthorizationCodeReplayed(db: Executor, codeHash: string
   return row?.replayed_at != null
 }
 
+/**
+ * Deletes the codes of a user (or of a user and one client) not yet exchanged: what they stand
+ * for ended before an app came to collect it. A deleted code is refused like an unknown one.
+ */
+export async function deletePendingAuthorizationCodes(
+  db: Executor,
+  userId: string,
+  clientId: string | null,
+): Promise<void> {
+  let query = db.deleteFrom('authorization_codes').where('user_id', '=', userId).where('used_at', 'is', null)
+  if (clientId !== null) query = query.where('client_id', '=', clientId)
+  await query.execute()
+}
+
 /** Expired codes are useless after their lifetime; used ones are kept as long, for replay detection. */
 export async function deleteExpiredAuthorizationCodes(db: Executor, before: number): Promise<void> {
   await db.deleteFrom('authorization_codes').where('expires_at', '<', before).execute()
