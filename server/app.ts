@@ -92,7 +92,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     { prefix: '/auth' },
   )
   // The authorization endpoint and the hosted pages: HTML forms, each with a CSRF token, and the
-  // SameSite=Lax sign-in cookie (see server/signin/signin-cookie.ts).
+  // SameSite=Lax sign-in cookie (see server/authorize/signin-cookie.ts).
   await app.register(async (pages) => {
     pages.setErrorHandler(answerPageError)
     await pages.register(cookie)
