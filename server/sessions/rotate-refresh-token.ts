@@ -3,7 +3,8 @@ import type { Logger } from 'pino'
 import type { Keystore } from '../../keys/keystore.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
-import type { Db } from '../db/database.js'
+import type { Transaction } from 'kysely'
+import type { Database, Db } from '../db/database.js'
 import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
@@ -49,19 +50,20 @@ function refusalFor(session: Session, clientId: string, now: number): string | n
 // Bound to the token it succeeds, so a sealed successor copied onto another row does not open.
 const sealBinding = (presentedHash: string) => ({ purpose: 'refresh-successor', rt: presentedHash })
 
-/** A session's first refresh token, created with it at login. */
+/** A session's first refresh token, created in the transaction that creates the session. */
 export async function issueFirstRefreshToken(
-  deps: Pick<RotationDeps, 'db' | 'config'>,
+  trx: Transaction<Database>,
+  config: Pick<RotationDeps['config'], 'refreshTokenIdleTtlMs'>,
   session: Session,
   now: number,
 ): Promise<string> {
   const token = generateOpaqueToken()
-  await insertRefreshToken(deps.db, {
+  await insertRefreshToken(trx, {
     id: randomUUID(),
     session_id: session.id,
     token_hash: hashOpaqueToken(token),
     created_at: now,
-    idle_expires_at: Math.min(now + deps.config.refreshTokenIdleTtlMs, session.expiresAt),
+    idle_expires_at: Math.min(now + config.refreshTokenIdleTtlMs, session.expiresAt),
   })
   return token
 }

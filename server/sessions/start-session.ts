@@ -57,7 +57,7 @@ export async function startSession(
       ip: session.ip,
       user_agent: session.userAgent,
     })
-    return issueFirstRefreshToken({ db: trx, config: deps.config }, session, now)
+    return issueFirstRefreshToken(trx, deps.config, session, now)
   })
   return { session, refreshToken }
 }
