@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Transaction } from 'kysely'
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import type { AccountTokenRow, AccountTokenTable } from './account-token.table.js'
@@ -58,6 +58,12 @@ export async function mintAccountToken(
   })
 }
 
+/** The row of this token value, if it is unused and unexpired. */
+function isLive(token: string, now: number) {
+  return (eb: ExpressionBuilder<Database, AccountTokenTable>) =>
+    eb.and([eb('token_hash', '=', hashOpaqueToken(token)), eb('used_at', 'is', null), eb('expires_at', '>', now)])
+}
+
 /** The unused, unexpired token with this value, if any. */
 export async function findLiveAccountToken(
   db: Executor,
@@ -65,13 +71,7 @@ export async function findLiveAccountToken(
   token: string,
   now: number,
 ): Promise<AccountToken | null> {
-  const row = await db
-    .selectFrom(table)
-    .selectAll()
-    .where('token_hash', '=', hashOpaqueToken(token))
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
-    .executeTakeFirst()
+  const row = await db.selectFrom(table).selectAll().where(isLive(token, now)).executeTakeFirst()
   return row ? accountTokenFromRow(row) : null
 }
 
@@ -85,9 +85,7 @@ export async function consumeAccountToken(
   const row = await db
     .updateTable(table)
     .set({ used_at: now })
-    .where('token_hash', '=', hashOpaqueToken(token))
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', now)
+    .where(isLive(token, now))
     .returningAll()
     .executeTakeFirst()
   return row ? accountTokenFromRow(row) : null
