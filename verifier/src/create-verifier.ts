@@ -63,8 +63,8 @@ const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk'] as const
 const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id']
 /** Larger than any token Latchkey issues; anything bigger is refused before parsing. */
 const MAX_TOKEN_LENGTH = 8 * 1024
-/** The whole `Authorization` header; a longer one is refused before it is read. */
-const MAX_AUTHORIZATION_LENGTH = 8 * 1024
+/** The whole `Authorization` header: the longest token plus room for the scheme and spaces; a longer one is refused before it is read. */
+const MAX_AUTHORIZATION_LENGTH = MAX_TOKEN_LENGTH + 64
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 const MAX_KID_LENGTH = 256
 
