@@ -4,6 +4,7 @@ import { testDialects } from '../helpers/test-database.js'
 import { enrolTotp, passwordStep, secondStep, totpCode } from '../helpers/totp.js'
 import { PASSWORD, claimsOf, login, nextClientIp, registerUser, sessionCookieOf } from '../helpers/users.js'
 import { renderMail } from '../../server/mail/mail-templates.js'
+import { cliEnv, runLatchkey } from '../helpers/run-cli.js'
 
 const STEP = 30_000
 
@@ -388,3 +389,25 @@ for (const dialect of testDialects()) {
     t.same(answers.map((a) => a.statusCode).sort(), [200, 401], 'exactly one instance accepts it')
   })
 }
+
+t.test('latchkey users reset-mfa removes the factor, ends every session and mails the user', async (t) => {
+  const testApp = await buildTestApp(t)
+  await registerUser(testApp, 'lost@example.com')
+  const { accessToken } = await enrolTotp(testApp, 'lost@example.com')
+  const env = cliEnv(testApp.dataDir, testApp.database)
+  const reset = await runLatchkey(['users', 'reset-mfa', 'LOST@example.com', '--json'], env)
+  t.equal(reset.code, 0, reset.stderr)
+  t.match(JSON.parse(reset.stdout), { email: 'lost@example.com', factors_removed: ['totp'], sessions_revoked: 1 })
+  // The CLI stamps its writes with the system clock; the app's clock catches up.
+  testApp.clock.set(Math.max(testApp.clock.now(), Date.now()) + 1_000)
+  const me = await testApp.app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${accessToken}` } })
+  t.equal(me.statusCode, 401, 'the session ended')
+  await login(testApp, 'lost@example.com')
+  const removed = (await mailsOf(testApp, 'lost@example.com')).find((m) => m.template === 'mfa_removed')
+  t.match(removed?.text, /An administrator removed the authenticator app/)
+  t.equal((await auditEventsOf(testApp, 'mfa.reset_by_operator')).length, 1)
+
+  const again = await runLatchkey(['users', 'reset-mfa', 'lost@example.com'], env)
+  t.equal(again.code, 1)
+  t.match(again.stderr, /lost@example.com has no second factor/)
+})
