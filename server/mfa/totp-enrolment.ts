@@ -29,14 +29,6 @@ export async function setUpTotp(deps: EnrolDeps, user: User): Promise<{ secret: 
   return { secret, otpauthUri: totpUri(secret, { issuer: deps.config.productName, label: user.email }) }
 }
 
-/** The otpauth:// URI of a pending setup (the account page draws it as a QR code), or null. */
-export async function pendingTotpUri(deps: EnrolDeps, user: User): Promise<string | null> {
-  const factor = await findTotpFactor(deps.db, user.id)
-  if (!factor || factor.confirmedAt !== null || deps.clock.now() - factor.createdAt > PENDING_SETUP_TTL_MS) return null
-  const secret = await openTotpSecret(deps.mfaSecrets, user.id, factor.secretSealed)
-  return totpUri(secret, { issuer: deps.config.productName, label: user.email })
-}
-
 /**
  * Activates the pending secret with a code from the app, and returns ten new recovery codes (only
  * their hashes are kept). The owner is mailed in the same transaction.
