@@ -8,6 +8,7 @@ const order = [
   'health',
   'tokens',
   'authorize',
+  'mfa',
   'consents',
   'sessions',
   'users',

@@ -21,6 +21,8 @@ import meRoute from './account/me.route.js'
 import userinfoRoute from './tokens/userinfo.route.js'
 import passwordChangeRoute from './account/password-change.route.js'
 import loginRoute from './account/login.route.js'
+import loginMfaRoute from './account/login-mfa.route.js'
+import mfaRoute from './mfa/mfa.route.js'
 import refreshRoute from './account/refresh.route.js'
 import logoutRoute from './account/logout.route.js'
 import sessionsRoute from './account/sessions.route.js'
@@ -80,11 +82,13 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(cookie)
       await auth.register(registerRoute, { deps })
       await auth.register(loginRoute, { deps })
+      await auth.register(loginMfaRoute, { deps })
       await auth.register(refreshRoute, { deps })
       await auth.register(logoutRoute, { deps })
       await auth.register(sessionsRoute, { deps })
       await auth.register(meRoute, { deps })
       await auth.register(passwordChangeRoute, { deps })
+      await auth.register(mfaRoute, { deps })
       await auth.register(consentsRoute, { deps })
       await auth.register(passwordResetRoute, { deps })
       await auth.register(emailVerificationRoute, { deps })

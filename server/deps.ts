@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import type { Db } from './db/database.js'
 import type { ComposeMail } from './mail/compose-mail.js'
 import type { Mailer } from './mail/mailer.js'
+import type { MfaSecrets } from './mfa/mfa-secrets.js'
 import type { AccessTokenVerifier } from './sessions/verify-access-token.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
@@ -32,6 +33,8 @@ export interface Deps {
   redis: Redis | null
   /** Sends what the outbox worker composes: SMTP, or .eml files in DATA_DIR/outbox/. */
   mailer: Mailer
+  /** Keys derived from the KEK that seal TOTP secrets and hash recovery codes. */
+  mfaSecrets: MfaSecrets
   /** What the outbox worker sends for each row (the account mails). */
   composeMail: ComposeMail
 }

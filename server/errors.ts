@@ -84,6 +84,20 @@ export class InvalidToken extends ApiError {
   }
 }
 
+/**
+ * The password was right and a second step is due (API.md "Second factors"): no session yet, only
+ * the mfa_token that POST /auth/login/mfa takes.
+ */
+export class MfaRequired extends ApiError {
+  constructor(readonly mfaToken: string) {
+    super(
+      'mfa_required',
+      401,
+      'a second factor is required: send a code from your authenticator app or a recovery code',
+    )
+  }
+}
+
 export class NotFound extends ApiError {
   constructor(description = 'no such resource') {
     super('not_found', 404, description)

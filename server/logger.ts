@@ -14,6 +14,9 @@ const redactPaths = [
   '*.token',
   '*.access_token',
   '*.refresh_token',
+  '*.mfa_token',
+  '*.recovery_codes',
+  '*.otpauth_uri',
   '*.secret',
 ]
 

@@ -21,6 +21,7 @@ import { startWalCheckpointer } from './db/wal-checkpointer.js'
 import { createMailer } from './mail/mailer.js'
 import { startOutboxWorker } from './mail/deliver-outbox.js'
 import { composeAccountMail } from './users/account-mail.js'
+import { createMfaSecrets } from './mfa/mfa-secrets.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 const KEY_TICK_INTERVAL_MS = 5_000
@@ -70,6 +71,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       verifier: createAccessTokenVerifier({ keystore, config, db, clock }),
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
       mailer: createMailer(config, log),
+      mfaSecrets: await createMfaSecrets(kek),
       composeMail: (row) => composeAccountMail(deps, row),
     }
     const app = await buildApp(deps)

@@ -3,6 +3,7 @@ import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './sessions/revoked-access-token.store.js'
 import { deleteExpiredAuthorizationCodes } from './sessions/authorization-code.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
+import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
 
 /**
  * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
@@ -16,6 +17,7 @@ export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>
   // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
   await deleteExpiredAuthorizationCodes(deps.db, now - 10 * 60_000)
   await deleteExpiredAccountTokens(deps.db, now)
+  await deleteExpiredMfaChallenges(deps.db, now)
 }
 
 export function startMaintenance(

@@ -17,6 +17,8 @@ export interface FirstPartyOptions {
 export interface FirstPartyClient {
   /** POST /auth/login; a second factor answers LatchkeyError `mfa_required` with `body.mfa_token`. */
   login(email: string, password: string): Promise<AuthState>
+  /** POST /auth/login/mfa: finishes a sign-in that answered `mfa_required`, with a TOTP or recovery code. */
+  loginWithCode(mfaToken: string, code: string): Promise<AuthState>
   /** Wires a `<form>` with `email` and `password` fields to login(); returns a function that unwires it. */
   attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
   /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
@@ -28,6 +30,8 @@ export interface FirstPartyClient {
   /** Ends the session here and in every tab of this app. */
   logout(): Promise<void>
   subscribe(listener: AuthListener): () => void
+  /** Stops listening to this app's other tabs (an app torn down without a page unload). */
+  close(): void
   readonly state: AuthState
 }
 
@@ -82,21 +86,23 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
   const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
   const fetchWithToken = createTokenFetch({ getToken: getAccessToken, refresh, apiOrigins: options.apiOrigins })
 
-  async function login(email: string, password: string): Promise<AuthState> {
-    const response = await fetch(`${base}/auth/login`, {
+  async function signIn(path: string, fields: Record<string, string>): Promise<AuthState> {
+    const response = await fetch(`${base}${path}`, {
       method: 'POST',
       credentials: 'include',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password }),
+      body: JSON.stringify(fields),
     })
     if (!response.ok) throw await errorFrom(response)
     const body = (await response.json()) as { access_token: string; expires_in: number }
     accept(body.access_token, body.expires_in, true)
     return tokens.state
   }
+  const login = (email: string, password: string) => signIn('/auth/login', { email, password })
 
   return {
     login,
+    loginWithCode: (mfaToken, code) => signIn('/auth/login/mfa', { mfa_token: mfaToken, code }),
     attachLoginForm(form, onResult) {
       const submit = (event: SubmitEvent) => {
         event.preventDefault()
@@ -117,6 +123,7 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
       channel?.postMessage({ kind: 'logout' } satisfies TabMessage)
     },
     subscribe: (listener) => tokens.subscribe(listener),
+    close: () => channel?.close(),
     get state() {
       return tokens.state
     },

@@ -2,16 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { loginRateLimit } from '../http/rate-limit.js'
-import { AccessTokenResponse, Credentials, ErrorResponse } from '../users/user.schema.js'
+import { AccessTokenResponse, Credentials, ErrorResponse, MfaRequiredResponse } from '../users/user.schema.js'
 import { authenticatePassword } from '../users/authenticate-password.js'
-import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
-import { setSessionCookie } from './session-cookie.js'
-import { startSession } from '../sessions/start-session.js'
-import { issueUserAccessToken } from '../tokens/user-access-token.js'
+import { MfaRequired } from '../errors.js'
+import { secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
+import { openFirstPartySession } from './first-party-session.js'
 
 /**
  * POST /auth/login: password login for the first-party app; success opens a session whose
- * refresh token lives in the HttpOnly session cookie.
+ * refresh token lives in the HttpOnly session cookie. A user with a second factor gets
+ * `mfa_required` and an mfa_token instead, for POST /auth/login/mfa.
  */
 const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
@@ -22,7 +22,7 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
         response: {
           200: AccessTokenResponse,
           400: ErrorResponse,
-          401: ErrorResponse,
+          401: MfaRequiredResponse,
           403: ErrorResponse,
           429: ErrorResponse,
           503: ErrorResponse,
@@ -34,25 +34,15 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
       onRequest: async () => deps.passwordHasher.assertCapacity(),
     },
     async (request, reply) => {
-      const user = await authenticatePassword(deps, request.body, { ip: request.ip })
-      const { session, refreshToken } = await startSession(deps, user, {
-        clientId: FIRST_PARTY_CLIENT_ID,
-        scopes: [],
-        audience: deps.config.defaultAudience,
-        amr: ['pwd'],
-        ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
-      })
-      const access = await issueUserAccessToken(deps, user, session)
-      await recordAuditEvent(deps, {
-        event: 'login.succeeded',
-        userId: user.id,
-        clientId: FIRST_PARTY_CLIENT_ID,
-        sessionId: session.id,
-        ip: request.ip,
-      })
-      setSessionCookie(reply, refreshToken, session.expiresAt, deps.clock.now())
-      return { access_token: access.token, token_type: 'Bearer' as const, expires_in: access.expiresIn }
+      const hasSecondFactor = async (user: { id: string }) => (await secondFactorsOf(deps, user.id)).length > 0
+      const user = await authenticatePassword(deps, request.body, { ip: request.ip, hasSecondFactor })
+      const first = { amr: ['pwd'], authTime: deps.clock.now() }
+      if (await hasSecondFactor(user)) {
+        const mfaToken = await startSecondStep(deps, user, first)
+        await recordAuditEvent(deps, { event: 'login.mfa_required', userId: user.id, ip: request.ip })
+        throw new MfaRequired(mfaToken)
+      }
+      return openFirstPartySession(deps, request, reply, user, first)
     },
   )
 }

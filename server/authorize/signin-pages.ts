@@ -52,6 +52,30 @@ ${hidden(form)}
   }
 }
 
+/** The second step of a sign-in: a code from the authenticator app, or a recovery code. */
+export function secondStepPage(
+  form: FormContext,
+  app: AppContext,
+  values: { mfaToken: string; error?: string; status?: number },
+): Page {
+  return {
+    title: 'Two-step sign-in',
+    status: values.status ?? 200,
+    formActionOrigins: form.formActionOrigins ?? [],
+    body: html`<h1>Two-step sign-in</h1>
+${app.clientName ? html`<p>to continue to <strong>${app.clientName}</strong></p>` : ''}
+${notice(values)}
+<form method="post" action="/signin/mfa" novalidate>
+${hidden(form)}
+<input type="hidden" name="mfa_token" value="${values.mfaToken}">
+<label for="code">Code from your authenticator app, or a recovery code</label>
+<input id="code" name="code" type="text" autocomplete="one-time-code" autocapitalize="off" spellcheck="false" required maxlength="64"${values.error ? html` aria-describedby="form-error"` : ''}>
+<button type="submit">Continue</button>
+</form>
+<p><a href="${withAuthorize('/signin', form.authorize)}">Start again</a></p>`,
+  }
+}
+
 export function signupPage(
   form: FormContext,
   app: AppContext,

@@ -18,7 +18,9 @@ import { authenticatePassword } from '../users/authenticate-password.js'
 import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
 import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
-import { signinPage, signoutPage, signupPage } from './signin-pages.js'
+import { secondStepPage, signinPage, signoutPage, signupPage } from './signin-pages.js'
+import { finishSecondStep, secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
+import type { User } from '../users/user.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
 
 /**
@@ -72,6 +74,54 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       ),
     )
 
+  const hasSecondFactor = async (user: { id: string }) => (await secondFactorsOf(deps, user.id)).length > 0
+
+  const showSecondStep = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authorization: AuthorizationRequest | null,
+    values: Parameters<typeof secondStepPage>[2],
+  ) =>
+    sendPage(
+      reply,
+      secondStepPage(
+        formContext(request, reply, 'signin_mfa', authorization),
+        { clientName: authorization?.client.name ?? null },
+        values,
+      ),
+    )
+
+  /** Both steps done (or the only one): the hosted sign-in starts, and the app's request goes on. */
+  const finishSignin = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authorization: AuthorizationRequest | null,
+    user: User,
+    amr: string[],
+  ) => {
+    const signin = await startSignin(deps, request, reply, user, amr)
+    await recordAuditEvent(deps, {
+      event: 'signin.succeeded',
+      userId: user.id,
+      clientId: authorization?.client.id ?? null,
+      ip: request.ip,
+    })
+    if (authorization === null)
+      return sendPage(
+        reply,
+        messagePage('Signed in', `You are signed in as ${user.email}.`, 200, {
+          href: '/signout',
+          text: 'Sign out',
+        }),
+      )
+    const step = await nextAuthorizationStep(deps, authorization, signin, {
+      signedInForThisRequest: true,
+      consentGiven: false,
+      browser: browserOf(request),
+    })
+    return answerAuthorizationStep(deps, request, reply, authorization, step)
+  }
+
   const Query = {
     type: 'object',
     properties: { authorize: { type: 'string', maxLength: 8192 } },
@@ -103,7 +153,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           user = await authenticatePassword(
             deps,
             { email: form.email ?? '', password: form.password ?? '' },
-            { ip: request.ip },
+            { ip: request.ip, hasSecondFactor },
           )
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
@@ -114,27 +164,37 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
             status: error.status,
           })
         }
-        const signin = await startSignin(deps, request, reply, user, ['pwd'])
-        await recordAuditEvent(deps, {
-          event: 'signin.succeeded',
-          userId: user.id,
-          clientId: authorization?.client.id ?? null,
-          ip: request.ip,
-        })
-        if (authorization === null)
-          return sendPage(
-            reply,
-            messagePage('Signed in', `You are signed in as ${user.email}.`, 200, {
-              href: '/signout',
-              text: 'Sign out',
-            }),
-          )
-        const step = await nextAuthorizationStep(deps, authorization, signin, {
-          signedInForThisRequest: true,
-          consentGiven: false,
-          browser: browserOf(request),
-        })
-        return answerAuthorizationStep(deps, request, reply, authorization, step)
+        if (await hasSecondFactor(user)) {
+          const mfaToken = await startSecondStep(deps, user, { amr: ['pwd'], authTime: deps.clock.now() })
+          return showSecondStep(request, reply, authorization, { mfaToken })
+        }
+        return await finishSignin(request, reply, authorization, user, ['pwd'])
+      } catch (error) {
+        return answerAuthorizationError(deps, request, reply, error)
+      }
+    },
+  )
+
+  app.post(
+    '/signin/mfa',
+    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
+    async (request, reply) => {
+      const form = request.body
+      try {
+        const authorization = await authorizationOf(form.authorize)
+        if (!isValidCsrfToken(request, 'signin_mfa', form.csrf)) return sendPage(reply, expiredFormPage())
+        let done
+        try {
+          done = await finishSecondStep(deps, form.mfa_token ?? '', form.code ?? '', { ip: request.ip })
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          reply.headers(error.headers)
+          const values = { error: asSentence(error.description), status: error.status }
+          // A dead mfa_token (expired, used, too many wrong codes) sends the user back to the password.
+          if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
+          return showSecondStep(request, reply, authorization, { ...values, mfaToken: form.mfa_token ?? '' })
+        }
+        return await finishSignin(request, reply, authorization, done.user, done.amr)
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }

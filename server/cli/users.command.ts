@@ -7,6 +7,7 @@ import type { Db } from '../db/database.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
+import { removeTotp } from '../mfa/totp-enrolment.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
@@ -19,7 +20,10 @@ export async function usersCommand(args: string[], ctx: Ctx): Promise<void> {
   const [sub, ...rest] = args
   if (sub === 'create') return createUser(rest, ctx)
   if (sub === 'disable') return disableUser(rest, ctx)
-  throw new CliError('usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL')
+  if (sub === 'reset-mfa') return resetMfa(rest, ctx)
+  throw new CliError(
+    'usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL | users reset-mfa EMAIL',
+  )
 }
 
 async function readStdin(): Promise<string> {
@@ -102,4 +106,35 @@ async function disableUser(args: string[], { db, log }: Ctx): Promise<void> {
   if (values.json)
     return printJson({ id: user.id, email: user.email, disabled: true, sessions_revoked: revoked.length })
   console.log(`disabled ${user.email}; revoked ${revoked.length} session(s)`)
+}
+
+/**
+ * An operator's way back in for a user who lost their second factor: the factors go, every
+ * session ends through endUserAccess, and the user is mailed. A user without a factor is refused,
+ * so a typo cannot sign someone out for nothing.
+ */
+async function resetMfa(args: string[], { db, log }: Ctx): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  })
+  if (positionals.length !== 1) throw new CliError('usage: latchkey users reset-mfa EMAIL')
+  const email = canonicalEmail(positionals[0]!)
+  const user = await findUserByEmail(db, email)
+  if (!user) throw new CliError(`no user with email ${email}`)
+  const now = systemClock.now()
+  const revoked = await db.transaction().execute(async (trx) => {
+    if (!(await removeTotp(trx, user.id, now, 'operator'))) return null
+    return endUserAccess(trx, user.id, 'mfa_reset', { now })
+  })
+  if (revoked === null) throw new CliError(`${user.email} has no second factor`)
+  await recordAuditEvent(
+    { db, clock: systemClock, log },
+    { event: 'mfa.reset_by_operator', userId: user.id, details: { sessions_revoked: revoked.length } },
+  )
+  if (values.json)
+    return printJson({ id: user.id, email: user.email, factors_removed: ['totp'], sessions_revoked: revoked.length })
+  console.log(`removed the second factors of ${user.email}; revoked ${revoked.length} session(s)`)
 }

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { ApiError, OAuthError } from '../errors.js'
+import { ApiError, MfaRequired, OAuthError } from '../errors.js'
 
 /** What a client is told about an error: status, code, sentence and headers. */
 export interface DescribedError {
@@ -8,6 +8,8 @@ export interface DescribedError {
   error: string
   description: string
   headers: Record<string, string>
+  /** Members of the body beyond error and error_description (the mfa_token of mfa_required). */
+  fields?: Record<string, string>
 }
 
 const frameworkDescriptions: Record<string, string> = {
@@ -22,6 +24,14 @@ const frameworkDescriptions: Record<string, string> = {
  * bad JSON, wrong media type) as client errors. Null for anything else: a bug, answered as 500.
  */
 export function describeError(error: FastifyError): DescribedError | null {
+  if (error instanceof MfaRequired)
+    return {
+      status: error.status,
+      error: error.error,
+      description: error.description,
+      headers: error.headers,
+      fields: { mfa_token: error.mfaToken },
+    }
   if (error instanceof OAuthError || error instanceof ApiError)
     return { status: error.status, error: error.error, description: error.description, headers: error.headers }
   if (error.validation)
@@ -109,7 +119,7 @@ export default fp(async function errorHandler(app: FastifyInstance) {
     return reply
       .code(described.status)
       .headers(described.headers)
-      .send({ error: described.error, error_description: described.description })
+      .send({ error: described.error, error_description: described.description, ...described.fields })
   })
 
   app.setNotFoundHandler((request, reply) => {

@@ -8,6 +8,9 @@ export type MailContent =
   | { template: 'password_reset'; link: string; validForMs: number }
   | { template: 'registration_attempt'; resetLink: string }
   | { template: 'password_changed'; resetLink: string }
+  | { template: 'mfa_added'; resetLink: string }
+  | { template: 'mfa_removed'; resetLink: string; byOperator: boolean }
+  | { template: 'recovery_code_used'; remaining: number; resetLink: string }
 
 export interface RenderedMail {
   subject: string
@@ -87,6 +90,37 @@ function partsOf(product: string, content: MailContent): Parts {
         subject: `Your ${product} password was changed`,
         lead: [
           `The password of your ${product} account was just changed, and every device signed in to it was signed out.`,
+        ],
+        tail: [`If this was not you, reset your password now: ${content.resetLink}`],
+      }
+    case 'mfa_added':
+      return {
+        subject: `Two-step sign-in was turned on for your ${product} account`,
+        lead: [
+          `An authenticator app was just added to your ${product} account: signing in now takes a code from it after the password.`,
+        ],
+        tail: [`If this was not you, reset your password now and contact support: ${content.resetLink}`],
+      }
+    case 'mfa_removed':
+      return {
+        subject: `Two-step sign-in was turned off for your ${product} account`,
+        lead: [
+          content.byOperator
+            ? `An administrator removed the authenticator app and recovery codes from your ${product} account, and every device signed in to it was signed out. Your password alone now signs you in; you can set up an authenticator app again on your account security page.`
+            : `The authenticator app and recovery codes were removed from your ${product} account. Your password alone now signs you in.`,
+        ],
+        tail: [`If this was not you, reset your password now: ${content.resetLink}`],
+      }
+    case 'recovery_code_used':
+      return {
+        subject: `A recovery code was used to sign in to ${product}`,
+        lead: [
+          `Someone signed in to your ${product} account with one of your recovery codes. ${
+            content.remaining === 1 ? '1 unused code is' : `${content.remaining} unused codes are`
+          } left.`,
+          content.remaining <= 3
+            ? 'Make new recovery codes on your account security page before you run out.'
+            : 'Each code works once; you can make new ones on your account security page.',
         ],
         tail: [`If this was not you, reset your password now: ${content.resetLink}`],
       }

@@ -9,6 +9,8 @@ export interface MailRequest {
   template: MailTemplate
   userId?: string | null
   email?: string | null
+  /** Facts as they were when the mail was asked for; never a secret. */
+  details?: Record<string, string | number>
 }
 
 /** Call inside the transaction of the change that causes the mail: both commit or neither does. */
@@ -20,6 +22,7 @@ export async function enqueueMail(db: Executor, mail: MailRequest, now: number):
       template: mail.template,
       user_id: mail.userId ?? null,
       email: mail.email ?? null,
+      details: mail.details === undefined ? null : JSON.stringify(mail.details),
       status: 'pending',
       created_at: now,
       next_attempt_at: now,

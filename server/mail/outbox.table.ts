@@ -1,6 +1,13 @@
 import type { Selectable } from 'kysely'
 
-export type MailTemplate = 'verify_email' | 'password_reset' | 'registration_attempt' | 'password_changed'
+export type MailTemplate =
+  | 'verify_email'
+  | 'password_reset'
+  | 'registration_attempt'
+  | 'password_changed'
+  | 'mfa_added'
+  | 'mfa_removed'
+  | 'recovery_code_used'
 
 type OutboxStatus = 'pending' | 'sent' | 'failed' | 'discarded'
 
@@ -20,6 +27,8 @@ export interface OutboxTable {
   /** A worker holds the row until then; after it, another may take it over (the holder crashed). */
   claimed_until: number | null
   finished_at: number | null
+  /** JSON object of facts the mail states that cannot be looked up later (recovery codes left); never a secret. */
+  details: string | null
   /** Why the last attempt failed: an SMTP code or error name, never message content. */
   last_error: string | null
 }

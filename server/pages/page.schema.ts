@@ -21,6 +21,8 @@ export const PageForm = Type.Object(
     email: Type.Optional(Type.String({ maxLength: 320 })),
     password: Type.Optional(Type.String({ maxLength: 1024 })),
     name: Type.Optional(Type.String({ maxLength: 200 })),
+    mfa_token: Type.Optional(Type.String({ maxLength: 256 })),
+    code: Type.Optional(Type.String({ maxLength: 64 })),
     decision: Type.Optional(Type.String({ maxLength: 10 })),
     client_id: Type.Optional(Type.String({ maxLength: 200 })),
     post_logout_redirect_uri: Type.Optional(Type.String({ maxLength: 2000 })),

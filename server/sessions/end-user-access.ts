@@ -9,7 +9,7 @@ import { revokeSigninSessionsOfUser } from './signin-session.store.js'
 
 /** Why a user's access ends. Each reason ends exactly what its row in `policies` says. */
 export type AccessEndReason =
-  'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn'
+  'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn' | 'mfa_reset'
 
 interface EndPolicy {
   /** Which sessions (refresh-token families, listed in the revocation feed by sid) end. */
@@ -65,6 +65,18 @@ const policies: Record<AccessEndReason, EndPolicy> = {
     pendingCodes: 'all',
     resetLinks: true,
     verificationLinks: true,
+    cutOff: true,
+    notice: null,
+  },
+  // An operator removed the second factors (a lost device, or a takeover): whoever is signed in may
+  // have got there through them, so every session, sign-in and code ends; the password and the
+  // links mailed to the owner stay theirs. The "factor removed" notice is queued with the removal.
+  mfa_reset: {
+    sessions: 'all',
+    signins: true,
+    pendingCodes: 'all',
+    resetLinks: false,
+    verificationLinks: false,
     cutOff: true,
     notice: null,
   },

@@ -10,6 +10,10 @@ const VERIFICATION_TOKEN_TTL_MS = 48 * 3_600_000
 /** At most one "someone tried to register" notice per address in this window, however often someone tries. */
 const REGISTRATION_NOTICE_INTERVAL_MS = 3_600_000
 
+function detailsOf(row: OutboxRow): Record<string, string | number> {
+  return row.details === null ? {} : (JSON.parse(row.details) as Record<string, string | number>)
+}
+
 /**
  * Turns an outbox row into a message at delivery time: finds the account, mints the one-time
  * token the link carries (so no token is ever stored in plain text) and says whom to send it to.
@@ -80,9 +84,28 @@ export async function composeAccountMail(
       }
     }
     case 'password_changed':
+    case 'mfa_added':
       return {
         to: user.email,
-        content: { template: 'password_changed', resetLink: accountLink(deps.config, '/reset-password') },
+        content: { template: row.template, resetLink: accountLink(deps.config, '/reset-password') },
+      }
+    case 'mfa_removed':
+      return {
+        to: user.email,
+        content: {
+          template: 'mfa_removed',
+          resetLink: accountLink(deps.config, '/reset-password'),
+          byOperator: detailsOf(row).by === 'operator',
+        },
+      }
+    case 'recovery_code_used':
+      return {
+        to: user.email,
+        content: {
+          template: 'recovery_code_used',
+          remaining: Number(detailsOf(row).remaining ?? 0),
+          resetLink: accountLink(deps.config, '/reset-password'),
+        },
       }
   }
 }

@@ -18,7 +18,11 @@ const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the e
 export async function authenticatePassword(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff'>,
   credentials: { email: string; password: string },
-  meta: { ip: string | null },
+  meta: {
+    ip: string | null
+    /** True when a second step follows the password (the account has a second factor). */
+    hasSecondFactor?: (user: User) => Promise<boolean>
+  },
 ): Promise<User> {
   assertPasswordWithinLimit(credentials.password)
   const email = canonicalEmail(credentials.email)
@@ -47,7 +51,9 @@ export async function authenticatePassword(
     })
     throw invalidCredentials()
   }
-  await deps.loginBackoff.recordSuccess(email)
+  // With a second factor, only the whole sign-in clears the count: otherwise every correct password
+  // would forgive the wrong codes before it, and the back-off would never reach a code guesser.
+  if (!(await meta.hasSecondFactor?.(user))) await deps.loginBackoff.recordSuccess(email)
   if (deps.config.requireVerifiedEmail && !user.emailVerified) {
     // Signed-out users cannot call /auth/email/resend: the right password sends a fresh link
     // instead (within the per-account limit), so an expired one never locks them out.

@@ -45,6 +45,13 @@ export const AccessTokenResponse = Type.Object({
 
 export const ErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
 
+/** 401 of POST /auth/login: an error, or `mfa_required` with the mfa_token of the second step. */
+export const MfaRequiredResponse = Type.Object({
+  error: Type.String(),
+  error_description: Type.String(),
+  mfa_token: Type.Optional(Type.String()),
+})
+
 /** Emailed one-time tokens are 43 base64url characters; a little slack keeps the message ours, not the validator's. */
 const mailedToken = Type.String({ minLength: 1, maxLength: 256 })
 

@@ -25,6 +25,7 @@ import {
 } from '../helpers/users.js'
 import { deliverDueMessages } from '../../server/mail/deliver-outbox.js'
 import { REVOCATION_FEED_REFRESH_MS } from '../../server/tokens/revocation-feed.js'
+import { totpCode } from '../helpers/totp.js'
 
 // What each event that ends a user's access must mean for that user, written from the user's side
 // (ASVS 7.4.1/7.4.3/7.4.5, RFC 9700 §4.14.2), not copied from the policy table in
@@ -32,7 +33,7 @@ import { REVOCATION_FEED_REFRESH_MS } from '../../server/tokens/revocation-feed.
 // a world set up the same way through our own endpoints, and every row is probed over HTTP.
 
 type Tap = Test
-type Reason = 'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn'
+type Reason = 'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn' | 'mfa_reset'
 type SessionName = 'current' | 'other' | 'app'
 /** What the browser's hosted sign-in at Latchkey's pages gets from a new authorization request. */
 type HostedSignin = 'code' | 'consent' | 'password'
@@ -119,6 +120,23 @@ const expected: Record<Reason, Outcome> = {
     appAccessToken: false,
     resetLink: false,
     verificationLink: false,
+    feedSids: ['app', 'current', 'other'],
+    feedCutOff: true,
+    passwordChangedNotice: false,
+  },
+  // An operator removed the second factor: whoever signed in may have come through it, so every
+  // session and sign-in ends; the password is unchanged and the mailed links stay the owner's.
+  mfa_reset: {
+    currentRefresh: false,
+    currentAccessToken: false,
+    otherRefresh: false,
+    otherAccessToken: false,
+    hostedSignin: 'password',
+    pendingCode: false,
+    appRefresh: false,
+    appAccessToken: false,
+    resetLink: true,
+    verificationLink: true,
     feedSids: ['app', 'current', 'other'],
     feedCutOff: true,
     passwordChangedNotice: false,
@@ -273,6 +291,19 @@ const triggers: Record<Reason, (world: World) => Promise<void>> = {
   async user_disabled({ testApp, email }) {
     const res = await runLatchkey(['users', 'disable', email, '--json'], cliEnv(testApp.dataDir, testApp.database))
     if (res.code !== 0) throw new Error(`latchkey users disable failed: ${res.stderr}`)
+  },
+  async mfa_reset({ testApp, email, current }) {
+    // The user enrols TOTP with the session they have (no new one), then the operator resets it.
+    const auth = { authorization: `Bearer ${current.accessToken}` }
+    const setup = await testApp.app.inject({ method: 'POST', url: '/auth/mfa/totp/setup', headers: auth })
+    assertStatus(setup, 200)
+    const code = totpCode(setup.json<{ secret: string }>().secret, testApp.clock.now())
+    assertStatus(
+      await testApp.app.inject({ method: 'POST', url: '/auth/mfa/totp/confirm', headers: auth, payload: { code } }),
+      200,
+    )
+    const res = await runLatchkey(['users', 'reset-mfa', email, '--json'], cliEnv(testApp.dataDir, testApp.database))
+    if (res.code !== 0) throw new Error(`latchkey users reset-mfa failed: ${res.stderr}`)
   },
   async consent_withdrawn({ testApp, current, app }) {
     const res = await testApp.app.inject({
