@@ -9,6 +9,7 @@ const order = [
   'tokens',
   'authorize',
   'consents',
+  'passkeys',
   'sessions',
   'users',
   'mail',

@@ -34,6 +34,8 @@ import passwordResetRoute from './account/password-reset.route.js'
 import emailVerificationRoute from './account/email-verification.route.js'
 import verifyEmailPage from './account/verify-email-page.route.js'
 import resetPasswordPage from './account/reset-password-page.route.js'
+import passkeysRoute from './passkeys/passkeys.route.js'
+import passkeyLoginRoute from './account/passkey-login.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -88,6 +90,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(consentsRoute, { deps })
       await auth.register(passwordResetRoute, { deps })
       await auth.register(emailVerificationRoute, { deps })
+      await auth.register(passkeysRoute, { deps })
+      await auth.register(passkeyLoginRoute, { deps })
     },
     { prefix: '/auth' },
   )

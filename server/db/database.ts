@@ -10,6 +10,7 @@ import type { ConsentsTable } from '../consents/consent.table.js'
 import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
+import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -26,6 +27,8 @@ export interface Database {
   outbox: OutboxTable
   email_verification_tokens: AccountTokensTable
   password_reset_tokens: AccountTokensTable
+  passkeys: PasskeysTable
+  webauthn_challenges: WebauthnChallengesTable
 }
 
 export type Db = Kysely<Database>

@@ -8,6 +8,7 @@ export type MailContent =
   | { template: 'password_reset'; link: string; validForMs: number }
   | { template: 'registration_attempt'; resetLink: string }
   | { template: 'password_changed'; resetLink: string }
+  | { template: 'passkey_added' | 'passkey_removed'; securityLink: string; resetLink: string }
 
 export interface RenderedMail {
   subject: string
@@ -22,7 +23,7 @@ export interface RenderedMail {
  */
 export function accountLink(
   config: Pick<Config, 'publicUrl'>,
-  page: '/verify-email' | '/reset-password',
+  page: '/verify-email' | '/reset-password' | '/account/security',
   token?: string,
 ): string {
   const url = new URL(`${config.publicUrl}${page}`)
@@ -89,6 +90,24 @@ function partsOf(product: string, content: MailContent): Parts {
           `The password of your ${product} account was just changed, and every device signed in to it was signed out.`,
         ],
         tail: [`If this was not you, reset your password now: ${content.resetLink}`],
+      }
+    case 'passkey_added':
+      return {
+        subject: `A passkey was added to your ${product} account`,
+        lead: [`A new passkey was just added to your ${product} account. It can sign in to your account on its own.`],
+        tail: [
+          `Your passkeys: ${content.securityLink}`,
+          `If this was not you, remove it there and reset your password now: ${content.resetLink}`,
+        ],
+      }
+    case 'passkey_removed':
+      return {
+        subject: `A passkey was removed from your ${product} account`,
+        lead: [`A passkey was just removed from your ${product} account. It can no longer sign in.`],
+        tail: [
+          `Your passkeys: ${content.securityLink}`,
+          `If this was not you, reset your password now: ${content.resetLink}`,
+        ],
       }
   }
 }

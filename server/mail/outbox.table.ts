@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely'
 
-export type MailTemplate = 'verify_email' | 'password_reset' | 'registration_attempt' | 'password_changed'
+export type MailTemplate =
+  'verify_email' | 'password_reset' | 'registration_attempt' | 'password_changed' | 'passkey_added' | 'passkey_removed'
 
 type OutboxStatus = 'pending' | 'sent' | 'failed' | 'discarded'
 

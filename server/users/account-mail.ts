@@ -84,5 +84,15 @@ export async function composeAccountMail(
         to: user.email,
         content: { template: 'password_changed', resetLink: accountLink(deps.config, '/reset-password') },
       }
+    case 'passkey_added':
+    case 'passkey_removed':
+      return {
+        to: user.email,
+        content: {
+          template: row.template,
+          securityLink: accountLink(deps.config, '/account/security'),
+          resetLink: accountLink(deps.config, '/reset-password'),
+        },
+      }
   }
 }
