@@ -20,6 +20,10 @@ import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
 import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
 import { signinPage, signoutPage, signupPage } from './signin-pages.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
+import type { User } from '../users/user.js'
+import { authenticatePasskey, createAuthenticationOptions } from '../passkeys/authenticate-passkey.js'
+import { parsePasskeyResponse } from '../passkeys/parse-passkey-response.js'
+import { RequestOptions } from '../passkeys/passkeys.schema.js'
 
 /**
  * The hosted sign-in pages: /signin, /signup and /signout, plain HTML forms with CSRF tokens. With
@@ -72,6 +76,39 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       ),
     )
 
+  /** Once the user proved who they are: a fresh hosted sign-in, then the app's request goes on. */
+  const continueAfterSignin = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    authorization: AuthorizationRequest | null,
+    user: User,
+    amr: string[],
+    method: 'password' | 'passkey',
+  ) => {
+    const signin = await startSignin(deps, request, reply, user, amr)
+    await recordAuditEvent(deps, {
+      event: 'signin.succeeded',
+      userId: user.id,
+      clientId: authorization?.client.id ?? null,
+      ip: request.ip,
+      details: { method },
+    })
+    if (authorization === null)
+      return sendPage(
+        reply,
+        messagePage('Signed in', `You are signed in as ${user.email}.`, 200, {
+          href: '/signout',
+          text: 'Sign out',
+        }),
+      )
+    const step = await nextAuthorizationStep(deps, authorization, signin, {
+      signedInForThisRequest: true,
+      consentGiven: false,
+      browser: browserOf(request),
+    })
+    return answerAuthorizationStep(deps, request, reply, authorization, step)
+  }
+
   const Query = {
     type: 'object',
     properties: { authorize: { type: 'string', maxLength: 8192 } },
@@ -114,27 +151,40 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
             status: error.status,
           })
         }
-        const signin = await startSignin(deps, request, reply, user, ['pwd'])
-        await recordAuditEvent(deps, {
-          event: 'signin.succeeded',
-          userId: user.id,
-          clientId: authorization?.client.id ?? null,
-          ip: request.ip,
-        })
-        if (authorization === null)
-          return sendPage(
-            reply,
-            messagePage('Signed in', `You are signed in as ${user.email}.`, 200, {
-              href: '/signout',
-              text: 'Sign out',
-            }),
-          )
-        const step = await nextAuthorizationStep(deps, authorization, signin, {
-          signedInForThisRequest: true,
-          consentGiven: false,
-          browser: browserOf(request),
-        })
-        return answerAuthorizationStep(deps, request, reply, authorization, step)
+        return continueAfterSignin(request, reply, authorization, user, ['pwd'], 'password')
+      } catch (error) {
+        return answerAuthorizationError(deps, request, reply, error)
+      }
+    },
+  )
+
+  // Sign-in with a passkey: the page's script fetches request options, the authenticator answers,
+  // and the answer is posted with the sign-in form's CSRF token and authorization request.
+  app.post(
+    '/signin/passkey/options',
+    { schema: { response: { ...pageResponses, 200: RequestOptions } }, config: { rateLimit: loginRateLimit } },
+    async () => createAuthenticationOptions(deps),
+  )
+
+  app.post(
+    '/signin/passkey',
+    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
+    async (request, reply) => {
+      const form = request.body
+      try {
+        const authorization = await authorizationOf(form.authorize)
+        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
+        let signedIn
+        try {
+          signedIn = await authenticatePasskey(deps, parsePasskeyResponse(form.passkey_response), { ip: request.ip })
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          return showSignin(request, reply, authorization, {
+            error: asSentence(error.description),
+            status: error.status === 400 ? 400 : 401,
+          })
+        }
+        return continueAfterSignin(request, reply, authorization, signedIn.user, signedIn.amr, 'passkey')
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }
