@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely'
+import type { Selectable } from 'kysely'
 
 /** A user's WebAuthn credential (passkey). */
 export interface PasskeysTable {
@@ -30,4 +30,3 @@ export interface WebauthnChallengesTable {
 export type ChallengePurpose = 'register' | 'login'
 
 export type PasskeyRow = Selectable<PasskeysTable>
-export type NewPasskeyRow = Insertable<PasskeysTable>
