@@ -10,6 +10,7 @@ const order = [
   'authorize',
   'mfa',
   'consents',
+  'passkeys',
   'sessions',
   'users',
   'mail',

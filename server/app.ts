@@ -36,6 +36,10 @@ import passwordResetRoute from './account/password-reset.route.js'
 import emailVerificationRoute from './account/email-verification.route.js'
 import verifyEmailPage from './account/verify-email-page.route.js'
 import resetPasswordPage from './account/reset-password-page.route.js'
+import passkeysRoute from './passkeys/passkeys.route.js'
+import passkeyLoginRoute from './account/passkey-login.route.js'
+import webauthnScriptRoute from './pages/webauthn-script.route.js'
+import securityPage from './account/security-page.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -68,6 +72,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(healthRoute, { deps })
   await app.register(discoveryRoute, { deps })
   await app.register(jwksRoute, { deps })
+  await app.register(webauthnScriptRoute)
   await app.register(tokenRoute, { deps, prefix: '/oauth' })
   await app.register(revokeRoute, { deps, prefix: '/oauth' })
   await app.register(introspectRoute, { deps, prefix: '/oauth' })
@@ -92,6 +97,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(consentsRoute, { deps })
       await auth.register(passwordResetRoute, { deps })
       await auth.register(emailVerificationRoute, { deps })
+      await auth.register(passkeysRoute, { deps })
+      await auth.register(passkeyLoginRoute, { deps })
     },
     { prefix: '/auth' },
   )
@@ -106,6 +113,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     // The pages the emailed links open.
     await pages.register(verifyEmailPage, { deps })
     await pages.register(resetPasswordPage, { deps })
+    // The signed-in user's own page: passkeys.
+    await pages.register(securityPage, { deps })
   })
 
   return app

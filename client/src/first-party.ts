@@ -1,3 +1,4 @@
+import { startAuthentication, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/browser'
 import { TokenHolder, type AuthListener, type AuthState } from './auth-state.js'
 import { LatchkeyError, errorFrom } from './errors.js'
 import { createTokenFetch } from './fetch-with-token.js'
@@ -19,6 +20,11 @@ export interface FirstPartyClient {
   login(email: string, password: string): Promise<AuthState>
   /** POST /auth/login/mfa: finishes a sign-in that answered `mfa_required`, with a TOTP or recovery code. */
   loginWithCode(mfaToken: string, code: string): Promise<AuthState>
+  /**
+   * Sign-in with a passkey alone (a discoverable WebAuthn credential): request options from
+   * POST /auth/passkeys/login/options, the browser's authenticator, POST /auth/passkeys/login.
+   */
+  loginWithPasskey(): Promise<AuthState>
   /** Wires a `<form>` with `email` and `password` fields to login(); returns a function that unwires it. */
   attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
   /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
@@ -100,9 +106,30 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
   }
   const login = (email: string, password: string) => signIn('/auth/login', { email, password })
 
+  async function loginWithPasskey(): Promise<AuthState> {
+    const optionsResponse = await fetch(`${base}/auth/passkeys/login/options`, {
+      method: 'POST',
+      credentials: 'include',
+    })
+    if (!optionsResponse.ok) throw await errorFrom(optionsResponse)
+    const optionsJSON = (await optionsResponse.json()) as PublicKeyCredentialRequestOptionsJSON
+    const credential = await startAuthentication({ optionsJSON })
+    const response = await fetch(`${base}/auth/passkeys/login`, {
+      method: 'POST',
+      credentials: 'include',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ response: credential }),
+    })
+    if (!response.ok) throw await errorFrom(response)
+    const body = (await response.json()) as { access_token: string; expires_in: number }
+    accept(body.access_token, body.expires_in, true)
+    return tokens.state
+  }
+
   return {
     login,
     loginWithCode: (mfaToken, code) => signIn('/auth/login/mfa', { mfa_token: mfaToken, code }),
+    loginWithPasskey,
     attachLoginForm(form, onResult) {
       const submit = (event: SubmitEvent) => {
         event.preventDefault()

@@ -1,4 +1,4 @@
-// @latchkey/client: sign users in to Latchkey from the browser. No runtime dependencies.
+// @latchkey/client: sign users in to Latchkey from the browser. One runtime dependency: @simplewebauthn/browser, for passkeys.
 export { createFirstPartyClient, type FirstPartyClient, type FirstPartyOptions } from './first-party.js'
 export { createRedirectClient, type RedirectClient, type RedirectOptions, type SignInOptions } from './redirect.js'
 export { LatchkeyError } from './errors.js'

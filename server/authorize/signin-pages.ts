@@ -1,5 +1,6 @@
 import { html, type Html } from '../pages/html.js'
 import type { Page } from '../pages/send-page.js'
+import { WEBAUTHN_SCRIPT_PATH } from '../pages/webauthn-script.route.js'
 
 // The hosted pages' markup. Plain forms posting application/x-www-form-urlencoded: they work
 // without JavaScript. `authorize` carries the app's authorization request through each step; the
@@ -47,8 +48,16 @@ ${hidden(form)}
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+<form method="post" action="/signin/passkey" id="passkey-form">
+${hidden(form)}
+<input type="hidden" name="passkey_response" value="">
+<button type="button" id="passkey-button" class="secondary" hidden>Sign in with a passkey</button>
+<p id="passkey-status" role="status"></p>
+</form>
 <p><a href="/reset-password">Forgot your password?</a></p>
 <p>New here? <a href="${withAuthorize('/signup', form.authorize)}">Create an account</a></p>`,
+    script: passkeySigninScript,
+    scriptSources: [WEBAUTHN_SCRIPT_PATH],
   }
 }
 
@@ -75,6 +84,32 @@ ${hidden(form)}
 <p><a href="${withAuthorize('/signin', form.authorize)}">Start again</a></p>`,
   }
 }
+
+// The passkey button, shown only where the browser has WebAuthn: request options for a
+// discoverable credential, ask the authenticator, and post its answer with the page's form (so the
+// server continues the app's sign-in exactly as after a password).
+const passkeySigninScript = `(() => {
+  const form = document.getElementById('passkey-form')
+  const button = document.getElementById('passkey-button')
+  const status = document.getElementById('passkey-status')
+  const webauthn = window.SimpleWebAuthnBrowser
+  if (!form || !button || !webauthn || !webauthn.browserSupportsWebAuthn()) return
+  button.hidden = false
+  button.addEventListener('click', async () => {
+    button.disabled = true
+    status.textContent = ''
+    try {
+      const res = await fetch('/signin/passkey/options', { method: 'POST', credentials: 'same-origin' })
+      if (!res.ok) throw new Error('options')
+      const response = await webauthn.startAuthentication({ optionsJSON: await res.json() })
+      form.elements.passkey_response.value = JSON.stringify(response)
+      form.submit()
+    } catch {
+      status.textContent = 'The passkey sign-in did not complete. Try again, or use your password.'
+      button.disabled = false
+    }
+  })
+})()`
 
 export function signupPage(
   form: FormContext,

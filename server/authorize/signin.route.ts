@@ -22,6 +22,9 @@ import { secondStepPage, signinPage, signoutPage, signupPage } from './signin-pa
 import { finishSecondStep, secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
 import type { User } from '../users/user.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
+import { authenticatePasskey, createAuthenticationOptions } from '../passkeys/authenticate-passkey.js'
+import { parsePasskeyResponse } from '../passkeys/parse-passkey-response.js'
+import { RequestOptions } from '../passkeys/passkeys.schema.js'
 
 /**
  * The hosted sign-in pages: /signin, /signup and /signout, plain HTML forms with CSRF tokens. With
@@ -98,6 +101,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     authorization: AuthorizationRequest | null,
     user: User,
     amr: string[],
+    method: 'password' | 'passkey',
   ) => {
     const signin = await startSignin(deps, request, reply, user, amr)
     await recordAuditEvent(deps, {
@@ -105,6 +109,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       userId: user.id,
       clientId: authorization?.client.id ?? null,
       ip: request.ip,
+      details: { method },
     })
     if (authorization === null)
       return sendPage(
@@ -168,7 +173,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           const mfaToken = await startSecondStep(deps, user, { amr: ['pwd'], authTime: deps.clock.now() })
           return showSecondStep(request, reply, authorization, { mfaToken })
         }
-        return await finishSignin(request, reply, authorization, user, ['pwd'])
+        return await finishSignin(request, reply, authorization, user, ['pwd'], 'password')
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }
@@ -194,7 +199,40 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
           return showSecondStep(request, reply, authorization, { ...values, mfaToken: form.mfa_token ?? '' })
         }
-        return await finishSignin(request, reply, authorization, done.user, done.amr)
+        return await finishSignin(request, reply, authorization, done.user, done.amr, 'password')
+      } catch (error) {
+        return answerAuthorizationError(deps, request, reply, error)
+      }
+    },
+  )
+
+  // Sign-in with a passkey: the page's script fetches request options, the authenticator answers,
+  // and the answer is posted with the sign-in form's CSRF token and authorization request.
+  app.post(
+    '/signin/passkey/options',
+    { schema: { response: { ...pageResponses, 200: RequestOptions } }, config: { rateLimit: loginRateLimit } },
+    async () => createAuthenticationOptions(deps),
+  )
+
+  app.post(
+    '/signin/passkey',
+    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
+    async (request, reply) => {
+      const form = request.body
+      try {
+        const authorization = await authorizationOf(form.authorize)
+        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
+        let signedIn
+        try {
+          signedIn = await authenticatePasskey(deps, parsePasskeyResponse(form.passkey_response), { ip: request.ip })
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          return showSignin(request, reply, authorization, {
+            error: asSentence(error.description),
+            status: error.status === 400 ? 400 : 401,
+          })
+        }
+        return finishSignin(request, reply, authorization, signedIn.user, signedIn.amr, 'passkey')
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }

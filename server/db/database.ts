@@ -11,6 +11,7 @@ import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '../mfa/mfa.table.js'
+import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -30,6 +31,8 @@ export interface Database {
   totp_factors: TotpFactorsTable
   recovery_codes: RecoveryCodesTable
   mfa_challenges: MfaChallengesTable
+  passkeys: PasskeysTable
+  webauthn_challenges: WebauthnChallengesTable
 }
 
 export type Db = Kysely<Database>

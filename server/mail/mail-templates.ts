@@ -11,6 +11,7 @@ export type MailContent =
   | { template: 'mfa_added'; resetLink: string }
   | { template: 'mfa_removed'; resetLink: string; byOperator: boolean }
   | { template: 'recovery_code_used'; remaining: number; resetLink: string }
+  | { template: 'passkey_added' | 'passkey_removed'; securityLink: string; resetLink: string }
 
 export interface RenderedMail {
   subject: string
@@ -25,7 +26,7 @@ export interface RenderedMail {
  */
 export function accountLink(
   config: Pick<Config, 'publicUrl'>,
-  page: '/verify-email' | '/reset-password',
+  page: '/verify-email' | '/reset-password' | '/account/security',
   token?: string,
 ): string {
   const url = new URL(`${config.publicUrl}${page}`)
@@ -123,6 +124,24 @@ function partsOf(product: string, content: MailContent): Parts {
             : 'Each code works once; you can make new ones on your account security page.',
         ],
         tail: [`If this was not you, reset your password now: ${content.resetLink}`],
+      }
+    case 'passkey_added':
+      return {
+        subject: `A passkey was added to your ${product} account`,
+        lead: [`A new passkey was just added to your ${product} account. It can sign in to your account on its own.`],
+        tail: [
+          `Your passkeys: ${content.securityLink}`,
+          `If this was not you, remove it there and reset your password now: ${content.resetLink}`,
+        ],
+      }
+    case 'passkey_removed':
+      return {
+        subject: `A passkey was removed from your ${product} account`,
+        lead: [`A passkey was just removed from your ${product} account. It can no longer sign in.`],
+        tail: [
+          `Your passkeys: ${content.securityLink}`,
+          `If this was not you, reset your password now: ${content.resetLink}`,
+        ],
       }
   }
 }

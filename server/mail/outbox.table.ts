@@ -8,6 +8,8 @@ export type MailTemplate =
   | 'mfa_added'
   | 'mfa_removed'
   | 'recovery_code_used'
+  | 'passkey_added'
+  | 'passkey_removed'
 
 type OutboxStatus = 'pending' | 'sent' | 'failed' | 'discarded'
 

@@ -2,6 +2,7 @@ import { Html } from './html.js'
 
 /** One small stylesheet for every hosted page: readable on a phone, visible focus, no web fonts. */
 export const pageStyles = new Html(`
+[hidden]{display:none!important}
 :root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--accent:#2456d3;--err:#b3261e;--ok:#1e7b34;--line:#c9ced6}
 @media (prefers-color-scheme:dark){:root{--fg:#e8eaed;--bg:#15181c;--card:#1f2328;--accent:#8ab4f8;--err:#f2b8b5;--ok:#81c995;--line:#3c4249}}
 *{box-sizing:border-box}

@@ -26,6 +26,9 @@ export const PageForm = Type.Object(
     decision: Type.Optional(Type.String({ maxLength: 10 })),
     client_id: Type.Optional(Type.String({ maxLength: 200 })),
     post_logout_redirect_uri: Type.Optional(Type.String({ maxLength: 2000 })),
+    /** A WebAuthn credential's JSON (PublicKeyCredential.toJSON()), posted by the passkey script. */
+    passkey_response: Type.Optional(Type.String({ maxLength: 32768 })),
+    passkey_id: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: true },
 )

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
-import { html, type Html } from './html.js'
+import { html, Html } from './html.js'
 import { pageStyles } from './page-styles.js'
 
 export interface Page {
@@ -15,6 +15,8 @@ export interface Page {
   formActionOrigins?: string[]
   /** Inline scripts are never needed: pages work without JavaScript. Set only for a progressive enhancement. */
   script?: string
+  /** Same-origin script files the inline script uses (e.g. the WebAuthn browser library), loaded before it. */
+  scriptSources?: string[]
 }
 
 /**
@@ -29,6 +31,8 @@ export function sendPage(reply: FastifyReply, page: Page): FastifyReply {
     "default-src 'none'",
     `style-src 'nonce-${nonce}'`,
     page.script ? `script-src 'nonce-${nonce}'` : '',
+    // A page's script talks only to Latchkey itself (e.g. for WebAuthn options).
+    page.script ? "connect-src 'self'" : '',
     "img-src 'self' data:",
     `form-action ${formAction}`,
     "frame-ancestors 'none'",
@@ -49,7 +53,8 @@ export function sendPage(reply: FastifyReply, page: Page): FastifyReply {
 <main>
 ${page.body}
 </main>
-${page.script ? html`<script nonce="${nonce}">${page.script}</script>` : ''}
+${page.script ? (page.scriptSources ?? []).map((src) => html`<script nonce="${nonce}" src="${src}"></script>`) : ''}
+${page.script ? html`<script nonce="${nonce}">${new Html(page.script)}</script>` : ''}
 </body>
 </html>`
   return reply

@@ -107,5 +107,15 @@ export async function composeAccountMail(
           resetLink: accountLink(deps.config, '/reset-password'),
         },
       }
+    case 'passkey_added':
+    case 'passkey_removed':
+      return {
+        to: user.email,
+        content: {
+          template: row.template,
+          securityLink: accountLink(deps.config, '/account/security'),
+          resetLink: accountLink(deps.config, '/reset-password'),
+        },
+      }
   }
 }

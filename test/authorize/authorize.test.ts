@@ -76,7 +76,14 @@ for (const dialect of testDialects()) {
           'the form may redirect to the app',
         )
         t.match(page.headers['content-security-policy'], /default-src 'none'/)
-        t.notMatch(page.body, /<script/, 'works without JavaScript')
+        // Works without JavaScript: the only scripts are the passkey button's (issue 12), and that
+        // button stays hidden unless they run; the password form needs none.
+        t.same(
+          [...page.body.matchAll(/<script\b[^>]*>/g)].map((m) => /src="([^"]*)"/.exec(m[0])?.[1] ?? 'inline'),
+          ['/assets/webauthn-browser.js', 'inline'],
+          'scripts only for the passkey button',
+        )
+        t.match(page.body, /<button type="button" id="passkey-button"[^>]*\shidden>/, 'hidden without JavaScript')
         t.match(page.body, /Notes &lt;Third Party&gt;/, 'the client name is escaped')
         t.match(page.body, /href="\/reset-password"/)
         t.ok(jar.cookies.has('__Host-latchkey_csrf'))
