@@ -48,6 +48,8 @@ export interface Instance {
   url: string
   /** Every JSON log line this instance printed, across restarts. */
   logs: () => Record<string, unknown>[]
+  /** True while the process has not exited. */
+  running(): boolean
   /** SIGKILL: no graceful shutdown, requests in flight are cut. */
   kill9(): Promise<void>
   /** Starts the process (again, after kill9) on the same port and waits for /readyz. */
@@ -123,61 +125,15 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
     for (const child of children) child.kill('SIGKILL')
   })
 
-  const instances = ports.map((port, i): Instance => {
-    const name = instanceName(i)
-    const dataDir = path.join(dir, name)
-    fs.mkdirSync(dataDir, { recursive: true })
-    const lines: Record<string, unknown>[] = []
-    let child: ChildProcess | null = null
-    const start = async () => {
-      const spawned = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          LATCHKEY_DATA_DIR: dataDir,
-          LOG_LEVEL: 'info',
-          ...shared,
-          ...options.env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      children.add(spawned)
-      spawned.on('exit', () => children.delete(spawned))
-      let pending = ''
-      const collect = (chunk: Buffer) => {
-        pending += chunk.toString('utf8')
-        const parts = pending.split('\n')
-        pending = parts.pop() ?? ''
-        for (const line of parts) {
-          try {
-            lines.push(JSON.parse(line) as Record<string, unknown>)
-          } catch {
-            lines.push({ msg: line })
-          }
-        }
-      }
-      spawned.stdout.on('data', collect)
-      spawned.stderr.on('data', collect)
-      child = spawned
-      await waitUntil(`${name} ready`, 60_000, async () => (await get(`http://127.0.0.1:${port}/readyz`)) === 200)
-    }
-    return {
-      name,
+  const instances = ports.map((port, i) =>
+    defineInstance({
+      name: instanceName(i),
       port,
-      url: `http://127.0.0.1:${port}`,
-      logs: () => lines,
-      async kill9() {
-        const running = child
-        if (!running || running.exitCode !== null) return
-        const exited = new Promise((resolve) => running.once('exit', resolve))
-        running.kill('SIGKILL')
-        await exited
-      },
-      restart: start,
-    }
-  })
+      dataDir: path.join(dir, instanceName(i)),
+      env: { ...shared, ...options.env },
+      children,
+    }),
+  )
   await Promise.all(instances.map((instance) => instance.restart()))
 
   const haproxy = spawn('haproxy', ['-db', '-f', HAPROXY_CONFIG], {
@@ -228,6 +184,75 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
   )
 
   return { url, issuer: url, database, instances, stats, waitForStatus, cli }
+}
+
+/**
+ * One `latchkey serve` process from the sources, given only `env` besides its address and data
+ * dir; started by restart() (again after kill9()), which waits for /readyz. `children` collects
+ * the running process so the caller's teardown can kill it.
+ */
+export function defineInstance(options: {
+  name: string
+  port: number
+  dataDir: string
+  env: Record<string, string>
+  children: Set<ChildProcess>
+}): Instance {
+  const { name, port, dataDir, children } = options
+  fs.mkdirSync(dataDir, { recursive: true })
+  const lines: Record<string, unknown>[] = []
+  let child: ChildProcess | null = null
+  const start = async () => {
+    const spawned = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LATCHKEY_DATA_DIR: dataDir,
+        LOG_LEVEL: 'info',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(spawned)
+    spawned.on('exit', () => children.delete(spawned))
+    let pending = ''
+    const collect = (chunk: Buffer) => {
+      pending += chunk.toString('utf8')
+      const parts = pending.split('\n')
+      pending = parts.pop() ?? ''
+      for (const line of parts) {
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>)
+        } catch {
+          lines.push({ msg: line })
+        }
+      }
+    }
+    spawned.stdout.on('data', collect)
+    spawned.stderr.on('data', collect)
+    child = spawned
+    await waitUntil(`${name} ready`, 60_000, async () => {
+      if (spawned.exitCode !== null) throw new Error(`${name} exited: ${JSON.stringify(lines.slice(-5))}`)
+      return (await get(`http://127.0.0.1:${port}/readyz`)) === 200
+    })
+  }
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs: () => lines,
+    running: () => child !== null && child.exitCode === null && child.signalCode === null,
+    async kill9() {
+      const running = child
+      if (!running || running.exitCode !== null) return
+      const exited = new Promise((resolve) => running.once('exit', resolve))
+      running.kill('SIGKILL')
+      await exited
+    },
+    restart: start,
+  }
 }
 
 /** Polls `check` every 100 ms until it is true; throws naming `what` after `timeoutMs`. */
