@@ -35,9 +35,24 @@ export const SHARED_INSTANCE_VARIABLES = [
 /** HAProxy is the one hop in front of the instances whose X-Forwarded-For they believe. */
 export const TRUST_PROXY_HOPS = '1'
 
+/** haproxy.cfg's settings with defaults (4096 connections, 10 s idle keep-alive); the capacity bench raises them. */
+export interface HaproxyLimits {
+  /** LATCHKEY_LB_MAXCONN: client connections held at once. */
+  maxConnections?: number
+  /** LATCHKEY_LB_KEEPALIVE: how long an idle client connection is kept, as HAProxy writes times ("60s"). */
+  keepAliveTimeout?: string
+}
+
 /** The environment haproxy.cfg reads. */
-export function haproxyEnvironment(bind: string, statsBind: string, backends: string[]): Record<string, string> {
+export function haproxyEnvironment(
+  bind: string,
+  statsBind: string,
+  backends: string[],
+  limits: HaproxyLimits = {},
+): Record<string, string> {
   const env: Record<string, string> = { LATCHKEY_LB_BIND: bind, LATCHKEY_LB_STATS_BIND: statsBind }
+  if (limits.maxConnections !== undefined) env.LATCHKEY_LB_MAXCONN = String(limits.maxConnections)
+  if (limits.keepAliveTimeout !== undefined) env.LATCHKEY_LB_KEEPALIVE = limits.keepAliveTimeout
   backends.forEach((backend, i) => (env[`LATCHKEY_BACKEND_${i + 1}`] = backend))
   return env
 }
@@ -50,6 +65,8 @@ export interface Instance {
   logs: () => Record<string, unknown>[]
   /** True while the process has not exited. */
   running(): boolean
+  /** The process id while it runs (CPU and memory accounting). */
+  pid(): number | null
   /** SIGKILL: no graceful shutdown, requests in flight are cut. */
   kill9(): Promise<void>
   /** Starts the process (again, after kill9) on the same port and waits for /readyz. */
@@ -73,6 +90,7 @@ export interface Cluster {
   stats(): Promise<Record<string, ServerStats>>
   /** Waits until HAProxy reports every named server with the given status. */
   waitForStatus(names: string[], status: 'UP' | 'DOWN', timeoutMs?: number): Promise<void>
+  haproxyPid(): number | null
   /** Runs the CLI against the cluster's database (as an operator or the migrations Job would). */
   cli(args: string[], stdin?: string): ReturnType<typeof runLatchkey>
 }
@@ -80,6 +98,10 @@ export interface Cluster {
 export interface ClusterOptions {
   /** Extra settings for every instance (e.g. a short refresh reuse grace). */
   env?: Record<string, string>
+  /** How many of haproxy.cfg's three servers run (default all); the others point at a closed port and stay DOWN. */
+  running?: number
+  /** HAProxy's connection limits, for the capacity bench. */
+  haproxy?: HaproxyLimits
 }
 
 /** True when PostgreSQL for tests is configured; the cluster needs it (SQLite is one machine only). */
@@ -125,7 +147,10 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
     for (const child of children) child.kill('SIGKILL')
   })
 
-  const instances = ports.map((port, i) =>
+  const running = options.running ?? INSTANCE_COUNT
+  // A server that is not running points at a port nobody listens on: HAProxy keeps it DOWN.
+  const closedPort = await freePort()
+  const instances = ports.slice(0, running).map((port, i) =>
     defineInstance({
       name: instanceName(i),
       port,
@@ -142,7 +167,8 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
       ...haproxyEnvironment(
         `127.0.0.1:${lbPort}`,
         `127.0.0.1:${statsPort}`,
-        ports.map((port) => `127.0.0.1:${port}`),
+        ports.map((port, i) => `127.0.0.1:${i < running ? port : closedPort}`),
+        options.haproxy,
       ),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -183,7 +209,7 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
     'UP',
   )
 
-  return { url, issuer: url, database, instances, stats, waitForStatus, cli }
+  return { url, issuer: url, database, instances, stats, waitForStatus, cli, haproxyPid: () => haproxy.pid ?? null }
 }
 
 /**
@@ -244,6 +270,7 @@ export function defineInstance(options: {
     url: `http://127.0.0.1:${port}`,
     logs: () => lines,
     running: () => child !== null && child.exitCode === null && child.signalCode === null,
+    pid: () => child?.pid ?? null,
     async kill9() {
       const running = child
       if (!running || running.exitCode !== null) return
