@@ -4,7 +4,7 @@ import { isOutage } from '../db/is-outage.js'
 import { ApiError, OAuthError } from '../errors.js'
 
 /** How long a client is asked to wait when PostgreSQL or Redis cannot answer (RFC 9110 §10.2.3). */
-export const OUTAGE_RETRY_AFTER_S = 5
+const OUTAGE_RETRY_AFTER_S = 5
 
 /** What a client is told about an error: status, code, sentence and headers. */
 export interface DescribedError {
