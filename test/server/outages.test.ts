@@ -92,6 +92,8 @@ async function runOutageTests(): Promise<void> {
       }),
     jwks: () => request(`${url}/.well-known/jwks.json`),
     healthz: () => request(`${url}/healthz`),
+    /** A hosted page that reads the database: the emailed verification link (here an unknown token). */
+    page: () => request(`${url}/verify-email?token=${'a'.repeat(43)}`),
     readyz: () => request(`${url}/readyz`),
   }
 
@@ -201,26 +203,35 @@ async function runOutageTests(): Promise<void> {
       const load = Promise.all(sessions.map((_, i) => worker(i)))
 
       await new Promise((resolve) => setTimeout(resolve, 1_000))
+      t.equal((await endpoints.page()).status, 400, 'the page answers (an unknown link) before the outage')
       await postgres.stop()
       const downSince = Date.now()
       // While down: the endpoints that need the database refuse, the others answer.
-      const during: Record<string, number[]> = { login: [], refresh: [], healthz: [], jwks: [], readyz: [] }
+      const during: Record<string, number[]> = { login: [], refresh: [], healthz: [], jwks: [], readyz: [], page: [] }
+      let pageWhileDown: HttpAnswer | undefined
       const problems: string[] = []
       while (Date.now() - downSince < OUTAGE_MS) {
-        const [login, refresh, healthz, jwks, readyz] = await Promise.all([
+        const [login, refresh, healthz, jwks, readyz, page] = await Promise.all([
           endpoints.login(),
           endpoints.refresh(probeSession),
           endpoints.healthz(),
           endpoints.jwks(),
           endpoints.readyz(),
+          endpoints.page(),
         ])
-        for (const [what, answer] of Object.entries({ login, refresh, healthz, jwks, readyz })) {
+        pageWhileDown = page
+        for (const [what, answer] of Object.entries({ login, refresh, healthz, jwks, readyz, page })) {
           if (!during[what]!.includes(answer.status)) during[what]!.push(answer.status)
         }
         problems.push(...unavailableProblems(login, 'login'), ...unavailableProblems(refresh, 'refresh'))
         await new Promise((resolve) => setTimeout(resolve, 250))
       }
-      t.same(during, { login: [503], refresh: [503], healthz: [200], jwks: [200], readyz: [503] })
+      t.same(during, { login: [503], refresh: [503], healthz: [200], jwks: [200], readyz: [503], page: [503] })
+      t.match(
+        pageWhileDown?.headers,
+        { 'retry-after': /^\d+$/, 'content-type': /^text\/html/ },
+        'the page says when to retry',
+      )
       t.same(problems, [], 'every login and refresh while down was a 503 with Retry-After and the error shape')
       t.ok(instance.running(), 'the process is still up')
 
