@@ -18,6 +18,16 @@ export type LogLevel = (typeof logLevels)[number]
 
 export type DatabaseConfig = { dialect: 'sqlite'; file: string } | { dialect: 'postgres'; url: string }
 
+/** PostgreSQL pool settings (DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT, DATABASE_CONNECT_TIMEOUT). */
+export interface DatabasePool {
+  /** Connections per instance; the sum over instances must stay below the server's max_connections. */
+  max: number
+  /** Server-side statement_timeout: a statement running longer is cancelled (answered as 503). */
+  statementTimeoutMs: number
+  /** How long a request waits to connect, or for a free pooled connection, before giving up (503). */
+  connectTimeoutMs: number
+}
+
 export type TrustProxy = false | number | string[]
 
 export interface Config {
@@ -26,6 +36,7 @@ export interface Config {
   issuer: string
   dataDir: string
   database: DatabaseConfig
+  databasePool: DatabasePool
   redisUrl: string | null
   /** 32-byte key-encryption key from LATCHKEY_KEK, or null to use the generated file in the data dir. */
   kek: Uint8Array | null
@@ -272,6 +283,9 @@ const EnvSchema = Type.Object({
   LATCHKEY_DATA_DIR: decoded(Type.String({ default: './data' }), (dir) => path.resolve(dir)),
   /** Default: SQLite at DATA_DIR/latchkey.db. */
   DATABASE_URL: Type.Optional(decoded(Type.String(), parseDatabaseUrl)),
+  DATABASE_POOL_MAX: integer(10, { min: 1, max: 1000 }),
+  DATABASE_STATEMENT_TIMEOUT: duration('10s', { min: '1s', max: '10m' }),
+  DATABASE_CONNECT_TIMEOUT: duration('5s', { min: '1s', max: '1m' }),
   REDIS_URL: Type.Optional(
     Type.String({ pattern: String.raw`^rediss?://\S+$`, problem: 'must be a redis:// or rediss:// URL' }),
   ),
@@ -367,6 +381,11 @@ function toConfig(settings: Settings): Config {
     issuer,
     dataDir,
     database: settings.DATABASE_URL ?? { dialect: 'sqlite', file: path.join(dataDir, 'latchkey.db') },
+    databasePool: {
+      max: settings.DATABASE_POOL_MAX,
+      statementTimeoutMs: settings.DATABASE_STATEMENT_TIMEOUT,
+      connectTimeoutMs: settings.DATABASE_CONNECT_TIMEOUT,
+    },
     redisUrl: settings.REDIS_URL ?? null,
     kek: settings.LATCHKEY_KEK ?? null,
     signingAlg: settings.LATCHKEY_SIGNING_ALG,

@@ -45,7 +45,7 @@ export interface Latchkey {
 
 /** createDb → migrate → openKeystore → buildApp, in the order each needs the last. */
 export async function assemble(config: Config, log: Logger, clock: Clock = systemClock): Promise<Latchkey> {
-  const db = createDb(config.database)
+  const db = createDb(config.database, config.databasePool)
   let keystore: Keystore | undefined
   let redis: Redis | null = null
   try {

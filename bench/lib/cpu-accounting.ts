@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises'
 import type { BenchSettings } from './settings.js'
 
-const clockTicksPerSecond = 100 // USER_HZ, 100 on every mainstream Linux build
+export const clockTicksPerSecond = 100 // USER_HZ, 100 on every mainstream Linux build
 
 /** Other processes using more than this many cores during a phase make it a rerun. */
 export const busyMachineCores = 0.15
@@ -16,7 +16,8 @@ async function machineBusyTicks(): Promise<number | null> {
   return fields.slice(0, 8).reduce((sum, value) => sum + value, 0) - fields[3]! - fields[4]!
 }
 
-async function processTicks(pid: number): Promise<number | null> {
+/** CPU ticks (USER_HZ) a process used so far, all threads; null once it is gone. */
+export async function processTicks(pid: number): Promise<number | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
   if (!stat) return null
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')

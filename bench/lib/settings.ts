@@ -68,6 +68,18 @@ const settingsSchema = Type.Object({
     env: 'BENCH_LATCHKEY_ROOT',
     description: 'Latchkey checkout whose dist/ is benchmarked',
   }),
+  offeredRate: Type.Integer({
+    minimum: 1,
+    default: 300,
+    env: 'BENCH_RATE',
+    description: 'requests per second offered across all connections (bench:cluster)',
+  }),
+  instanceCounts: Type.String({
+    pattern: '^[1-3](,[1-3])*$',
+    default: '1,2,3',
+    env: 'BENCH_INSTANCES',
+    description: 'cluster sizes measured one after another (bench:cluster)',
+  }),
   serverNodeArgs: Type.String({
     default: '',
     env: 'BENCH_SERVER_NODE_ARGS',

@@ -29,7 +29,7 @@ async function withDatabase(
   }) => Promise<void>,
 ): Promise<void> {
   const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn', pino.destination(2))
-  const db = createDb(config.database)
+  const db = createDb(config.database, config.databasePool)
   try {
     await migrateToLatest(db)
     await run({ config, db, log })

@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import SQLite from 'better-sqlite3'
 import { createRequire } from 'node:module'
 import type PgModule from 'pg'
-import type { DatabaseConfig } from '../config.js'
+import type { DatabaseConfig, DatabasePool } from '../config.js'
 import type { Database, Db } from './database.js'
 
 const INT8_OID = 20
@@ -13,12 +13,23 @@ const INT8_OID = 20
 // pg is loaded only for PostgreSQL deployments, so SQLite ones do not carry it in memory.
 const requireModule = createRequire(import.meta.url)
 
-export function createDb(config: DatabaseConfig): Db {
+/** The defaults of DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT and DATABASE_CONNECT_TIMEOUT. */
+const defaultPool: DatabasePool = { max: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 }
+
+/**
+ * PostgreSQL TLS comes from the URL, as libpq reads it: `sslmode=require|verify-ca|verify-full`
+ * with `sslrootcert=<file>` (and `sslcert`/`sslkey` for client certificates); pg parses them.
+ */
+export function createDb(config: DatabaseConfig, poolSettings: DatabasePool = defaultPool): Db {
   if (config.dialect === 'postgres') {
     const pg = requireModule('pg') as typeof PgModule
     const pool = new pg.Pool({
       connectionString: config.url,
-      max: 10,
+      max: poolSettings.max,
+      // Without these a request waits forever for a server that accepts but never answers, or for
+      // a pooled connection while every one of them is stuck: an outage must surface as a 503.
+      connectionTimeoutMillis: poolSettings.connectTimeoutMs,
+      statement_timeout: poolSettings.statementTimeoutMs,
       // bigint columns hold epoch milliseconds, well inside Number's safe range; parse them for this
       // pool only instead of patching pg's global type table.
       types: {
@@ -30,6 +41,9 @@ export function createDb(config: DatabaseConfig): Db {
     })
     // An idle client losing its connection must not crash the process; the next query reconnects.
     pool.on('error', () => {})
+    // A client checked out when the server goes away also emits 'error' besides failing its
+    // query; without a listener that would be an uncaught exception.
+    pool.on('connect', (client) => client.on('error', () => {}))
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   }
   fs.mkdirSync(path.dirname(config.file), { recursive: true, mode: 0o700 })

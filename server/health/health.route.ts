@@ -5,7 +5,11 @@ import type { Deps } from '../deps.js'
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) })
 
-/** /healthz: the process answers. /readyz: it can serve tokens (database reachable, a signing key active). */
+/**
+ * /healthz: the process answers (never touches the database or Redis, so an orchestrator does
+ * not restart instances for an outage they cannot fix). /readyz: it can serve (database
+ * reachable, a signing key active, and Redis answering when REDIS_URL is set).
+ */
 const healthRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/healthz', { schema: { response: { 200: Status } }, logLevel: 'warn' }, async () => ({ status: 'ok' }))
 
@@ -21,8 +25,18 @@ const healthRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         database = 'unavailable'
       }
       const keys = deps.keystore.activeKid() ? 'ok' : 'no active signing key'
-      const ready = database === 'ok' && keys === 'ok'
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { database, keys } })
+      const checks: Record<string, string> = { database, keys }
+      if (deps.redis) {
+        try {
+          await deps.redis.ping()
+          checks.redis = 'ok'
+        } catch (error) {
+          request.log.warn({ event: 'readyz.redis_unavailable', err: error }, 'redis check failed')
+          checks.redis = 'unavailable'
+        }
+      }
+      const ready = Object.values(checks).every((check) => check === 'ok')
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
     },
   )
 }

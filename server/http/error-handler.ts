@@ -1,6 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
+import { isOutage } from '../db/is-outage.js'
 import { ApiError, MfaRequired, OAuthError } from '../errors.js'
+
+/** How long a client is asked to wait when PostgreSQL or Redis cannot answer (RFC 9110 §10.2.3). */
+const OUTAGE_RETRY_AFTER_S = 5
 
 /** What a client is told about an error: status, code, sentence and headers. */
 export interface DescribedError {
@@ -10,6 +14,8 @@ export interface DescribedError {
   headers: Record<string, string>
   /** Members of the body beyond error and error_description (the mfa_token of mfa_required). */
   fields?: Record<string, string>
+  /** A backing service (database, Redis) could not answer: logged as a warning, not a bug. */
+  outage?: true
 }
 
 const frameworkDescriptions: Record<string, string> = {
@@ -21,7 +27,8 @@ const frameworkDescriptions: Record<string, string> = {
 
 /**
  * Our own errors as they are; schema validation and Fastify's own 4xx errors (body too large,
- * bad JSON, wrong media type) as client errors. Null for anything else: a bug, answered as 500.
+ * bad JSON, wrong media type) as client errors; a database or Redis that cannot answer as 503
+ * with Retry-After (db/is-outage.ts). Null for anything else: a bug, answered as 500.
  */
 export function describeError(error: FastifyError): DescribedError | null {
   if (error instanceof MfaRequired)
@@ -34,6 +41,14 @@ export function describeError(error: FastifyError): DescribedError | null {
     }
   if (error instanceof OAuthError || error instanceof ApiError)
     return { status: error.status, error: error.error, description: error.description, headers: error.headers }
+  if (isOutage(error))
+    return {
+      status: 503,
+      error: 'temporarily_unavailable',
+      description: 'the service is temporarily unavailable, retry shortly',
+      headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_S) },
+      outage: true,
+    }
   if (error.validation)
     return { status: 400, error: 'invalid_request', description: describeValidation(error), headers: {} }
   const status = error.statusCode ?? 500
@@ -114,6 +129,8 @@ export default fp(async function errorHandler(app: FastifyInstance) {
       request.log.error({ err: error }, 'unhandled error')
       return reply.code(500).send({ error: 'server_error', error_description: 'an internal error occurred' })
     }
+    if (described.outage)
+      request.log.warn({ event: 'dependency.unavailable', err: error }, 'a backing service did not answer')
     if (described.status === 401 || described.error === 'invalid_client')
       request.log.info({ event: 'request.rejected', error: described.error }, described.description)
     return reply

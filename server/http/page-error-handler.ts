@@ -17,6 +17,8 @@ export function answerPageError(error: FastifyError, request: FastifyRequest, re
       messagePage('Something went wrong', 'An internal error occurred. Please try again later.', 500),
     )
   }
+  if (described.outage)
+    request.log.warn({ event: 'dependency.unavailable', err: error }, 'a backing service did not answer')
   reply.headers(described.headers)
   return sendPage(reply, messagePage('Something went wrong', asSentence(described.description), described.status))
 }

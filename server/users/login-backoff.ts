@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
+import { isOutage } from '../db/is-outage.js'
 import { ServiceUnavailable } from '../errors.js'
 
 // Per-account progressive back-off (ASVS 6.3.1, NIST SP 800-63B §5.2.2). The counter belongs
@@ -105,7 +106,9 @@ export function createMemoryBackoffStore(maxEntries = 100_000): BackoffStore {
 async function orUnavailable<T>(operation: Promise<T>): Promise<T> {
   try {
     return await operation
-  } catch {
+  } catch (error) {
+    // Only Redis being unreachable; anything else is a bug and stays one.
+    if (!isOutage(error)) throw error
     throw new ServiceUnavailable('sign-in protection is temporarily unavailable, retry shortly', 5)
   }
 }

@@ -26,6 +26,8 @@ t.test('no setting gives the documented defaults, frozen', async (t) => {
     knownAccounts: 3000,
     oidcLoader: 'transpile',
     latchkeyRoot: repoRoot,
+    offeredRate: 300,
+    instanceCounts: '1,2,3',
     serverNodeArgs: '',
   })
   t.ok(Object.isFrozen(settings))

@@ -140,6 +140,14 @@ t.test(
       Object.keys(haproxyEnvironment('a:1', 'b:2', ['c:3', 'd:4', 'e:5'])).sort(),
       'the variables it reads are those the harness and compose set',
     )
+    const withDefaults = [...new Set([...haproxyText.matchAll(/\$\{(\w+)-[^}]+\}/g)].map((m) => m[1]))].sort()
+    t.same(
+      [...referenced, ...withDefaults].sort(),
+      Object.keys(
+        haproxyEnvironment('a:1', 'b:2', ['c:3', 'd:4', 'e:5'], { maxConnections: 1, keepAliveTimeout: '1s' }),
+      ).sort(),
+      'the variables with a default are those the capacity bench may set',
+    )
   },
 )
 

@@ -28,6 +28,20 @@ for (const dialect of testDialects()) {
   })
 }
 
+t.test('/readyz checks Redis too when REDIS_URL is set', async (t) => {
+  const up = await buildTestApp(t, { env: { REDIS_URL: 'redis://127.0.0.1:6379' } })
+  const ready = await up.app.inject('/readyz')
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready', checks: { database: 'ok', keys: 'ok', redis: 'ok' } })
+
+  // Port 9 (discard) refuses: Redis is configured but unreachable.
+  const down = await buildTestApp(t, { env: { REDIS_URL: 'redis://127.0.0.1:9' } })
+  const notReady = await down.app.inject('/readyz')
+  t.equal(notReady.statusCode, 503)
+  t.same(notReady.json(), { status: 'not ready', checks: { database: 'ok', keys: 'ok', redis: 'unavailable' } })
+  t.equal((await down.app.inject('/healthz')).statusCode, 200, '/healthz does not depend on Redis')
+})
+
 t.test('security headers are on every response, errors included', async (t) => {
   const { app } = await buildTestApp(t)
   for (const url of ['/healthz', '/.well-known/jwks.json', '/nope']) {

@@ -35,9 +35,24 @@ export const SHARED_INSTANCE_VARIABLES = [
 /** HAProxy is the one hop in front of the instances whose X-Forwarded-For they believe. */
 export const TRUST_PROXY_HOPS = '1'
 
+/** haproxy.cfg's settings with defaults (4096 connections, 10 s idle keep-alive); the capacity bench raises them. */
+export interface HaproxyLimits {
+  /** LATCHKEY_LB_MAXCONN: client connections held at once. */
+  maxConnections?: number
+  /** LATCHKEY_LB_KEEPALIVE: how long an idle client connection is kept, as HAProxy writes times ("60s"). */
+  keepAliveTimeout?: string
+}
+
 /** The environment haproxy.cfg reads. */
-export function haproxyEnvironment(bind: string, statsBind: string, backends: string[]): Record<string, string> {
+export function haproxyEnvironment(
+  bind: string,
+  statsBind: string,
+  backends: string[],
+  limits: HaproxyLimits = {},
+): Record<string, string> {
   const env: Record<string, string> = { LATCHKEY_LB_BIND: bind, LATCHKEY_LB_STATS_BIND: statsBind }
+  if (limits.maxConnections !== undefined) env.LATCHKEY_LB_MAXCONN = String(limits.maxConnections)
+  if (limits.keepAliveTimeout !== undefined) env.LATCHKEY_LB_KEEPALIVE = limits.keepAliveTimeout
   backends.forEach((backend, i) => (env[`LATCHKEY_BACKEND_${i + 1}`] = backend))
   return env
 }
@@ -48,6 +63,10 @@ export interface Instance {
   url: string
   /** Every JSON log line this instance printed, across restarts. */
   logs: () => Record<string, unknown>[]
+  /** True while the process has not exited. */
+  running(): boolean
+  /** The process id while it runs (CPU and memory accounting). */
+  pid(): number | null
   /** SIGKILL: no graceful shutdown, requests in flight are cut. */
   kill9(): Promise<void>
   /** Starts the process (again, after kill9) on the same port and waits for /readyz. */
@@ -71,6 +90,7 @@ export interface Cluster {
   stats(): Promise<Record<string, ServerStats>>
   /** Waits until HAProxy reports every named server with the given status. */
   waitForStatus(names: string[], status: 'UP' | 'DOWN', timeoutMs?: number): Promise<void>
+  haproxyPid(): number | null
   /** Runs the CLI against the cluster's database (as an operator or the migrations Job would). */
   cli(args: string[], stdin?: string): ReturnType<typeof runLatchkey>
 }
@@ -78,6 +98,10 @@ export interface Cluster {
 export interface ClusterOptions {
   /** Extra settings for every instance (e.g. a short refresh reuse grace). */
   env?: Record<string, string>
+  /** How many of haproxy.cfg's three servers run (default all); the others point at a closed port and stay DOWN. */
+  running?: number
+  /** HAProxy's connection limits, for the capacity bench. */
+  haproxy?: HaproxyLimits
 }
 
 /** True when PostgreSQL for tests is configured; the cluster needs it (SQLite is one machine only). */
@@ -123,61 +147,18 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
     for (const child of children) child.kill('SIGKILL')
   })
 
-  const instances = ports.map((port, i): Instance => {
-    const name = instanceName(i)
-    const dataDir = path.join(dir, name)
-    fs.mkdirSync(dataDir, { recursive: true })
-    const lines: Record<string, unknown>[] = []
-    let child: ChildProcess | null = null
-    const start = async () => {
-      const spawned = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          LATCHKEY_DATA_DIR: dataDir,
-          LOG_LEVEL: 'info',
-          ...shared,
-          ...options.env,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      children.add(spawned)
-      spawned.on('exit', () => children.delete(spawned))
-      let pending = ''
-      const collect = (chunk: Buffer) => {
-        pending += chunk.toString('utf8')
-        const parts = pending.split('\n')
-        pending = parts.pop() ?? ''
-        for (const line of parts) {
-          try {
-            lines.push(JSON.parse(line) as Record<string, unknown>)
-          } catch {
-            lines.push({ msg: line })
-          }
-        }
-      }
-      spawned.stdout.on('data', collect)
-      spawned.stderr.on('data', collect)
-      child = spawned
-      await waitUntil(`${name} ready`, 60_000, async () => (await get(`http://127.0.0.1:${port}/readyz`)) === 200)
-    }
-    return {
-      name,
+  const running = options.running ?? INSTANCE_COUNT
+  // A server that is not running points at a port nobody listens on: HAProxy keeps it DOWN.
+  const closedPort = await freePort()
+  const instances = ports.slice(0, running).map((port, i) =>
+    defineInstance({
+      name: instanceName(i),
       port,
-      url: `http://127.0.0.1:${port}`,
-      logs: () => lines,
-      async kill9() {
-        const running = child
-        if (!running || running.exitCode !== null) return
-        const exited = new Promise((resolve) => running.once('exit', resolve))
-        running.kill('SIGKILL')
-        await exited
-      },
-      restart: start,
-    }
-  })
+      dataDir: path.join(dir, instanceName(i)),
+      env: { ...shared, ...options.env },
+      children,
+    }),
+  )
   await Promise.all(instances.map((instance) => instance.restart()))
 
   const haproxy = spawn('haproxy', ['-db', '-f', HAPROXY_CONFIG], {
@@ -186,7 +167,8 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
       ...haproxyEnvironment(
         `127.0.0.1:${lbPort}`,
         `127.0.0.1:${statsPort}`,
-        ports.map((port) => `127.0.0.1:${port}`),
+        ports.map((port, i) => `127.0.0.1:${i < running ? port : closedPort}`),
+        options.haproxy,
       ),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -227,7 +209,77 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
     'UP',
   )
 
-  return { url, issuer: url, database, instances, stats, waitForStatus, cli }
+  return { url, issuer: url, database, instances, stats, waitForStatus, cli, haproxyPid: () => haproxy.pid ?? null }
+}
+
+/**
+ * One `latchkey serve` process from the sources, given only `env` besides its address and data
+ * dir; started by restart() (again after kill9()), which waits for /readyz. `children` collects
+ * the running process so the caller's teardown can kill it.
+ */
+export function defineInstance(options: {
+  name: string
+  port: number
+  dataDir: string
+  env: Record<string, string>
+  children: Set<ChildProcess>
+}): Instance {
+  const { name, port, dataDir, children } = options
+  fs.mkdirSync(dataDir, { recursive: true })
+  const lines: Record<string, unknown>[] = []
+  let child: ChildProcess | null = null
+  const start = async () => {
+    const spawned = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LATCHKEY_DATA_DIR: dataDir,
+        LOG_LEVEL: 'info',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    children.add(spawned)
+    spawned.on('exit', () => children.delete(spawned))
+    let pending = ''
+    const collect = (chunk: Buffer) => {
+      pending += chunk.toString('utf8')
+      const parts = pending.split('\n')
+      pending = parts.pop() ?? ''
+      for (const line of parts) {
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>)
+        } catch {
+          lines.push({ msg: line })
+        }
+      }
+    }
+    spawned.stdout.on('data', collect)
+    spawned.stderr.on('data', collect)
+    child = spawned
+    await waitUntil(`${name} ready`, 60_000, async () => {
+      if (spawned.exitCode !== null) throw new Error(`${name} exited: ${JSON.stringify(lines.slice(-5))}`)
+      return (await get(`http://127.0.0.1:${port}/readyz`)) === 200
+    })
+  }
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs: () => lines,
+    running: () => child !== null && child.exitCode === null && child.signalCode === null,
+    pid: () => child?.pid ?? null,
+    async kill9() {
+      const running = child
+      if (!running || running.exitCode !== null) return
+      const exited = new Promise((resolve) => running.once('exit', resolve))
+      running.kill('SIGKILL')
+      await exited
+    },
+    restart: start,
+  }
 }
 
 /** Polls `check` every 100 ms until it is true; throws naming `what` after `timeoutMs`. */
