@@ -17,6 +17,8 @@ const order = [
   'clients',
   'audit',
   'db',
+  // Prometheus instruments only (prom-client): every folder may count, none is imported here.
+  'metrics',
 ]
 const layerRules = order.slice(1).map((folder, i) => ({
   name: `${folder}-imports-only-lower-folders`,

@@ -6,6 +6,9 @@ import type { Deps } from './deps.js'
 import errorHandler from './http/error-handler.js'
 import formBody from './http/form-body.js'
 import requestLog from './http/request-log.js'
+import requestMetrics from './http/request-metrics.js'
+import overload from './http/overload.js'
+import metricsRoute from './health/metrics.route.js'
 import securityHeaders from './http/security-headers.js'
 import corsPolicy from './http/cors.js'
 import { answerClientError, answerFrameworkError } from './http/malformed-requests.js'
@@ -58,12 +61,15 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(requestLog)
+  await app.register(requestMetrics, { metrics: deps.metrics })
+  await app.register(overload, { maxEventLoopDelayMs: deps.config.maxEventLoopDelayMs })
   await app.register(formBody)
   // CORS only exists for the origins configured; with none, no request pays for the check.
   if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
   await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
 
   await app.register(healthRoute, { deps })
+  await app.register(metricsRoute, { deps })
   await app.register(discoveryRoute, { deps })
   await app.register(jwksRoute, { deps })
   await app.register(tokenRoute, { deps, prefix: '/oauth' })

@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import type { Db } from './db/database.js'
 import type { ComposeMail } from './mail/compose-mail.js'
 import type { Mailer } from './mail/mailer.js'
+import type { Metrics } from './metrics/metrics.js'
 import type { AccessTokenVerifier } from './sessions/verify-access-token.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
@@ -34,4 +35,6 @@ export interface Deps {
   mailer: Mailer
   /** What the outbox worker sends for each row (the account mails). */
   composeMail: ComposeMail
+  /** This instance's Prometheus registry and instruments, served at /metrics. */
+  metrics: Metrics
 }

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { loginRateLimit } from '../http/rate-limit.js'
 import { AccessTokenResponse, Credentials, ErrorResponse } from '../users/user.schema.js'
-import { authenticatePassword } from '../users/authenticate-password.js'
+import { assertLoginCapacity, authenticatePassword } from '../users/authenticate-password.js'
 import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import { setSessionCookie } from './session-cookie.js'
 import { startSession } from '../sessions/start-session.js'
@@ -31,7 +31,7 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
       config: { rateLimit: loginRateLimit },
       // A saturated hashing queue answers before the body is even read: a flood then costs the
       // event loop as little as possible, leaving it to tokens, JWKS and health checks.
-      onRequest: async () => deps.passwordHasher.assertCapacity(),
+      onRequest: async () => assertLoginCapacity(deps),
     },
     async (request, reply) => {
       const user = await authenticatePassword(deps, request.body, { ip: request.ip })
@@ -44,6 +44,7 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
         userAgent: request.headers['user-agent'] ?? null,
       })
       const access = await issueUserAccessToken(deps, user, session)
+      deps.metrics.tokensIssued.inc({ grant: 'password_login' })
       await recordAuditEvent(deps, {
         event: 'login.succeeded',
         userId: user.id,

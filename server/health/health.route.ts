@@ -2,12 +2,17 @@ import { sql } from 'kysely'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
+import { ignorePressure } from '../http/overload.js'
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) })
 
 /** /healthz: the process answers. /readyz: it can serve tokens (database reachable, a signing key active). */
 const healthRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  app.get('/healthz', { schema: { response: { 200: Status } }, logLevel: 'warn' }, async () => ({ status: 'ok' }))
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: Status } }, logLevel: 'warn', config: { pressureHandler: ignorePressure } },
+    async () => ({ status: 'ok' }),
+  )
 
   app.get(
     '/readyz',

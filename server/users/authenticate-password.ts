@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
+import type { LoginOutcome } from '../metrics/metrics.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { canonicalEmail } from './email.js'
 import { assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
@@ -16,6 +17,45 @@ const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the e
  * dummy argon2 verify, so the three failures look and take alike.
  */
 export async function authenticatePassword(
+  deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff' | 'metrics'>,
+  credentials: { email: string; password: string },
+  meta: { ip: string | null },
+): Promise<User> {
+  try {
+    const user = await checkPassword(deps, credentials, meta)
+    deps.metrics.logins.inc({ outcome: 'success' })
+    return user
+  } catch (error) {
+    deps.metrics.logins.inc({ outcome: loginOutcomeOf(error) })
+    throw error
+  }
+}
+
+const outcomesByCode: Record<string, LoginOutcome> = {
+  invalid_credentials: 'bad_credentials',
+  too_many_attempts: 'throttled',
+  temporarily_unavailable: 'busy',
+  email_not_verified: 'email_not_verified',
+}
+
+function loginOutcomeOf(error: unknown): LoginOutcome {
+  return (error instanceof ApiError ? outcomesByCode[error.error] : undefined) ?? 'rejected'
+}
+
+/**
+ * The hashing queue's fast refusal before a sign-in request is read, counted as a busy login:
+ * operators see logins refused for load apart from wrong passwords.
+ */
+export function assertLoginCapacity(deps: Pick<Deps, 'passwordHasher' | 'metrics'>): void {
+  try {
+    deps.passwordHasher.assertCapacity()
+  } catch (error) {
+    deps.metrics.logins.inc({ outcome: 'busy' })
+    throw error
+  }
+}
+
+async function checkPassword(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff'>,
   credentials: { email: string; password: string },
   meta: { ip: string | null },
