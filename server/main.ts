@@ -113,7 +113,8 @@ function observeState(deps: Deps, onError: (error: unknown) => void): void {
       labelNames: ['state'],
     },
     async () => {
-      const { running, queued, concurrency, maxQueue } = deps.passwordHasher.stats()
+      const { running, queued } = deps.passwordHasher.stats()
+      const { concurrency, maxQueue } = deps.passwordHasher.limits()
       return [
         { labels: { state: 'running' }, value: running },
         { labels: { state: 'queued' }, value: queued },

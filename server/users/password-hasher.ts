@@ -105,6 +105,8 @@ export function createPasswordHasher(options: {
     },
     /** Fails fast, before a request spends work on the database, when the queue is already full. */
     assertCapacity,
-    stats: () => ({ running, queued: waiting.length, concurrency, maxQueue }),
+    stats: () => ({ running, queued: waiting.length }),
+    /** Beyond both, work is refused (503). */
+    limits: () => ({ concurrency, maxQueue }),
   }
 }
