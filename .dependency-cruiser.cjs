@@ -3,6 +3,8 @@
 // can ever import each other, directly or through a third.
 const order = [
   'cli',
+  // The OpenAPI document and its page: built from the routes, imported by app.ts only.
+  'openapi',
   'account',
   'discovery',
   'health',

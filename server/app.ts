@@ -9,6 +9,9 @@ import requestLog from './http/request-log.js'
 import requestMetrics from './http/request-metrics.js'
 import overload from './http/overload.js'
 import metricsRoute from './health/metrics.route.js'
+import swagger from '@fastify/swagger'
+import { openApiOptions } from './openapi/openapi.js'
+import docsRoute from './openapi/docs.route.js'
 import securityHeaders from './http/security-headers.js'
 import corsPolicy from './http/cors.js'
 import { answerClientError, answerFrameworkError } from './http/malformed-requests.js'
@@ -68,6 +71,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
   await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
 
+  // Before every route: it collects their schemas as they are added.
+  await app.register(swagger, openApiOptions(deps.config.issuer))
   await app.register(healthRoute, { deps })
   await app.register(metricsRoute, { deps })
   await app.register(discoveryRoute, { deps })
@@ -109,6 +114,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(verifyEmailPage, { deps })
     await pages.register(resetPasswordPage, { deps })
   })
+  await app.register(docsRoute)
 
   return app
 }

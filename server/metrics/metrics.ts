@@ -7,10 +7,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 const QUERY_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1]
 
-export const refreshOutcomes = ['rotated', 'grace_replay', 'reuse_detected', 'invalid'] as const
-export type RefreshOutcome = (typeof refreshOutcomes)[number]
+const refreshOutcomes = ['rotated', 'grace_replay', 'reuse_detected', 'invalid'] as const
 
-export const loginOutcomes = [
+const loginOutcomes = [
   'success',
   'bad_credentials',
   'throttled',
