@@ -6,6 +6,12 @@ import type { Deps } from './deps.js'
 import errorHandler from './http/error-handler.js'
 import formBody from './http/form-body.js'
 import requestLog from './http/request-log.js'
+import requestMetrics from './http/request-metrics.js'
+import overload from './http/overload.js'
+import metricsRoute from './health/metrics.route.js'
+import swagger from '@fastify/swagger'
+import { openApiOptions } from './openapi/openapi.js'
+import docsRoute from './openapi/docs.route.js'
 import securityHeaders from './http/security-headers.js'
 import corsPolicy from './http/cors.js'
 import { answerClientError, answerFrameworkError } from './http/malformed-requests.js'
@@ -64,12 +70,17 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(requestLog)
+  await app.register(requestMetrics, { metrics: deps.metrics })
+  await app.register(overload, { maxEventLoopDelayMs: deps.config.maxEventLoopDelayMs })
   await app.register(formBody)
   // CORS only exists for the origins configured; with none, no request pays for the check.
   if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
   await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
 
+  // Before every route: it collects their schemas as they are added.
+  await app.register(swagger, openApiOptions(deps.config.issuer))
   await app.register(healthRoute, { deps })
+  await app.register(metricsRoute, { deps })
   await app.register(discoveryRoute, { deps })
   await app.register(jwksRoute, { deps })
   await app.register(webauthnScriptRoute)
@@ -116,6 +127,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     // The signed-in user's own page: passkeys.
     await pages.register(securityPage, { deps })
   })
+  await app.register(docsRoute)
 
   return app
 }

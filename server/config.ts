@@ -64,6 +64,12 @@ export interface Config {
   productName: string
   /** From address of every email (LATCHKEY_MAIL_FROM); defaults to no-reply at the public URL's host. */
   mailFrom: string
+  /** Bearer token GET /metrics requires (LATCHKEY_METRICS_TOKEN); null: loopback clients only. */
+  metricsToken: string | null
+  /** Audit events older than this are purged by the maintenance job (LATCHKEY_AUDIT_RETENTION). */
+  auditRetentionMs: number
+  /** Mean event-loop delay above which requests are refused with 503 + Retry-After (LATCHKEY_MAX_EVENT_LOOP_DELAY_MS; 0: off). */
+  maxEventLoopDelayMs: number
   /** Derived: how long verifiers may cache the JWKS (Cache-Control max-age). */
   jwksMaxAgeMs: number
   /** Derived: tolerated clock difference between Latchkey and verifiers. */
@@ -310,6 +316,14 @@ const EnvSchema = Type.Object({
   LATCHKEY_ARGON2_MEMORY_KIB: integer(19_456, { min: 8_192, max: 1_048_576 }),
   LATCHKEY_ARGON2_TIME_COST: integer(2, { min: 1, max: 10 }),
   LATCHKEY_ARGON2_PARALLELISM: integer(1, { min: 1, max: 16 }),
+  LATCHKEY_METRICS_TOKEN: Type.Optional(
+    Type.String({
+      pattern: String.raw`^[\x21-\x7e]{32,512}$`,
+      problem: 'must be 32 to 512 printable characters without spaces (generate one with `openssl rand -hex 32`)',
+    }),
+  ),
+  LATCHKEY_AUDIT_RETENTION: duration('180d', { min: '1d', max: '3650d' }),
+  LATCHKEY_MAX_EVENT_LOOP_DELAY_MS: integer(1000, { min: 0, max: 60_000 }),
   LATCHKEY_PRODUCT_NAME: Type.String({
     default: 'Latchkey',
     maxLength: 60,
@@ -411,6 +425,9 @@ function toConfig(settings: Settings): Config {
     },
     productName,
     mailFrom: settings.LATCHKEY_MAIL_FROM ?? `"${productName}" <no-reply@${hostOf(publicUrl)}>`,
+    metricsToken: settings.LATCHKEY_METRICS_TOKEN ?? null,
+    auditRetentionMs: settings.LATCHKEY_AUDIT_RETENTION,
+    maxEventLoopDelayMs: settings.LATCHKEY_MAX_EVENT_LOOP_DELAY_MS,
     // A verifier may cache the JWKS this long; a next key is published a whole rotation
     // interval before it signs, so this stays far below the pre-publication lead.
     jwksMaxAgeMs: Math.min(MAX_JWKS_MAX_AGE_MS, Math.floor(settings.LATCHKEY_KEY_ROTATION_INTERVAL / 10)),

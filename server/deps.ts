@@ -8,6 +8,7 @@ import type { Db } from './db/database.js'
 import type { ComposeMail } from './mail/compose-mail.js'
 import type { Mailer } from './mail/mailer.js'
 import type { MfaSecrets } from './mfa/mfa-secrets.js'
+import type { Metrics } from './metrics/metrics.js'
 import type { AccessTokenVerifier } from './sessions/verify-access-token.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
@@ -37,4 +38,6 @@ export interface Deps {
   mfaSecrets: MfaSecrets
   /** What the outbox worker sends for each row (the account mails). */
   composeMail: ComposeMail
+  /** This instance's Prometheus registry and instruments, served at /metrics. */
+  metrics: Metrics
 }

@@ -22,6 +22,9 @@ import { createMailer } from './mail/mailer.js'
 import { startOutboxWorker } from './mail/deliver-outbox.js'
 import { composeAccountMail } from './users/account-mail.js'
 import { createMfaSecrets } from './mfa/mfa-secrets.js'
+import { addScrapeGauge, createMetrics } from './metrics/metrics.js'
+import { measureOutboxBacklog } from './mail/outbox.store.js'
+import { findLiveKeys } from '../keys/signing-key.store.js'
 
 /** How often each instance runs due key lifecycle steps and picks up keys made by others. */
 const KEY_TICK_INTERVAL_MS = 5_000
@@ -45,7 +48,10 @@ export interface Latchkey {
 
 /** createDb → migrate → openKeystore → buildApp, in the order each needs the last. */
 export async function assemble(config: Config, log: Logger, clock: Clock = systemClock): Promise<Latchkey> {
-  const db = createDb(config.database, config.databasePool)
+  const metrics = createMetrics()
+  const onScrapeError = (error: unknown) =>
+    log.warn({ event: 'metrics.read_failed', err: error }, 'a metric could not be read for this scrape')
+  const db = createDb(config.database, config.databasePool, { metrics, onScrapeError })
   let keystore: Keystore | undefined
   let redis: Redis | null = null
   try {
@@ -62,7 +68,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       log,
       redis,
       findClient: createClientLookup({ db, clock }),
-      passwordHasher: createPasswordHasher({ params: config.argon2 }),
+      passwordHasher: createPasswordHasher({ params: config.argon2, metrics }),
       loginBackoff: createLoginBackoff(
         redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis),
         clock,
@@ -73,7 +79,9 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       mailer: createMailer(config, log),
       mfaSecrets: await createMfaSecrets(kek),
       composeMail: (row) => composeAccountMail(deps, row),
+      metrics,
     }
+    observeState(deps, onScrapeError)
     const app = await buildApp(deps)
     const opened = keystore
     const openedRedis = redis
@@ -94,6 +102,75 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     await db.destroy()
     throw error
   }
+}
+
+/** Gauges read when Prometheus scrapes: state that lives in the database or in another module. */
+function observeState(deps: Deps, onError: (error: unknown) => void): void {
+  const { metrics, db, clock, config } = deps
+  addScrapeGauge(
+    metrics,
+    {
+      name: 'latchkey_password_hashing_queue',
+      help: 'The argon2 queue: jobs running and waiting now, and its limits (concurrency, max_queue; beyond both, 503).',
+      labelNames: ['state'],
+    },
+    async () => {
+      const { running, queued } = deps.passwordHasher.stats()
+      const { concurrency, maxQueue } = deps.passwordHasher.limits()
+      return [
+        { labels: { state: 'running' }, value: running },
+        { labels: { state: 'queued' }, value: queued },
+        { labels: { state: 'concurrency' }, value: concurrency },
+        { labels: { state: 'max_queue' }, value: maxQueue },
+      ]
+    },
+    onError,
+  )
+  addScrapeGauge(
+    metrics,
+    { name: 'latchkey_mail_outbox_pending', help: 'Mails in the outbox not yet sent (shared by every instance).' },
+    async () => [{ value: (await measureOutboxBacklog(db)).pending }],
+    onError,
+  )
+  addScrapeGauge(
+    metrics,
+    {
+      name: 'latchkey_mail_outbox_oldest_pending_age_seconds',
+      help: 'Age of the oldest mail not yet sent; 0 when none waits.',
+    },
+    async () => {
+      const { oldestCreatedAt } = await measureOutboxBacklog(db)
+      return [{ value: oldestCreatedAt === null ? 0 : Math.max(0, clock.now() - oldestCreatedAt) / 1000 }]
+    },
+    onError,
+  )
+  addScrapeGauge(
+    metrics,
+    {
+      name: 'latchkey_signing_key_age_seconds',
+      help: 'Age of each live signing key since it was created, by kid and state (next, active, retired).',
+      labelNames: ['kid', 'state'],
+    },
+    async () =>
+      (await findLiveKeys(keysDb(db))).map((key) => ({
+        labels: { kid: key.kid, state: key.state },
+        value: Math.max(0, clock.now() - key.created_at) / 1000,
+      })),
+    onError,
+  )
+  addScrapeGauge(
+    metrics,
+    {
+      name: 'latchkey_signing_key_next_rotation_timestamp_seconds',
+      help: 'When the active key is due to hand over to the next one (activation + LATCHKEY_KEY_ROTATION_INTERVAL).',
+    },
+    async () => {
+      const active = (await findLiveKeys(keysDb(db))).find((key) => key.state === 'active')
+      if (active === undefined) return []
+      return [{ value: ((active.activated_at ?? active.created_at) + config.keyRotationIntervalMs) / 1000 }]
+    },
+    onError,
+  )
 }
 
 /** `latchkey serve`: listen, tick keys, and on SIGTERM/SIGINT let in-flight requests finish before closing. */

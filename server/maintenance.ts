@@ -1,33 +1,100 @@
+import { setImmediate as yieldToRequests } from 'node:timers/promises'
 import type { Deps } from './deps.js'
-import { eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
+import { deleteRefreshTokensIdleBefore, eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './sessions/revoked-access-token.store.js'
 import { deleteExpiredAuthorizationCodes } from './sessions/authorization-code.store.js'
+import { deleteSessionsEndedBefore } from './sessions/session.store.js'
+import { deleteSigninsEndedBefore } from './sessions/signin-session.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
+import { deleteAuditEventsBefore } from './audit/audit-event.store.js'
 
 /**
- * Periodic clean-up: a refresh token's successor is kept (encrypted) only while its grace
- * window is open, and a revoked access token only until it would have expired anyway, plus the
- * clock skew the revocation feed keeps it for (a verifier's leeway may still accept it until then).
+ * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
+ * writer, PostgreSQL's row locks) for longer than a few milliseconds, and requests run between
+ * batches.
  */
-export async function runMaintenance(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<void> {
+export const RETENTION_BATCH_SIZE = 500
+/** At most this many batches per table per run; a larger backlog is worked off over later runs. */
+const MAX_BATCHES_PER_RUN = 40
+
+type MaintenanceDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'metrics'>
+
+/** What each table may lose, and from when (epoch ms), at `now`. */
+function retentionRules(deps: MaintenanceDeps, now: number) {
+  const { db, config } = deps
+  // An access token can be presented until its expiry plus clock skew: the session it names must
+  // still be found (or listed in the revocation feed) until then.
+  const accessTokenReach = config.accessTokenTtlMs + config.clockSkewMs
+  return [
+    // Before sessions: a long session's used tokens go batch by batch, not in one cascade.
+    { table: 'refresh_tokens', purge: (n: number) => deleteRefreshTokensIdleBefore(db, now, n) },
+    { table: 'sessions', purge: (n: number) => deleteSessionsEndedBefore(db, now - accessTokenReach, n) },
+    { table: 'signin_sessions', purge: (n: number) => deleteSigninsEndedBefore(db, now, n) },
+    // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
+    { table: 'authorization_codes', purge: (n: number) => deleteExpiredAuthorizationCodes(db, now - 10 * 60_000, n) },
+    {
+      table: 'revoked_access_tokens',
+      // Kept until it would have expired anyway, plus the skew the revocation feed keeps it for.
+      purge: (n: number) => deleteRevokedAccessTokensExpiredBy(db, now - config.clockSkewMs, n),
+    },
+    {
+      table: 'password_reset_tokens',
+      purge: (n: number) => deleteExpiredAccountTokens(db, 'password_reset_tokens', now, n),
+    },
+    {
+      table: 'email_verification_tokens',
+      purge: (n: number) => deleteExpiredAccountTokens(db, 'email_verification_tokens', now, n),
+    },
+    { table: 'audit_events', purge: (n: number) => deleteAuditEventsBefore(db, now - config.auditRetentionMs, n) },
+  ]
+}
+
+/**
+ * Periodic clean-up, on every instance (each batch is an idempotent DELETE, so instances running it
+ * at once only share the work): a refresh token's successor is kept (encrypted) only while its grace
+ * window is open, and expired or ended rows are purged in bounded batches (see retentionRules).
+ */
+export async function runMaintenance(deps: MaintenanceDeps): Promise<Record<string, number>> {
+  const started = performance.now()
   const now = deps.clock.now()
+  const purged: Record<string, number> = {}
   await eraseExpiredSuccessors(deps.db, now)
-  await deleteRevokedAccessTokensExpiredBy(deps.db, now - deps.config.clockSkewMs)
-  // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
-  await deleteExpiredAuthorizationCodes(deps.db, now - 10 * 60_000)
-  await deleteExpiredAccountTokens(deps.db, now)
+  // Second-step challenges live five minutes and are few: one statement.
   await deleteExpiredMfaChallenges(deps.db, now)
+  for (const { table, purge } of retentionRules(deps, now)) {
+    let total = 0
+    for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
+      const deleted = await purge(RETENTION_BATCH_SIZE)
+      total += deleted
+      if (deleted < RETENTION_BATCH_SIZE) break
+      await yieldToRequests()
+    }
+    purged[table] = total
+    deps.metrics.retentionPurged.inc({ table }, total)
+  }
+  deps.metrics.maintenanceDuration.observe((performance.now() - started) / 1000)
+  deps.metrics.maintenanceLastSuccess.set(deps.clock.now() / 1000)
+  return purged
 }
 
 export function startMaintenance(
-  deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config'>,
+  deps: Pick<Deps, 'db' | 'clock' | 'log' | 'config' | 'metrics'>,
   intervalMs: number,
 ): NodeJS.Timeout {
+  let running = false
   const timer = setInterval(() => {
-    runMaintenance(deps).catch((error: unknown) =>
-      deps.log.error({ event: 'maintenance.failed', err: error }, 'maintenance failed'),
-    )
+    // A run that outlasts the interval (a large backlog) is not joined by a second one.
+    if (running) return
+    running = true
+    runMaintenance(deps)
+      .catch((error: unknown) => {
+        deps.metrics.maintenanceFailures.inc()
+        deps.log.error({ event: 'maintenance.failed', err: error }, 'maintenance failed')
+      })
+      .finally(() => {
+        running = false
+      })
   }, intervalMs)
   timer.unref()
   return timer

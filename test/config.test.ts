@@ -42,6 +42,9 @@ t.test('zero configuration gives safe defaults', async (t) => {
     argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
     productName: 'Latchkey',
     mailFrom: '"Latchkey" <no-reply@localhost>',
+    metricsToken: null,
+    auditRetentionMs: 180 * 86_400_000,
+    maxEventLoopDelayMs: 1_000,
     jwksMaxAgeMs: 300_000,
     clockSkewMs: 60_000,
   })
@@ -78,6 +81,8 @@ t.test('each documented default, spelled out, gives the same configuration as le
     LATCHKEY_ARGON2_PARALLELISM: '1',
     LATCHKEY_MAIL_FROM: '"Latchkey" <no-reply@localhost>',
     LATCHKEY_PRODUCT_NAME: 'Latchkey',
+    LATCHKEY_AUDIT_RETENTION: '180d',
+    LATCHKEY_MAX_EVENT_LOOP_DELAY_MS: '1000',
   }
   const unset = loadConfig({})
   for (const [name, value] of Object.entries(documented)) {
@@ -354,6 +359,9 @@ t.test('every bad variable in one environment is reported in one error, in schem
     LATCHKEY_ARGON2_MEMORY_KIB: 'lots',
     LATCHKEY_ARGON2_TIME_COST: '0',
     LATCHKEY_ARGON2_PARALLELISM: '17',
+    LATCHKEY_METRICS_TOKEN: 'too short to guess',
+    LATCHKEY_AUDIT_RETENTION: '12h',
+    LATCHKEY_MAX_EVENT_LOOP_DELAY_MS: '-1',
     LATCHKEY_PRODUCT_NAME: 'x'.repeat(61),
     LATCHKEY_MAIL_FROM: 'nobody',
   })
@@ -387,6 +395,9 @@ t.test('every bad variable in one environment is reported in one error, in schem
     'LATCHKEY_ARGON2_MEMORY_KIB must be a whole number from 8192 to 1048576 (got "lots")',
     'LATCHKEY_ARGON2_TIME_COST must be a whole number from 1 to 10 (got "0")',
     'LATCHKEY_ARGON2_PARALLELISM must be a whole number from 1 to 16 (got "17")',
+    'LATCHKEY_METRICS_TOKEN must be 32 to 512 printable characters without spaces (generate one with `openssl rand -hex 32`)',
+    'LATCHKEY_AUDIT_RETENTION must be between 1d and 3650d (got "12h")',
+    'LATCHKEY_MAX_EVENT_LOOP_DELAY_MS must be a whole number from 0 to 60000 (got "-1")',
     'LATCHKEY_PRODUCT_NAME must be at most 60 characters, without quotes, angle brackets or line breaks',
     'LATCHKEY_MAIL_FROM must be an address like no-reply@example.com or "Name" <no-reply@example.com> (got "nobody")',
   ])

@@ -28,6 +28,7 @@ export async function openFirstPartySession(
     userAgent: request.headers['user-agent'] ?? null,
   })
   const access = await issueUserAccessToken(deps, user, session)
+  deps.metrics.tokensIssued.inc({ grant: 'password_login' })
   await recordAuditEvent(deps, {
     event: 'login.succeeded',
     userId: user.id,

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { loginRateLimit } from '../http/rate-limit.js'
 import { AccessTokenResponse, Credentials, ErrorResponse, MfaRequiredResponse } from '../users/user.schema.js'
-import { authenticatePassword } from '../users/authenticate-password.js'
+import { assertLoginCapacity, authenticatePassword } from '../users/authenticate-password.js'
 import { MfaRequired } from '../errors.js'
 import { secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
 import { openFirstPartySession } from './first-party-session.js'
@@ -31,7 +31,7 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
       config: { rateLimit: loginRateLimit },
       // A saturated hashing queue answers before the body is even read: a flood then costs the
       // event loop as little as possible, leaving it to tokens, JWKS and health checks.
-      onRequest: async () => deps.passwordHasher.assertCapacity(),
+      onRequest: async () => assertLoginCapacity(deps),
     },
     async (request, reply) => {
       const hasSecondFactor = async (user: { id: string }) => (await secondFactorsOf(deps, user.id)).length > 0

@@ -42,6 +42,7 @@ const refreshRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
       const user = await findUserById(deps.db, rotated.session.userId)
       if (!user || user.disabled) throw noSession()
       const access = await issueUserAccessToken(deps, user, rotated.session)
+      deps.metrics.tokensIssued.inc({ grant: 'session_refresh' })
       setSessionCookie(reply, rotated.refreshToken, rotated.session.expiresAt, deps.clock.now())
       return { access_token: access.token, token_type: 'Bearer' as const, expires_in: access.expiresIn }
     },

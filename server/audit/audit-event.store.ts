@@ -26,3 +26,10 @@ export async function insertAuditEvent(db: Db, event: AuditEvent, now: number): 
     })
     .execute()
 }
+
+/** Audit events recorded before `before` (LATCHKEY_AUDIT_RETENTION), one batch. */
+export async function deleteAuditEventsBefore(db: Db, before: number, limit: number): Promise<number> {
+  const batch = db.selectFrom('audit_events').select('id').where('created_at', '<', before).limit(limit)
+  const result = await db.deleteFrom('audit_events').where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

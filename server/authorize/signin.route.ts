@@ -14,7 +14,7 @@ import { formActionSourceOf, matchRedirectUri } from './redirect-uri.js'
 import { loginRateLimit, signupRateLimit } from '../http/rate-limit.js'
 import { PageForm, pageResponses } from '../pages/page.schema.js'
 import { sendPage } from '../pages/send-page.js'
-import { authenticatePassword } from '../users/authenticate-password.js'
+import { assertLoginCapacity, authenticatePassword } from '../users/authenticate-password.js'
 import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
 import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
@@ -146,7 +146,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     {
       schema: { body: PageForm, response: pageResponses },
       config: { rateLimit: loginRateLimit },
-      onRequest: async () => deps.passwordHasher.assertCapacity(),
+      onRequest: async () => assertLoginCapacity(deps),
     },
     async (request, reply) => {
       const form = request.body

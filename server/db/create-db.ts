@@ -1,11 +1,18 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely'
 import SQLite from 'better-sqlite3'
 import { createRequire } from 'node:module'
 import type PgModule from 'pg'
 import type { DatabaseConfig, DatabasePool } from '../config.js'
 import type { Database, Db } from './database.js'
+import { addScrapeGauge, type Metrics } from '../metrics/metrics.js'
+
+/** What createDb reports to, when it is given one (the CLI's short-lived commands pass none). */
+export interface DbObservers {
+  metrics: Metrics
+  onScrapeError: (error: unknown) => void
+}
 
 const INT8_OID = 20
 
@@ -20,7 +27,12 @@ const defaultPool: DatabasePool = { max: 10, statementTimeoutMs: 10_000, connect
  * PostgreSQL TLS comes from the URL, as libpq reads it: `sslmode=require|verify-ca|verify-full`
  * with `sslrootcert=<file>` (and `sslcert`/`sslkey` for client certificates); pg parses them.
  */
-export function createDb(config: DatabaseConfig, poolSettings: DatabasePool = defaultPool): Db {
+export function createDb(
+  config: DatabaseConfig,
+  poolSettings: DatabasePool = defaultPool,
+  observers?: DbObservers,
+): Db {
+  const log = observers ? queryTimer(observers.metrics) : undefined
   if (config.dialect === 'postgres') {
     const pg = requireModule('pg') as typeof PgModule
     const pool = new pg.Pool({
@@ -44,7 +56,23 @@ export function createDb(config: DatabaseConfig, poolSettings: DatabasePool = de
     // A client checked out when the server goes away also emits 'error' besides failing its
     // query; without a listener that would be an uncaught exception.
     pool.on('connect', (client) => client.on('error', () => {}))
-    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    if (observers) {
+      addScrapeGauge(
+        observers.metrics,
+        {
+          name: 'latchkey_db_pool_connections',
+          help: 'PostgreSQL pool connections by state: total, idle, and requests waiting for one (max DATABASE_POOL_MAX).',
+          labelNames: ['state'],
+        },
+        async () => [
+          { labels: { state: 'total' }, value: pool.totalCount },
+          { labels: { state: 'idle' }, value: pool.idleCount },
+          { labels: { state: 'waiting' }, value: pool.waitingCount },
+        ],
+        observers.onScrapeError,
+      )
+    }
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log })
   }
   fs.mkdirSync(path.dirname(config.file), { recursive: true, mode: 0o700 })
   const database = new SQLite(config.file)
@@ -52,7 +80,21 @@ export function createDb(config: DatabaseConfig, poolSettings: DatabasePool = de
   database.pragma('synchronous = NORMAL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) })
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }), log })
+}
+
+const statementKinds = new Set(['select', 'insert', 'update', 'delete'])
+
+/** Statement durations by kind; the SQL text never becomes a label (unbounded, and it names tables). */
+function queryTimer(metrics: Metrics): (event: LogEvent) => void {
+  return (event) => {
+    const verb = /^\s*(\w+)/.exec(event.query.sql)?.[1]?.toLowerCase() ?? 'other'
+    const kind = statementKinds.has(verb) ? verb : 'other'
+    metrics.dbQueryDuration.observe(
+      { kind, result: event.level === 'query' ? 'ok' : 'error' },
+      event.queryDurationMillis / 1000,
+    )
+  }
 }
 
 const STATEMENT_CACHE_SIZE = 200

@@ -1,7 +1,9 @@
 import { sql } from 'kysely'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
+import { ignorePressure, OVERLOAD_RETRY_AFTER_SECONDS } from '../http/overload.js'
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) })
 
@@ -11,11 +13,25 @@ const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.R
  * reachable, a signing key active, and Redis answering when REDIS_URL is set).
  */
 const healthRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  app.get('/healthz', { schema: { response: { 200: Status } }, logLevel: 'warn' }, async () => ({ status: 'ok' }))
+  app.get(
+    '/healthz',
+    { schema: { response: { 200: Status } }, logLevel: 'warn', config: { pressureHandler: ignorePressure } },
+    async () => ({ status: 'ok' }),
+  )
 
   app.get(
     '/readyz',
-    { schema: { response: { 200: Status, 503: Status } }, logLevel: 'warn' },
+    {
+      schema: { response: { 200: Status, 503: Status } },
+      logLevel: 'warn',
+      // A lagging event loop (http/overload.ts) makes this instance not ready, in /readyz's own shape.
+      config: {
+        pressureHandler: (_request: FastifyRequest, reply: FastifyReply) => {
+          reply.code(503).header('retry-after', String(OVERLOAD_RETRY_AFTER_SECONDS))
+          return { status: 'not ready', checks: { event_loop: 'lagging' } }
+        },
+      },
+    },
     async (request, reply) => {
       let database = 'ok'
       try {

@@ -6,6 +6,8 @@ export function refuseMethodsOtherThanPost(app: FastifyInstance, url: string): v
   app.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],
     url,
+    // Not operations of the API: they exist only to answer 405, so the OpenAPI document leaves them out.
+    schema: { hide: true },
     handler: async () => {
       throw new MethodNotAllowed('POST')
     },

@@ -16,7 +16,7 @@ export const MAX_ATTEMPTS = 10
 /** Finished rows stay this long for operators to look at. */
 const KEEP_FINISHED_MS = 7 * 86_400_000
 
-export type DeliveryDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'mailer' | 'composeMail'>
+export type DeliveryDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'mailer' | 'composeMail' | 'metrics'>
 
 export function retryDelayMs(attempts: number): number {
   return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1))
@@ -41,7 +41,10 @@ export async function deliverDueMessages(deps: DeliveryDeps, signal?: AbortSigna
     const rows = await claimDueMail(deps.db, deps.clock.now(), CLAIM_LEASE_MS, BATCH_SIZE)
     if (rows.length === 0) return report
     const outcomes = await Promise.all(rows.map((row) => deliverOne(deps, row)))
-    for (const outcome of outcomes) report[outcome]++
+    for (const outcome of outcomes) {
+      report[outcome]++
+      deps.metrics.mailDeliveries.inc({ outcome })
+    }
   }
   return report
 }

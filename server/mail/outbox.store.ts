@@ -133,3 +133,13 @@ export async function hasRivalMail(
   query = row.email !== null ? query.where('email', '=', row.email) : query.where('user_id', '=', row.user_id ?? '')
   return (await query.executeTakeFirst()) !== undefined
 }
+
+/** The backlog for metrics: mails not yet sent, and when the oldest of them was requested (epoch ms). */
+export async function measureOutboxBacklog(db: Executor): Promise<{ pending: number; oldestCreatedAt: number | null }> {
+  const row = await db
+    .selectFrom('outbox')
+    .select((eb) => [eb.fn.countAll<number | string>().as('n'), eb.fn.min('created_at').as('oldest')])
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow()
+  return { pending: Number(row.n), oldestCreatedAt: row.oldest === null ? null : Number(row.oldest) }
+}

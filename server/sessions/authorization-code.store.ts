@@ -126,6 +126,8 @@ export async function deletePendingAuthorizationCodes(
 }
 
 /** Expired codes are useless after their lifetime; used ones are kept as long, for replay detection. */
-export async function deleteExpiredAuthorizationCodes(db: Executor, before: number): Promise<void> {
-  await db.deleteFrom('authorization_codes').where('expires_at', '<', before).execute()
+export async function deleteExpiredAuthorizationCodes(db: Executor, before: number, limit: number): Promise<number> {
+  const batch = db.selectFrom('authorization_codes').select('code_hash').where('expires_at', '<', before).limit(limit)
+  const result = await db.deleteFrom('authorization_codes').where('code_hash', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
 }

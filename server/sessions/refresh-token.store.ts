@@ -118,3 +118,14 @@ export async function eraseExpiredSuccessors(db: Executor, now: number): Promise
     .where('successor_encrypted', 'is not', null)
     .execute()
 }
+
+/**
+ * Refresh tokens past their idle expiry, used or not, one batch. Such a token can no longer be
+ * exchanged; presenting a used one later is answered as invalid rather than as reuse (the family
+ * is then no longer revoked for it), which is why the caller waits a while past the expiry.
+ */
+export async function deleteRefreshTokensIdleBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const batch = db.selectFrom('refresh_tokens').select('id').where('idle_expires_at', '<', before).limit(limit)
+  const result = await db.deleteFrom('refresh_tokens').where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

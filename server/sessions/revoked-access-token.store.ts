@@ -35,6 +35,8 @@ export async function findRevokedAccessTokensExpiringAfter(db: Executor, after: 
 }
 
 /** Forgets revoked access tokens whose expiry is at or before `before` (epoch ms). */
-export async function deleteRevokedAccessTokensExpiredBy(db: Executor, before: number): Promise<void> {
-  await db.deleteFrom('revoked_access_tokens').where('expires_at', '<=', before).execute()
+export async function deleteRevokedAccessTokensExpiredBy(db: Executor, before: number, limit: number): Promise<number> {
+  const batch = db.selectFrom('revoked_access_tokens').select('jti').where('expires_at', '<=', before).limit(limit)
+  const result = await db.deleteFrom('revoked_access_tokens').where('jti', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
 }

@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Transaction } from 'kysely'
 import type { Database, Db } from '../db/database.js'
+import type { Metrics } from '../metrics/metrics.js'
 import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
@@ -18,6 +19,7 @@ export interface RotationDeps {
   keystore: Keystore
   log: Logger
   config: Pick<Config, 'refreshTokenIdleTtlMs' | 'refreshReuseGraceMs'>
+  metrics: Pick<Metrics, 'refreshes'>
 }
 
 export interface RotatedRefreshToken {
@@ -26,7 +28,7 @@ export interface RotatedRefreshToken {
 }
 
 type Outcome =
-  | { kind: 'rotated'; refreshToken: string; session: Session }
+  | { kind: 'rotated'; refreshToken: string; session: Session; replay: boolean }
   | { kind: 'invalid'; reason: string }
   | { kind: 'reused'; session: Session }
 
@@ -113,7 +115,7 @@ export async function rotateRefreshToken(
         })
         // "Last used" to the minute: most rotations then write no session page at all.
         if (now - session!.lastUsedAt >= LAST_USED_RESOLUTION_MS) await touchSession(trx, session!.id, now)
-        return { kind: 'rotated', refreshToken: successor, session: session! }
+        return { kind: 'rotated', refreshToken: successor, session: session!, replay: false }
       }
 
       // Unknown, idle-expired, or already used (by an earlier request, or a concurrent one that won).
@@ -125,7 +127,7 @@ export async function rotateRefreshToken(
       if (found.token.used_at === null) return { kind: 'invalid', reason: 'refresh token has expired' }
       if (found.token.grace_until != null && now < found.token.grace_until && found.token.successor_encrypted) {
         const earlier = await deps.keystore.open(sealBinding(presentedHash), found.token.successor_encrypted)
-        if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session }
+        if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session, replay: true }
       }
       await revokeSession(trx, session.id, 'refresh_reuse', now)
       return { kind: 'reused', session }
@@ -135,6 +137,16 @@ export async function rotateRefreshToken(
     outcome = { kind: 'invalid', reason: error.reason }
   }
 
+  deps.metrics.refreshes.inc({
+    outcome:
+      outcome.kind === 'rotated'
+        ? outcome.replay
+          ? 'grace_replay'
+          : 'rotated'
+        : outcome.kind === 'reused'
+          ? 'reuse_detected'
+          : 'invalid',
+  })
   if (outcome.kind === 'rotated') return { refreshToken: outcome.refreshToken, session: outcome.session }
   if (outcome.kind === 'reused') {
     // Committed above: the family stays revoked although this request fails.

@@ -86,3 +86,18 @@ export async function findSessionsRevokedAfter(
   const rows = await db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', after).execute()
   return rows.map((r) => ({ id: r.id, revokedAt: Number(r.revoked_at) }))
 }
+
+/**
+ * Sessions that ended (expired or revoked) before `before`, one batch. The caller keeps them while
+ * an access token issued under them may still be presented; their refresh tokens go with them
+ * (ON DELETE CASCADE).
+ */
+export async function deleteSessionsEndedBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const batch = db
+    .selectFrom('sessions')
+    .select('id')
+    .where((eb) => eb.or([eb('expires_at', '<', before), eb('revoked_at', '<', before)]))
+    .limit(limit)
+  const result = await db.deleteFrom('sessions').where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

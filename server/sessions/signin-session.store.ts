@@ -79,3 +79,14 @@ export async function revokeSigninSessionsOfUser(db: Executor, userId: string, n
     .where('revoked_at', 'is', null)
     .execute()
 }
+
+/** Hosted sign-ins that expired or were revoked before `before`, one batch. */
+export async function deleteSigninsEndedBefore(db: Executor, before: number, limit: number): Promise<number> {
+  const batch = db
+    .selectFrom('signin_sessions')
+    .select('id')
+    .where((eb) => eb.or([eb('expires_at', '<', before), eb('revoked_at', '<', before)]))
+    .limit(limit)
+  const result = await db.deleteFrom('signin_sessions').where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

@@ -108,12 +108,20 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
   return { ...snapshot, etag, json: JSON.stringify(full) }
 }
 
+function observeSnapshot(metrics: Deps['metrics'], snapshot: RevocationSnapshot): void {
+  metrics.revocationFeedEntries.set({ kind: 'sessions' }, snapshot.sessions.length)
+  metrics.revocationFeedEntries.set({ kind: 'tokens' }, snapshot.tokens.length)
+  metrics.revocationFeedEntries.set({ kind: 'users' }, snapshot.users.length)
+  metrics.revocationFeedBytes.set(Buffer.byteLength(snapshot.json))
+  metrics.revocationFeedReadAt.set(snapshot.readAt / 1000)
+}
+
 /**
  * The feed as served: one snapshot per instance, read again when it is older than
  * REVOCATION_FEED_REFRESH_MS by the service's clock, so a revocation written on any instance is
  * served within that bound plus one query, and a conditional GET answers from memory.
  */
-export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config'>) {
+export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'metrics'>) {
   let current: RevocationSnapshot | null = null
   let reading: Promise<RevocationSnapshot> | null = null
 
@@ -125,10 +133,12 @@ export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config'>
       (read) => {
         reading = null
         current = read
+        observeSnapshot(deps.metrics, read)
         return read
       },
       (error: unknown) => {
         reading = null
+        deps.metrics.revocationFeedReadFailures.inc()
         throw error
       },
     )

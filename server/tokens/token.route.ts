@@ -36,6 +36,7 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
       if (!grant) throw new UnsupportedGrantType(`grant_type ${request.body.grant_type} is not supported`)
       const client = await authenticateClient(deps, request.headers, request.body)
       const response = await grant(deps, client, request.body)
+      deps.metrics.tokensIssued.inc({ grant: request.body.grant_type })
       // RFC 6749 §5.1
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
       return response

@@ -107,8 +107,13 @@ export async function deleteAccountTokensOfEmail(db: Executor, table: AccountTok
 }
 
 /** Expired tokens are useless; maintenance removes them. */
-export async function deleteExpiredAccountTokens(db: Executor, now: number): Promise<void> {
-  for (const table of ['email_verification_tokens', 'password_reset_tokens'] as const) {
-    await db.deleteFrom(table).where('expires_at', '<=', now).execute()
-  }
+export async function deleteExpiredAccountTokens(
+  db: Executor,
+  table: AccountTokenTable,
+  now: number,
+  limit: number,
+): Promise<number> {
+  const batch = db.selectFrom(table).select('id').where('expires_at', '<=', now).limit(limit)
+  const result = await db.deleteFrom(table).where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
 }

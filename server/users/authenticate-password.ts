@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
+import type { LoginOutcome } from '../metrics/metrics.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { canonicalEmail } from './email.js'
 import { assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
@@ -16,14 +17,55 @@ const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the e
  * dummy argon2 verify, so the three failures look and take alike.
  */
 export async function authenticatePassword(
+  deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff' | 'metrics'>,
+  credentials: { email: string; password: string },
+  meta: PasswordCheckMeta,
+): Promise<User> {
+  try {
+    const { user, secondStep } = await checkPassword(deps, credentials, meta)
+    deps.metrics.logins.inc({ outcome: secondStep ? 'second_factor_needed' : 'success' })
+    return user
+  } catch (error) {
+    deps.metrics.logins.inc({ outcome: loginOutcomeOf(error) })
+    throw error
+  }
+}
+
+const outcomesByCode: Record<string, LoginOutcome> = {
+  invalid_credentials: 'bad_credentials',
+  too_many_attempts: 'throttled',
+  temporarily_unavailable: 'busy',
+  email_not_verified: 'email_not_verified',
+}
+
+function loginOutcomeOf(error: unknown): LoginOutcome {
+  return (error instanceof ApiError ? outcomesByCode[error.error] : undefined) ?? 'rejected'
+}
+
+interface PasswordCheckMeta {
+  ip: string | null
+  /** True when a second step follows the password (the account has a second factor). */
+  hasSecondFactor?: (user: User) => Promise<boolean>
+}
+
+/**
+ * The hashing queue's fast refusal before a sign-in request is read, counted as a busy login:
+ * operators see logins refused for load apart from wrong passwords.
+ */
+export function assertLoginCapacity(deps: Pick<Deps, 'passwordHasher' | 'metrics'>): void {
+  try {
+    deps.passwordHasher.assertCapacity()
+  } catch (error) {
+    deps.metrics.logins.inc({ outcome: 'busy' })
+    throw error
+  }
+}
+
+async function checkPassword(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff'>,
   credentials: { email: string; password: string },
-  meta: {
-    ip: string | null
-    /** True when a second step follows the password (the account has a second factor). */
-    hasSecondFactor?: (user: User) => Promise<boolean>
-  },
-): Promise<User> {
+  meta: PasswordCheckMeta,
+): Promise<{ user: User; secondStep: boolean }> {
   assertPasswordWithinLimit(credentials.password)
   const email = canonicalEmail(credentials.email)
   const gate = await deps.loginBackoff.check(email)
@@ -53,7 +95,8 @@ export async function authenticatePassword(
   }
   // With a second factor, only the whole sign-in clears the count: otherwise every correct password
   // would forgive the wrong codes before it, and the back-off would never reach a code guesser.
-  if (!(await meta.hasSecondFactor?.(user))) await deps.loginBackoff.recordSuccess(email)
+  const secondStep = (await meta.hasSecondFactor?.(user)) ?? false
+  if (!secondStep) await deps.loginBackoff.recordSuccess(email)
   if (deps.config.requireVerifiedEmail && !user.emailVerified) {
     // Signed-out users cannot call /auth/email/resend: the right password sends a fresh link
     // instead (within the per-account limit), so an expired one never locks them out.
@@ -67,5 +110,5 @@ export async function authenticatePassword(
   if (deps.passwordHasher.needsRehash(user.passwordHash)) {
     await updatePasswordHash(deps.db, user.id, await deps.passwordHasher.hash(password), deps.clock.now())
   }
-  return user
+  return { user, secondStep }
 }

@@ -26,7 +26,18 @@ export function defaultHashingConcurrency(parallelism = 1): number {
   return Math.max(1, Math.floor(Math.min(os.availableParallelism() - 1, LIBUV_THREADPOOL_SIZE - 1) / parallelism))
 }
 
-export function createPasswordHasher(options: { params: Argon2Params; concurrency?: number; maxQueue?: number }) {
+/** Where the queue reports waits and refusals (the server's metrics; the CLI passes none). */
+interface HashingObserver {
+  hashingWait: { observe(seconds: number): void }
+  hashingRejected: { inc(): void }
+}
+
+export function createPasswordHasher(options: {
+  params: Argon2Params
+  concurrency?: number
+  maxQueue?: number
+  metrics?: HashingObserver
+}) {
   const concurrency = options.concurrency ?? defaultHashingConcurrency(options.params.parallelism)
   const maxQueue = options.maxQueue ?? concurrency * 8
   const params = { type: argon2.argon2id as 2, ...options.params }
@@ -35,16 +46,21 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
   let dummyHash: Promise<string> | null = null
 
   function assertCapacity(): void {
-    if (running >= concurrency && waiting.length >= maxQueue)
+    if (running >= concurrency && waiting.length >= maxQueue) {
+      options.metrics?.hashingRejected.inc()
       throw new ServiceUnavailable('too many password checks in progress, retry shortly', RETRY_AFTER_SECONDS)
+    }
   }
 
   async function run<T>(work: () => Promise<T>): Promise<T> {
     if (running >= concurrency) {
       assertCapacity()
+      const queuedAt = performance.now()
       await new Promise<void>((resolve) => waiting.push(resolve))
+      options.metrics?.hashingWait.observe((performance.now() - queuedAt) / 1000)
     } else {
       running++
+      options.metrics?.hashingWait.observe(0)
     }
     try {
       return await work()
@@ -90,5 +106,7 @@ export function createPasswordHasher(options: { params: Argon2Params; concurrenc
     /** Fails fast, before a request spends work on the database, when the queue is already full. */
     assertCapacity,
     stats: () => ({ running, queued: waiting.length }),
+    /** Beyond both, work is refused (503). */
+    limits: () => ({ concurrency, maxQueue }),
   }
 }

@@ -33,7 +33,10 @@ export interface TestApp {
 export async function buildTestApp(t: Tap, options: TestAppOptions = {}): Promise<TestApp> {
   const dataDir = options.dataDir ?? testDirOf(t)
   const database = options.database ?? (await provisionDatabase(t, options.dialect ?? 'sqlite', dataDir))
-  const config = { ...loadConfig({ LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env }), database }
+  // Test files run in parallel on a shared, starved CPU, where a whole second can pass without this
+  // process being scheduled: the overload check (http/overload.ts) is off unless a test turns it on.
+  const env = { LATCHKEY_DATA_DIR: dataDir, LOG_LEVEL: 'info', LATCHKEY_MAX_EVENT_LOOP_DELAY_MS: '0', ...options.env }
+  const config = { ...loadConfig(env), database }
   const clock = options.clock ?? createTestClock()
   const lines = options.logLines
   const log = lines
