@@ -31,6 +31,7 @@ function retentionRules(deps: MaintenanceDeps, now: number) {
     { table: 'refresh_tokens', purge: (n: number) => deleteRefreshTokensIdleBefore(db, now, n) },
     { table: 'sessions', purge: (n: number) => deleteSessionsEndedBefore(db, now - accessTokenReach, n) },
     { table: 'signin_sessions', purge: (n: number) => deleteSigninsEndedBefore(db, now, n) },
+    { table: 'mfa_challenges', purge: (n: number) => deleteExpiredMfaChallenges(db, now, n) },
     // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
     { table: 'authorization_codes', purge: (n: number) => deleteExpiredAuthorizationCodes(db, now - 10 * 60_000, n) },
     {
@@ -60,8 +61,6 @@ export async function runMaintenance(deps: MaintenanceDeps): Promise<Record<stri
   const now = deps.clock.now()
   const purged: Record<string, number> = {}
   await eraseExpiredSuccessors(deps.db, now)
-  // Second-step challenges live five minutes and are few: one statement.
-  await deleteExpiredMfaChallenges(deps.db, now)
   for (const { table, purge } of retentionRules(deps, now)) {
     let total = 0
     for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {

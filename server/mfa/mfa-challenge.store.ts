@@ -86,7 +86,9 @@ export async function deleteMfaChallengesOfUser(db: Executor, userId: string): P
 }
 
 /** Housekeeping: challenges past their life are of no use to anyone. */
-export async function deleteExpiredMfaChallenges(db: Executor, now: number): Promise<number> {
-  const result = await db.deleteFrom('mfa_challenges').where('expires_at', '<=', now).executeTakeFirst()
+/** Deletes up to `limit` expired second-step challenges (a batch of the maintenance job). */
+export async function deleteExpiredMfaChallenges(db: Executor, now: number, limit: number): Promise<number> {
+  const batch = db.selectFrom('mfa_challenges').select('token_hash').where('expires_at', '<=', now).limit(limit)
+  const result = await db.deleteFrom('mfa_challenges').where('token_hash', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
