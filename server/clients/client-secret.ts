@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Client } from './client.js'
 
 // Client secrets are 256 random bits, so a fast hash is enough: nothing can be guessed by brute
 // force, and a slow hash would tax every token request. Only the hash is stored.
@@ -20,4 +21,17 @@ export function verifyClientSecret(presented: string, storedHash: string | null)
   const expected = Buffer.from(storedHash ?? unknownClientHash, 'base64url')
   if (expected.length !== actual.length) return false
   return timingSafeEqual(actual, expected) && storedHash !== null
+}
+
+/**
+ * The presented secret against a confidential client's current secret and, during the overlap
+ * after a rotation, its previous one. Both comparisons always run, so timing does not tell which
+ * matched; an unknown or public client costs the same work and fails.
+ */
+export function clientSecretMatches(client: Client | null, presented: string, now: number): boolean {
+  const confidential = client?.type === 'confidential' ? client : null
+  const current = verifyClientSecret(presented, confidential?.secretHash ?? null)
+  const previous = confidential?.previousSecret ?? null
+  const old = verifyClientSecret(presented, previous?.hash ?? null)
+  return current || (old && previous !== null && now < previous.expiresAt)
 }
