@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Redis } from 'ioredis'
 import type { Keystore } from '../keys/keystore.js'
+import type { RotationResult } from '../keys/key-lifecycle.js'
 import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
@@ -32,6 +33,8 @@ export interface Deps {
   redis: Redis | null
   /** Sends what the outbox worker composes: SMTP, or .eml files in DATA_DIR/outbox/. */
   mailer: Mailer
+  /** Rotates the signing keys now (the admin API); holds the KEK so nothing else has to. */
+  rotateSigningKeys: (options: { revokeCurrent: boolean }) => Promise<RotationResult>
   /** What the outbox worker sends for each row (the account mails). */
   composeMail: ComposeMail
 }

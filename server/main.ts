@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
 import { deriveSecret, loadKek } from '../keys/kek.js'
+import { rotateNow } from '../keys/key-lifecycle.js'
 import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
@@ -52,6 +53,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db: keysDb(db), config, kek, log, clock })
+    const opened = keystore
     redis = config.redisUrl === null ? null : await createRedis(config.redisUrl)
     const deps: Deps = {
       config,
@@ -71,9 +73,14 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       firstPartyAudiences: [...new Set([config.issuer, config.defaultAudience])],
       mailer: createMailer(config, log),
       composeMail: (row) => composeAccountMail(deps, row),
+      rotateSigningKeys: async (options) => {
+        const result = await rotateNow({ db: keysDb(db), config, kek, log }, clock.now(), options)
+        // This instance signs with the new key at once; the others pick it up at their next tick.
+        await opened.tick()
+        return result
+      },
     }
     const app = await buildApp(deps)
-    const opened = keystore
     const openedRedis = redis
     return {
       app,

@@ -36,7 +36,7 @@ export interface StoredAuditEvent {
   clientId: string | null
   sessionId: string | null
   ip: string | null
-  details: Record<string, unknown> | null
+  details: Record<string, string | number | boolean | null> | null
   createdAt: number
 }
 
@@ -73,7 +73,7 @@ export async function listAuditEvents(
     clientId: r.client_id,
     sessionId: r.session_id,
     ip: r.ip,
-    details: r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>),
+    details: r.details === null ? null : (JSON.parse(r.details) as Record<string, string | number | boolean | null>),
     createdAt: Number(r.created_at),
   }))
 }

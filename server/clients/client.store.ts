@@ -1,7 +1,10 @@
-import type { Db } from '../db/database.js'
+import type { Kysely, Transaction } from 'kysely'
+import type { Database, Db } from '../db/database.js'
 import { clientFromRow, type Client } from './client.js'
 import type { ClientsTable, NewClientRow } from './client.table.js'
 import type { Updateable } from 'kysely'
+
+type Executor = Kysely<Database> | Transaction<Database>
 
 export async function insertClient(db: Db, row: NewClientRow): Promise<void> {
   await db.insertInto('clients').values(row).execute()
@@ -58,20 +61,18 @@ export async function replaceClientSecret(
 }
 
 /**
- * Deletes a client and records its cut-off in one transaction: its access tokens issued until now
- * are void (introspection, the revocation feed). False if there was no such client.
+ * Deletes a client and records its cut-off (run it in a transaction): its access tokens are void
+ * from now on (introspection, the revocation feed). False if there was no such client.
  */
-export async function deleteClientWithCutOff(db: Db, id: string, now: number): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const result = await trx.deleteFrom('clients').where('id', '=', id).executeTakeFirst()
-    if (Number(result.numDeletedRows) !== 1) return false
-    await trx
-      .insertInto('client_cut_offs')
-      .values({ client_id: id, cut_off_at: now })
-      .onConflict((oc) => oc.column('client_id').doUpdateSet({ cut_off_at: now }))
-      .execute()
-    return true
-  })
+export async function deleteClientWithCutOff(db: Executor, id: string, now: number): Promise<boolean> {
+  const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst()
+  if (Number(result.numDeletedRows) !== 1) return false
+  await db
+    .insertInto('client_cut_offs')
+    .values({ client_id: id, cut_off_at: now })
+    .onConflict((oc) => oc.column('client_id').doUpdateSet({ cut_off_at: now }))
+    .execute()
+  return true
 }
 
 /** Epoch ms before which the client's access tokens are void, or null. */
