@@ -17,7 +17,11 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('client_cut_offs_cut_off_at').on('client_cut_offs').column('cut_off_at').execute()
   // Erasure keeps the row (its id is the pseudonym audit rows point to) without personal data.
   await db.schema.alterTable('users').addColumn('erased_at', 'bigint').execute()
-  await db.schema.createIndex('audit_events_event_created_at').on('audit_events').columns(['event', 'created_at']).execute()
+  await db.schema
+    .createIndex('audit_events_event_created_at')
+    .on('audit_events')
+    .columns(['event', 'created_at'])
+    .execute()
   await db.schema.createIndex('sessions_client_id').on('sessions').column('client_id').execute()
 }
 

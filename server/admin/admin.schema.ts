@@ -1,7 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import { auditEventNames } from '../audit/audit-event-name.js'
 import { grantTypes } from '../clients/client.js'
-import { MAX_PAGE_LIMIT } from './page-cursor.js'
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const Uri = Type.String({ minLength: 1, maxLength: 2000 })
@@ -12,12 +11,14 @@ export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength:
 
 const Page = {
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT })),
+  // Query strings are not coerced: the number is checked by parseLimit.
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
 }
 
 export const PageQuery = Type.Object(Page, { additionalProperties: false })
 
-const pageOf = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), next_cursor: Nullable(Type.String()) })
+const pageOf = <T extends TSchema>(item: T) =>
+  Type.Object({ items: Type.Array(item), next_cursor: Nullable(Type.String()) })
 
 export const ClientView = Type.Object({
   client_id: Type.String(),
@@ -31,13 +32,16 @@ export const ClientView = Type.Object({
   created_at: Type.String(),
 })
 
-/** The one answer that carries a secret: creation and rotation show it once. */
+/** Creation shows the secret (confidential clients) once. */
 export const ClientWithSecret = Type.Composite([
   ClientView,
-  Type.Object({
-    client_secret: Type.Optional(Type.String()),
-    previous_secret_expires_at: Type.Optional(Nullable(Type.String())),
-  }),
+  Type.Object({ client_secret: Type.Optional(Type.String()) }),
+])
+
+/** Rotation shows the new secret once, and until when the old one works (null: it ended). */
+export const RotatedClient = Type.Composite([
+  ClientView,
+  Type.Object({ client_secret: Type.String(), previous_secret_expires_at: Nullable(Type.String()) }),
 ])
 
 export const ClientPage = pageOf(ClientView)
@@ -185,4 +189,3 @@ export const RotationResult = Type.Object({
   revoked: Type.Boolean(),
   publishedBriefly: Type.Boolean(),
 })
-

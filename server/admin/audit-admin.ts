@@ -34,7 +34,7 @@ export function parseSince(text: string, now: number): number {
 export function queryAuditEvents(
   deps: AdminDeps,
   filter: { type?: string; userId?: string; since?: string },
-  page: { cursor?: string; limit?: number },
+  page: { cursor?: string; limit?: string | number },
 ) {
   if (filter.type !== undefined && !isAuditEventName(filter.type))
     throw new InvalidRequest(`type is not an audit event name (docs/operations.md lists them)`)

@@ -1,12 +1,7 @@
 import { ApiError, NotFound } from '../errors.js'
 import { ADMIN_SCOPE, viewClient, type Client, type ClientView } from '../clients/client.js'
 import { generateClientSecret, hashClientSecret } from '../clients/client-secret.js'
-import {
-  deleteClientWithCutOff,
-  findClientById,
-  listClients,
-  replaceClientSecret,
-} from '../clients/client.store.js'
+import { deleteClientWithCutOff, findClientById, listClients, replaceClientSecret } from '../clients/client.store.js'
 import {
   ClientRegistrationError,
   createClient,
@@ -36,7 +31,7 @@ export async function findClientForAdmin(deps: AdminDeps, id: string): Promise<C
   return client
 }
 
-export function listClientsPage(deps: AdminDeps, page: { cursor?: string; limit?: number }) {
+export function listClientsPage(deps: AdminDeps, page: { cursor?: string; limit?: string | number }) {
   const after = decodeCursor(page.cursor)
   return readPage(
     page.limit,

@@ -19,6 +19,7 @@ import {
   ErrorResponse,
   IdParams,
   PageQuery,
+  RotatedClient,
   SecretRotation,
 } from './admin.schema.js'
 
@@ -75,7 +76,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
 
   app.post(
     '/clients/:id/secret',
-    { schema: { params: IdParams, body: SecretRotation, response: { 200: ClientWithSecret, ...errors } } },
+    { schema: { params: IdParams, body: SecretRotation, response: { 200: RotatedClient, ...errors } } },
     (request) =>
       rotateClientSecret(deps, request.adminActor!, request.params.id, {
         revokeOld: request.body?.revoke_old ?? false,

@@ -7,7 +7,7 @@ export interface PagePosition {
 }
 
 export const DEFAULT_PAGE_LIMIT = 50
-export const MAX_PAGE_LIMIT = 200
+const MAX_PAGE_LIMIT = 200
 
 export function encodeCursor(position: PagePosition): string {
   return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url')
@@ -31,12 +31,14 @@ export function decodeCursor(cursor: string | undefined): PagePosition | null {
  * `next_cursor` is null on the last page.
  */
 export async function readPage<T, V>(
-  limit: number | undefined,
+  limit: string | number | undefined,
   fetch: (limit: number) => Promise<T[]>,
   positionOf: (item: T) => PagePosition,
   view: (item: T) => V,
 ): Promise<{ items: V[]; next_cursor: string | null }> {
-  const size = limit ?? DEFAULT_PAGE_LIMIT
+  const size = limit === undefined ? DEFAULT_PAGE_LIMIT : Number(limit)
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_LIMIT)
+    throw new InvalidRequest(`limit must be between 1 and ${MAX_PAGE_LIMIT}`)
   const rows = await fetch(size + 1)
   const page = rows.slice(0, size)
   const last = page[page.length - 1]

@@ -29,7 +29,7 @@ export async function findUserByEmailForAdmin(deps: AdminDeps, email: string): P
 export function searchUsersPage(
   deps: AdminDeps,
   filter: { emailPrefix?: string; disabled?: boolean },
-  page: { cursor?: string; limit?: number },
+  page: { cursor?: string; limit?: string | number },
 ) {
   const after = decodeCursor(page.cursor)
   const emailPrefix = filter.emailPrefix === undefined ? undefined : canonicalEmail(filter.emailPrefix)

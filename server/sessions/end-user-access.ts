@@ -9,12 +9,7 @@ import { revokeSigninSessionsOfUser } from './signin-session.store.js'
 
 /** Why a user's access ends. Each reason ends exactly what its row in `policies` says. */
 export type AccessEndReason =
-  | 'password_changed'
-  | 'password_reset'
-  | 'logout_all'
-  | 'user_disabled'
-  | 'user_deleted'
-  | 'consent_withdrawn'
+  'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'user_deleted' | 'consent_withdrawn'
 
 interface EndPolicy {
   /** Which sessions (refresh-token families, listed in the revocation feed by sid) end. */
