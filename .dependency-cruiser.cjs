@@ -3,6 +3,7 @@
 // can ever import each other, directly or through a third.
 const order = [
   'cli',
+  'admin',
   'account',
   'discovery',
   'health',

@@ -105,7 +105,7 @@ export const UserUpdate = Type.Object({ disabled: Type.Boolean() }, { additional
 
 export const UserUpdated = Type.Composite([UserView, Type.Object({ sessions_revoked: Type.Integer() })])
 
-export const SessionView = Type.Object({
+const SessionView = Type.Object({
   id: Type.String(),
   user_id: Type.String(),
   client_id: Type.String(),
@@ -127,7 +127,7 @@ export const SessionList = Type.Object({ items: Type.Array(SessionView), next_cu
 
 export const Revoked = Type.Object({ revoked: Type.String() })
 
-export const AuditEventView = Type.Object({
+const AuditEventView = Type.Object({
   id: Type.String(),
   type: Type.String(),
   user_id: Nullable(Type.String()),
@@ -165,7 +165,7 @@ export const UserExport = Type.Object({
   audit_events: Type.Array(AuditEventView),
 })
 
-export const KeyView = Type.Object({
+const KeyView = Type.Object({
   kid: Type.String(),
   alg: Type.String(),
   state: Type.String(),

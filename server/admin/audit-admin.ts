@@ -20,7 +20,7 @@ export function viewAuditEvent(e: StoredAuditEvent) {
 const durationUnits: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /** `since` is a duration back from now (`1h`, `7d`) or an ISO 8601 instant. */
-export function parseSince(text: string, now: number): number {
+function parseSince(text: string, now: number): number {
   const match = /^(\d{1,9})([smhd])$/.exec(text)
   if (match) return now - Number(match[1]) * durationUnits[match[2]!]!
   if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(text)) {

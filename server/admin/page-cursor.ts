@@ -6,10 +6,10 @@ export interface PagePosition {
   id: string
 }
 
-export const DEFAULT_PAGE_LIMIT = 50
+const DEFAULT_PAGE_LIMIT = 50
 const MAX_PAGE_LIMIT = 200
 
-export function encodeCursor(position: PagePosition): string {
+function encodeCursor(position: PagePosition): string {
   return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url')
 }
 

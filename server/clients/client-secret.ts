@@ -16,7 +16,7 @@ export function hashClientSecret(secret: string): string {
 const unknownClientHash = hashClientSecret(generateClientSecret())
 
 /** Constant-time comparison of a presented secret with a stored hash (or the dummy when null). */
-export function verifyClientSecret(presented: string, storedHash: string | null): boolean {
+function verifyClientSecret(presented: string, storedHash: string | null): boolean {
   const actual = createHash('sha256').update(presented, 'utf8').digest()
   const expected = Buffer.from(storedHash ?? unknownClientHash, 'base64url')
   if (expected.length !== actual.length) return false

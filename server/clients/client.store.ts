@@ -1,8 +1,7 @@
-import type { Kysely, Transaction } from 'kysely'
+import type { Kysely, Transaction, Updateable } from 'kysely'
 import type { Database, Db } from '../db/database.js'
 import { clientFromRow, type Client } from './client.js'
 import type { ClientsTable, NewClientRow } from './client.table.js'
-import type { Updateable } from 'kysely'
 
 type Executor = Kysely<Database> | Transaction<Database>
 
@@ -92,9 +91,4 @@ export async function findClientCutOffsAfter(
 ): Promise<Array<{ clientId: string; cutOffAt: number }>> {
   const rows = await db.selectFrom('client_cut_offs').selectAll().where('cut_off_at', '>', after).execute()
   return rows.map((r) => ({ clientId: r.client_id, cutOffAt: Number(r.cut_off_at) }))
-}
-
-export async function deleteClient(db: Db, id: string): Promise<boolean> {
-  const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst()
-  return Number(result.numDeletedRows) === 1
 }
