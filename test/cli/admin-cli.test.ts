@@ -94,9 +94,6 @@ for (const dialect of testDialects()) {
     t.ok(await login(testApp, 'ada@example.com', PASSWORD), 'enabled again: she signs in')
     const erased = await json(['users', 'delete', 'ada@example.com'])
     t.equal(erased.sessions_revoked, 1)
-    const gone = await latchkey(['users', 'delete', 'ada@example.com'], env)
-    t.equal(gone.stderr, 'latchkey: no user with email ada@example.com\n')
-
     const trail = await json(['audit', 'list', '--since', '1h'])
     const types = trail.map((e) => e.type)
     for (const type of ['client.created', 'client.secret_rotated', 'user.disabled', 'user.enabled', 'user.deleted'])
@@ -108,10 +105,5 @@ for (const dialect of testDialects()) {
     const badType = await latchkey(['audit', 'list', '--type', 'nope'], env)
     t.equal(badType.code, 1)
     t.match(badType.stderr, /^latchkey: type is not an audit event name/)
-    const badSince = await latchkey(['audit', 'list', '--since', 'soon'], env)
-    t.equal(badSince.stderr, 'latchkey: since must be a duration like 1h or 7d, or an ISO 8601 date\n')
-
-    const deleted = await json(['clients', 'delete', String(reports.client_id)])
-    t.same(deleted, { deleted: reports.client_id, sessions_revoked: 0 })
   })
 }
