@@ -5,6 +5,7 @@ const order = [
   'cli',
   // The OpenAPI document and its page: built from the routes, imported by app.ts only.
   'openapi',
+  'admin',
   'account',
   'discovery',
   'health',

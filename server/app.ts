@@ -46,6 +46,12 @@ import passkeysRoute from './passkeys/passkeys.route.js'
 import passkeyLoginRoute from './account/passkey-login.route.js'
 import webauthnScriptRoute from './pages/webauthn-script.route.js'
 import securityPage from './account/security-page.route.js'
+import { requireAdmin } from './admin/require-admin.js'
+import adminClientsRoute from './admin/clients.route.js'
+import adminUsersRoute from './admin/users.route.js'
+import adminSessionsRoute from './admin/sessions.route.js'
+import adminKeysRoute from './admin/keys.route.js'
+import adminAuditRoute from './admin/audit.route.js'
 
 /** The table of contents: app-wide plugins first, then each capability under its prefix. */
 export async function buildApp(deps: Deps): Promise<FastifyInstance> {
@@ -67,6 +73,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorateRequest('userAuth', null)
+  app.decorateRequest('adminActor', null)
   await app.register(errorHandler)
   await app.register(securityHeaders)
   await app.register(requestLog)
@@ -112,6 +119,19 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
       await auth.register(passkeyLoginRoute, { deps })
     },
     { prefix: '/auth' },
+  )
+  // The admin API: JSON only, every route behind an admin client's token (scope latchkey:admin).
+  await app.register(
+    async (admin) => {
+      admin.removeContentTypeParser(['application/x-www-form-urlencoded', 'text/plain'])
+      admin.addHook('preHandler', requireAdmin(deps))
+      await admin.register(adminClientsRoute, { deps })
+      await admin.register(adminUsersRoute, { deps })
+      await admin.register(adminSessionsRoute, { deps })
+      await admin.register(adminKeysRoute, { deps })
+      await admin.register(adminAuditRoute, { deps })
+    },
+    { prefix: '/admin' },
   )
   // The authorization endpoint and the hosted pages: HTML forms, each with a CSRF token, and the
   // SameSite=Lax sign-in cookie (see server/authorize/signin-cookie.ts).

@@ -49,6 +49,8 @@ export interface Config {
   defaultAudience: string
   publicUrl: string
   resetTokenTtlMs: number
+  /** How long a client's previous secret keeps working after a rotation (LATCHKEY_CLIENT_SECRET_OVERLAP). */
+  clientSecretOverlapMs: number
   requireVerifiedEmail: boolean
   corsOrigins: string[]
   trustProxy: TrustProxy
@@ -304,6 +306,7 @@ const EnvSchema = Type.Object({
   LATCHKEY_REFRESH_TOKEN_IDLE_TTL: duration('7d', { min: '1m', max: '365d' }),
   LATCHKEY_REFRESH_REUSE_GRACE: durationOrOff('10s', '1m'),
   LATCHKEY_RESET_TOKEN_TTL: duration('1h', { min: '1m', max: '1d' }),
+  LATCHKEY_CLIENT_SECRET_OVERLAP: durationOrOff('24h', '30d'),
   LATCHKEY_REQUIRE_VERIFIED_EMAIL: flag(false),
   LATCHKEY_CORS_ORIGINS: Type.Optional(decoded(Type.String(), parseCorsOrigins)),
   LATCHKEY_TRUST_PROXY: decoded(Type.String({ default: 'off' }), parseTrustProxy),
@@ -411,6 +414,7 @@ function toConfig(settings: Settings): Config {
     defaultAudience: settings.LATCHKEY_DEFAULT_AUDIENCE ?? issuer,
     publicUrl,
     resetTokenTtlMs: settings.LATCHKEY_RESET_TOKEN_TTL,
+    clientSecretOverlapMs: settings.LATCHKEY_CLIENT_SECRET_OVERLAP,
     requireVerifiedEmail: settings.LATCHKEY_REQUIRE_VERIFIED_EMAIL,
     corsOrigins: settings.LATCHKEY_CORS_ORIGINS ?? [],
     trustProxy: settings.LATCHKEY_TRUST_PROXY,

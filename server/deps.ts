@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Redis } from 'ioredis'
 import type { Keystore } from '../keys/keystore.js'
+import type { RotationResult } from '../keys/key-lifecycle.js'
 import type { FindClient } from './clients/client-lookup.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
@@ -36,6 +37,8 @@ export interface Deps {
   mailer: Mailer
   /** Keys derived from the KEK that seal TOTP secrets and hash recovery codes. */
   mfaSecrets: MfaSecrets
+  /** Rotates the signing keys now (the admin API); holds the KEK so nothing else has to. */
+  rotateSigningKeys: (options: { revokeCurrent: boolean }) => Promise<RotationResult>
   /** What the outbox worker sends for each row (the account mails). */
   composeMail: ComposeMail
   /** This instance's Prometheus registry and instruments, served at /metrics. */

@@ -98,6 +98,15 @@ export class MfaRequired extends ApiError {
   }
 }
 
+/** RFC 6750 §3.1: a valid token without the scope the request needs. */
+export class InsufficientScope extends ApiError {
+  constructor(scope: string) {
+    super('insufficient_scope', 403, `this request needs an access token with the scope ${scope}`, {
+      'www-authenticate': `Bearer realm="latchkey", error="insufficient_scope", scope="${scope}"`,
+    })
+  }
+}
+
 export class NotFound extends ApiError {
   constructor(description = 'no such resource') {
     super('not_found', 404, description)

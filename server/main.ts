@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { openKeystore, type Keystore } from '../keys/keystore.js'
 import { deriveSecret, loadKek } from '../keys/kek.js'
+import { rotateNow } from '../keys/key-lifecycle.js'
 import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
@@ -59,6 +60,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db: keysDb(db), config, kek, log, clock })
+    const opened = keystore
     redis = config.redisUrl === null ? null : await createRedis(config.redisUrl)
     const deps: Deps = {
       config,
@@ -80,10 +82,15 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       mfaSecrets: await createMfaSecrets(kek),
       composeMail: (row) => composeAccountMail(deps, row),
       metrics,
+      rotateSigningKeys: async (options) => {
+        const result = await rotateNow({ db: keysDb(db), config, kek, log }, clock.now(), options)
+        // This instance signs with the new key at once; the others pick it up at their next tick.
+        await opened.tick()
+        return result
+      },
     }
     observeState(deps, onScrapeError)
     const app = await buildApp(deps)
-    const opened = keystore
     const openedRedis = redis
     return {
       app,

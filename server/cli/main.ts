@@ -10,14 +10,22 @@ import { keysCommand } from './keys.command.js'
 import { usersCommand } from './users.command.js'
 import { CliError, printJson } from './output.js'
 import { pino } from 'pino'
+import { ApiError, OAuthError } from '../errors.js'
+import { sessionsCommand } from './sessions.command.js'
+import { auditCommand } from './audit.command.js'
 
 const usage = `usage: latchkey <command> [--json]
   serve                              run the server (what npm start runs)
   migrate                            apply database migrations
   keys list | keys rotate [--revoke-current]
   clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]… [--public]
-  clients list | clients delete ID
-  users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL`
+  clients list | clients show ID | clients delete ID
+  clients update ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…
+  clients rotate-secret ID [--revoke-old]
+  users create --email EMAIL --password-stdin [--name NAME]
+  users list [--email PREFIX] [--disabled] | users disable EMAIL | users enable EMAIL | users delete EMAIL
+  sessions list --user EMAIL | sessions revoke ID
+  audit list [--type TYPE] [--user EMAIL] [--since 1h]`
 
 /** Admin commands talk to the database directly; they log warnings to stderr so stdout stays parseable. */
 async function withDatabase(
@@ -67,14 +75,21 @@ async function main(argv: string[]): Promise<void> {
       return withDatabase(config, (ctx) => clientsCommand(rest, ctx))
     case 'users':
       return withDatabase(config, (ctx) => usersCommand(rest, ctx))
+    case 'sessions':
+      return withDatabase(config, (ctx) => sessionsCommand(rest, ctx))
+    case 'audit':
+      return withDatabase(config, (ctx) => auditCommand(rest, ctx))
     default:
       throw new CliError(`unknown command "${command}" (latchkey --help lists them)`)
   }
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
+  // The admin operations throw the errors the API answers with; their sentence is the message.
   const known =
     error instanceof CliError ||
+    error instanceof ApiError ||
+    error instanceof OAuthError ||
     error instanceof ConfigError ||
     (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
   const message = error instanceof Error ? error.message : String(error)

@@ -8,21 +8,34 @@ import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
 import { removeTotp } from '../mfa/totp-enrolment.js'
+import { auditAdminAction, type AdminDeps } from '../admin/admin-actor.js'
+import {
+  eraseUserAsAdmin,
+  findUserByEmailForAdmin,
+  searchUsersPage,
+  setUserDisabledAsAdmin,
+} from '../admin/user-admin.js'
+import type { UserView } from '../users/user.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
-import { findUserByEmail, insertUserIfAbsent, setUserDisabled } from '../users/user.store.js'
-import { CliError, printJson } from './output.js'
+import { findUserByEmail, insertUserIfAbsent } from '../users/user.store.js'
+import { CliError, printJson, printTable } from './output.js'
 
 type Ctx = { config: Config; db: Db; log: Logger }
+const cli = { kind: 'cli' } as const
+const adminDeps = (ctx: Ctx): AdminDeps => ({ ...ctx, clock: systemClock })
 
 export async function usersCommand(args: string[], ctx: Ctx): Promise<void> {
   const [sub, ...rest] = args
   if (sub === 'create') return createUser(rest, ctx)
-  if (sub === 'disable') return disableUser(rest, ctx)
+  if (sub === 'list') return listUsers(rest, ctx)
+  if (sub === 'disable') return setDisabled(rest, ctx, true)
+  if (sub === 'enable') return setDisabled(rest, ctx, false)
+  if (sub === 'delete') return deleteUser(rest, ctx)
   if (sub === 'reset-mfa') return resetMfa(rest, ctx)
   throw new CliError(
-    'usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users disable EMAIL | users reset-mfa EMAIL',
+    'usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users list [--email PREFIX] [--disabled] | users disable|enable|delete|reset-mfa EMAIL',
   )
 }
 
@@ -72,7 +85,7 @@ async function createUser(args: string[], { config, db, log }: Ctx): Promise<voi
     updated_at: now,
   })
   if (!created) throw new CliError(`a user with email ${email} already exists`)
-  await recordAuditEvent({ db, clock: systemClock, log }, { event: 'user.created_by_admin', userId: id })
+  await auditAdminAction({ config, db, clock: systemClock, log }, cli, { event: 'user.created_by_admin', userId: id })
   if (values.json)
     return printJson({
       id,
@@ -84,28 +97,76 @@ async function createUser(args: string[], { config, db, log }: Ctx): Promise<voi
   console.log(`created user ${id} <${email}>`)
 }
 
-async function disableUser(args: string[], { db, log }: Ctx): Promise<void> {
+function oneEmail(args: string[], usage: string) {
   const { values, positionals } = parseArgs({
     args,
     strict: true,
     allowPositionals: true,
     options: { json: { type: 'boolean', default: false } },
   })
-  if (positionals.length !== 1) throw new CliError('usage: latchkey users disable EMAIL')
-  const user = await findUserByEmail(db, canonicalEmail(positionals[0]!))
-  if (!user) throw new CliError(`no user with email ${canonicalEmail(positionals[0]!)}`)
-  const now = systemClock.now()
-  const revoked = await db.transaction().execute(async (trx) => {
-    await setUserDisabled(trx, user.id, now)
-    return endUserAccess(trx, user.id, 'user_disabled', { now })
-  })
-  await recordAuditEvent(
-    { db, clock: systemClock, log },
-    { event: 'user.disabled', userId: user.id, details: { sessions_revoked: revoked.length } },
+  if (positionals.length !== 1) throw new CliError(`usage: latchkey ${usage}`)
+  return { email: positionals[0]!, json: values.json }
+}
+
+async function setDisabled(args: string[], ctx: Ctx, disabled: boolean): Promise<void> {
+  const { email, json } = oneEmail(args, `users ${disabled ? 'disable' : 'enable'} EMAIL`)
+  const deps = adminDeps(ctx)
+  const user = await findUserByEmailForAdmin(deps, email)
+  const result = await setUserDisabledAsAdmin(deps, cli, user, disabled)
+  if (json) return printJson(result)
+  console.log(
+    disabled
+      ? `disabled ${user.email}; revoked ${result.sessions_revoked} session(s)`
+      : `enabled ${user.email}; they can sign in again`,
   )
-  if (values.json)
-    return printJson({ id: user.id, email: user.email, disabled: true, sessions_revoked: revoked.length })
-  console.log(`disabled ${user.email}; revoked ${revoked.length} session(s)`)
+}
+
+async function deleteUser(args: string[], ctx: Ctx): Promise<void> {
+  const { email, json } = oneEmail(args, 'users delete EMAIL')
+  const deps = adminDeps(ctx)
+  const result = await eraseUserAsAdmin(deps, cli, await findUserByEmailForAdmin(deps, email))
+  if (json) return printJson(result)
+  console.log(
+    `erased user ${result.deleted}: email, name and password removed; revoked ${result.sessions_revoked} session(s)`,
+  )
+}
+
+async function listUsers(args: string[], ctx: Ctx): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      email: { type: 'string' },
+      disabled: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  const users: UserView[] = []
+  let cursor: string | null = null
+  do {
+    const page = await searchUsersPage(
+      adminDeps(ctx),
+      {
+        ...(values.email !== undefined ? { emailPrefix: values.email } : {}),
+        ...(values.disabled ? { disabled: true } : {}),
+      },
+      { ...(cursor ? { cursor } : {}), limit: 200 },
+    )
+    users.push(...page.items)
+    cursor = page.next_cursor
+  } while (cursor !== null)
+  if (values.json) return printJson(users)
+  printTable(
+    users.map((u) => ({
+      id: u.id,
+      created_at: u.created_at,
+      email: u.email ?? '',
+      name: u.name ?? '',
+      email_verified: String(u.email_verified),
+      disabled: String(u.disabled),
+    })),
+    ['id', 'email', 'name', 'email_verified', 'disabled', 'created_at'],
+  )
 }
 
 /**

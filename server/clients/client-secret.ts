@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { Client } from './client.js'
 
 // Client secrets are 256 random bits, so a fast hash is enough: nothing can be guessed by brute
 // force, and a slow hash would tax every token request. Only the hash is stored.
@@ -15,9 +16,22 @@ export function hashClientSecret(secret: string): string {
 const unknownClientHash = hashClientSecret(generateClientSecret())
 
 /** Constant-time comparison of a presented secret with a stored hash (or the dummy when null). */
-export function verifyClientSecret(presented: string, storedHash: string | null): boolean {
+function verifyClientSecret(presented: string, storedHash: string | null): boolean {
   const actual = createHash('sha256').update(presented, 'utf8').digest()
   const expected = Buffer.from(storedHash ?? unknownClientHash, 'base64url')
   if (expected.length !== actual.length) return false
   return timingSafeEqual(actual, expected) && storedHash !== null
+}
+
+/**
+ * The presented secret against a confidential client's current secret and, during the overlap
+ * after a rotation, its previous one. Both comparisons always run, so timing does not tell which
+ * matched; an unknown or public client costs the same work and fails.
+ */
+export function clientSecretMatches(client: Client | null, presented: string, now: number): boolean {
+  const confidential = client?.type === 'confidential' ? client : null
+  const current = verifyClientSecret(presented, confidential?.secretHash ?? null)
+  const previous = confidential?.previousSecret ?? null
+  const old = verifyClientSecret(presented, previous?.hash ?? null)
+  return current || (old && previous !== null && now < previous.expiresAt)
 }

@@ -1,6 +1,9 @@
-import type { Db } from '../db/database.js'
+import type { Kysely, Transaction, Updateable } from 'kysely'
+import type { Database, Db } from '../db/database.js'
 import { clientFromRow, type Client } from './client.js'
-import type { NewClientRow } from './client.table.js'
+import type { ClientsTable, NewClientRow } from './client.table.js'
+
+type Executor = Kysely<Database> | Transaction<Database>
 
 export async function insertClient(db: Db, row: NewClientRow): Promise<void> {
   await db.insertInto('clients').values(row).execute()
@@ -11,12 +14,81 @@ export async function findClientById(db: Db, id: string): Promise<Client | null>
   return row ? clientFromRow(row) : null
 }
 
-export async function listClients(db: Db): Promise<Client[]> {
-  const rows = await db.selectFrom('clients').selectAll().orderBy('created_at').orderBy('id').execute()
+/** Oldest first; `after` is the last client of the previous page (keyset pagination). */
+export async function listClients(
+  db: Db,
+  page: { limit: number; after: { createdAt: number; id: string } | null } = { limit: 10_000, after: null },
+): Promise<Client[]> {
+  let query = db.selectFrom('clients').selectAll()
+  const after = page.after
+  if (after !== null)
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('id', '>', after.id)]),
+      ]),
+    )
+  const rows = await query.orderBy('created_at').orderBy('id').limit(page.limit).execute()
   return rows.map(clientFromRow)
 }
 
-export async function deleteClient(db: Db, id: string): Promise<boolean> {
+export async function updateClientRow(db: Db, id: string, changes: Updateable<ClientsTable>): Promise<Client> {
+  await db.updateTable('clients').set(changes).where('id', '=', id).execute()
+  const client = await findClientById(db, id)
+  if (!client) throw new Error(`client ${id} vanished during an update`)
+  return client
+}
+
+/** Installs a new secret hash; the one it replaces stays valid until `previousExpiresAt` (null: not at all). */
+export async function replaceClientSecret(
+  db: Db,
+  id: string,
+  secretHash: string,
+  previous: { hash: string; expiresAt: number } | null,
+  now: number,
+): Promise<void> {
+  await db
+    .updateTable('clients')
+    .set({
+      secret_hash: secretHash,
+      previous_secret_hash: previous?.hash ?? null,
+      previous_secret_expires_at: previous?.expiresAt ?? null,
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .execute()
+}
+
+/**
+ * Deletes a client and records its cut-off (run it in a transaction): its access tokens are void
+ * from now on (introspection, the revocation feed). False if there was no such client.
+ */
+export async function deleteClientWithCutOff(db: Executor, id: string, now: number): Promise<boolean> {
   const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst()
-  return Number(result.numDeletedRows) === 1
+  if (Number(result.numDeletedRows) !== 1) return false
+  await db
+    .insertInto('client_cut_offs')
+    .values({ client_id: id, cut_off_at: now })
+    .onConflict((oc) => oc.column('client_id').doUpdateSet({ cut_off_at: now }))
+    .execute()
+  return true
+}
+
+/** Epoch ms before which the client's access tokens are void, or null. */
+export async function findClientCutOff(db: Db, clientId: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('client_cut_offs')
+    .select('cut_off_at')
+    .where('client_id', '=', clientId)
+    .executeTakeFirst()
+  return row ? Number(row.cut_off_at) : null
+}
+
+/** Client cut-offs later than `after` (epoch ms), for the revocation feed. */
+export async function findClientCutOffsAfter(
+  db: Db,
+  after: number,
+): Promise<Array<{ clientId: string; cutOffAt: number }>> {
+  const rows = await db.selectFrom('client_cut_offs').selectAll().where('cut_off_at', '>', after).execute()
+  return rows.map((r) => ({ clientId: r.client_id, cutOffAt: Number(r.cut_off_at) }))
 }

@@ -6,6 +6,9 @@ export interface ClientsTable {
   type: 'confidential' | 'public'
   /** sha256 of the secret, base64url; null for public clients. */
   secret_hash: string | null
+  /** The secret replaced by the last rotation, valid until previous_secret_expires_at (overlap). */
+  previous_secret_hash: string | null
+  previous_secret_expires_at: number | null
   /** JSON array of grant types. */
   grant_types: string
   /** Space-separated allowed scopes; also the default when a request names none. */
@@ -22,3 +25,9 @@ export interface ClientsTable {
 
 export type ClientRow = Selectable<ClientsTable>
 export type NewClientRow = Insertable<ClientsTable>
+
+/** A deleted client's cut-off: its access tokens issued before cut_off_at are void. */
+export interface ClientCutOffsTable {
+  client_id: string
+  cut_off_at: number
+}

@@ -3,6 +3,9 @@ import type { ClientRow } from './client.table.js'
 /** Latchkey's built-in client: the first-party account API (/auth/login, /auth/refresh) acts as it. */
 export const FIRST_PARTY_CLIENT_ID = 'latchkey'
 
+/** The scope that opens the admin API; only the CLI or an admin may give it to a client. */
+export const ADMIN_SCOPE = 'latchkey:admin'
+
 export const grantTypes = ['client_credentials', 'refresh_token', 'authorization_code'] as const
 export type GrantType = (typeof grantTypes)[number]
 
@@ -11,6 +14,8 @@ export interface Client {
   name: string
   type: 'confidential' | 'public'
   secretHash: string | null
+  /** The secret replaced by the last rotation and until when it still works (epoch ms). */
+  previousSecret: { hash: string; expiresAt: number } | null
   grantTypes: GrantType[]
   scopes: string[]
   audiences: string[]
@@ -26,6 +31,10 @@ export function clientFromRow(row: ClientRow): Client {
     name: row.name,
     type: row.type,
     secretHash: row.secret_hash,
+    previousSecret:
+      row.previous_secret_hash === null || row.previous_secret_expires_at === null
+        ? null
+        : { hash: row.previous_secret_hash, expiresAt: Number(row.previous_secret_expires_at) },
     grantTypes: JSON.parse(row.grant_types) as GrantType[],
     scopes: row.scope === '' ? [] : row.scope.split(' '),
     audiences: JSON.parse(row.audiences) as string[],

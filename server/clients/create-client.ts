@@ -4,8 +4,8 @@ import type { Db } from '../db/database.js'
 import { isScopeToken } from './scope.js'
 import { findAbsoluteUriProblem, findRedirectUriProblem } from '../url-rules.js'
 import { generateClientSecret, hashClientSecret } from './client-secret.js'
-import { clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
-import { insertClient } from './client.store.js'
+import { ADMIN_SCOPE, clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
+import { insertClient, updateClientRow } from './client.store.js'
 
 export interface ClientRegistration {
   name: string
@@ -41,9 +41,17 @@ function assertAudience(audience: string): void {
   if (problem !== null) throw new ClientRegistrationError(`audience "${audience}" ${audienceProblems[problem]}`)
 }
 
+/** Who registers or changes the client: only the operator (CLI) or an admin may hand out the admin scope. */
+export interface RegistrationAuthority {
+  mayGrantAdminScope: boolean
+}
+
 function assertValidRegistration(
   registration: ClientRegistration,
+  authority: RegistrationAuthority,
 ): asserts registration is ClientRegistration & { grantTypes: GrantType[] } {
+  if (registration.scopes.includes(ADMIN_SCOPE) && !authority.mayGrantAdminScope)
+    throw new ClientRegistrationError(`only the CLI or an admin may give a client the scope ${ADMIN_SCOPE}`)
   const { name, type } = registration
   if (name.trim() === '' || name.length > 200) throw new ClientRegistrationError('name must be 1 to 200 characters')
   if (registration.grantTypes.length === 0) throw new ClientRegistrationError('at least one grant type is required')
@@ -69,8 +77,9 @@ function assertValidRegistration(
 export async function createClient(
   deps: { db: Db; clock: Clock },
   registration: ClientRegistration,
+  authority: RegistrationAuthority = { mayGrantAdminScope: false },
 ): Promise<{ client: Client; secret: string | null }> {
-  assertValidRegistration(registration)
+  assertValidRegistration(registration, authority)
   const now = deps.clock.now()
   const id = randomBytes(16).toString('base64url')
   const secret = registration.type === 'confidential' ? generateClientSecret() : null
@@ -79,6 +88,8 @@ export async function createClient(
     name: registration.name.trim(),
     type: registration.type,
     secret_hash: secret === null ? null : hashClientSecret(secret),
+    previous_secret_hash: null,
+    previous_secret_expires_at: null,
     grant_types: JSON.stringify([...new Set(registration.grantTypes)]),
     scope: [...new Set(registration.scopes)].join(' '),
     audiences: JSON.stringify([...new Set(registration.audiences)]),
@@ -89,4 +100,36 @@ export async function createClient(
   }
   await insertClient(deps.db, row)
   return { client: clientFromRow(row), secret }
+}
+
+/** What an update may change; the type (public or confidential) and the secret stay. */
+export type ClientChanges = Partial<Omit<ClientRegistration, 'type'>>
+
+/** Applies changes to a client under the same rules as registration; null if the client is unknown. */
+export async function updateClient(
+  deps: { db: Db; clock: Clock },
+  client: Client,
+  changes: ClientChanges,
+  authority: RegistrationAuthority,
+): Promise<Client> {
+  const registration: ClientRegistration = {
+    name: changes.name ?? client.name,
+    type: client.type,
+    grantTypes: changes.grantTypes ?? client.grantTypes,
+    scopes: changes.scopes ?? client.scopes,
+    audiences: changes.audiences ?? client.audiences,
+    redirectUris: changes.redirectUris ?? client.redirectUris,
+    firstParty: changes.firstParty ?? client.firstParty,
+  }
+  assertValidRegistration(registration, authority)
+  const row = {
+    name: registration.name.trim(),
+    grant_types: JSON.stringify([...new Set(registration.grantTypes)]),
+    scope: [...new Set(registration.scopes)].join(' '),
+    audiences: JSON.stringify([...new Set(registration.audiences)]),
+    redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
+    first_party: registration.firstParty ? 1 : 0,
+    updated_at: deps.clock.now(),
+  }
+  return updateClientRow(deps.db, client.id, row)
 }

@@ -100,3 +100,8 @@ export async function deleteConsent(db: Executor, userId: string, clientId: stri
 function splitList(text: string): string[] {
   return text === '' ? [] : text.split(' ')
 }
+
+/** Every consent of a user (erasure). */
+export async function deleteConsentsOfUser(db: Executor, userId: string): Promise<void> {
+  await db.deleteFrom('consents').where('user_id', '=', userId).execute()
+}

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { InvalidClient, InvalidRequest } from '../errors.js'
 import type { Client } from '../clients/client.js'
 import type { FindClient } from '../clients/client-lookup.js'
-import { verifyClientSecret } from '../clients/client-secret.js'
+import { clientSecretMatches } from '../clients/client-secret.js'
 
 type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
@@ -60,14 +60,14 @@ function readClientCredentials(headers: IncomingHttpHeaders, params: ClientParam
  * costs the same hash-and-compare as a wrong secret.
  */
 export async function authenticateClient(
-  deps: { findClient: FindClient },
+  deps: { findClient: FindClient; clock: { now(): number } },
   headers: IncomingHttpHeaders,
   params: ClientParams,
 ): Promise<Client> {
   const presented = readClientCredentials(headers, params)
   const client = presented.clientId.length <= 128 ? await deps.findClient(presented.clientId) : null
   if (presented.secret !== null) {
-    const valid = verifyClientSecret(presented.secret, client?.type === 'confidential' ? client.secretHash : null)
+    const valid = clientSecretMatches(client, presented.secret, deps.clock.now())
     if (!client || !valid) throw new InvalidClient()
     return client
   }

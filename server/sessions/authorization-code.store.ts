@@ -125,6 +125,10 @@ export async function deletePendingAuthorizationCodes(
   await query.execute()
 }
 
+export async function deletePendingAuthorizationCodesOfClient(db: Executor, clientId: string): Promise<void> {
+  await db.deleteFrom('authorization_codes').where('client_id', '=', clientId).where('used_at', 'is', null).execute()
+}
+
 /** Expired codes are useless after their lifetime; used ones are kept as long, for replay detection. */
 export async function deleteExpiredAuthorizationCodes(db: Executor, before: number, limit: number): Promise<number> {
   const batch = db.selectFrom('authorization_codes').select('code_hash').where('expires_at', '<', before).limit(limit)

@@ -3,13 +3,19 @@ import type { Database } from '../db/database.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { deleteAccountTokensOfUser } from '../users/account-token.store.js'
 import { cutOffUserTokens } from '../users/user.store.js'
-import { deletePendingAuthorizationCodes } from './authorization-code.store.js'
-import { revokeSessionsOfUser, revokeSessionsOfUserAndClient } from './session.store.js'
+import { deletePendingAuthorizationCodes, deletePendingAuthorizationCodesOfClient } from './authorization-code.store.js'
+import { revokeSessionsOfClient, revokeSessionsOfUser, revokeSessionsOfUserAndClient } from './session.store.js'
 import { revokeSigninSessionsOfUser } from './signin-session.store.js'
 
 /** Why a user's access ends. Each reason ends exactly what its row in `policies` says. */
 export type AccessEndReason =
-  'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn' | 'mfa_reset'
+  | 'password_changed'
+  | 'password_reset'
+  | 'logout_all'
+  | 'user_disabled'
+  | 'user_deleted'
+  | 'consent_withdrawn'
+  | 'mfa_reset'
 
 interface EndPolicy {
   /** Which sessions (refresh-token families, listed in the revocation feed by sid) end. */
@@ -80,6 +86,16 @@ const policies: Record<AccessEndReason, EndPolicy> = {
     cutOff: true,
     notice: null,
   },
+  // Erasure (GDPR art. 17): as disabling, and the account can never come back.
+  user_deleted: {
+    sessions: 'all',
+    signins: true,
+    pendingCodes: 'all',
+    resetLinks: true,
+    verificationLinks: true,
+    cutOff: true,
+    notice: null,
+  },
   consent_withdrawn: {
     sessions: 'of_client',
     signins: false,
@@ -132,4 +148,14 @@ export async function endUserAccess(
 function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
   if (scope.clientId === undefined) throw new Error(`${reason} needs the client`)
   return scope.clientId
+}
+
+/**
+ * A client is deleted: every user's sessions with it and every code it was issued but has not
+ * exchanged end, in the caller's transaction (which also records the client's cut-off for its own
+ * client_credentials tokens). Returns the ids of the sessions it ended.
+ */
+export async function endClientAccess(trx: Transaction<Database>, clientId: string, now: number): Promise<string[]> {
+  await deletePendingAuthorizationCodesOfClient(trx, clientId)
+  return revokeSessionsOfClient(trx, clientId, 'client_deleted', now)
 }

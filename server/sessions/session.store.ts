@@ -74,6 +74,35 @@ export async function revokeSessionsOfUserAndClient(
   return rows.map((r) => r.id)
 }
 
+/** Revokes every live session held with a client (the client is deleted); returns the ids revoked. */
+export async function revokeSessionsOfClient(
+  db: Executor,
+  clientId: string,
+  reason: string,
+  now: number,
+): Promise<string[]> {
+  const rows = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('client_id', '=', clientId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute()
+  return rows.map((r) => r.id)
+}
+
+/** A user's sessions, newest first, revoked ones included (the admin API and the export). */
+export async function findSessionsOfUser(db: Executor, userId: string): Promise<Session[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute()
+  return rows.map(sessionFromRow)
+}
+
 export async function touchSession(db: Executor, id: string, now: number): Promise<void> {
   await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute()
 }

@@ -6,6 +6,7 @@ import type { Db } from '../db/database.js'
 import { isAccessTokenRevoked } from './revoked-access-token.store.js'
 import { findSessionById } from './session.store.js'
 import { findUserById } from '../users/user.store.js'
+import { findClientCutOff } from '../clients/client.store.js'
 
 export interface AccessTokenClaims extends JWTPayload {
   sub: string
@@ -60,6 +61,10 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
       // iat has whole seconds: a token from the cut-off's own second survives this check, but
       // every cut-off also revokes the sessions, which the sid check above catches.
       if (!user || user.disabled || claims.iat < Math.floor(user.tokensValidAfter / 1000)) return null
+    } else if ((await findClientCutOff(deps.db, claims.client_id)) !== null) {
+      // The client was deleted: none of its own tokens is good any more, not even one minted
+      // after the deletion by an instance that still had the client in its lookup cache.
+      return null
     }
     return claims
   }

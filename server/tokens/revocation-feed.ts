@@ -3,6 +3,8 @@ import type { Deps } from '../deps.js'
 import { findSessionsRevokedAfter } from '../sessions/session.store.js'
 import { findUserCutOffsAfter } from '../users/user.store.js'
 import { findRevokedAccessTokensExpiringAfter } from '../sessions/revoked-access-token.store.js'
+import { findClientCutOffsAfter } from '../clients/client.store.js'
+import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
 
 /*
  * config.clockSkewMs (60 s) is how long after a revocation its entry stays in the feed beyond the
@@ -72,11 +74,31 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
 async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
   const readAt = deps.clock.now()
   const lifetime = deps.config.accessTokenTtlMs + deps.config.clockSkewMs
-  const [sessions, tokens, users] = await Promise.all([
+  // A deleted client may still be in an instance's lookup cache for CLIENT_CACHE_TTL_MS and mint
+  // tokens meanwhile, so its cut-off covers that window too.
+  const clientLifetime = lifetime + CLIENT_CACHE_TTL_MS
+  const [sessions, tokens, userCutOffs, clientCutOffs] = await Promise.all([
     findSessionsRevokedAfter(deps.db, readAt - lifetime),
     findRevokedAccessTokensExpiringAfter(deps.db, readAt - deps.config.clockSkewMs),
     findUserCutOffsAfter(deps.db, readAt - lifetime),
+    findClientCutOffsAfter(deps.db, readAt - clientLifetime),
   ])
+  // A client's own tokens (client_credentials) have the client as their subject, so a deleted
+  // client is a cut-off by subject, which every verifier already applies.
+  const users = [
+    ...userCutOffs.map((u) => ({
+      sub: u.id,
+      cutOff: u.tokensValidAfter,
+      changedAt: u.tokensValidAfter,
+      until: u.tokensValidAfter + lifetime,
+    })),
+    ...clientCutOffs.map((c) => ({
+      sub: c.clientId,
+      cutOff: c.cutOffAt + CLIENT_CACHE_TTL_MS,
+      changedAt: c.cutOffAt,
+      until: c.cutOffAt + clientLifetime,
+    })),
+  ]
   const byId =
     <T>(key: (e: T) => string) =>
     (a: T, b: T) =>
@@ -89,14 +111,7 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
     tokens: tokens
       .map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs }))
       .sort(byId((e) => e.jti)),
-    users: users
-      .map((u) => ({
-        sub: u.id,
-        cutOff: u.tokensValidAfter,
-        changedAt: u.tokensValidAfter,
-        until: u.tokensValidAfter + lifetime,
-      }))
-      .sort(byId((e) => e.sub)),
+    users: users.sort(byId((e) => e.sub)),
   }
   const full = toBody({ ...snapshot, etag: '', json: '' }, null)
   // The ETag covers the entries, not the cursor: instances reading the same database agree on it,

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import { userFromRow, type User } from './user.js'
 import type { NewUserRow } from './user.table.js'
@@ -34,8 +34,58 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
   await db.updateTable('users').set({ tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
 }
 
-export async function setUserDisabled(db: Executor, id: string, now: number): Promise<void> {
-  await db.updateTable('users').set({ disabled: 1, updated_at: now }).where('id', '=', id).execute()
+export async function setUserDisabled(db: Executor, id: string, now: number, disabled = true): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ disabled: disabled ? 1 : 0, updated_at: now })
+    .where('id', '=', id)
+    .execute()
+}
+
+/**
+ * Removes a user's personal data (GDPR art. 17) and keeps the row, whose random id audit rows
+ * point to as a pseudonym: the email becomes a placeholder no address can equal (it has no @),
+ * the name and password hash are cleared, and the account is disabled for good.
+ */
+export async function eraseUser(db: Executor, id: string, now: number): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({
+      email: `erased:${id}`,
+      name: null,
+      password_hash: '',
+      email_verified: 0,
+      disabled: 1,
+      erased_at: now,
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .execute()
+}
+
+/** Users (not erased) whose email starts with `emailPrefix`, oldest first, after a keyset cursor. */
+export async function searchUsers(
+  db: Executor,
+  filter: { emailPrefix?: string; disabled?: boolean },
+  page: { limit: number; after: { createdAt: number; id: string } | null },
+): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll().where('erased_at', 'is', null)
+  if (filter.emailPrefix !== undefined) {
+    // LIKE's wildcards in the prefix are matched literally.
+    const escaped = filter.emailPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)
+    query = query.where(sql<boolean>`email like ${`${escaped}%`} escape '\\'`)
+  }
+  if (filter.disabled !== undefined) query = query.where('disabled', '=', filter.disabled ? 1 : 0)
+  const after = page.after
+  if (after !== null)
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '>', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('id', '>', after.id)]),
+      ]),
+    )
+  const rows = await query.orderBy('created_at').orderBy('id').limit(page.limit).execute()
+  return rows.map(userFromRow)
 }
 
 /** Users whose token cut-off is later than `after` (epoch ms), for the revocation feed. */

@@ -10,6 +10,8 @@ export interface UsersTable {
   disabled: number
   /** Access tokens issued before this instant (epoch ms) are void. */
   tokens_valid_after: number
+  /** Set when the account was erased: personal data removed, the id kept as a pseudonym. */
+  erased_at: number | null
   created_at: number
   updated_at: number
 }

@@ -61,7 +61,7 @@ for (const dialect of testDialects()) {
       await testApp.close()
 
       const deleted = await latchkey(['clients', 'delete', client.client_id, '--json'], env)
-      t.same(JSON.parse(deleted.stdout), { deleted: client.client_id })
+      t.same(JSON.parse(deleted.stdout), { deleted: client.client_id, sessions_revoked: 0 })
       const again = await latchkey(['clients', 'delete', client.client_id], env)
       t.equal(again.code, 1)
       t.equal(again.stderr, `latchkey: no client with id ${client.client_id}\n`)

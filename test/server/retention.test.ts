@@ -94,12 +94,12 @@ for (const dialect of testDialects()) {
       const testApp = await buildTestApp(t, { dialect, env: { LATCHKEY_AUDIT_RETENTION: '1d' } })
       const old = testApp.clock.now() - 2 * DAY
       const backlog = RETENTION_BATCH_SIZE * 2 + 17
-      for (let i = 0; i < backlog; i++) await insertAuditEvent(testApp.deps.db, { event: 'test.old' }, old + i)
-      await insertAuditEvent(testApp.deps.db, { event: 'test.recent' }, testApp.clock.now())
+      for (let i = 0; i < backlog; i++) await insertAuditEvent(testApp.deps.db, { event: 'login.failed' }, old + i)
+      await insertAuditEvent(testApp.deps.db, { event: 'login.succeeded' }, testApp.clock.now())
       const deletesBefore = deleteStatements(await testApp.app.inject('/metrics'))
       const purged = await runMaintenance(testApp.deps)
       t.equal(purged.audit_events, backlog)
-      t.same(await testApp.deps.db.selectFrom('audit_events').select('event').execute(), [{ event: 'test.recent' }])
+      t.same(await testApp.deps.db.selectFrom('audit_events').select('event').execute(), [{ event: 'login.succeeded' }])
       const deletes = deleteStatements(await testApp.app.inject('/metrics')) - deletesBefore
       // Three batches for the audit events, one (empty) statement for each other table.
       t.equal(deletes, 3 + 8, 'one DELETE per batch')

@@ -33,7 +33,14 @@ import { totpCode } from '../helpers/totp.js'
 // a world set up the same way through our own endpoints, and every row is probed over HTTP.
 
 type Tap = Test
-type Reason = 'password_changed' | 'password_reset' | 'logout_all' | 'user_disabled' | 'consent_withdrawn' | 'mfa_reset'
+type Reason =
+  | 'password_changed'
+  | 'password_reset'
+  | 'logout_all'
+  | 'user_disabled'
+  | 'user_deleted'
+  | 'consent_withdrawn'
+  | 'mfa_reset'
 type SessionName = 'current' | 'other' | 'app'
 /** What the browser's hosted sign-in at Latchkey's pages gets from a new authorization request. */
 type HostedSignin = 'code' | 'consent' | 'password'
@@ -137,6 +144,22 @@ const expected: Record<Reason, Outcome> = {
     appAccessToken: false,
     resetLink: true,
     verificationLink: true,
+    feedSids: ['app', 'current', 'other'],
+    feedCutOff: true,
+    passwordChangedNotice: false,
+  },
+  // Erasure: as disabled, for good; the row stays only as a pseudonymous id.
+  user_deleted: {
+    currentRefresh: false,
+    currentAccessToken: false,
+    otherRefresh: false,
+    otherAccessToken: false,
+    hostedSignin: 'password',
+    pendingCode: false,
+    appRefresh: false,
+    appAccessToken: false,
+    resetLink: false,
+    verificationLink: false,
     feedSids: ['app', 'current', 'other'],
     feedCutOff: true,
     passwordChangedNotice: false,
@@ -304,6 +327,10 @@ const triggers: Record<Reason, (world: World) => Promise<void>> = {
     )
     const res = await runLatchkey(['users', 'reset-mfa', email, '--json'], cliEnv(testApp.dataDir, testApp.database))
     if (res.code !== 0) throw new Error(`latchkey users reset-mfa failed: ${res.stderr}`)
+  },
+  async user_deleted({ testApp, email }) {
+    const res = await runLatchkey(['users', 'delete', email, '--json'], cliEnv(testApp.dataDir, testApp.database))
+    if (res.code !== 0) throw new Error(`latchkey users delete failed: ${res.stderr}`)
   },
   async consent_withdrawn({ testApp, current, app }) {
     const res = await testApp.app.inject({
