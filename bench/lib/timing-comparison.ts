@@ -29,7 +29,7 @@ export interface TimingComparison {
 }
 
 /** Below this |δ| an effect is negligible (Romano, Kromrey et al., 2006). */
-export const NEGLIGIBLE_CLIFFS_DELTA = 0.147
+const NEGLIGIBLE_CLIFFS_DELTA = 0.147
 
 /** Two-sided Mann–Whitney U test of a against b (normal approximation, tie and continuity corrections). */
 export function mannWhitneyU(a: readonly number[], b: readonly number[]): { u: number; z: number; pValue: number } {
