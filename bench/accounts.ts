@@ -11,16 +11,21 @@
 //      beside it (the bar: their p99 ≤ 50 ms, and no failure other than the flood's 503/429); each
 //      load runs in its own worker thread, so the flood's client does not delay the others' clocks;
 //   5. login timing, one request at a time: a known account with a wrong password against unknown
-//      addresses (ASVS 6.3.8: the two must not be told apart by time).
+//      addresses (ASVS 6.3.8: the two must not be told apart by time), BENCH_TIMING_PAIRS
+//      interleaved pairs compared by bench/lib/timing-comparison.ts (Mann–Whitney U, Cliff's delta,
+//      bootstrap CI of the median difference).
 import argon2 from 'argon2'
 import autocannon from 'autocannon'
 import { defaultHashingConcurrency } from '../server/users/password-hasher.js'
 import { summary } from './lib/autocannon-run.js'
+import { BenchError } from './lib/bench-error.js'
 import { basicAuthorization } from './lib/client-credentials.js'
+import { collectInterleavedPairs } from './lib/interleaved-timing.js'
 import { prepareLatchkey } from './lib/latchkey.js'
 import { repeatFor } from './lib/repeat.js'
 import { runFacts, writeResults } from './lib/results-file.js'
 import { runBench } from './lib/run-bench.js'
+import { compareTimings, describeComparison, type TimingComparison } from './lib/timing-comparison.js'
 
 const PASSWORD = 'a benchmark passphrase 2026'
 
@@ -132,9 +137,8 @@ await runBench({}, async (settings) => {
     }
 
     // 5. Known account with a wrong password vs unknown addresses, interleaved one at a time. The
-    // known account signs in correctly after every fourth failure, so back-off never engages.
-    const timings = { known: [] as number[], unknown: [] as number[] }
-    const attempt = async (email: string, password: string): Promise<{ ms: number; status: number }> => {
+    // known account signs in correctly after every fourth pair, so back-off never engages.
+    const attempt = async (email: string, password: string, expected: number): Promise<number> => {
       const started = performance.now()
       const res = await fetch(`${base}/auth/login`, {
         method: 'POST',
@@ -145,28 +149,25 @@ await runBench({}, async (settings) => {
       // The flood's queued hashing may still be draining: wait for it rather than time a 503.
       if (res.status === 503) {
         await new Promise((r) => setTimeout(r, 100))
-        return attempt(email, password)
+        return attempt(email, password, expected)
       }
-      return { ms: performance.now() - started, status: res.status }
+      if (res.status !== expected) throw new BenchError(`timing phase expected ${expected}, got ${res.status}`)
+      return performance.now() - started
     }
-    for (let i = 0; i < 200; i++) {
-      const known = await attempt('loadtest@example.com', 'not the right passphrase')
-      const unknown = await attempt(
-        `nobody-${i}-${Math.random().toString(36).slice(2)}@example.com`,
-        'not the right passphrase',
-      )
-      if (known.status !== 401 || unknown.status !== 401)
-        throw new Error(`timing phase expected 401s, got ${known.status} and ${unknown.status}`)
-      timings.known.push(known.ms)
-      timings.unknown.push(unknown.ms)
-      if (i % 4 === 3) await attempt('loadtest@example.com', PASSWORD)
-    }
-    const quantile = (values: number[], q: number) =>
-      Number([...values].sort((a, b) => a - b)[Math.floor(q * (values.length - 1))]!.toFixed(1))
+    const wrong = 'not the right passphrase'
+    const timings = await collectInterleavedPairs(
+      settings.timingPairs,
+      () => attempt('loadtest@example.com', wrong, 401),
+      (i) => attempt(`nobody-${i}-${Math.random().toString(36).slice(2)}@example.com`, wrong, 401),
+      async (i) => {
+        if (i % 4 === 3) await attempt('loadtest@example.com', PASSWORD, 200)
+      },
+    )
     results.loginTiming = {
-      knownWrongPassword: { p50Ms: quantile(timings.known, 0.5), p90Ms: quantile(timings.known, 0.9) },
-      unknownEmail: { p50Ms: quantile(timings.unknown, 0.5), p90Ms: quantile(timings.unknown, 0.9) },
-      note: '200 interleaved pairs, one request at a time',
+      ...compareTimings(timings.a, timings.b, { toleranceMs: settings.timingToleranceMs }),
+      a: 'known account, wrong password',
+      b: 'unknown email',
+      note: `${settings.timingPairs} interleaved pairs, one request at a time, order within each pair random`,
     }
   } finally {
     await latchkey.close()
@@ -194,8 +195,7 @@ await runBench({}, async (settings) => {
     )
   }
   console.log(`flood itself: ${JSON.stringify(flood.login!.statusCodes)}`)
-  const timing = results.loginTiming as Record<string, { p50Ms: number; p90Ms: number }>
-  console.log(
-    `login timing, known account + wrong password: p50 ${timing.knownWrongPassword!.p50Ms} ms, p90 ${timing.knownWrongPassword!.p90Ms} ms; unknown email: p50 ${timing.unknownEmail!.p50Ms} ms, p90 ${timing.unknownEmail!.p90Ms} ms`,
-  )
+  const timing = results.loginTiming as TimingComparison
+  console.log(describeComparison('login timing, known account + wrong password vs unknown email', timing))
+  if (!timing.holds) process.exitCode = 1
 })

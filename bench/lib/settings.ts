@@ -56,6 +56,19 @@ const settingsSchema = Type.Object({
     env: 'BENCH_KNOWN_ACCOUNTS',
     description: 'accounts registered for the password-reset timing',
   }),
+  timingPairs: Type.Integer({
+    minimum: 20,
+    default: 2000,
+    env: 'BENCH_TIMING_PAIRS',
+    description: 'interleaved pairs for a timing comparison (known vs unknown account)',
+  }),
+  timingToleranceMs: Type.Number({
+    minimum: 0,
+    default: 2,
+    env: 'BENCH_TIMING_TOLERANCE_MS',
+    description:
+      "largest median difference (95 % CI) a timing comparison may HOLD with, with a negligible Cliff's delta",
+  }),
   only: Type.Optional(Type.String({ env: 'BENCH_ONLY', description: 'the one server under test to run' })),
   oidcLoader: Type.Union([Type.Literal('transpile'), Type.Literal('tsx')], {
     default: 'transpile',

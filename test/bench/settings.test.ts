@@ -24,6 +24,8 @@ t.test('no setting gives the documented defaults, frozen', async (t) => {
     rounds: 3,
     maxAttempts: 3,
     knownAccounts: 3000,
+    timingPairs: 2000,
+    timingToleranceMs: 2,
     oidcLoader: 'transpile',
     latchkeyRoot: repoRoot,
     offeredRate: 300,
