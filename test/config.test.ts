@@ -21,6 +21,7 @@ t.test('zero configuration gives safe defaults', async (t) => {
     dataDir: path.resolve('data'),
     database: { dialect: 'sqlite', file: path.resolve('data/latchkey.db') },
     databasePool: { max: 10, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 },
+    clientSecretOverlapMs: 86_400_000,
     redisUrl: null,
     kek: null,
     signingAlg: 'ES256',

@@ -9,6 +9,8 @@ import ts from 'typescript'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const clientDir = path.resolve(here, '../../client/src')
+// The client's one runtime dependency (passkeys), served as the ES modules its package ships.
+const webauthnDir = path.resolve(here, '../../node_modules/@simplewebauthn/browser/esm')
 
 export interface WebAppOptions {
   port: number
@@ -30,7 +32,9 @@ async function transpile(file: string): Promise<string> {
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ES2022, verbatimModuleSyntax: true },
   }).outputText
   // The app imports the client's sources; in the browser they are served under /client/.
-  const rewritten = js.replace(/from '\.\.\/\.\.\/client\/src\//g, "from '/client/")
+  const rewritten = js
+    .replace(/from '\.\.\/\.\.\/client\/src\//g, "from '/client/")
+    .replace(/from '@simplewebauthn\/browser'/g, "from '/vendor/simplewebauthn/index.js'")
   transpiled.set(file, rewritten)
   return rewritten
 }
@@ -72,6 +76,8 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
       if (url.pathname === '/app.js') return send(200, 'text/javascript', await transpile(path.join(here, 'app.ts')))
       const module = /^\/client\/([a-z-]+)\.js$/.exec(url.pathname)
       if (module) return send(200, 'text/javascript', await transpile(path.join(clientDir, `${module[1]}.ts`)))
+      const vendored = /^\/vendor\/simplewebauthn\/((?:[a-zA-Z]+\/)*[a-zA-Z0-9]+\.js)$/.exec(url.pathname)
+      if (vendored) return send(200, 'text/javascript', await fs.readFile(path.join(webauthnDir, vendored[1]!), 'utf8'))
       send(404, 'text/plain', 'not found')
     } catch {
       send(404, 'text/plain', 'not found')
