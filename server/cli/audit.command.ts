@@ -12,7 +12,8 @@ type Ctx = { config: Config; db: Db; log: Logger }
 
 export async function auditCommand(args: string[], ctx: Ctx): Promise<void> {
   const [sub, ...rest] = args
-  if (sub !== 'list') throw new CliError('usage: latchkey audit list [--type TYPE] [--user EMAIL] [--since 1h]')
+  if (sub !== 'list')
+    throw new CliError('usage: latchkey audit list [--type TYPE] [--user EMAIL] [--since 1h] [--limit N] [--cursor C]')
   const { values } = parseArgs({
     args: rest,
     strict: true,
@@ -21,6 +22,7 @@ export async function auditCommand(args: string[], ctx: Ctx): Promise<void> {
       user: { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string', default: '100' },
+      cursor: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
@@ -33,8 +35,10 @@ export async function auditCommand(args: string[], ctx: Ctx): Promise<void> {
       ...(userId !== undefined ? { userId } : {}),
       ...(values.since !== undefined ? { since: values.since } : {}),
     },
-    { limit: values.limit },
+    { limit: values.limit, ...(values.cursor !== undefined ? { cursor: values.cursor } : {}) },
   )
+  // The next page's cursor goes to stderr, so stdout stays one JSON array (or one table) either way.
+  if (page.next_cursor !== null) console.error(`more: add --cursor ${page.next_cursor}`)
   if (values.json) return printJson(page.items)
   printTable(
     page.items.map((e) => ({

@@ -102,6 +102,15 @@ for (const dialect of testDialects()) {
     t.match(viaApi, { details: { actor: 'admin_api' } }, 'the API rotation names the acting client')
     const rotations = await json(['audit', 'list', '--type', 'client.secret_rotated'])
     t.equal(rotations.length, 2)
+    const firstPage = await latchkey(['audit', 'list', '--limit', '2', '--json'], env)
+    const cursor = /^more: add --cursor (\S+)\n$/.exec(firstPage.stderr)?.[1]
+    t.ok(cursor, `a page short of the trail names the next cursor: ${firstPage.stderr}`)
+    const secondPage = await json(['audit', 'list', '--limit', '2', '--cursor', String(cursor)])
+    t.same(
+      [...(JSON.parse(firstPage.stdout) as { id: string }[]), ...secondPage].map((e) => e.id),
+      trail.slice(0, 4).map((e) => e.id),
+      'the pages follow each other, newest first, without gaps or repeats',
+    )
     const badType = await latchkey(['audit', 'list', '--type', 'nope'], env)
     t.equal(badType.code, 1)
     t.match(badType.stderr, /^latchkey: type is not an audit event name/)
