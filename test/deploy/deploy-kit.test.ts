@@ -130,9 +130,18 @@ t.test(
     for (const directive of ['option http-keep-alive', 'option forwardfor'])
       t.ok(haproxyLines.includes(directive), directive)
     t.same(
-      backend.filter((line) => line.startsWith('server ')),
+      backend.filter((line) => line.startsWith('server ') && !line.includes(' backup')),
       Array.from({ length: INSTANCE_COUNT }, (_, i) => `server ${instanceName(i)} "\${LATCHKEY_BACKEND_${i + 1}}"`),
-      'one server per instance, addressed from the environment',
+      'one checked server per instance, addressed from the environment',
+    )
+    t.ok(backend.includes('option allbackups'), 'in a shared outage every instance serves as a backup')
+    t.same(
+      backend.filter((line) => line.includes(' backup')),
+      Array.from(
+        { length: INSTANCE_COUNT },
+        (_, i) => `server ${instanceName(i)}-shared-outage "\${LATCHKEY_BACKEND_${i + 1}}" backup no-check`,
+      ),
+      'the same instances again, unchecked, only for when all of them fail /readyz',
     )
     const referenced = [...new Set([...haproxyText.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort()
     t.same(

@@ -102,6 +102,8 @@ export interface ClusterOptions {
   running?: number
   /** HAProxy's connection limits, for the capacity bench. */
   haproxy?: HaproxyLimits
+  /** A PostgreSQL server and a Redis of the test's own (which it may stop) instead of the shared ones. */
+  services?: { databaseUrl: string; redisUrl: string }
 }
 
 /** True when PostgreSQL for tests is configured; the cluster needs it (SQLite is one machine only). */
@@ -118,16 +120,12 @@ export function assertHaproxyInstalled(): void {
 export async function startCluster(t: Tap, options: ClusterOptions = {}): Promise<Cluster> {
   assertHaproxyInstalled()
   const dir = testDirOf(t)
-  const database = (await provisionDatabase(t, 'postgres', dir)) as DatabaseConfig & { dialect: 'postgres' }
+  const database: DatabaseConfig & { dialect: 'postgres' } = options.services
+    ? { dialect: 'postgres', url: options.services.databaseUrl }
+    : ((await provisionDatabase(t, 'postgres', dir)) as DatabaseConfig & { dialect: 'postgres' })
   const [lbPort, statsPort, ...ports] = await Promise.all(Array.from({ length: INSTANCE_COUNT + 2 }, () => freePort()))
   const url = `http://127.0.0.1:${lbPort}`
-  // A Redis database index of its own on the shared server, emptied at teardown.
-  const redisDb = randomInt(1, 16)
-  const redisUrl = `redis://127.0.0.1:6379/${redisDb}`
-  t.teardown(async () => {
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
-    await redis.flushdb().finally(() => redis.disconnect())
-  })
+  const redisUrl = options.services?.redisUrl ?? sharedRedisDatabase(t)
   const shared: Record<(typeof SHARED_INSTANCE_VARIABLES)[number], string> = {
     DATABASE_URL: database.url,
     REDIS_URL: redisUrl,
@@ -210,6 +208,16 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
   )
 
   return { url, issuer: url, database, instances, stats, waitForStatus, cli, haproxyPid: () => haproxy.pid ?? null }
+}
+
+/** A Redis database index of its own on the shared server, emptied at teardown. */
+function sharedRedisDatabase(t: Tap): string {
+  const redisUrl = `redis://127.0.0.1:6379/${randomInt(1, 16)}`
+  t.teardown(async () => {
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+    await redis.flushdb().finally(() => redis.disconnect())
+  })
+  return redisUrl
 }
 
 /**

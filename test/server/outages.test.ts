@@ -1,32 +1,48 @@
 // A real `latchkey serve` on a PostgreSQL server and a Redis server of the test's own, which the
-// test stops and starts under load. While a backing service is down every request that needs it
-// answers 503 with Retry-After (never 500), /healthz and the JWKS keep answering, the process stays
-// up, and service resumes by itself when the service returns.
+// test stops and starts under load: one instance alone, then three behind HAProxy (the cluster of
+// test/helpers/cluster.ts with deploy/haproxy/haproxy.cfg). While a backing service is down every
+// request that needs it answers 503 with Retry-After (never 500, never HAProxy's own bare 503),
+// /healthz and the JWKS keep answering, every process stays up, and service resumes by itself when
+// the service returns.
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { type ChildProcess } from 'node:child_process'
-import t from 'tap'
-import { closeAgents, defineInstance, request, waitUntil, type HttpAnswer } from '../helpers/cluster.js'
+import t, { type Test } from 'tap'
+import { closeAgents, defineInstance, request, startCluster, waitUntil, type HttpAnswer } from '../helpers/cluster.js'
 import { freePort } from '../helpers/free-port.js'
 import { ownServicesAvailable, startOwnPostgres, startOwnRedis } from '../helpers/own-services.js'
 import { runLatchkey } from '../helpers/run-cli.js'
-import { testDirOf } from '../helpers/test-database.js'
+import { testDirOf, type Tap } from '../helpers/test-database.js'
 
 /** How long each backing service stays down; OUTAGE_SECONDS=10 for the issue's long form. */
 const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 10) * 1000
 const SESSION_COOKIE = '__Host-latchkey_session'
+const TARGETS = ['one instance', 'three instances behind HAProxy'] as const
 
 const missing = ownServicesAvailable()
 if (missing) {
   t.plan(0, `needs its own PostgreSQL and Redis: ${missing}`)
 } else {
   t.teardown(closeAgents)
-  await runOutageTests()
+  for (const target of TARGETS) t.test(target, (t) => runOutageTests(t, target))
 }
 
-async function runOutageTests(): Promise<void> {
+/** Latchkey on the test's own PostgreSQL and Redis, as one instance or as the cluster; its URL and processes. */
+async function startTarget(t: Tap, target: (typeof TARGETS)[number]) {
   const dir = testDirOf(t)
   const [postgres, redis] = await Promise.all([startOwnPostgres(t), startOwnRedis(t)])
+  const settings = {
+    // Short, so a request waiting for a connection that cannot be made gives up quickly.
+    DATABASE_CONNECT_TIMEOUT: '2s',
+    DATABASE_STATEMENT_TIMEOUT: '5s',
+  }
+  if (target === 'three instances behind HAProxy') {
+    const cluster = await startCluster(t, {
+      services: { databaseUrl: postgres.url, redisUrl: redis.url },
+      env: settings,
+    })
+    return { url: cluster.url, postgres, redis, instances: cluster.instances, cli: cluster.cli }
+  }
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const env = {
@@ -34,24 +50,27 @@ async function runOutageTests(): Promise<void> {
     REDIS_URL: redis.url,
     LATCHKEY_KEK: randomBytes(32).toString('hex'),
     LATCHKEY_ISSUER: url,
-    // Short, so a request waiting for a connection that cannot be made gives up quickly.
-    DATABASE_CONNECT_TIMEOUT: '2s',
-    DATABASE_STATEMENT_TIMEOUT: '5s',
+    ...settings,
   }
   const cli = (args: string[]) => runLatchkey(args, { LATCHKEY_DATA_DIR: dir, LOG_LEVEL: 'warn', ...env })
   const migrated = await cli(['migrate'])
   if (migrated.code !== 0) throw new Error(`migrate: ${migrated.stderr}`)
-  const created = await cli(['clients', 'create', '--name', 'load', '--grant', 'client_credentials', '--json'])
-  if (created.code !== 0) throw new Error(`clients create: ${created.stderr}`)
-  const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string }
-  const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`
-
   const children = new Set<ChildProcess>()
   t.teardown(() => {
     for (const child of children) child.kill('SIGKILL')
   })
   const instance = defineInstance({ name: 'latchkey', port, dataDir: path.join(dir, 'instance'), env, children })
   await instance.restart()
+  return { url, postgres, redis, instances: [instance], cli }
+}
+
+async function runOutageTests(t: Test, target: (typeof TARGETS)[number]): Promise<void> {
+  const { url, postgres, redis, instances, cli } = await startTarget(t, target)
+  const created = await cli(['clients', 'create', '--name', 'load', '--grant', 'client_credentials', '--json'])
+  if (created.code !== 0) throw new Error(`clients create: ${created.stderr}`)
+  const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string }
+  const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`
+  const allRunning = () => instances.every((instance) => instance.running())
 
   // Each simulated client has a loopback address of its own, so per-IP limits do not interfere.
   let addresses = 0
@@ -160,7 +179,7 @@ async function runOutageTests(): Promise<void> {
       })
       t.same(problems, [], 'every login was refused with 503, Retry-After and the error shape')
       t.ok(rounds >= 3, `${rounds} rounds of requests while Redis was down`)
-      t.ok(instance.running(), 'the process is still up')
+      t.ok(allRunning(), 'every process is still up')
 
       await redis.start()
       await waitUntil(
@@ -233,7 +252,7 @@ async function runOutageTests(): Promise<void> {
         'the page says when to retry',
       )
       t.same(problems, [], 'every login and refresh while down was a 503 with Retry-After and the error shape')
-      t.ok(instance.running(), 'the process is still up')
+      t.ok(allRunning(), 'every process is still up')
 
       await postgres.start()
       await waitUntil('login and refresh work again after PostgreSQL returned', 30_000, async () => {
@@ -260,9 +279,11 @@ async function runOutageTests(): Promise<void> {
       )
       t.ok(unavailable.length > 0, 'the load did meet the outage')
       t.equal(counts.jwks?.[503], undefined, 'the JWKS never failed')
-      t.ok(instance.running(), 'the process is still up after the outage')
+      t.ok(allRunning(), 'every process is still up after the outage')
       t.same(
-        instance.logs().filter((line) => line.msg === 'unhandled error' || line.level === 60),
+        instances
+          .flatMap((instance) => instance.logs())
+          .filter((line) => line.msg === 'unhandled error' || line.level === 60),
         [],
         'no unhandled error and nothing fatal was logged',
       )
