@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import t from 'tap'
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
 import pg from 'pg'
+import { createVerifier, isVerifierError } from '@latchkey/verifier'
 import { closeAgents, clusterAvailable, request, startCluster, waitUntil, type HttpAnswer } from '../helpers/cluster.js'
 
 /** Short, so the "after the grace window" replay costs seconds; long enough for a retry after a kill. */
@@ -74,7 +75,13 @@ async function runClusterTests(): Promise<void> {
     })
     if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`)
     const accessToken = (JSON.parse(login.body) as { access_token: string }).access_token
-    return { refreshToken: sessionCookieOf(login)!, accessToken, sid: decodeJwt(accessToken).sid as string }
+    return {
+      email,
+      password,
+      refreshToken: sessionCookieOf(login)!,
+      accessToken,
+      sid: decodeJwt(accessToken).sid as string,
+    }
   }
 
   /** POST /auth/refresh with a refresh token, as the first-party app does (cookie, Origin, header). */
@@ -198,9 +205,51 @@ async function runClusterTests(): Promise<void> {
     t.ok(rows[0]?.revoked_at !== null, 'the family (session) is revoked in the database')
   })
 
+  t.test('per-IP and per-account limits hold across the cluster as one', async (t) => {
+    const before = await cluster.stats()
+    const login = (email: string, password: string, from: string) =>
+      request(`${cluster.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+        from,
+      })
+    // Per address: 10 sign-in attempts a minute (each for another unknown account, so no back-off
+    // applies). Counted per instance, 12 attempts spread over three would never reach it.
+    const perAddress: number[] = []
+    for (let i = 0; i < 12; i++)
+      perAddress.push((await login(`nobody${i}@example.com`, 'wrong password', '127.0.8.1')).status)
+    t.same(perAddress, [...Array<number>(10).fill(401), 429, 429], 'the eleventh attempt from one address is refused')
+
+    // Per account: five failures from five addresses, wherever HAProxy sends them; then even the
+    // right password waits, on whichever instance it lands.
+    const { email, password } = await signIn('127.0.8.2')
+    const failures: number[] = []
+    for (let i = 0; i < 5; i++) failures.push((await login(email, 'wrong password', `127.0.8.${10 + i}`)).status)
+    t.same(failures, [401, 401, 401, 401, 401])
+    const held = await login(email, password, '127.0.8.20')
+    t.equal(held.status, 429, held.body)
+    t.match(held.headers, { 'retry-after': /^\d+$/ })
+
+    const after = await cluster.stats()
+    t.ok(
+      cluster.instances.every((i) => after[i.name]!.total - before[i.name]!.total >= 3),
+      'the attempts were spread over every instance',
+    )
+  })
+
   t.test("a logout through one instance shows up in every instance's revocation feed", async (t) => {
     const from = '127.0.6.1'
-    const { refreshToken, sid } = await signIn(from)
+    const { refreshToken, sid, accessToken } = await signIn(from)
+    // A resource service's verifier polls the feed through HAProxy, as deployed.
+    const pollMs = 500
+    const verifier = createVerifier({
+      issuer: cluster.issuer,
+      audience: cluster.issuer,
+      revocationPollIntervalMs: pollMs,
+    })
+    t.teardown(() => verifier.close())
+    t.match(await verifier.verify(accessToken), { sid }, 'the verifier accepts the token before the logout')
     const logout = await request(`${cluster.instances[0]!.url}/auth/logout`, {
       method: 'POST',
       headers: {
@@ -220,6 +269,13 @@ async function runClusterTests(): Promise<void> {
       })
       t.pass(`${instance.name}'s feed lists the session`)
     }
+    // Every instance lists it now, so the verifier's next poll (whichever instance answers) brings it.
+    await new Promise((resolve) => setTimeout(resolve, pollMs + 250))
+    const refused = await verifier.verify(accessToken).then(
+      () => 'accepted',
+      (error: unknown) => (isVerifierError(error) ? error.code : String(error)),
+    )
+    t.equal(refused, 'token_revoked', 'the verifier refuses the token within one poll')
   })
 
   t.test('kill -9 of one instance under load: HAProxy takes it out, no refresh family is lost or forked', async (t) => {
