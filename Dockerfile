@@ -4,7 +4,8 @@
 # needs its literal entry in .ci/dockerfile/step-table.ts saying how it is performed or skipped.
 
 FROM node:22-bookworm-slim AS build
-# argon2 and better-sqlite3 are compiled from source by the postinstall check.
+# better-sqlite3 (and node-argon2, a dev-only dependency) are compiled from source by the postinstall
+# check when their binaries do not load; @node-rs/argon2 comes prebuilt for linux-x64/arm64 (glibc).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*

@@ -5,7 +5,18 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', '**/node_modules/', 'data/', '.tap/', 'test/artifacts/', 'client/dist/', 'verifier/dist/'] },
+  {
+    ignores: [
+      'dist/',
+      '**/node_modules/',
+      'data/',
+      '.tap/',
+      'test/artifacts/',
+      'client/dist/',
+      'verifier/dist/',
+      'bench/calibration/.build/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -4,12 +4,13 @@
 // turn (never both at once, so they do not compete for CPU): start it as a child process on a free
 // loopback port, load its token endpoint and its JWKS with autocannon, collect tokens, read the
 // server's RSS, stop it with SIGTERM, then time in-process jose verification of the tokens.
+import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { BenchError } from './lib/bench-error.js'
 import type { StopResult } from './lib/child-process.js'
-import { requestAccessToken } from './lib/client-credentials.js'
+import { clientCredentialsRequest, requestAccessToken } from './lib/client-credentials.js'
 import { busyMachineCores, cpuSnapshot, measureQuietly, otherCpu } from './lib/cpu-accounting.js'
 import { fetchJson } from './lib/fetch-json.js'
 import { latchkeyEntry } from './lib/latchkey.js'
@@ -21,9 +22,10 @@ import { runBench } from './lib/run-bench.js'
 import { measureWorkload, type ServerUnderTest } from './lib/server-under-test.js'
 import type { BenchSettings } from './lib/settings.js'
 import type { LoadStats } from './lib/autocannon-run.js'
+import { startCalibration, type CalibrationName } from './lib/calibration.js'
 import { latchkey } from './servers/latchkey.js'
 import { oidcProvider } from './servers/oidc-provider.js'
-import { SCOPE, type TokenServer } from './servers/token-server.js'
+import { AUDIENCE, SCOPE, type TokenServer } from './servers/token-server.js'
 
 const serversUnderTest: ServerUnderTest<TokenServer>[] = [latchkey, oidcProvider]
 
@@ -163,19 +165,82 @@ function printComparison(results: Record<string, ServerResult>, ratios: Record<s
   )
 }
 
-function barsOf(l: ServerResult, o: ServerResult, ratios: Record<'token' | 'jwks', number>): Record<string, Bar> {
+/** The calibrations of this bench, measured right after the servers with the same load. */
+interface Calibrations {
+  /** (a) Fastify hello-world JSON. */
+  hello: LoadStats
+  /** (b) bare client_credentials: Fastify + jose ES256, one client in memory. */
+  clientCredentials: LoadStats
+}
+
+async function measureCalibration(
+  name: CalibrationName,
+  env: Record<string, string>,
+  request: (origin: string) => Parameters<typeof measureWorkload>[1],
+  label: string,
+  settings: BenchSettings,
+): Promise<LoadStats> {
+  process.stderr.write(`calibration ${name}: starting\n`)
+  const server = await startCalibration(name, env)
+  try {
+    return await measureWorkload(server, request(server.origin), label, settings)
+  } finally {
+    await server.stop()
+  }
+}
+
+async function measureCalibrations(settings: BenchSettings): Promise<Calibrations> {
+  const client = { client_id: 'bench', client_secret: randomBytes(32).toString('base64url') }
   return {
-    tokenThroughput: {
-      holds: ratios.token >= 2 && l.token.latencyMs.p99 <= 10,
-      text: `token throughput >= 2x oidc-provider (${ratios.token.toFixed(2)}x) with Latchkey p99 <= 10 ms (${fixed(l.token.latencyMs.p99)} ms)`,
+    hello: await measureCalibration(
+      'hello',
+      {},
+      (origin) => ({ url: `${origin}/`, method: 'GET' }),
+      'hello-world GETs',
+      settings,
+    ),
+    clientCredentials: await measureCalibration(
+      'client-credentials',
+      { CLIENT_ID: client.client_id, CLIENT_SECRET: client.client_secret, AUDIENCE, SCOPE },
+      (origin) => clientCredentialsRequest(`${origin}/oauth/token`, client),
+      'bare client_credentials token requests',
+      settings,
+    ),
+  }
+}
+
+function ratioBar(what: string, ratio: number, bar: number, of: string): Bar {
+  return { holds: ratio >= bar, text: `${what} >= ${bar} x ${of} (${ratio.toFixed(2)}x)` }
+}
+
+function barsOf(
+  l: ServerResult,
+  o: ServerResult,
+  c: Calibrations,
+  ratios: Record<'token' | 'jwks' | 'rss', number>,
+): Record<string, Bar> {
+  const p99Ratio = l.token.latencyMs.p99 / Math.max(1, c.clientCredentials.latencyMs.p99)
+  return {
+    tokenVsBare: ratioBar(
+      'client_credentials throughput',
+      l.token.requestsPerSecond / c.clientCredentials.requestsPerSecond,
+      0.9,
+      'bare client_credentials (b)',
+    ),
+    tokenVsOidcProvider: ratioBar('client_credentials throughput', ratios.token, 2.5, 'oidc-provider'),
+    tokenP99: {
+      holds: p99Ratio <= 1.2,
+      text: `client_credentials p99 <= 1.2 x (b)'s p99 (${fixed(l.token.latencyMs.p99)} vs ${fixed(c.clientCredentials.latencyMs.p99)} ms: ${p99Ratio.toFixed(2)}x; autocannon counts whole ms, (b)'s p99 floored at 1)`,
     },
-    jwksThroughput: {
-      holds: ratios.jwks >= 2,
-      text: `JWKS throughput >= 2x oidc-provider (${ratios.jwks.toFixed(2)}x)`,
-    },
+    jwksVsHello: ratioBar(
+      'JWKS throughput',
+      l.jwks.requestsPerSecond / c.hello.requestsPerSecond,
+      0.85,
+      'Fastify hello-world (a)',
+    ),
     memory: {
-      holds: l.memory.afterRun.rssMiB <= o.memory.afterRun.rssMiB,
-      text: `Latchkey RSS <= oidc-provider RSS (${fixed(l.memory.afterRun.rssMiB, 1)} vs ${fixed(o.memory.afterRun.rssMiB, 1)} MiB)`,
+      holds: ratios.rss <= 0.9,
+      text: `Latchkey RSS after the run <= 0.9 x oidc-provider's (${fixed(l.memory.afterRun.rssMiB, 1)} vs ${fixed(o.memory.afterRun.rssMiB, 1)} MiB: ${ratios.rss.toFixed(2)}x)`,
     },
   }
 }
@@ -203,12 +268,23 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
           rss: l.memory.afterRun.rssMiB / o.memory.afterRun.rssMiB,
         }
       : null
-  const bars = l && o && ratios ? barsOf(l, o, ratios) : null
+  // The calibrations run whenever both servers did: the bars are ratios to them.
+  const calibrations = l && o ? await measureCalibrations(settings) : null
+  const bars = l && o && ratios && calibrations ? barsOf(l, o, calibrations, ratios) : null
 
   printComparison(results, ratios)
   for (const [name, result] of Object.entries(results)) {
     const m = result.memory.afterRun
     console.log(`${name}: RSS read from pid ${m.pid} (${m.command})`)
+  }
+  if (calibrations) {
+    for (const [what, c] of [
+      ['(a) Fastify hello-world JSON', calibrations.hello],
+      ['(b) bare client_credentials', calibrations.clientCredentials],
+    ] as const)
+      console.log(
+        `calibration ${what}: ${fixed(c.requestsPerSecond)}/s, p50 / p99 ${fixed(c.latencyMs.p50)} / ${fixed(c.latencyMs.p99)} ms`,
+      )
   }
   console.log(`load average (1 min) before the run: ${loadBefore[0]!.toFixed(2)} on ${os.cpus().length} CPUs`)
   const busyPhases = Object.entries(results).flatMap(([name, r]) =>
@@ -254,6 +330,7 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
         latchkeyCli,
       },
       results,
+      calibrations,
       ratios,
       bars,
     },

@@ -1,6 +1,6 @@
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
-import argon2 from 'argon2'
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
 import { ServiceUnavailable } from '../errors.js'
 
 export interface Argon2Params {
@@ -10,6 +10,22 @@ export interface Argon2Params {
 }
 
 const RETRY_AFTER_SECONDS = 1
+/** @node-rs/argon2's Algorithm.Argon2id (a const enum, which isolated modules cannot import). */
+const ARGON2ID = 2
+
+/**
+ * The m, t and p of a PHC string. node-argon2 (which wrote the hashes of earlier versions) puts
+ * them in the order m,p,t, the PHC format in m,t,p: both are read, by name.
+ */
+export function argon2ParamsOf(hash: string): (Argon2Params & { algorithm: string }) | null {
+  const match = /^\$(argon2(?:id|i|d))\$v=19\$([a-z]=\d{1,10}(?:,[a-z]=\d{1,10}){2})\$/.exec(hash)
+  if (!match) return null
+  const values: Record<string, number> = Object.fromEntries(
+    match[2]!.split(',').map((pair) => [pair[0]!, Number(pair.slice(2))] as const),
+  )
+  if (values.m === undefined || values.t === undefined || values.p === undefined) return null
+  return { algorithm: match[1]!, memoryCost: values.m, timeCost: values.t, parallelism: values.p }
+}
 
 /**
  * argon2id (OWASP Password Storage) behind one bounded queue. Each hash keeps a core busy for
@@ -40,7 +56,7 @@ export function createPasswordHasher(options: {
 }) {
   const concurrency = options.concurrency ?? defaultHashingConcurrency(options.params.parallelism)
   const maxQueue = options.maxQueue ?? concurrency * 8
-  const params = { type: argon2.argon2id as 2, ...options.params }
+  const params = { algorithm: ARGON2ID, ...options.params }
   let running = 0
   const waiting: (() => void)[] = []
   let dummyHash: Promise<string> | null = null
@@ -75,7 +91,7 @@ export function createPasswordHasher(options: {
   async function verify(hash: string, password: string): Promise<boolean> {
     return run(async () => {
       try {
-        return await argon2.verify(hash, password)
+        return await argon2Verify(hash, password)
       } catch {
         return false
       }
@@ -83,25 +99,29 @@ export function createPasswordHasher(options: {
   }
 
   return {
-    hash: (password: string): Promise<string> => run(() => argon2.hash(password, params)),
+    hash: (password: string): Promise<string> => run(() => argon2Hash(password, params)),
     verify,
     /** Same cost as a real verify, for accounts that do not exist (ASVS 6.3.8: no timing oracle). */
     async verifyDummy(password: string): Promise<false> {
       // A refusal (full queue) must not be remembered: every later unknown-account login would
       // then answer 503 where a known one answers 401, telling the two apart.
-      dummyHash ??= run(() => argon2.hash(randomBytes(16).toString('base64url'), params)).catch((error: unknown) => {
+      dummyHash ??= run(() => argon2Hash(randomBytes(16).toString('base64url'), params)).catch((error: unknown) => {
         dummyHash = null
         throw error
       })
       await verify(await dummyHash, password)
       return false
     },
+    /** True for a hash made with other parameters (or another variant) than the configured ones. */
     needsRehash: (hash: string): boolean => {
-      try {
-        return argon2.needsRehash(hash, options.params)
-      } catch {
-        return true
-      }
+      const stored = argon2ParamsOf(hash)
+      return (
+        stored === null ||
+        stored.algorithm !== 'argon2id' ||
+        stored.memoryCost !== options.params.memoryCost ||
+        stored.timeCost !== options.params.timeCost ||
+        stored.parallelism !== options.params.parallelism
+      )
     },
     /** Fails fast, before a request spends work on the database, when the queue is already full. */
     assertCapacity,
