@@ -9,6 +9,7 @@ import {
   requestDeviceAuthorization,
 } from '../helpers/device.js'
 import { PASSWORD, claimsOf, registerUser } from '../helpers/users.js'
+import { runMaintenance } from '../../server/maintenance.js'
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
 const userCodeShape = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/
@@ -299,6 +300,19 @@ for (const dialect of testDialects()) {
       const limited = await guess()
       t.equal(limited.statusCode, 429)
       t.ok(Number(limited.headers['retry-after']) > 0)
+    })
+
+    t.test('expired device authorizations are purged by maintenance', async (t) => {
+      const started = await start(testApp, tv)
+      clock.advance(600_001)
+      const purged = await runMaintenance(testApp.deps)
+      t.ok((purged.device_authorizations ?? 0) >= 1)
+      const left = await testApp.deps.db.selectFrom('device_authorizations').select('expires_at').execute()
+      t.ok(
+        left.every((row) => Number(row.expires_at) >= clock.now()),
+        'only live ones remain',
+      )
+      t.equal((await pollDeviceToken(testApp, tv, started.device_code)).json().error, 'invalid_grant')
     })
 
     t.test('the page refuses malformed codes and forms without a valid CSRF token', async (t) => {
