@@ -173,6 +173,19 @@ for (const dialect of testDialects()) {
       t.same(events, [{ event: 'device.approved', client_id: tv.id }])
     })
 
+    t.test('of concurrent polls after approval exactly one gets tokens', async (t) => {
+      const started = await start(testApp, tv)
+      await answerDeviceInBrowser(testApp, started.verification_uri_complete, 'ada@example.com', 'allow')
+      const polls = await Promise.all(
+        Array.from({ length: 6 }, () => pollDeviceToken(testApp, tv, started.device_code)),
+      )
+      t.equal(polls.filter((res) => res.statusCode === 200).length, 1)
+      t.same(
+        polls.filter((res) => res.statusCode !== 200).map((res) => res.json().error),
+        Array.from({ length: 5 }, () => 'invalid_grant'),
+      )
+    })
+
     t.test('polling faster than the interval answers slow_down and adds 5 s each time', async (t) => {
       const started = await start(testApp, tv)
       t.equal((await pollDeviceToken(testApp, tv, started.device_code)).json().error, 'authorization_pending')
