@@ -20,6 +20,7 @@ import healthRoute from './health/health.route.js'
 import discoveryRoute from './discovery/discovery.route.js'
 import jwksRoute from './discovery/jwks.route.js'
 import tokenRoute from './tokens/token.route.js'
+import deviceAuthorizationRoute from './tokens/device-authorization.route.js'
 import revokeRoute from './tokens/revoke.route.js'
 import introspectRoute from './tokens/introspect.route.js'
 import registerRoute from './account/register.route.js'
@@ -36,6 +37,7 @@ import revocationsRoute from './tokens/revocations.route.js'
 import authorizeRoute from './authorize/authorize.route.js'
 import signinRoute from './authorize/signin.route.js'
 import consentPageRoute from './authorize/consent-page.route.js'
+import devicePageRoute from './authorize/device-page.route.js'
 import consentsRoute from './consents/consents.route.js'
 import { answerPageError } from './http/page-error-handler.js'
 import passwordResetRoute from './account/password-reset.route.js'
@@ -92,6 +94,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(jwksRoute, { deps })
   await app.register(webauthnScriptRoute)
   await app.register(tokenRoute, { deps, prefix: '/oauth' })
+  await app.register(deviceAuthorizationRoute, { deps, prefix: '/oauth' })
   await app.register(revokeRoute, { deps, prefix: '/oauth' })
   await app.register(introspectRoute, { deps, prefix: '/oauth' })
   await app.register(userinfoRoute, { deps, prefix: '/oauth' })
@@ -141,6 +144,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(authorizeRoute, { deps, prefix: '/oauth' })
     await pages.register(signinRoute, { deps })
     await pages.register(consentPageRoute, { deps })
+    // RFC 8628 §3.3: where a device's user enters its code.
+    await pages.register(devicePageRoute, { deps })
     // The pages the emailed links open.
     await pages.register(verifyEmailPage, { deps })
     await pages.register(resetPasswordPage, { deps })

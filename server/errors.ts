@@ -58,6 +58,34 @@ export class InvalidTarget extends OAuthError {
   }
 }
 
+/** RFC 8628 §3.5: the user has not answered yet; poll again after the interval. */
+export class AuthorizationPending extends OAuthError {
+  constructor() {
+    super('authorization_pending', 400, 'the user has not yet approved or denied this sign-in')
+  }
+}
+
+/** RFC 8628 §3.5: polled before the interval passed; the interval grows by 5 seconds. */
+export class SlowDown extends OAuthError {
+  constructor() {
+    super('slow_down', 400, 'polling too often: wait 5 seconds more between polls from now on')
+  }
+}
+
+/** RFC 8628 §3.5: the user denied the request. */
+export class AccessDenied extends OAuthError {
+  constructor(description: string) {
+    super('access_denied', 400, description)
+  }
+}
+
+/** RFC 8628 §3.5: the device code expired; start a new device authorization. */
+export class ExpiredToken extends OAuthError {
+  constructor(description: string) {
+    super('expired_token', 400, description)
+  }
+}
+
 export class MethodNotAllowed extends OAuthError {
   constructor(allowed: string) {
     super('invalid_request', 405, `this endpoint only accepts ${allowed}`, { allow: allowed })

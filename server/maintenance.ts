@@ -3,6 +3,7 @@ import type { Deps } from './deps.js'
 import { deleteRefreshTokensIdleBefore, eraseExpiredSuccessors } from './sessions/refresh-token.store.js'
 import { deleteRevokedAccessTokensExpiredBy } from './sessions/revoked-access-token.store.js'
 import { deleteExpiredAuthorizationCodes } from './sessions/authorization-code.store.js'
+import { deleteExpiredDeviceAuthorizations } from './sessions/device-authorization.store.js'
 import { deleteSessionsEndedBefore } from './sessions/session.store.js'
 import { deleteSigninsEndedBefore } from './sessions/signin-session.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
@@ -34,6 +35,7 @@ function retentionRules(deps: MaintenanceDeps, now: number) {
     { table: 'mfa_challenges', purge: (n: number) => deleteExpiredMfaChallenges(db, now, n) },
     // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
     { table: 'authorization_codes', purge: (n: number) => deleteExpiredAuthorizationCodes(db, now - 10 * 60_000, n) },
+    { table: 'device_authorizations', purge: (n: number) => deleteExpiredDeviceAuthorizations(db, now, n) },
     {
       table: 'revoked_access_tokens',
       // Kept until it would have expired anyway, plus the skew the revocation feed keeps it for.

@@ -41,6 +41,10 @@ export const auditEventNames = [
   'consent.granted',
   'consent.denied',
   'consent.revoked',
+  'device.approved',
+  'device.denied',
+  'token.exchanged',
+  'token_exchange.failed',
   // Operators (CLI and admin API); details.actor says which, clientId names the acting admin client
   'user.created_by_admin',
   'user.disabled',

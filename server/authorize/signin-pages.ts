@@ -12,6 +12,8 @@ export interface FormContext {
   authorize: string | null
   /** Where the form's redirect may lead (the app's redirect_uri origin). */
   formActionOrigins?: string[]
+  /** A sign-in that started at /device: the code to return with, or "-" (device-continuation.ts). */
+  deviceUserCode?: string | null
 }
 
 /** What a user sees as the reason to sign in, e.g. "to continue to Notes". */
@@ -20,7 +22,7 @@ export interface AppContext {
 }
 
 const hidden = (form: FormContext): Html =>
-  html`<input type="hidden" name="csrf" value="${form.csrf}">${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}">`}`
+  html`<input type="hidden" name="csrf" value="${form.csrf}">${form.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${form.authorize}">`}${form.deviceUserCode == null ? '' : html`<input type="hidden" name="device_user_code" value="${form.deviceUserCode}">`}`
 
 const withAuthorize = (path: string, authorize: string | null): string =>
   authorize === null ? path : `${path}?${new URLSearchParams({ authorize }).toString()}`

@@ -25,6 +25,7 @@ import { currentSignin, endSignin, startSignin } from './signin-session.js'
 import { authenticatePasskey, createAuthenticationOptions } from '../passkeys/authenticate-passkey.js'
 import { parsePasskeyResponse } from '../passkeys/parse-passkey-response.js'
 import { RequestOptions } from '../passkeys/passkeys.schema.js'
+import { devicePagePath, deviceSigninFieldOf } from './device-continuation.js'
 
 /**
  * The hosted sign-in pages: /signin, /signup and /signout, plain HTML forms with CSRF tokens. With
@@ -45,6 +46,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     csrf: issueCsrfToken(request, reply, purpose),
     authorize: authorization?.query ?? null,
     formActionOrigins: authorization ? [formActionSourceOf(authorization.redirectUri)] : [],
+    deviceUserCode: deviceSigninFieldOf(request),
   })
 
   const showSignin = (
@@ -111,6 +113,8 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       ip: request.ip,
       details: { method },
     })
+    const deviceField = deviceSigninFieldOf(request)
+    if (authorization === null && deviceField !== null) return reply.redirect(devicePagePath(deviceField), 303)
     if (authorization === null)
       return sendPage(
         reply,

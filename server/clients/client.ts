@@ -6,7 +6,18 @@ export const FIRST_PARTY_CLIENT_ID = 'latchkey'
 /** The scope that opens the admin API; only the CLI or an admin may give it to a client. */
 export const ADMIN_SCOPE = 'latchkey:admin'
 
-export const grantTypes = ['client_credentials', 'refresh_token', 'authorization_code'] as const
+/** RFC 8628 §3.4 */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+/** RFC 8693 §2.1 */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
+
+export const grantTypes = [
+  'client_credentials',
+  'refresh_token',
+  'authorization_code',
+  DEVICE_CODE_GRANT,
+  TOKEN_EXCHANGE_GRANT,
+] as const
 export type GrantType = (typeof grantTypes)[number]
 
 export interface Client {

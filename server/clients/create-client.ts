@@ -4,7 +4,7 @@ import type { Db } from '../db/database.js'
 import { isScopeToken } from './scope.js'
 import { findAbsoluteUriProblem, findRedirectUriProblem } from '../url-rules.js'
 import { generateClientSecret, hashClientSecret } from './client-secret.js'
-import { ADMIN_SCOPE, clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
+import { ADMIN_SCOPE, TOKEN_EXCHANGE_GRANT, clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
 import { insertClient, updateClientRow } from './client.store.js'
 
 export interface ClientRegistration {
@@ -62,6 +62,10 @@ function assertValidRegistration(
   // RFC 6749 §4.4: client credentials are for confidential clients only.
   if (type === 'public' && registration.grantTypes.includes('client_credentials')) {
     throw new ClientRegistrationError('a public client cannot use client_credentials')
+  }
+  // RFC 8693 §2.1: the exchanging service must authenticate (docs/token-exchange.md).
+  if (type === 'public' && registration.grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+    throw new ClientRegistrationError('a public client cannot use token exchange')
   }
   for (const scope of registration.scopes) {
     if (!isScopeToken(scope)) throw new ClientRegistrationError(`scope "${scope}" is not a valid scope token`)

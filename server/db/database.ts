@@ -6,6 +6,7 @@ import type { RevokedAccessTokensTable } from '../sessions/revoked-access-token.
 import type { RefreshTokensTable, SessionsTable } from '../sessions/session.table.js'
 import type { AuditEventsTable } from '../audit/audit-event.table.js'
 import type { AuthorizationCodesTable } from '../sessions/authorization-code.table.js'
+import type { DeviceAuthorizationsTable } from '../sessions/device-authorization.table.js'
 import type { ConsentsTable } from '../consents/consent.table.js'
 import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
@@ -34,6 +35,7 @@ export interface Database {
   mfa_challenges: MfaChallengesTable
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
+  device_authorizations: DeviceAuthorizationsTable
 }
 
 export type Db = Kysely<Database>

@@ -28,6 +28,8 @@ export function buildMetadata(
     introspection_endpoint: url('/oauth/introspect'),
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     userinfo_endpoint: url('/oauth/userinfo'),
+    // RFC 8628 §4
+    device_authorization_endpoint: url('/oauth/device_authorization'),
     // RFC 9068 §2.1 access tokens are signed with this algorithm.
     access_token_signing_alg_values_supported: [config.signingAlg],
     // OpenID Connect Discovery §3

@@ -33,3 +33,5 @@ export const loginRateLimit = { max: 10, timeWindow: 60_000 }
 export const signupRateLimit = { max: 5, timeWindow: 60_000 }
 export const refreshRateLimit = { max: 60, timeWindow: 60_000 }
 export const passwordResetRateLimit = { max: 5, timeWindow: 15 * 60_000 }
+/** RFC 8628 §5.1: user-code guesses per IP; docs/device-sign-in.md shows the arithmetic. */
+export const deviceCodeRateLimit = { max: 5, timeWindow: 5 * 60_000 }

@@ -29,6 +29,10 @@ export const PageForm = Type.Object(
     /** A WebAuthn credential's JSON (PublicKeyCredential.toJSON()), posted by the passkey script. */
     passkey_response: Type.Optional(Type.String({ maxLength: 32768 })),
     passkey_id: Type.Optional(Type.String({ maxLength: 64 })),
+    /** RFC 8628 §3.3: the code a device shows, as typed at /device. */
+    user_code: Type.Optional(Type.String({ maxLength: 20 })),
+    /** A sign-in that started at /device (authorize/device-continuation.ts). */
+    device_user_code: Type.Optional(Type.String({ maxLength: 20 })),
   },
   { additionalProperties: true },
 )

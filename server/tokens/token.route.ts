@@ -8,6 +8,9 @@ import { assertFormBody } from '../http/form-body.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
+import { deviceCodeGrant } from './grants/device-code.js'
+import { tokenExchangeGrant } from './grants/token-exchange.js'
+import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT } from '../clients/client.js'
 import { ErrorResponse, TokenRequest, TokenResponse } from './token.schema.js'
 
 type Grant = (deps: Deps, client: Client, params: TokenRequest) => Promise<TokenResponse>
@@ -16,6 +19,8 @@ const grants: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
   refresh_token: refreshTokenGrant,
   authorization_code: authorizationCodeGrant,
+  [DEVICE_CODE_GRANT]: deviceCodeGrant,
+  [TOKEN_EXCHANGE_GRANT]: tokenExchangeGrant,
 }
 
 export const supportedGrantTypes = Object.keys(grants)

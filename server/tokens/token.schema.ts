@@ -15,6 +15,15 @@ export const TokenRequest = Type.Object(
     code_verifier: Type.Optional(param(200)),
     client_id: Type.Optional(param(200)),
     client_secret: Type.Optional(param(200)),
+    // RFC 8628 §3.4
+    device_code: Type.Optional(param(200)),
+    // RFC 8693 §2.1
+    subject_token: Type.Optional(param(8192)),
+    subject_token_type: Type.Optional(param(200)),
+    actor_token: Type.Optional(param(8192)),
+    actor_token_type: Type.Optional(param(200)),
+    requested_token_type: Type.Optional(param(200)),
+    audience: Type.Optional(param(2000)),
   },
   { additionalProperties: true },
 )
@@ -28,6 +37,8 @@ export const TokenResponse = Type.Object({
   refresh_token: Type.Optional(Type.String()),
   scope: Type.Optional(Type.String()),
   id_token: Type.Optional(Type.String()),
+  /** RFC 8693 §2.2.1 */
+  issued_token_type: Type.Optional(Type.String()),
 })
 export type TokenResponse = Static<typeof TokenResponse>
 

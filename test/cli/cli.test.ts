@@ -100,7 +100,7 @@ for (const dialect of testDialects()) {
       [
         'an unknown grant',
         ['clients', 'create', '--name', 'x', '--grant', 'password'],
-        'latchkey: unknown grant type "password" (one of client_credentials, refresh_token, authorization_code)\n',
+        'latchkey: unknown grant type "password" (one of client_credentials, refresh_token, authorization_code, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange)\n',
       ],
       [
         'a public client with client_credentials',

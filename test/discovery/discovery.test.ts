@@ -12,7 +12,13 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       token_endpoint: 'http://127.0.0.1:4000/tenant/oauth/token',
       jwks_uri: 'http://127.0.0.1:4000/tenant/.well-known/jwks.json',
       authorization_endpoint: 'http://127.0.0.1:4000/tenant/oauth/authorize',
-      grant_types_supported: ['client_credentials', 'refresh_token', 'authorization_code'],
+      grant_types_supported: [
+        'client_credentials',
+        'refresh_token',
+        'authorization_code',
+        'urn:ietf:params:oauth:grant-type:device_code',
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+      ],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],
@@ -24,6 +30,7 @@ t.test('metadata advertises only what exists, with the configured issuer', async
       introspection_endpoint: 'http://127.0.0.1:4000/tenant/oauth/introspect',
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       userinfo_endpoint: 'http://127.0.0.1:4000/tenant/oauth/userinfo',
+      device_authorization_endpoint: 'http://127.0.0.1:4000/tenant/oauth/device_authorization',
       access_token_signing_alg_values_supported: ['ES256'],
       scopes_supported: ['openid', 'email', 'profile'],
       subject_types_supported: ['public'],
@@ -54,7 +61,12 @@ t.test('every advertised endpoint answers', async (t) => {
   const metadata = (await testApp.app.inject('/.well-known/oauth-authorization-server')).json()
   const path = (url: string) => new URL(url).pathname
   t.equal((await testApp.app.inject(path(metadata.jwks_uri))).statusCode, 200)
-  for (const endpoint of [metadata.token_endpoint, metadata.revocation_endpoint, metadata.introspection_endpoint]) {
+  for (const endpoint of [
+    metadata.token_endpoint,
+    metadata.revocation_endpoint,
+    metadata.introspection_endpoint,
+    metadata.device_authorization_endpoint,
+  ]) {
     t.equal(
       (await testApp.app.inject({ method: 'POST', url: path(endpoint) })).statusCode,
       400,
