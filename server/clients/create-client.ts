@@ -167,7 +167,13 @@ export async function updateClient(
   const row = {
     ...(newKeys === null
       ? {}
-      : { ...newKeys, secret_hash: null, previous_secret_hash: null, previous_secret_expires_at: null }),
+      : {
+          jwks_uri: newKeys.jwksUri,
+          jwks: newKeys.jwks,
+          secret_hash: null,
+          previous_secret_hash: null,
+          previous_secret_expires_at: null,
+        }),
     name: registration.name.trim(),
     grant_types: JSON.stringify([...new Set(registration.grantTypes)]),
     scope: [...new Set(registration.scopes)].join(' '),

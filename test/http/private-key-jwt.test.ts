@@ -266,6 +266,66 @@ for (const dialect of testDialects()) {
       t.equal(jwks.fetches(), before + 1)
     })
 
+    t.test('the admin API registers and switches key clients', async (t) => {
+      const { client: admin, secret } = await createClient(
+        testApp.deps,
+        { name: 'ops', ...registration, scopes: ['latchkey:admin'], audiences: [testApp.config.issuer] },
+        { mayGrantAdminScope: true },
+      )
+      const tokenRes = await testApp.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${admin.id}:${secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: 'grant_type=client_credentials',
+      })
+      const headers = { authorization: `Bearer ${tokenRes.json().access_token as string}` }
+      const body = { name: 'signer', grant_types: ['client_credentials'], scope: 'reports:read' }
+      const created = await testApp.app.inject({
+        method: 'POST',
+        url: '/admin/clients',
+        headers,
+        payload: { ...body, jwks: { keys: [client.publicJwk] } },
+      })
+      t.equal(created.statusCode, 201, created.body)
+      t.match(created.json(), {
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: null,
+        jwks: { keys: [{ kid: 'k1' }] },
+      })
+      t.notOk('client_secret' in created.json(), 'no secret')
+      const id = created.json().client_id as string
+      const patched = await testApp.app.inject({
+        method: 'PATCH',
+        url: `/admin/clients/${id}`,
+        headers,
+        payload: { jwks_uri: 'https://keys.example.com/jwks.json' },
+      })
+      t.equal(patched.statusCode, 200, patched.body)
+      t.match(patched.json(), {
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: 'https://keys.example.com/jwks.json',
+        jwks: null,
+      })
+      const secretClient = await testApp.app.inject({ method: 'POST', url: '/admin/clients', headers, payload: body })
+      t.equal(secretClient.json().token_endpoint_auth_method, 'client_secret_basic')
+      const pair = await generateKeyPair('ES256', { extractable: true })
+      const withPrivate = await testApp.app.inject({
+        method: 'POST',
+        url: '/admin/clients',
+        headers,
+        payload: { ...body, jwks: { keys: [await exportJWK(pair.privateKey)] } },
+      })
+      t.equal(withPrivate.statusCode, 400)
+      t.same(withPrivate.json(), {
+        error: 'invalid_client_metadata',
+        error_description: 'the JWKS key 1 holds private or symmetric key material: register only the public key',
+      })
+      t.notOk(withPrivate.body.includes(String((await exportJWK(pair.privateKey)).d)), 'the private key is not echoed')
+    })
+
     t.test('registration refuses what cannot be a client key set', async (t) => {
       const pair = await generateKeyPair('ES256', { extractable: true })
       const privateJwk = await exportJWK(pair.privateKey)
