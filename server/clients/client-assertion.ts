@@ -15,7 +15,7 @@ import { ASSERTION_ALGORITHMS } from './client-public-keys.js'
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
 /** An assertion may be valid for at most this long from now: used jtis are kept as long. */
-export const MAX_ASSERTION_LIFETIME_S = 300
+const MAX_ASSERTION_LIFETIME_S = 300
 /** Tolerated difference between the client's clock and ours, for exp, nbf and the lifetime bound. */
 const CLOCK_TOLERANCE_S = 15
 

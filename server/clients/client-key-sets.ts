@@ -21,7 +21,7 @@ export interface KeySetLimits {
   maxClients: number
 }
 
-export const defaultKeySetLimits: KeySetLimits = {
+const defaultKeySetLimits: KeySetLimits = {
   cooldownMs: 30_000,
   minMaxAgeMs: 60_000,
   maxMaxAgeMs: 3_600_000,

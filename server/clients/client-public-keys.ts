@@ -10,7 +10,7 @@ import type { JWK } from 'jose'
  * with Ed25519 under its fully-specified name (RFC 9864), which oauth4webapi signs with.
  */
 export const ASSERTION_ALGORITHMS = ['ES256', 'RS256', 'PS256', 'EdDSA', 'Ed25519'] as const
-export type AssertionAlgorithm = (typeof ASSERTION_ALGORITHMS)[number]
+type AssertionAlgorithm = (typeof ASSERTION_ALGORITHMS)[number]
 
 /** A registered or fetched key, public members only, with the algorithms it may verify. */
 export interface ClientPublicKey {
@@ -20,7 +20,7 @@ export interface ClientPublicKey {
 }
 
 /** The most keys a client's set may hold: rotation needs two or three. */
-export const MAX_CLIENT_KEYS = 10
+const MAX_CLIENT_KEYS = 10
 
 const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 

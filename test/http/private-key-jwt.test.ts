@@ -94,7 +94,7 @@ for (const dialect of testDialects()) {
       const res = await tokenRequest(testApp, jwt, extra)
       t.equal(res.statusCode, 401, message)
       t.same(res.json(), REFUSED, `${message}: the generic answer`)
-      t.equal(res.headers['cache-control'], 'no-store')
+      t.equal(res.headers['cache-control'], 'no-store', `${message}: no-store`)
     }
 
     t.test('a fresh assertion works once; its replay is refused', async (t) => {
@@ -350,7 +350,11 @@ for (const dialect of testDialects()) {
   })
 }
 
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+/** The assertions a subtest makes here. */
+interface Tap {
+  equal(found: unknown, wanted: unknown, message: string): unknown
+  same(found: unknown, wanted: unknown, message: string): unknown
+}
 
 async function publicKeyOf(client: KeyClient): Promise<CryptoKey> {
   const { importJWK } = await import('jose')
