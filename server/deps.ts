@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import type { Keystore } from '../keys/keystore.js'
 import type { RotationResult } from '../keys/key-lifecycle.js'
 import type { FindClient } from './clients/client-lookup.js'
+import type { ClientAssertions } from './clients/client-assertion.js'
 import type { Clock } from './clock.js'
 import type { Config } from './config.js'
 import type { Db } from './db/database.js'
@@ -23,6 +24,8 @@ export interface Deps {
   log: Logger
   /** Cached client lookup for authenticating OAuth requests. */
   findClient: FindClient
+  /** private_key_jwt: the clients' fetched key sets and the client assertions already used. */
+  clientAssertions: ClientAssertions
   /** argon2id behind one bounded queue. */
   passwordHasher: ReturnType<typeof createPasswordHasher>
   /** Per-account progressive back-off (in Redis when REDIS_URL is set). */

@@ -7,6 +7,7 @@ import { rotateNow } from '../keys/key-lifecycle.js'
 import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
+import { createClientAssertions } from './clients/client-assertion.js'
 import { createRedis } from './db/create-redis.js'
 import { createAccessTokenVerifier } from './sessions/verify-access-token.js'
 import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
@@ -70,6 +71,16 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       log,
       redis,
       findClient: createClientLookup({ db, clock }),
+      clientAssertions: createClientAssertions({
+        db,
+        redis,
+        clock,
+        onKeySetError: (error, uri) =>
+          log.warn(
+            { event: 'client_jwks.fetch_failed', jwks_uri: uri, err: error },
+            'a client key set could not be fetched',
+          ),
+      }),
       passwordHasher: createPasswordHasher({ params: config.argon2, metrics }),
       loginBackoff: createLoginBackoff(
         redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis),

@@ -9,6 +9,7 @@ import { deleteSigninsEndedBefore } from './sessions/signin-session.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
 import { deleteAuditEventsBefore } from './audit/audit-event.store.js'
+import { deleteExpiredAssertionJtis } from './clients/client-assertion-jti.store.js'
 
 /**
  * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
@@ -49,6 +50,7 @@ function retentionRules(deps: MaintenanceDeps, now: number) {
       table: 'email_verification_tokens',
       purge: (n: number) => deleteExpiredAccountTokens(db, 'email_verification_tokens', now, n),
     },
+    { table: 'client_assertion_jtis', purge: (n: number) => deleteExpiredAssertionJtis(db, now, n) },
     { table: 'audit_events', purge: (n: number) => deleteAuditEventsBefore(db, now - config.auditRetentionMs, n) },
   ]
 }

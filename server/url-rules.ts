@@ -78,3 +78,19 @@ export function findOriginProblem(text: string): 'not_origin' | 'cleartext' | nu
   if (isCleartextOffLoopback(url)) return 'cleartext'
   return null
 }
+
+/**
+ * A client's jwks_uri (RFC 7591 §2, OIDC Registration §2), which Latchkey fetches: http(s), https
+ * unless loopback, no credentials, no fragment.
+ */
+export function findJwksUriProblem(
+  text: string,
+): 'not_absolute' | 'not_http' | 'cleartext' | 'credentials' | 'fragment' | null {
+  const url = parseUrl(text)
+  if (url === null) return 'not_absolute'
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'not_http'
+  if (isCleartextOffLoopback(url)) return 'cleartext'
+  if (url.username || url.password) return 'credentials'
+  if (text.includes('#')) return 'fragment'
+  return null
+}

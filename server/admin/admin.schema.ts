@@ -29,8 +29,26 @@ export const ClientView = Type.Object({
   audiences: Type.Array(Type.String()),
   redirect_uris: Type.Array(Type.String()),
   first_party: Type.Boolean(),
+  token_endpoint_auth_method: Type.Union([
+    Type.Literal('client_secret_basic'),
+    Type.Literal('private_key_jwt'),
+    Type.Literal('none'),
+  ]),
+  jwks_uri: Nullable(Type.String()),
+  jwks: Nullable(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })),
   created_at: Type.String(),
 })
+
+/** private_key_jwt (RFC 7523 §2.2): the client's public keys, by URL or inline; at most one. */
+const ClientKeys = {
+  jwks_uri: Type.Optional(Uri),
+  jwks: Type.Optional(
+    Type.Object(
+      { keys: Type.Array(Type.Object({}, { additionalProperties: true }), { minItems: 1, maxItems: 10 }) },
+      { additionalProperties: true },
+    ),
+  ),
+}
 
 /** Creation shows the secret (confidential clients) once. */
 export const ClientWithSecret = Type.Composite([
@@ -57,6 +75,7 @@ export const ClientCreate = Type.Object(
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     first_party: Type.Optional(Type.Boolean()),
+    ...ClientKeys,
   },
   { additionalProperties: false },
 )
@@ -69,6 +88,7 @@ export const ClientUpdate = Type.Object(
     audiences: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     first_party: Type.Optional(Type.Boolean()),
+    ...ClientKeys,
   },
   { additionalProperties: false, minProperties: 1 },
 )

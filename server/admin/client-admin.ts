@@ -112,7 +112,7 @@ export async function rotateClientSecret(
 ): Promise<ClientView & { client_secret: string; previous_secret_expires_at: string | null }> {
   const client = await findClientForAdmin(deps, id)
   if (client.type !== 'confidential' || client.secretHash === null)
-    throw new ApiError('invalid_request', 400, 'a public client has no secret to rotate')
+    throw new ApiError('invalid_request', 400, 'this client has no secret to rotate (public or private_key_jwt)')
   const now = deps.clock.now()
   const overlap = options.revokeOld ? 0 : deps.config.clientSecretOverlapMs
   const previous = overlap > 0 ? { hash: client.secretHash, expiresAt: now + overlap } : null

@@ -45,6 +45,8 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         audiences: body.audiences ?? [],
         redirectUris: body.redirect_uris ?? [],
         firstParty: body.first_party ?? false,
+        jwksUri: body.jwks_uri ?? null,
+        jwks: body.jwks ?? null,
       })
       return reply.code(201).send(created)
     },
@@ -66,6 +68,8 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
         ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
         ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
+        ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
+        ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
       })
     },
   )

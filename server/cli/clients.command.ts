@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
@@ -38,9 +39,31 @@ function printClients(clients: ClientView[]): void {
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
+      jwks_uri: c.jwks_uri ?? '',
+      jwks: c.jwks === null ? '' : `${c.jwks.keys.length} key(s)`,
     })),
-    ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences', 'created_at'],
+    ['client_id', 'name', 'type', 'token_endpoint_auth_method', 'grant_types', 'scope', 'audiences', 'created_at'],
   )
+}
+
+/** --jwks-uri URL or --jwks-file PATH: the keys of a private_key_jwt client (RFC 7523 §2.2). */
+async function readKeyOptions(values: Record<string, unknown>): Promise<{ jwksUri?: string; jwks?: unknown }> {
+  const uri = values['jwks-uri']
+  const file = values['jwks-file']
+  if (typeof uri === 'string' && typeof file === 'string') throw new CliError('give either --jwks-uri or --jwks-file')
+  if (typeof uri === 'string') return { jwksUri: uri }
+  if (typeof file !== 'string') return {}
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    throw new CliError(`cannot read the JWKS file ${file}`)
+  }
+  try {
+    return { jwks: JSON.parse(text) as unknown }
+  } catch {
+    throw new CliError(`the JWKS file ${file} is not JSON`)
+  }
 }
 
 async function createCommand(args: string[], ctx: Ctx): Promise<void> {
@@ -55,10 +78,13 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
       'first-party': { type: 'boolean', default: false },
+      'jwks-uri': { type: 'string' },
+      'jwks-file': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
   if (values.name === undefined) throw new CliError('clients create needs --name NAME')
+  const keys = await readKeyOptions(values)
   const isPublic = values.public
   const view = await createClientAsAdmin(adminDeps(ctx), cli, {
     name: values.name,
@@ -68,6 +94,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     audiences: values.audience ?? [],
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
+    ...keys,
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -115,12 +142,14 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH]',
     {
       name: { type: 'string' },
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
+      'jwks-uri': { type: 'string' },
+      'jwks-file': { type: 'string' },
     },
   )
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
@@ -130,6 +159,7 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(str(values.scope) !== undefined ? { scopes: str(values.scope)!.split(/\s+/).filter(Boolean) } : {}),
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
+    ...(await readKeyOptions(values)),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

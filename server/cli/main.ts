@@ -19,8 +19,9 @@ const usage = `usage: latchkey <command> [--json]
   migrate                            apply database migrations
   keys list | keys rotate [--revoke-current]
   clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]… [--public]
+                 [--jwks-uri URL | --jwks-file PATH]   (private_key_jwt: the client signs assertions)
   clients list | clients show ID | clients delete ID
-  clients update ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…
+  clients update ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH]
   clients rotate-secret ID [--revoke-old]
   users create --email EMAIL --password-stdin [--name NAME]
   users list [--email PREFIX] [--disabled] | users disable EMAIL | users enable EMAIL | users delete EMAIL

@@ -19,6 +19,10 @@ export interface ClientsTable {
   redirect_uris: string
   /** 1: the operator's own app, which skips the consent page. */
   first_party: number
+  /** private_key_jwt: where the client publishes its public keys (https unless loopback)… */
+  jwks_uri: string | null
+  /** …or its public JSON Web Key Set, registered inline. At most one of the two is set. */
+  jwks: string | null
   created_at: number
   updated_at: number
 }
@@ -30,4 +34,11 @@ export type NewClientRow = Insertable<ClientsTable>
 export interface ClientCutOffsTable {
   client_id: string
   cut_off_at: number
+}
+
+/** Client assertions already used (RFC 7523 §3), until they expire; used when REDIS_URL is not set. */
+export interface ClientAssertionJtisTable {
+  /** sha256 of client id and jti, base64url. */
+  jti_hash: string
+  expires_at: number
 }

@@ -1,3 +1,4 @@
+import type { JWK } from 'jose'
 import type { ClientRow } from './client.table.js'
 
 /** Latchkey's built-in client: the first-party account API (/auth/login, /auth/refresh) acts as it. */
@@ -33,7 +34,19 @@ export interface Client {
   redirectUris: string[]
   /** The operator's own app: no consent page (issue 6). */
   firstParty: boolean
+  /** private_key_jwt (RFC 7523 §2.2): the URL of the client's public keys, or… */
+  jwksUri: string | null
+  /** …its public keys registered inline (public members only). */
+  jwks: JWK[] | null
   createdAt: number
+}
+
+/** How a client authenticates (RFC 7591 §2 names); a secret works with Basic and in the body alike. */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'private_key_jwt' | 'none'
+
+export function authMethodOf(client: Pick<Client, 'type' | 'jwksUri' | 'jwks'>): TokenEndpointAuthMethod {
+  if (client.jwksUri !== null || client.jwks !== null) return 'private_key_jwt'
+  return client.type === 'public' ? 'none' : 'client_secret_basic'
 }
 
 export function clientFromRow(row: ClientRow): Client {
@@ -51,6 +64,8 @@ export function clientFromRow(row: ClientRow): Client {
     audiences: JSON.parse(row.audiences) as string[],
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     firstParty: row.first_party === 1,
+    jwksUri: row.jwks_uri ?? null,
+    jwks: row.jwks == null ? null : (JSON.parse(row.jwks) as { keys: JWK[] }).keys,
     createdAt: row.created_at,
   }
 }
@@ -65,6 +80,9 @@ export interface ClientView {
   audiences: string[]
   redirect_uris: string[]
   first_party: boolean
+  token_endpoint_auth_method: TokenEndpointAuthMethod
+  jwks_uri: string | null
+  jwks: { keys: JWK[] } | null
   created_at: string
 }
 
@@ -78,6 +96,9 @@ export function viewClient(client: Client): ClientView {
     audiences: client.audiences,
     redirect_uris: client.redirectUris,
     first_party: client.firstParty,
+    token_endpoint_auth_method: authMethodOf(client),
+    jwks_uri: client.jwksUri,
+    jwks: client.jwks === null ? null : { keys: client.jwks },
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import type { Db } from '../db/database.js'
 import { isScopeToken } from './scope.js'
-import { findAbsoluteUriProblem, findRedirectUriProblem } from '../url-rules.js'
+import { findAbsoluteUriProblem, findJwksUriProblem, findRedirectUriProblem } from '../url-rules.js'
+import { readRegisteredJwks } from './client-public-keys.js'
 import { generateClientSecret, hashClientSecret } from './client-secret.js'
 import { ADMIN_SCOPE, TOKEN_EXCHANGE_GRANT, clientFromRow, grantTypes, type Client, type GrantType } from './client.js'
 import { insertClient, updateClientRow } from './client.store.js'
@@ -16,6 +17,10 @@ export interface ClientRegistration {
   redirectUris: string[]
   /** The operator's own app: signs users in without a consent page. */
   firstParty?: boolean
+  /** private_key_jwt (RFC 7523 §2.2): where the client publishes its public keys… */
+  jwksUri?: string | null
+  /** …or its public JSON Web Key Set itself (parsed JSON). At most one of the two; no secret then. */
+  jwks?: unknown
 }
 
 export class ClientRegistrationError extends Error {
@@ -44,6 +49,32 @@ function assertAudience(audience: string): void {
 /** Who registers or changes the client: only the operator (CLI) or an admin may hand out the admin scope. */
 export interface RegistrationAuthority {
   mayGrantAdminScope: boolean
+}
+
+const jwksUriProblems = {
+  not_absolute: 'is not an absolute URL',
+  not_http: 'must be an http(s) URL',
+  cleartext: 'must use https unless its host is loopback',
+  credentials: 'must not contain credentials',
+  fragment: 'must not have a fragment',
+}
+
+/** The client's keys as stored: a jwks_uri, or the public members of an inline set (or neither). */
+function readClientKeys(registration: ClientRegistration): { jwksUri: string | null; jwks: string | null } {
+  const jwksUri = registration.jwksUri ?? null
+  const jwks = registration.jwks ?? null
+  if (jwksUri === null && jwks === null) return { jwksUri: null, jwks: null }
+  if (jwksUri !== null && jwks !== null) throw new ClientRegistrationError('give either a jwks_uri or a jwks, not both')
+  // RFC 7523 §2.2 authenticates a client that holds a key: a public client holds nothing.
+  if (registration.type === 'public') throw new ClientRegistrationError('a public client cannot use private_key_jwt')
+  if (jwksUri !== null) {
+    const problem = jwksUri.length > 2000 ? 'not_absolute' : findJwksUriProblem(jwksUri)
+    if (problem !== null) throw new ClientRegistrationError(`jwks_uri "${jwksUri}" ${jwksUriProblems[problem]}`)
+    return { jwksUri, jwks: null }
+  }
+  const read = readRegisteredJwks(jwks)
+  if (typeof read === 'string') throw new ClientRegistrationError(`the JWKS ${read}`)
+  return { jwksUri: null, jwks: JSON.stringify({ keys: read.keys.map((key) => key.jwk) }) }
 }
 
 function assertValidRegistration(
@@ -84,9 +115,12 @@ export async function createClient(
   authority: RegistrationAuthority = { mayGrantAdminScope: false },
 ): Promise<{ client: Client; secret: string | null }> {
   assertValidRegistration(registration, authority)
+  const keys = readClientKeys(registration)
   const now = deps.clock.now()
   const id = randomBytes(16).toString('base64url')
-  const secret = registration.type === 'confidential' ? generateClientSecret() : null
+  // A private_key_jwt client proves itself with its key: it gets no secret to leak.
+  const secret =
+    registration.type === 'confidential' && keys.jwksUri === null && keys.jwks === null ? generateClientSecret() : null
   const row = {
     id,
     name: registration.name.trim(),
@@ -99,6 +133,8 @@ export async function createClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    jwks_uri: keys.jwksUri,
+    jwks: keys.jwks,
     created_at: now,
     updated_at: now,
   }
@@ -106,7 +142,7 @@ export async function createClient(
   return { client: clientFromRow(row), secret }
 }
 
-/** What an update may change; the type (public or confidential) and the secret stay. */
+/** What an update may change; the type (public or confidential) and the secret stay, unless keys are given. */
 export type ClientChanges = Partial<Omit<ClientRegistration, 'type'>>
 
 /** Applies changes to a client under the same rules as registration; null if the client is unknown. */
@@ -126,7 +162,22 @@ export async function updateClient(
     firstParty: changes.firstParty ?? client.firstParty,
   }
   assertValidRegistration(registration, authority)
+  // New keys replace the old ones (a jwks_uri replaces an inline set and the other way round); a
+  // client given keys loses its secret, as private_key_jwt clients have none.
+  const newKeys =
+    changes.jwksUri != null || changes.jwks != null
+      ? readClientKeys({ ...registration, jwksUri: changes.jwksUri ?? null, jwks: changes.jwks ?? null })
+      : null
   const row = {
+    ...(newKeys === null
+      ? {}
+      : {
+          jwks_uri: newKeys.jwksUri,
+          jwks: newKeys.jwks,
+          secret_hash: null,
+          previous_secret_hash: null,
+          previous_secret_expires_at: null,
+        }),
     name: registration.name.trim(),
     grant_types: JSON.stringify([...new Set(registration.grantTypes)]),
     scope: [...new Set(registration.scopes)].join(' '),

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { KeyLifecycleLockTable, KeysDatabase, SigningKeysTable } from '../../keys/signing-key.table.js'
-import type { ClientCutOffsTable, ClientsTable } from '../clients/client.table.js'
+import type { ClientAssertionJtisTable, ClientCutOffsTable, ClientsTable } from '../clients/client.table.js'
 import type { UsersTable } from '../users/user.table.js'
 import type { RevokedAccessTokensTable } from '../sessions/revoked-access-token.table.js'
 import type { RefreshTokensTable, SessionsTable } from '../sessions/session.table.js'
@@ -19,6 +19,7 @@ export interface Database {
   key_lifecycle_lock: KeyLifecycleLockTable
   clients: ClientsTable
   client_cut_offs: ClientCutOffsTable
+  client_assertion_jtis: ClientAssertionJtisTable
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable

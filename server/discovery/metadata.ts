@@ -1,4 +1,5 @@
 import type { Config } from '../config.js'
+import { ASSERTION_ALGORITHMS } from '../clients/client-public-keys.js'
 
 /**
  * RFC 8414 authorization server metadata. It advertises only what exists: each capability adds
@@ -22,11 +23,20 @@ export function buildMetadata(
     // RFC 9207
     authorization_response_iss_parameter_supported: true,
     prompt_values_supported: ['none', 'login', 'consent'],
-    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // RFC 7523 §2.2 client assertions: asymmetric algorithms only (clients/client-public-keys.ts).
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     revocation_endpoint: url('/oauth/revoke'),
-    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: [
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+      'none',
+    ],
+    revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     introspection_endpoint: url('/oauth/introspect'),
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    introspection_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     userinfo_endpoint: url('/oauth/userinfo'),
     // RFC 8628 §4
     device_authorization_endpoint: url('/oauth/device_authorization'),

@@ -2,6 +2,12 @@ import { Type, type Static } from '@sinclair/typebox'
 
 const param = (maxLength: number) => Type.String({ maxLength })
 
+/** RFC 7521 §4.2 / RFC 7523 §2.2: private_key_jwt client authentication. */
+const ClientAssertionParams = {
+  client_assertion: Type.Optional(param(8192)),
+  client_assertion_type: Type.Optional(param(200)),
+}
+
 /** RFC 6749 §4.4.2 / §6 / §4.1.3 parameters; unknown ones are ignored (RFC 6749 §3.2). */
 export const TokenRequest = Type.Object(
   {
@@ -24,6 +30,7 @@ export const TokenRequest = Type.Object(
     actor_token_type: Type.Optional(param(200)),
     requested_token_type: Type.Optional(param(200)),
     audience: Type.Optional(param(2000)),
+    ...ClientAssertionParams,
   },
   { additionalProperties: true },
 )
@@ -54,6 +61,7 @@ export const TokenHandleRequest = Type.Object(
     token_type_hint: Type.Optional(param(100)),
     client_id: Type.Optional(param(200)),
     client_secret: Type.Optional(param(200)),
+    ...ClientAssertionParams,
   },
   { additionalProperties: true },
 )
