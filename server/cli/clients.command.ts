@@ -35,6 +35,7 @@ function printClients(clients: ClientView[]): void {
     clients.map((c) => ({
       ...c,
       first_party: String(c.first_party),
+      require_dpop: String(c.require_dpop),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -55,6 +56,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
       'first-party': { type: 'boolean', default: false },
+      'require-dpop': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -68,6 +70,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     audiences: values.audience ?? [],
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
+    requireDpop: values['require-dpop'],
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -121,6 +124,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
+      'require-dpop': { type: 'boolean' },
+      'no-require-dpop': { type: 'boolean' },
     },
   )
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
@@ -130,6 +135,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(str(values.scope) !== undefined ? { scopes: str(values.scope)!.split(/\s+/).filter(Boolean) } : {}),
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
+    ...(values['require-dpop'] === true ? { requireDpop: true } : {}),
+    ...(values['no-require-dpop'] === true ? { requireDpop: false } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

@@ -19,6 +19,8 @@ export interface ClientsTable {
   redirect_uris: string
   /** 1: the operator's own app, which skips the consent page. */
   first_party: number
+  /** 1: token requests must carry a DPoP proof (RFC 9449 §5.2). */
+  require_dpop: number
   created_at: number
   updated_at: number
 }
