@@ -1,10 +1,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
 import type { AccessTokenClaims } from '../sessions/verify-access-token.js'
-import { DpopResourceError } from './dpop-errors.js'
+import { DpopResourceError, InvalidDpopProof } from './dpop-errors.js'
 import { DPOP_IAT_WINDOW_MS, DpopProofError, verifyDpopProof } from './dpop-proof.js'
 import { readDpopHeader } from './dpop-token-request.js'
-import { InvalidDpopProof } from './dpop-errors.js'
 
 /** The access token of an Authorization header with the Bearer or the DPoP scheme (RFC 6750 §2.1, RFC 9449 §7.1). */
 function readAuthorization(request: FastifyRequest): { scheme: 'bearer' | 'dpop'; token: string } | null {
