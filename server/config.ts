@@ -58,6 +58,8 @@ export interface Config {
   logLevel: LogLevel
   /** Per-IP rate limits on credential endpoints; off only where a proxy in front limits instead. */
   rateLimits: boolean
+  /** The token endpoint asks DPoP clients for a server nonce (RFC 9449 §8). */
+  dpopNonce: boolean
   /** Minimum password length in Unicode code points (NIST SP 800-63B: at least 8; default 12). */
   passwordMinLength: number
   /** argon2id parameters (OWASP: m=19456 KiB, t=2, p=1); hashes made with others are upgraded at login. */
@@ -315,6 +317,7 @@ const EnvSchema = Type.Object({
   ),
   LOG_LEVEL: oneOf(logLevels, 'info'),
   LATCHKEY_RATE_LIMITS: flag(true),
+  LATCHKEY_DPOP_NONCE: flag(true),
   LATCHKEY_PASSWORD_MIN_LENGTH: integer(12, { min: 8, max: 64 }),
   LATCHKEY_ARGON2_MEMORY_KIB: integer(19_456, { min: 8_192, max: 1_048_576 }),
   LATCHKEY_ARGON2_TIME_COST: integer(2, { min: 1, max: 10 }),
@@ -421,6 +424,7 @@ function toConfig(settings: Settings): Config {
     smtpUrl: settings.SMTP_URL ?? null,
     logLevel: settings.LOG_LEVEL,
     rateLimits: settings.LATCHKEY_RATE_LIMITS,
+    dpopNonce: settings.LATCHKEY_DPOP_NONCE,
     passwordMinLength: settings.LATCHKEY_PASSWORD_MIN_LENGTH,
     argon2: {
       memoryCost: settings.LATCHKEY_ARGON2_MEMORY_KIB,

@@ -12,6 +12,7 @@ import type { Mailer } from './mail/mailer.js'
 import type { MfaSecrets } from './mfa/mfa-secrets.js'
 import type { Metrics } from './metrics/metrics.js'
 import type { AccessTokenVerifier } from './sessions/verify-access-token.js'
+import type { DpopState } from './tokens/dpop.js'
 import type { createLoginBackoff } from './users/login-backoff.js'
 import type { createPasswordHasher } from './users/password-hasher.js'
 
@@ -46,4 +47,6 @@ export interface Deps {
   composeMail: ComposeMail
   /** This instance's Prometheus registry and instruments, served at /metrics. */
   metrics: Metrics
+  /** DPoP (RFC 9449) server nonces and the proof jti store shared by every instance. */
+  dpop: DpopState
 }

@@ -8,6 +8,7 @@ import { buildApp } from './app.js'
 import type { Redis } from 'ioredis'
 import { createClientLookup } from './clients/client-lookup.js'
 import { createClientAssertions } from './clients/client-assertion.js'
+import { createDpopState } from './tokens/dpop.js'
 import { createRedis } from './db/create-redis.js'
 import { createAccessTokenVerifier } from './sessions/verify-access-token.js'
 import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
@@ -93,6 +94,7 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       mfaSecrets: await createMfaSecrets(kek),
       composeMail: (row) => composeAccountMail(deps, row),
       metrics,
+      dpop: createDpopState({ db, redis, clock }, deriveSecret(kek, 'dpop-nonces')),
       rotateSigningKeys: async (options) => {
         const result = await rotateNow({ db: keysDb(db), config, kek, log }, clock.now(), options)
         // This instance signs with the new key at once; the others pick it up at their next tick.

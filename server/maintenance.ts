@@ -10,6 +10,7 @@ import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
 import { deleteAuditEventsBefore } from './audit/audit-event.store.js'
 import { deleteExpiredAssertionJtis } from './clients/client-assertion-jti.store.js'
+import { deleteExpiredDpopProofJtis } from './tokens/dpop-proof-jti.store.js'
 
 /**
  * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
@@ -34,6 +35,7 @@ function retentionRules(deps: MaintenanceDeps, now: number) {
     { table: 'sessions', purge: (n: number) => deleteSessionsEndedBefore(db, now - accessTokenReach, n) },
     { table: 'signin_sessions', purge: (n: number) => deleteSigninsEndedBefore(db, now, n) },
     { table: 'mfa_challenges', purge: (n: number) => deleteExpiredMfaChallenges(db, now, n) },
+    { table: 'dpop_proof_jtis', purge: (n: number) => deleteExpiredDpopProofJtis(db, now, n) },
     // Used codes outlive their 60 s by ten minutes, so a late replay still revokes what they issued.
     { table: 'authorization_codes', purge: (n: number) => deleteExpiredAuthorizationCodes(db, now - 10 * 60_000, n) },
     { table: 'device_authorizations', purge: (n: number) => deleteExpiredDeviceAuthorizations(db, now, n) },

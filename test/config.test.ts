@@ -39,6 +39,7 @@ t.test('zero configuration gives safe defaults', async (t) => {
     smtpUrl: null,
     logLevel: 'info',
     rateLimits: true,
+    dpopNonce: true,
     passwordMinLength: 12,
     argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
     productName: 'Latchkey',

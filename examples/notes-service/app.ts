@@ -48,7 +48,8 @@ export async function buildNotesService(options: NotesServiceOptions): Promise<F
     await app.register(cors, {
       origin: [...options.corsOrigins],
       methods: ['GET', 'POST'],
-      allowedHeaders: ['authorization', 'content-type'],
+      allowedHeaders: ['authorization', 'content-type', 'dpop'],
+      exposedHeaders: ['www-authenticate'],
       maxAge: 600,
     })
   }

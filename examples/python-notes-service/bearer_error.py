@@ -23,6 +23,7 @@ DESCRIPTIONS = {
     "insufficient_scope": "The access token lacks the scope this request needs",
     "keys_unavailable": "Access tokens cannot be checked right now",
     "revocations_unavailable": "Access tokens cannot be checked right now",
+    "token_dpop_mismatch": "The access token must be presented with the scheme it is bound to",
 }
 
 
@@ -38,6 +39,17 @@ def bearer_error_response(error: VerifierError) -> JSONResponse:
             {"error": "temporarily_unavailable", "error_description": description},
             status_code=503,
             headers={"cache-control": "no-store", "retry-after": "5"},
+        )
+    if error.code == "token_dpop_mismatch":
+        # RFC 9449 §7.1: the challenge names the DPoP scheme; this example takes Bearer tokens only.
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": description},
+            status_code=401,
+            headers={
+                "www-authenticate": f'DPoP error="invalid_token", error_description="{description}", '
+                'algs="ES256 EdDSA RS256 PS256"',
+                "cache-control": "no-store",
+            },
         )
     if error.code == "token_missing":
         # §3.1: a request without credentials gets the challenge but no error code.

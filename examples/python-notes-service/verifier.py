@@ -210,4 +210,9 @@ class Verifier:
             raise VerifierError("token_missing", "no bearer token")
         if not match.group(1):
             raise VerifierError("token_malformed", "the bearer token is empty")
-        return self.verify(match.group(1))
+        claims = self.verify(match.group(1))
+        # RFC 9449 §7.2: a DPoP-bound token (cnf.jkt) is only good with a proof of its key, which
+        # this example does not check: refused rather than accepted as a bearer token.
+        if "cnf" in claims:
+            raise VerifierError("token_dpop_mismatch", "a DPoP-bound token was presented as a bearer token")
+        return claims

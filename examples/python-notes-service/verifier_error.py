@@ -18,6 +18,7 @@ VerifierErrorCode = Literal[
     "insufficient_scope",
     "keys_unavailable",
     "revocations_unavailable",
+    "token_dpop_mismatch",
 ]
 
 

@@ -36,6 +36,7 @@ export const ClientView = Type.Object({
   ]),
   jwks_uri: Nullable(Type.String()),
   jwks: Nullable(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })),
+  require_dpop: Type.Boolean(),
   created_at: Type.String(),
 })
 
@@ -76,6 +77,7 @@ export const ClientCreate = Type.Object(
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     first_party: Type.Optional(Type.Boolean()),
     ...ClientKeys,
+    require_dpop: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -89,6 +91,7 @@ export const ClientUpdate = Type.Object(
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     first_party: Type.Optional(Type.Boolean()),
     ...ClientKeys,
+    require_dpop: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )

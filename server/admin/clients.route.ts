@@ -47,6 +47,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         firstParty: body.first_party ?? false,
         jwksUri: body.jwks_uri ?? null,
         jwks: body.jwks ?? null,
+        requireDpop: body.require_dpop ?? false,
       })
       return reply.code(201).send(created)
     },
@@ -70,6 +71,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
         ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
         ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+        ...(body.require_dpop !== undefined ? { requireDpop: body.require_dpop } : {}),
       })
     },
   )

@@ -25,6 +25,8 @@ export function requireAdmin(deps: Pick<Deps, 'verifier' | 'findClient' | 'confi
     if (token === null) throw new InvalidToken('a bearer access token is required')
     const claims = await deps.verifier.verifyAccessToken(token)
     if (!claims) throw new InvalidToken()
+    // RFC 9449 §7.2: a DPoP-bound token is never good as a bearer token (the admin API takes bearer only).
+    if (claims.cnf !== undefined) throw new InvalidToken('a DPoP-bound access token is not accepted here')
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
     if (!aud.includes(deps.config.issuer)) throw new InvalidToken('the access token is not meant for Latchkey')
     const scopes = (claims.scope ?? '').split(' ')

@@ -36,6 +36,7 @@ function printClients(clients: ClientView[]): void {
     clients.map((c) => ({
       ...c,
       first_party: String(c.first_party),
+      require_dpop: String(c.require_dpop),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -80,6 +81,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'first-party': { type: 'boolean', default: false },
       'jwks-uri': { type: 'string' },
       'jwks-file': { type: 'string' },
+      'require-dpop': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -95,6 +97,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
     ...keys,
+    requireDpop: values['require-dpop'],
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -150,6 +153,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       'jwks-uri': { type: 'string' },
       'jwks-file': { type: 'string' },
+      'require-dpop': { type: 'boolean' },
+      'no-require-dpop': { type: 'boolean' },
     },
   )
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
@@ -160,6 +165,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
     ...(await readKeyOptions(values)),
+    ...(values['require-dpop'] === true ? { requireDpop: true } : {}),
+    ...(values['no-require-dpop'] === true ? { requireDpop: false } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

@@ -23,6 +23,8 @@ export interface ClientsTable {
   jwks_uri: string | null
   /** …or its public JSON Web Key Set, registered inline. At most one of the two is set. */
   jwks: string | null
+  /** 1: token requests must carry a DPoP proof (RFC 9449 §5.2). */
+  require_dpop: number
   created_at: number
   updated_at: number
 }

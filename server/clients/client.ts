@@ -38,6 +38,8 @@ export interface Client {
   jwksUri: string | null
   /** …its public keys registered inline (public members only). */
   jwks: JWK[] | null
+  /** Token requests must carry a DPoP proof (RFC 9449 §5.2, dpop_bound_access_tokens). */
+  requireDpop: boolean
   createdAt: number
 }
 
@@ -66,6 +68,7 @@ export function clientFromRow(row: ClientRow): Client {
     firstParty: row.first_party === 1,
     jwksUri: row.jwks_uri ?? null,
     jwks: row.jwks == null ? null : (JSON.parse(row.jwks) as { keys: JWK[] }).keys,
+    requireDpop: row.require_dpop === 1,
     createdAt: row.created_at,
   }
 }
@@ -83,6 +86,7 @@ export interface ClientView {
   token_endpoint_auth_method: TokenEndpointAuthMethod
   jwks_uri: string | null
   jwks: { keys: JWK[] } | null
+  require_dpop: boolean
   created_at: string
 }
 
@@ -99,6 +103,7 @@ export function viewClient(client: Client): ClientView {
     token_endpoint_auth_method: authMethodOf(client),
     jwks_uri: client.jwksUri,
     jwks: client.jwks === null ? null : { keys: client.jwks },
+    require_dpop: client.requireDpop,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

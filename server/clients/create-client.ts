@@ -21,6 +21,8 @@ export interface ClientRegistration {
   jwksUri?: string | null
   /** …or its public JSON Web Key Set itself (parsed JSON). At most one of the two; no secret then. */
   jwks?: unknown
+  /** Token requests must carry a DPoP proof (RFC 9449 §5.2). */
+  requireDpop?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -135,6 +137,7 @@ export async function createClient(
     first_party: registration.firstParty ? 1 : 0,
     jwks_uri: keys.jwksUri,
     jwks: keys.jwks,
+    require_dpop: registration.requireDpop ? 1 : 0,
     created_at: now,
     updated_at: now,
   }
@@ -160,6 +163,7 @@ export async function updateClient(
     audiences: changes.audiences ?? client.audiences,
     redirectUris: changes.redirectUris ?? client.redirectUris,
     firstParty: changes.firstParty ?? client.firstParty,
+    requireDpop: changes.requireDpop ?? client.requireDpop,
   }
   assertValidRegistration(registration, authority)
   // New keys replace the old ones (a jwks_uri replaces an inline set and the other way round); a
@@ -184,6 +188,7 @@ export async function updateClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    require_dpop: registration.requireDpop ? 1 : 0,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

@@ -13,6 +13,7 @@ import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '../mfa/mfa.table.js'
 import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
+import type { DpopProofJtisTable } from '../tokens/dpop-proof-jti.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -37,6 +38,7 @@ export interface Database {
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
   device_authorizations: DeviceAuthorizationsTable
+  dpop_proof_jtis: DpopProofJtisTable
 }
 
 export type Db = Kysely<Database>

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js'
 import { ASSERTION_ALGORITHMS } from '../clients/client-public-keys.js'
+import { dpopAlgorithms } from '../tokens/dpop-proof.js'
 
 /**
  * RFC 8414 authorization server metadata. It advertises only what exists: each capability adds
@@ -61,6 +62,8 @@ export function buildMetadata(
       'email_verified',
       'name',
     ],
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: [...dpopAlgorithms],
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
   }

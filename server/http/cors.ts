@@ -38,7 +38,9 @@ export default fp(async function corsPolicy(app: FastifyInstance, options: { ori
         origin: isCorsPath(request.url) && origin !== undefined && origins.has(origin),
         credentials: true,
         methods: ['GET', 'POST', 'DELETE'],
-        allowedHeaders: ['authorization', 'content-type', 'x-requested-with'],
+        allowedHeaders: ['authorization', 'content-type', 'x-requested-with', 'dpop'],
+        // RFC 9449 §8: a browser client must read the server's nonce.
+        exposedHeaders: ['dpop-nonce', 'www-authenticate'],
         maxAge: 600,
         strictPreflight: false,
       })

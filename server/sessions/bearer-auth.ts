@@ -34,7 +34,8 @@ export function requireUser(verify: VerifyAccessToken, audiences: string[]) {
     const token = readBearerToken(request)
     if (token === null) throw new InvalidToken('a bearer access token is required')
     const claims = await verify(token)
-    if (!claims || claims.sid === undefined) throw new InvalidToken()
+    // RFC 9449 §7.2: a DPoP-bound token is never good as a bearer token.
+    if (!claims || claims.sid === undefined || claims.cnf !== undefined) throw new InvalidToken()
     if (claims.client_id !== FIRST_PARTY_CLIENT_ID)
       throw new InvalidToken('the access token was issued to another app and is not valid for the Latchkey account API')
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud]

@@ -19,6 +19,8 @@ export interface SessionsTable {
   revoked_reason: string | null
   ip: string | null
   user_agent: string | null
+  /** RFC 7638 thumbprint of the DPoP key a public client's refresh tokens are bound to (RFC 9449 §5). */
+  dpop_jkt: string | null
 }
 
 export interface RefreshTokensTable {

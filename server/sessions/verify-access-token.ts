@@ -16,6 +16,8 @@ export interface AccessTokenClaims extends JWTPayload {
   exp: number
   scope?: string
   sid?: string
+  /** RFC 9449 §6.1: the DPoP key a bound token needs a proof of. */
+  cnf?: { jkt?: string }
 }
 
 type Verifier = ReturnType<typeof createLocalJWKSet>

@@ -10,6 +10,8 @@ export interface AccessTokenGrant {
   scopes: string[]
   /** Further claims (sid, auth_time, amr…); never overrides the registered ones above. */
   extraClaims?: Record<string, unknown>
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (cnf.jkt). */
+  dpopJkt?: string | null
 }
 
 export interface IssuedAccessToken {
@@ -37,6 +39,7 @@ export async function issueAccessToken(
     jti,
     client_id: grant.clientId,
     ...(grant.scopes.length > 0 ? { scope: grant.scopes.join(' ') } : {}),
+    ...(grant.dpopJkt == null ? {} : { cnf: { jkt: grant.dpopJkt } }),
   }
   const token = await deps.keystore.sign(claims, 'at+jwt')
   return { token, jti, expiresIn, expiresAt: (iat + expiresIn) * 1000 }

@@ -34,7 +34,7 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       if (claims) {
         return {
           active: true,
-          token_type: 'Bearer',
+          token_type: claims.cnf?.jkt === undefined ? 'Bearer' : 'DPoP',
           client_id: claims.client_id,
           sub: claims.sub,
           exp: claims.exp,
@@ -44,6 +44,7 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
           ...(claims.aud !== undefined ? { aud: claims.aud } : {}),
           ...(claims.scope !== undefined ? { scope: claims.scope } : {}),
           ...(claims.sid !== undefined ? { sid: claims.sid } : {}),
+          ...(claims.cnf?.jkt !== undefined ? { cnf: { jkt: claims.cnf.jkt } } : {}),
         }
       }
       const refresh = await findRefreshTokenByHash(deps.db, hashOpaqueToken(request.body.token))

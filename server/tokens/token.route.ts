@@ -12,8 +12,9 @@ import { deviceCodeGrant } from './grants/device-code.js'
 import { tokenExchangeGrant } from './grants/token-exchange.js'
 import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT } from '../clients/client.js'
 import { ErrorResponse, TokenRequest, TokenResponse } from './token.schema.js'
+import { checkTokenRequestProof, type DpopBinding } from './dpop-token-request.js'
 
-type Grant = (deps: Deps, client: Client, params: TokenRequest) => Promise<TokenResponse>
+type Grant = (deps: Deps, client: Client, params: TokenRequest, dpop: DpopBinding) => Promise<TokenResponse>
 
 const grants: Record<string, Grant> = {
   client_credentials: clientCredentialsGrant,
@@ -40,10 +41,13 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
       const grant = Object.hasOwn(grants, request.body.grant_type) ? grants[request.body.grant_type] : undefined
       if (!grant) throw new UnsupportedGrantType(`grant_type ${request.body.grant_type} is not supported`)
       const client = await authenticateClient(deps, request.headers, request.body)
-      const response = await grant(deps, client, request.body)
+      const dpop = await checkTokenRequestProof(deps, request.headers, client)
+      const response = await grant(deps, client, request.body, dpop)
       deps.metrics.tokensIssued.inc({ grant: request.body.grant_type })
       // RFC 6749 §5.1
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+      // RFC 9449 §8.2: the next nonce comes with each answer.
+      if (dpop.jkt !== null && deps.config.dpopNonce) reply.header('dpop-nonce', deps.dpop.nonces.current())
       return response
     },
   )

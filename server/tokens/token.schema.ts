@@ -39,7 +39,7 @@ export type TokenRequest = Static<typeof TokenRequest>
 /** RFC 6749 §5.1 */
 export const TokenResponse = Type.Object({
   access_token: Type.String(),
-  token_type: Type.Literal('Bearer'),
+  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('DPoP')]),
   expires_in: Type.Integer(),
   refresh_token: Type.Optional(Type.String()),
   scope: Type.Optional(Type.String()),
@@ -80,4 +80,6 @@ export const IntrospectionResponse = Type.Object({
   iss: Type.Optional(Type.String()),
   jti: Type.Optional(Type.String()),
   sid: Type.Optional(Type.String()),
+  // RFC 9449 §6.2
+  cnf: Type.Optional(Type.Object({ jkt: Type.String() })),
 })

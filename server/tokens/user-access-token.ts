@@ -9,6 +9,7 @@ export async function issueUserAccessToken(
   deps: Pick<Deps, 'keystore' | 'config' | 'clock'>,
   user: User,
   session: Session,
+  dpopJkt: string | null = null,
 ): Promise<IssuedAccessToken> {
   // Only what the grant's scopes release (OIDC Core §5.4); the first-party app sees the email.
   const { email, email_verified } = releasedClaims(user, session)
@@ -17,6 +18,7 @@ export async function issueUserAccessToken(
     clientId: session.clientId,
     audience: session.audience,
     scopes: session.scopes,
+    dpopJkt,
     extraClaims: {
       sid: session.id,
       auth_time: Math.floor(session.authTime / 1000),

@@ -60,6 +60,11 @@ for (const dialect of testDialects()) {
       'reports:read reports:write',
     ])
     t.equal(updated.scope, 'reports:read reports:write')
+    t.equal(updated.require_dpop, false)
+    const strict = await json(['clients', 'create', '--name', 'strict', '--require-dpop'])
+    t.equal(strict.require_dpop, true, 'clients create --require-dpop')
+    const relaxed = await json(['clients', 'update', String(strict.client_id), '--no-require-dpop'])
+    t.equal(relaxed.require_dpop, false, 'clients update --no-require-dpop')
     const cliRotated = await json(['clients', 'rotate-secret', String(reports.client_id), '--revoke-old'])
     t.equal(cliRotated.previous_secret_expires_at, null)
     t.type(cliRotated.client_secret, 'string')

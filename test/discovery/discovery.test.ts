@@ -58,6 +58,7 @@ t.test('metadata advertises only what exists, with the configured issuer', async
         'email_verified',
         'name',
       ],
+      dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
     })

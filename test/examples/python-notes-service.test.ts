@@ -7,6 +7,9 @@ import { freePort } from '../helpers/free-port.js'
 import { grantNotes, NOTES_AUDIENCE, startLatchkey, type ListeningLatchkey } from '../helpers/resource-service.js'
 import { testDialects, type Tap } from '../helpers/test-database.js'
 import { browserHeaders, claimsOf, login } from '../helpers/users.js'
+import { findUserById } from '../../server/users/user.store.js'
+import { findSessionById } from '../../server/sessions/session.store.js'
+import { issueUserAccessToken } from '../../server/tokens/user-access-token.js'
 
 const serviceDir = path.resolve(import.meta.dirname, '../../examples/python-notes-service')
 // Debian's interpreter, where apt installs python3-fastapi & co. (a python3 earlier on PATH, e.g.
@@ -141,6 +144,20 @@ for (const dialect of testDialects()) {
         error: 'insufficient_scope',
         error_description: 'The access token lacks the scope this request needs',
       })
+    })
+
+    t.test('a DPoP-bound token presented as Bearer is refused with a DPoP challenge', async (t) => {
+      const user = (await findUserById(latchkey.deps.db, ada.userId))!
+      const session = (await findSessionById(latchkey.deps.db, ada.sessionId))!
+      const bound = await issueUserAccessToken(latchkey.deps, user, session, 'x'.repeat(43))
+      const res = await readNotes(base, ada.userId, bound.token)
+      const description = 'The access token must be presented with the scheme it is bound to'
+      t.same(res.status, 401)
+      t.same(res.body, { error: 'invalid_token', error_description: description })
+      t.equal(
+        res.challenge,
+        `DPoP error="invalid_token", error_description="${description}", algs="ES256 EdDSA RS256 PS256"`,
+      )
     })
 
     t.test('no token, and forged, foreign or expired tokens are refused', async (t) => {

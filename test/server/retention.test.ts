@@ -101,8 +101,10 @@ for (const dialect of testDialects()) {
       t.equal(purged.audit_events, backlog)
       t.same(await testApp.deps.db.selectFrom('audit_events').select('event').execute(), [{ event: 'login.succeeded' }])
       const deletes = deleteStatements(await testApp.app.inject('/metrics')) - deletesBefore
-      // Three batches for the audit events, one (empty) statement for each other table.
-      t.equal(deletes, 3 + 9, 'one DELETE per batch')
+      // Three batches for the audit events, one (empty) statement for each other table purged.
+      const otherTables = Object.keys(purged).filter((table) => table !== 'audit_events').length
+      t.ok(otherTables >= 9, `${otherTables} other tables are purged`)
+      t.equal(deletes, 3 + otherTables, 'one DELETE per batch')
     })
   })
 }

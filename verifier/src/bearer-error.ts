@@ -1,5 +1,6 @@
 import type { VerifierError } from './errors.js'
 import { isVerifierError } from './errors.js'
+import { DPOP_ALGORITHMS } from './dpop.js'
 
 export interface BearerErrorResponse {
   statusCode: 401 | 403 | 503
@@ -21,6 +22,8 @@ const descriptions: Record<VerifierError['code'], string> = {
   insufficient_scope: 'The access token lacks the scope this request needs',
   keys_unavailable: 'Access tokens cannot be checked right now',
   revocations_unavailable: 'Access tokens cannot be checked right now',
+  token_dpop_mismatch: 'The access token must be presented with the scheme it is bound to',
+  dpop_proof_invalid: 'The DPoP proof is missing or invalid',
 }
 
 /**
@@ -38,6 +41,16 @@ export function bearerErrorResponse(error: VerifierError, options: { realm?: str
       statusCode: 503,
       headers: { 'cache-control': 'no-store', 'retry-after': '5' },
       body: { error: 'temporarily_unavailable', error_description: description },
+    }
+  }
+  if (error.code === 'token_dpop_mismatch' || error.code === 'dpop_proof_invalid') {
+    // RFC 9449 §7.1: the challenge names the DPoP scheme and the algorithms a proof may use.
+    const code = error.code === 'dpop_proof_invalid' ? 'invalid_dpop_proof' : 'invalid_token'
+    params.push(`error="${code}"`, `error_description="${description}"`, `algs="${DPOP_ALGORITHMS.join(' ')}"`)
+    return {
+      statusCode: 401,
+      headers: { 'www-authenticate': `DPoP ${params.join(', ')}`, 'cache-control': 'no-store' },
+      body: { error: code, error_description: description },
     }
   }
   if (error.code === 'token_missing') {

@@ -11,6 +11,7 @@ import { assertFetchableUrl, assertIssuerUrl, discoverIssuer } from './discovery
 import { VerifierError } from './errors.js'
 import { createKeySet } from './key-set.js'
 import { createRevocationList } from './revocation-list.js'
+import { checkDpopProof, createMemoryDpopReplayStore, type DpopReplayStore, type DpopRequest } from './dpop.js'
 
 export interface VerifierOptions {
   /** The issuer exactly as Latchkey's `iss` (LATCHKEY_ISSUER), e.g. `https://id.example.com`. */
@@ -41,6 +42,11 @@ export interface VerifierOptions {
    * miss a revocation. Default 10 minutes (at least two poll intervals); `Infinity` keeps accepting on the last list.
    */
   maxRevocationStalenessMs?: number
+  /**
+   * DPoP (RFC 9449) for tokens bound to a key (cnf.jkt): where proof jtis are remembered (default
+   * in memory, one process only) and how far a proof's iat may be from our clock (default 60 s).
+   */
+  dpop?: { replayStore?: DpopReplayStore; iatWindowSeconds?: number }
 }
 
 /** RFC 9068 §2.2 claims of a Latchkey access token. */
@@ -57,6 +63,8 @@ export interface AccessTokenClaims extends JWTPayload {
   sid?: string
   auth_time?: number
   amr?: string[]
+  /** RFC 9449 §6.1: the token is bound to the DPoP key with this RFC 7638 thumbprint. */
+  cnf?: { jkt?: string }
 }
 
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk'] as const
@@ -151,6 +159,13 @@ export function createVerifier(options: VerifierOptions) {
     requiredClaims: REQUIRED_CLAIMS,
   }
   const usesSystemClock = options.clock === undefined
+  const iatWindowSeconds = options.dpop?.iatWindowSeconds ?? 60
+  if (!(iatWindowSeconds > 0 && iatWindowSeconds <= 300)) throw new TypeError('dpop.iatWindowSeconds must be 1 to 300')
+  const dpopOptions = {
+    replayStore: options.dpop?.replayStore ?? createMemoryDpopReplayStore({ clock }),
+    clock,
+    iatWindowSeconds,
+  }
 
   async function getKey(header: JWTHeaderParameters): Promise<CryptoKey> {
     // RFC 8725 §3.10: keys come from the issuer's published set only, never from the token.
@@ -194,9 +209,27 @@ export function createVerifier(options: VerifierOptions) {
     return claims
   }
 
-  /** Reads `Authorization: Bearer <token>` (RFC 6750 §2.1) and verifies the token. */
-  async function authenticate(authorization: string | string[] | undefined): Promise<AccessTokenClaims> {
-    return verify(bearerTokenOf(authorization))
+  /**
+   * Reads `Authorization: Bearer <token>` (RFC 6750 §2.1) or, given the request's DPoP context,
+   * `Authorization: DPoP <token>` with its proof (RFC 9449 §7.1), and verifies the token. A
+   * DPoP-bound token (cnf.jkt) presented as Bearer is refused, and so is an unbound one as DPoP.
+   */
+  async function authenticate(
+    authorization: string | string[] | undefined,
+    dpop?: DpopRequest,
+  ): Promise<AccessTokenClaims> {
+    const isDpop = dpop !== undefined && typeof authorization === 'string' && /^dpop /i.test(authorization.slice(0, 5))
+    const token = isDpop ? schemeTokenOf(authorization, 'dpop') : bearerTokenOf(authorization)
+    const claims = await verify(token)
+    const jkt = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : undefined
+    if (!isDpop) {
+      if (claims.cnf !== undefined)
+        throw new VerifierError('token_dpop_mismatch', 'a DPoP-bound token was presented as a bearer token')
+      return claims
+    }
+    if (jkt === undefined) throw new VerifierError('token_dpop_mismatch', 'the token is not DPoP-bound')
+    await checkDpopProof(dpop, token, jkt, dpopOptions)
+    return claims
   }
 
   return {
@@ -233,6 +266,12 @@ export type Verifier = ReturnType<typeof createVerifier>
  * quadratic time on `Bearer` + many spaces + `a b`.
  */
 export function bearerTokenOf(authorization: string | string[] | undefined): string {
+  return schemeTokenOf(authorization, 'bearer')
+}
+
+/** The token after `scheme` (lower case), scanned as bearerTokenOf describes. */
+function schemeTokenOf(authorization: string | string[] | undefined, scheme: 'bearer' | 'dpop'): string {
+  const SCHEME = scheme
   if (authorization === undefined || Array.isArray(authorization))
     throw new VerifierError('token_missing', 'no bearer token')
   if (authorization.length > MAX_AUTHORIZATION_LENGTH)
@@ -250,8 +289,6 @@ export function bearerTokenOf(authorization: string | string[] | undefined): str
   if (stop === start) throw new VerifierError('token_malformed', 'the bearer token is empty')
   return authorization.slice(start, stop)
 }
-
-const SCHEME = 'bearer'
 
 /** What JavaScript's `\s` matches: one code unit at a time, so nothing can backtrack. */
 function isWhitespace(code: number): boolean {

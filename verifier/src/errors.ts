@@ -23,6 +23,10 @@ export type VerifierErrorCode =
   | 'keys_unavailable'
   /** The revocation feed has never been loaded, so revocations cannot be checked. */
   | 'revocations_unavailable'
+  /** RFC 9449: a DPoP-bound token (cnf.jkt) was presented as a Bearer token, or a DPoP one is not bound. */
+  | 'token_dpop_mismatch'
+  /** RFC 9449 §7.1: the DPoP proof is missing, invalid, replayed or signed by another key. */
+  | 'dpop_proof_invalid'
 
 export class VerifierError extends Error {
   override readonly name = 'VerifierError'

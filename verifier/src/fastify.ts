@@ -15,6 +15,12 @@ export interface LatchkeyAuthOptions {
   verifier: Verifier
   /** RFC 6750 §3 realm in the challenge. */
   realm?: string
+  /**
+   * This service's origin as clients address it (`https://notes.example.com`), for the htu of
+   * DPoP proofs; default the request's own protocol and host (which believes X-Forwarded-* only as
+   * far as Fastify's trustProxy says).
+   */
+  origin?: string
 }
 
 function send(reply: FastifyReply, answer: ReturnType<typeof bearerErrorResponse>): FastifyReply {
@@ -31,7 +37,12 @@ async function latchkeyAuthPlugin(fastify: FastifyInstance, options: LatchkeyAut
   const realm = options.realm === undefined ? {} : { realm: options.realm }
   fastify.addHook('onRequest', async (request, reply) => {
     try {
-      request.auth = await options.verifier.authenticate(request.headers.authorization)
+      const origin = options.origin ?? `${request.protocol}://${request.host}`
+      request.auth = await options.verifier.authenticate(request.headers.authorization, {
+        proof: request.headers.dpop,
+        method: request.method,
+        url: `${origin}${request.url.split('?')[0]}`,
+      })
     } catch (error) {
       return send(reply, toBearerErrorResponse(error, realm))
     }

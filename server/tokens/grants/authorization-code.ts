@@ -16,6 +16,8 @@ import { findUserById } from '../../users/user.store.js'
 import { issueIdToken } from '../id-token.js'
 import { isWellFormedCodeVerifier, verifyS256 } from '../pkce.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
+import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
+import { bindRefreshTokensToKey } from '../dpop-refresh.js'
 
 const invalidCode = () => new InvalidGrant('authorization code is invalid, expired or already used')
 
@@ -24,7 +26,12 @@ const invalidCode = () => new InvalidGrant('authorization code is invalid, expir
  * rotated like any other) and, for `openid`, an ID token. A code works once; presented again it
  * fails and the session its first use opened is revoked (RFC 6749 §4.1.2).
  */
-export async function authorizationCodeGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
+export async function authorizationCodeGrant(
+  deps: Deps,
+  client: Client,
+  params: TokenRequest,
+  dpop?: DpopBinding,
+): Promise<TokenResponse> {
   if (!client.grantTypes.includes('authorization_code'))
     throw new UnauthorizedClient('this client may not use the authorization_code grant')
   if (params.code === undefined) throw new InvalidRequest('code is required')
@@ -72,7 +79,8 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     await revokeReplayedSession(deps, session.id, client.id, now)
     throw invalidCode()
   }
-  const access = await issueUserAccessToken(deps, user, session)
+  await bindRefreshTokensToKey(deps, client, session.id, dpop)
+  const access = await issueUserAccessToken(deps, user, session, dpop?.jkt)
   const idToken = scopes.includes('openid')
     ? await issueIdToken(deps, {
         user,
@@ -87,7 +95,7 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     : null
   return {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: tokenTypeFor(dpop),
     expires_in: access.expiresIn,
     ...(client.grantTypes.includes('refresh_token') ? { refresh_token: refreshToken } : {}),
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),

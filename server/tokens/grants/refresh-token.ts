@@ -6,16 +6,24 @@ import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
 import { parseScope } from '../../clients/scope.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
+import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
+import { assertRefreshTokenKey } from '../dpop-refresh.js'
 
 /**
  * RFC 6749 §6: a refresh token for a new access token and a rotated refresh token (RFC 9700
  * §4.14.2). The client must be the one the family was issued to; a scope may narrow the new access
  * token but never widen it.
  */
-export async function refreshTokenGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
+export async function refreshTokenGrant(
+  deps: Deps,
+  client: Client,
+  params: TokenRequest,
+  dpop?: DpopBinding,
+): Promise<TokenResponse> {
   if (!client.grantTypes.includes('refresh_token'))
     throw new UnauthorizedClient('this client may not use the refresh_token grant')
   if (params.refresh_token === undefined) throw new InvalidRequest('refresh_token is required')
+  await assertRefreshTokenKey(deps, params.refresh_token, dpop)
   const rotated = await rotateRefreshToken(deps, params.refresh_token, client.id, { ip: null })
   const session = rotated.session
   let scopes = session.scopes
@@ -27,10 +35,10 @@ export async function refreshTokenGrant(deps: Deps, client: Client, params: Toke
   }
   const user = await findUserById(deps.db, session.userId)
   if (!user || user.disabled) throw new InvalidGrant('the user of this grant can no longer sign in')
-  const access = await issueUserAccessToken(deps, user, { ...session, scopes })
+  const access = await issueUserAccessToken(deps, user, { ...session, scopes }, dpop?.jkt)
   return {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: tokenTypeFor(dpop),
     expires_in: access.expiresIn,
     refresh_token: rotated.refreshToken,
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),

@@ -1,0 +1,126 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import { createVerifier, type DpopReplayStore } from '@latchkey/verifier'
+import { latchkeyAuth } from '@latchkey/verifier/fastify'
+import { registerClient } from '../helpers/build-test-app.js'
+import { makeProof, proofKey } from '../helpers/dpop.js'
+import { NOTES_AUDIENCE, startLatchkey } from '../helpers/resource-service.js'
+
+const ORIGIN = 'https://notes.example.com'
+const NOTES_URL = `${ORIGIN}/notes`
+const DPOP_CHALLENGE = (error: string, description: string) =>
+  `DPoP error="${error}", error_description="${description}", algs="ES256 EdDSA RS256 PS256"`
+
+t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
+  const latchkey = await startLatchkey(t, 'sqlite')
+  const client = await registerClient(latchkey, { audiences: [NOTES_AUDIENCE] })
+  const key = await proofKey()
+  const now = () => latchkey.clock.now()
+  const tokenUrl = `${latchkey.issuer}/oauth/token`
+  const requestToken = (dpop?: string) =>
+    fetch(tokenUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: client.basic,
+        ...(dpop === undefined ? {} : { dpop }),
+      },
+      body: 'grant_type=client_credentials',
+    })
+  const first = await requestToken(await makeProof(key, now(), { htm: 'POST', htu: tokenUrl }))
+  t.equal(first.status, 400, 'the nonce dance')
+  const nonce = first.headers.get('dpop-nonce')!
+  const issued = await requestToken(await makeProof(key, now(), { htm: 'POST', htu: tokenUrl, nonce }))
+  const dpopToken = ((await issued.json()) as { access_token: string }).access_token
+  const bearerToken = ((await (await requestToken()).json()) as { access_token: string }).access_token
+
+  const claimed: string[] = []
+  const seen = new Set<string>()
+  // A store of our own, as a service with several instances would plug in (Redis, say).
+  const replayStore: DpopReplayStore = {
+    async claim(key) {
+      claimed.push(key)
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    },
+  }
+  const verifier = createVerifier({
+    issuer: latchkey.issuer,
+    audience: NOTES_AUDIENCE,
+    clock: now,
+    onError: () => {},
+    dpop: { replayStore },
+  })
+  const app = Fastify()
+  await app.register(latchkeyAuth, { verifier, origin: ORIGIN })
+  app.get('/notes', async (request) => ({ sub: request.auth?.sub }))
+  t.teardown(async () => {
+    verifier.close()
+    await app.close()
+  })
+  const notes = (authorization: string, dpop?: string) =>
+    app.inject({ method: 'GET', url: '/notes?page=2', headers: { authorization, ...(dpop ? { dpop } : {}) } })
+  const goodProof = () => makeProof(key, now(), { htm: 'GET', htu: NOTES_URL, accessToken: dpopToken })
+
+  t.test('a DPoP token with a proof of its key is accepted', async (t) => {
+    const res = await notes(`DPoP ${dpopToken}`, await goodProof())
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), { sub: client.id })
+    t.equal(claimed.length, 1, 'the jti went to the pluggable store')
+  })
+
+  t.test('the same proof twice is a replay', async (t) => {
+    const proof = await goodProof()
+    t.equal((await notes(`DPoP ${dpopToken}`, proof)).statusCode, 200)
+    const res = await notes(`DPoP ${dpopToken}`, proof)
+    t.equal(res.statusCode, 401)
+    t.same(res.json(), { error: 'invalid_dpop_proof', error_description: 'The DPoP proof is missing or invalid' })
+    t.equal(
+      res.headers['www-authenticate'],
+      DPOP_CHALLENGE('invalid_dpop_proof', 'The DPoP proof is missing or invalid'),
+    )
+  })
+
+  t.test('a DPoP-bound token presented as Bearer is refused with a DPoP challenge', async (t) => {
+    const res = await notes(`Bearer ${dpopToken}`)
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_token')
+    t.equal(
+      res.headers['www-authenticate'],
+      DPOP_CHALLENGE('invalid_token', 'The access token must be presented with the scheme it is bound to'),
+    )
+  })
+
+  t.test('an unbound token still works as Bearer and is refused as DPoP', async (t) => {
+    t.equal((await notes(`Bearer ${bearerToken}`)).statusCode, 200)
+    const asDpop = await notes(
+      `DPoP ${bearerToken}`,
+      await makeProof(key, now(), { htm: 'GET', htu: NOTES_URL, accessToken: bearerToken }),
+    )
+    t.equal(asDpop.statusCode, 401)
+    t.equal(asDpop.json().error, 'invalid_token')
+  })
+
+  t.test('proofs that fail a check are refused', async (t) => {
+    const other = await proofKey()
+    const iat = Math.floor(now() / 1000)
+    const cases: [string, string | undefined][] = [
+      ['no proof', undefined],
+      ['wrong htm', await makeProof(key, now(), { htm: 'POST', htu: NOTES_URL, accessToken: dpopToken })],
+      ['wrong htu', await makeProof(key, now(), { htm: 'GET', htu: `${ORIGIN}/other`, accessToken: dpopToken })],
+      ['no ath', await makeProof(key, now(), { htm: 'GET', htu: NOTES_URL })],
+      ['ath of another token', await makeProof(key, now(), { htm: 'GET', htu: NOTES_URL, accessToken: bearerToken })],
+      [
+        'stale iat',
+        await makeProof(key, now(), { htm: 'GET', htu: NOTES_URL, accessToken: dpopToken, iat: iat - 300 }),
+      ],
+      ['another key', await makeProof(other, now(), { htm: 'GET', htu: NOTES_URL, accessToken: dpopToken })],
+    ]
+    for (const [name, proof] of cases) {
+      const res = await notes(`DPoP ${dpopToken}`, proof)
+      t.equal(res.statusCode, 401, name)
+      t.equal(res.json().error, 'invalid_dpop_proof', name)
+    }
+  })
+})
