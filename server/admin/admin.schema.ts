@@ -29,6 +29,7 @@ export const ClientView = Type.Object({
   audiences: Type.Array(Type.String()),
   redirect_uris: Type.Array(Type.String()),
   first_party: Type.Boolean(),
+  introspection: Type.Boolean(),
   created_at: Type.String(),
 })
 
@@ -57,6 +58,7 @@ export const ClientCreate = Type.Object(
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     first_party: Type.Optional(Type.Boolean()),
+    introspection: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -69,6 +71,7 @@ export const ClientUpdate = Type.Object(
     audiences: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     first_party: Type.Optional(Type.Boolean()),
+    introspection: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )

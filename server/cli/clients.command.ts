@@ -35,6 +35,7 @@ function printClients(clients: ClientView[]): void {
     clients.map((c) => ({
       ...c,
       first_party: String(c.first_party),
+      introspection: String(c.introspection),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -55,6 +56,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
       'first-party': { type: 'boolean', default: false },
+      introspect: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -68,6 +70,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     audiences: values.audience ?? [],
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
+    introspection: values.introspect,
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -115,14 +118,18 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--introspect|--no-introspect]',
     {
       name: { type: 'string' },
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
+      introspect: { type: 'boolean' },
+      'no-introspect': { type: 'boolean' },
     },
   )
+  if (values.introspect === true && values['no-introspect'] === true)
+    throw new CliError('clients update takes --introspect or --no-introspect, not both')
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
   const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : undefined)
   const changes = {
@@ -130,6 +137,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(str(values.scope) !== undefined ? { scopes: str(values.scope)!.split(/\s+/).filter(Boolean) } : {}),
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
+    ...(values.introspect === true ? { introspection: true } : {}),
+    ...(values['no-introspect'] === true ? { introspection: false } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

@@ -19,6 +19,8 @@ export interface ClientsTable {
   redirect_uris: string
   /** 1: the operator's own app, which skips the consent page. */
   first_party: number
+  /** 1: may introspect tokens for its audiences (RFC 7662 §2.1); 0 by default. */
+  introspection: number
   created_at: number
   updated_at: number
 }

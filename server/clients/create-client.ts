@@ -16,6 +16,8 @@ export interface ClientRegistration {
   redirectUris: string[]
   /** The operator's own app: signs users in without a consent page. */
   firstParty?: boolean
+  /** May introspect tokens whose audience is one of its audiences (confidential clients only). */
+  introspection?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -67,6 +69,11 @@ function assertValidRegistration(
     if (!isScopeToken(scope)) throw new ClientRegistrationError(`scope "${scope}" is not a valid scope token`)
   }
   registration.audiences.forEach(assertAudience)
+  // RFC 7662 §2.1: the caller of the introspection endpoint must authenticate.
+  if (registration.introspection === true && type === 'public')
+    throw new ClientRegistrationError('a public client cannot introspect tokens')
+  if (registration.introspection === true && registration.audiences.length === 0)
+    throw new ClientRegistrationError('introspection needs at least one audience')
   registration.redirectUris.forEach(assertRedirectUri)
   if (registration.grantTypes.includes('authorization_code') && registration.redirectUris.length === 0) {
     throw new ClientRegistrationError('authorization_code needs at least one redirect URI')
@@ -95,6 +102,7 @@ export async function createClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    introspection: registration.introspection ? 1 : 0,
     created_at: now,
     updated_at: now,
   }
@@ -120,6 +128,7 @@ export async function updateClient(
     audiences: changes.audiences ?? client.audiences,
     redirectUris: changes.redirectUris ?? client.redirectUris,
     firstParty: changes.firstParty ?? client.firstParty,
+    introspection: changes.introspection ?? client.introspection,
   }
   assertValidRegistration(registration, authority)
   const row = {
@@ -129,6 +138,7 @@ export async function updateClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    introspection: registration.introspection ? 1 : 0,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

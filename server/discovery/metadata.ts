@@ -7,6 +7,9 @@ import type { Config } from '../config.js'
 export function buildMetadata(
   config: Pick<Config, 'issuer' | 'signingAlg'>,
   grantTypes: string[],
+  // Every algorithm of a published key: during an algorithm change the old key still signs (or its
+  // tokens still verify) while the new one waits, and clients must accept both.
+  signingAlgs: string[] = [config.signingAlg],
 ): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
@@ -29,11 +32,11 @@ export function buildMetadata(
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     userinfo_endpoint: url('/oauth/userinfo'),
     // RFC 9068 §2.1 access tokens are signed with this algorithm.
-    access_token_signing_alg_values_supported: [config.signingAlg],
+    access_token_signing_alg_values_supported: signingAlgs,
     // OpenID Connect Discovery §3
     scopes_supported: ['openid', 'email', 'profile'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: [config.signingAlg],
+    id_token_signing_alg_values_supported: signingAlgs,
     claims_supported: [
       'iss',
       'sub',

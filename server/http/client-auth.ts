@@ -3,6 +3,7 @@ import { InvalidClient, InvalidRequest } from '../errors.js'
 import type { Client } from '../clients/client.js'
 import type { FindClient } from '../clients/client-lookup.js'
 import { clientSecretMatches } from '../clients/client-secret.js'
+import { hasControlCharacter } from './control-characters.js'
 
 type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
@@ -28,11 +29,18 @@ function readBasic(authorization: string): { clientId: string; secret: string } 
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon < 1) throw new InvalidClient('malformed Basic credentials')
+  let credentials: { clientId: string; secret: string }
   try {
-    return { clientId: decodeBasicPart(decoded.slice(0, colon)), secret: decodeBasicPart(decoded.slice(colon + 1)) }
+    credentials = {
+      clientId: decodeBasicPart(decoded.slice(0, colon)),
+      secret: decodeBasicPart(decoded.slice(colon + 1)),
+    }
   } catch {
     throw new InvalidClient('malformed Basic credentials')
   }
+  // The client id is looked up in the database, where PostgreSQL refuses NUL in text.
+  if (hasControlCharacter(credentials.clientId)) throw new InvalidClient('malformed Basic credentials')
+  return credentials
 }
 
 /** Which credentials the request carries; more than one method at once is invalid_request (RFC 6749 §2.3). */
