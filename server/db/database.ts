@@ -11,6 +11,7 @@ import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '../mfa/mfa.table.js'
+import type { AccessTokenLifetimesTable } from '../tokens/access-token-lifetime.table.js'
 import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
 
 export interface Database {
@@ -34,6 +35,7 @@ export interface Database {
   mfa_challenges: MfaChallengesTable
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
+  access_token_lifetimes: AccessTokenLifetimesTable
 }
 
 export type Db = Kysely<Database>
