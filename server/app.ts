@@ -49,6 +49,7 @@ import passkeyLoginRoute from './account/passkey-login.route.js'
 import webauthnScriptRoute from './pages/webauthn-script.route.js'
 import securityPage from './account/security-page.route.js'
 import { requireAdmin } from './admin/require-admin.js'
+import controlCharacters from './http/control-characters.js'
 import adminClientsRoute from './admin/clients.route.js'
 import adminUsersRoute from './admin/users.route.js'
 import adminSessionsRoute from './admin/sessions.route.js'
@@ -82,6 +83,7 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(requestMetrics, { metrics: deps.metrics })
   await app.register(overload, { maxEventLoopDelayMs: deps.config.maxEventLoopDelayMs })
   await app.register(formBody)
+  await app.register(controlCharacters)
   // CORS only exists for the origins configured; with none, no request pays for the check.
   if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
   await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })

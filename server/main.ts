@@ -20,6 +20,7 @@ import { keysDb } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import type { Deps } from './deps.js'
 import { startMaintenance } from './maintenance.js'
+import { stampAccessTokenLifetime } from './tokens/access-token-lifetime.store.js'
 import { startWalCheckpointer } from './db/wal-checkpointer.js'
 import { createMailer } from './mail/mailer.js'
 import { startOutboxWorker } from './mail/deliver-outbox.js'
@@ -60,6 +61,8 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
   try {
     const applied = await migrateToLatest(db)
     if (applied.length > 0) log.info({ event: 'db.migrated', migrations: applied }, 'database migrated')
+    // The revocation feed keeps entries as long as any lifetime in use can keep a token alive.
+    await stampAccessTokenLifetime(db, config.accessTokenTtlMs, clock.now())
     const kek = loadKek(config, log)
     keystore = await openKeystore({ db: keysDb(db), config, kek, log, clock })
     const opened = keystore
@@ -110,6 +113,9 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
       deps,
       async close() {
         await app.close()
+        await stampAccessTokenLifetime(db, config.accessTokenTtlMs, clock.now()).catch((error: unknown) =>
+          log.warn({ event: 'token_lifetime.stamp_failed', err: error }, 'could not record the token lifetime'),
+        )
         opened.close()
         deps.mailer.close()
         await db.destroy()

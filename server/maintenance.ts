@@ -11,6 +11,12 @@ import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
 import { deleteAuditEventsBefore } from './audit/audit-event.store.js'
 import { deleteExpiredAssertionJtis } from './clients/client-assertion-jti.store.js'
 import { deleteExpiredDpopProofJtis } from './tokens/dpop-proof-jti.store.js'
+import {
+  findLifetimesInReach,
+  longestLifetimeInReach,
+  stampAccessTokenLifetime,
+  type UsedLifetime,
+} from './tokens/access-token-lifetime.store.js'
 
 /**
  * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
@@ -24,11 +30,11 @@ const MAX_BATCHES_PER_RUN = 40
 type MaintenanceDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'metrics'>
 
 /** What each table may lose, and from when (epoch ms), at `now`. */
-function retentionRules(deps: MaintenanceDeps, now: number) {
+function retentionRules(deps: MaintenanceDeps, now: number, lifetimes: UsedLifetime[]) {
   const { db, config } = deps
   // An access token can be presented until its expiry plus clock skew: the session it names must
-  // still be found (or listed in the revocation feed) until then.
-  const accessTokenReach = config.accessTokenTtlMs + config.clockSkewMs
+  // still be found (or listed in the revocation feed) until then, under the longest lifetime in use.
+  const accessTokenReach = longestLifetimeInReach(config.accessTokenTtlMs, lifetimes) + config.clockSkewMs
   return [
     // Before sessions: a long session's used tokens go batch by batch, not in one cascade.
     { table: 'refresh_tokens', purge: (n: number) => deleteRefreshTokensIdleBefore(db, now, n) },
@@ -66,8 +72,10 @@ export async function runMaintenance(deps: MaintenanceDeps): Promise<Record<stri
   const started = performance.now()
   const now = deps.clock.now()
   const purged: Record<string, number> = {}
+  await stampAccessTokenLifetime(deps.db, deps.config.accessTokenTtlMs, now)
+  const lifetimes = await findLifetimesInReach(deps.db, now, deps.config.clockSkewMs)
   await eraseExpiredSuccessors(deps.db, now)
-  for (const { table, purge } of retentionRules(deps, now)) {
+  for (const { table, purge } of retentionRules(deps, now, lifetimes)) {
     let total = 0
     for (let batch = 0; batch < MAX_BATCHES_PER_RUN; batch++) {
       const deleted = await purge(RETENTION_BATCH_SIZE)

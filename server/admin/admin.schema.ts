@@ -37,6 +37,7 @@ export const ClientView = Type.Object({
   jwks_uri: Nullable(Type.String()),
   jwks: Nullable(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })),
   require_dpop: Type.Boolean(),
+  introspection: Type.Boolean(),
   created_at: Type.String(),
 })
 
@@ -78,6 +79,7 @@ export const ClientCreate = Type.Object(
     first_party: Type.Optional(Type.Boolean()),
     ...ClientKeys,
     require_dpop: Type.Optional(Type.Boolean()),
+    introspection: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -92,6 +94,7 @@ export const ClientUpdate = Type.Object(
     first_party: Type.Optional(Type.Boolean()),
     ...ClientKeys,
     require_dpop: Type.Optional(Type.Boolean()),
+    introspection: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )

@@ -48,6 +48,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         jwksUri: body.jwks_uri ?? null,
         jwks: body.jwks ?? null,
         requireDpop: body.require_dpop ?? false,
+        introspection: body.introspection ?? false,
       })
       return reply.code(201).send(created)
     },
@@ -72,6 +73,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
         ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
         ...(body.require_dpop !== undefined ? { requireDpop: body.require_dpop } : {}),
+        ...(body.introspection !== undefined ? { introspection: body.introspection } : {}),
       })
     },
   )

@@ -37,6 +37,7 @@ function printClients(clients: ClientView[]): void {
       ...c,
       first_party: String(c.first_party),
       require_dpop: String(c.require_dpop),
+      introspection: String(c.introspection),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -82,6 +83,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'jwks-uri': { type: 'string' },
       'jwks-file': { type: 'string' },
       'require-dpop': { type: 'boolean', default: false },
+      introspect: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -98,6 +100,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     firstParty: values['first-party'],
     ...keys,
     requireDpop: values['require-dpop'],
+    introspection: values.introspect,
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -145,7 +148,7 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH]',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect]',
     {
       name: { type: 'string' },
       scope: { type: 'string' },
@@ -155,8 +158,12 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       'jwks-file': { type: 'string' },
       'require-dpop': { type: 'boolean' },
       'no-require-dpop': { type: 'boolean' },
+      introspect: { type: 'boolean' },
+      'no-introspect': { type: 'boolean' },
     },
   )
+  if (values.introspect === true && values['no-introspect'] === true)
+    throw new CliError('clients update takes --introspect or --no-introspect, not both')
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
   const list = (v: unknown) => (Array.isArray(v) ? (v as string[]) : undefined)
   const changes = {
@@ -167,6 +174,8 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(await readKeyOptions(values)),
     ...(values['require-dpop'] === true ? { requireDpop: true } : {}),
     ...(values['no-require-dpop'] === true ? { requireDpop: false } : {}),
+    ...(values.introspect === true ? { introspection: true } : {}),
+    ...(values['no-introspect'] === true ? { introspection: false } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

@@ -25,6 +25,8 @@ export interface ClientsTable {
   jwks: string | null
   /** 1: token requests must carry a DPoP proof (RFC 9449 §5.2). */
   require_dpop: number
+  /** 1: may introspect tokens for its audiences (RFC 7662 §2.1); 0 by default. */
+  introspection: number
   created_at: number
   updated_at: number
 }

@@ -40,6 +40,8 @@ export interface Client {
   jwks: JWK[] | null
   /** Token requests must carry a DPoP proof (RFC 9449 §5.2, dpop_bound_access_tokens). */
   requireDpop: boolean
+  /** May call /oauth/introspect, for tokens of its own audiences (RFC 7662 §2.1). */
+  introspection: boolean
   createdAt: number
 }
 
@@ -69,6 +71,7 @@ export function clientFromRow(row: ClientRow): Client {
     jwksUri: row.jwks_uri ?? null,
     jwks: row.jwks == null ? null : (JSON.parse(row.jwks) as { keys: JWK[] }).keys,
     requireDpop: row.require_dpop === 1,
+    introspection: Number(row.introspection) === 1,
     createdAt: row.created_at,
   }
 }
@@ -87,6 +90,7 @@ export interface ClientView {
   jwks_uri: string | null
   jwks: { keys: JWK[] } | null
   require_dpop: boolean
+  introspection: boolean
   created_at: string
 }
 
@@ -104,6 +108,7 @@ export function viewClient(client: Client): ClientView {
     jwks_uri: client.jwksUri,
     jwks: client.jwks === null ? null : { keys: client.jwks },
     require_dpop: client.requireDpop,
+    introspection: client.introspection,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

@@ -23,6 +23,8 @@ export interface ClientRegistration {
   jwks?: unknown
   /** Token requests must carry a DPoP proof (RFC 9449 §5.2). */
   requireDpop?: boolean
+  /** May introspect tokens whose audience is one of its audiences (confidential clients only). */
+  introspection?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -104,6 +106,11 @@ function assertValidRegistration(
     if (!isScopeToken(scope)) throw new ClientRegistrationError(`scope "${scope}" is not a valid scope token`)
   }
   registration.audiences.forEach(assertAudience)
+  // RFC 7662 §2.1: the caller of the introspection endpoint must authenticate.
+  if (registration.introspection === true && type === 'public')
+    throw new ClientRegistrationError('a public client cannot introspect tokens')
+  if (registration.introspection === true && registration.audiences.length === 0)
+    throw new ClientRegistrationError('introspection needs at least one audience')
   registration.redirectUris.forEach(assertRedirectUri)
   if (registration.grantTypes.includes('authorization_code') && registration.redirectUris.length === 0) {
     throw new ClientRegistrationError('authorization_code needs at least one redirect URI')
@@ -138,6 +145,7 @@ export async function createClient(
     jwks_uri: keys.jwksUri,
     jwks: keys.jwks,
     require_dpop: registration.requireDpop ? 1 : 0,
+    introspection: registration.introspection ? 1 : 0,
     created_at: now,
     updated_at: now,
   }
@@ -164,6 +172,7 @@ export async function updateClient(
     redirectUris: changes.redirectUris ?? client.redirectUris,
     firstParty: changes.firstParty ?? client.firstParty,
     requireDpop: changes.requireDpop ?? client.requireDpop,
+    introspection: changes.introspection ?? client.introspection,
   }
   assertValidRegistration(registration, authority)
   // New keys replace the old ones (a jwks_uri replaces an inline set and the other way round); a
@@ -189,6 +198,7 @@ export async function updateClient(
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
     require_dpop: registration.requireDpop ? 1 : 0,
+    introspection: registration.introspection ? 1 : 0,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

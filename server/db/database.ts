@@ -12,6 +12,7 @@ import type { SigninSessionsTable } from '../sessions/signin-session.table.js'
 import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '../mfa/mfa.table.js'
+import type { AccessTokenLifetimesTable } from '../tokens/access-token-lifetime.table.js'
 import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
 import type { DpopProofJtisTable } from '../tokens/dpop-proof-jti.table.js'
 
@@ -39,6 +40,7 @@ export interface Database {
   webauthn_challenges: WebauthnChallengesTable
   device_authorizations: DeviceAuthorizationsTable
   dpop_proof_jtis: DpopProofJtisTable
+  access_token_lifetimes: AccessTokenLifetimesTable
 }
 
 export type Db = Kysely<Database>

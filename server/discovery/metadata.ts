@@ -9,6 +9,9 @@ import { dpopAlgorithms } from '../tokens/dpop-proof.js'
 export function buildMetadata(
   config: Pick<Config, 'issuer' | 'signingAlg'>,
   grantTypes: string[],
+  // Every algorithm of a published key: during an algorithm change the old key still signs (or its
+  // tokens still verify) while the new one waits, and clients must accept both.
+  signingAlgs: string[] = [config.signingAlg],
 ): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
@@ -42,11 +45,11 @@ export function buildMetadata(
     // RFC 8628 §4
     device_authorization_endpoint: url('/oauth/device_authorization'),
     // RFC 9068 §2.1 access tokens are signed with this algorithm.
-    access_token_signing_alg_values_supported: [config.signingAlg],
+    access_token_signing_alg_values_supported: signingAlgs,
     // OpenID Connect Discovery §3
     scopes_supported: ['openid', 'email', 'profile'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: [config.signingAlg],
+    id_token_signing_alg_values_supported: signingAlgs,
     claims_supported: [
       'iss',
       'sub',

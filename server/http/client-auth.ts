@@ -12,6 +12,7 @@ import {
   type ClientAssertions,
 } from '../clients/client-assertion.js'
 import type { Clock } from '../clock.js'
+import { hasControlCharacter } from './control-characters.js'
 
 type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
 
@@ -59,11 +60,18 @@ function readBasic(authorization: string): { clientId: string; secret: string } 
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon < 1) throw new InvalidClient('malformed Basic credentials')
+  let credentials: { clientId: string; secret: string }
   try {
-    return { clientId: decodeBasicPart(decoded.slice(0, colon)), secret: decodeBasicPart(decoded.slice(colon + 1)) }
+    credentials = {
+      clientId: decodeBasicPart(decoded.slice(0, colon)),
+      secret: decodeBasicPart(decoded.slice(colon + 1)),
+    }
   } catch {
     throw new InvalidClient('malformed Basic credentials')
   }
+  // The client id is looked up in the database, where PostgreSQL refuses NUL in text.
+  if (hasControlCharacter(credentials.clientId)) throw new InvalidClient('malformed Basic credentials')
+  return credentials
 }
 
 /** Which credentials the request carries; more than one method at once is invalid_request (RFC 6749 §2.3). */

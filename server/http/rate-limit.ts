@@ -35,3 +35,18 @@ export const refreshRateLimit = { max: 60, timeWindow: 60_000 }
 export const passwordResetRateLimit = { max: 5, timeWindow: 15 * 60_000 }
 /** RFC 8628 §5.1: user-code guesses per IP; docs/device-sign-in.md shows the arithmetic. */
 export const deviceCodeRateLimit = { max: 5, timeWindow: 5 * 60_000 }
+
+/**
+ * Per authenticated client on /oauth/revoke: each revoked access token is an entry of the public
+ * revocation feed until it expires, so one client's budget bounds what it can add to the feed
+ * (300 a minute for a 10-minute lifetime: at most ~3,000 entries, ~200 KB) and to audit_events.
+ */
+export const revokeClientRateLimit = { max: 300, timeWindow: 60_000 }
+
+/** The error a route throws when a limit it checks itself (after authentication) is exceeded. */
+export function rateLimited(ttlMs: number): ApiError {
+  const seconds = Math.max(1, Math.ceil(ttlMs / 1000))
+  return new ApiError('rate_limited', 429, `too many requests, retry after ${seconds} seconds`, {
+    'retry-after': String(seconds),
+  })
+}

@@ -130,3 +130,32 @@ export async function deleteRefreshTokensIdleBefore(db: Executor, before: number
   const result = await db.deleteFrom('refresh_tokens').where('id', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/**
+ * Keeps a session's `keep` most recently used refresh tokens (besides the one just presented) and
+ * deletes its older used ones. Returns how many went.
+ */
+export async function deleteUsedRefreshTokensBeyond(
+  db: Executor,
+  sessionId: string,
+  presentedHash: string,
+  keep: number,
+): Promise<number> {
+  const kept = db
+    .selectFrom('refresh_tokens')
+    .select('id')
+    .where('session_id', '=', sessionId)
+    .where('used_at', 'is not', null)
+    .where('token_hash', '!=', presentedHash)
+    .orderBy('used_at', 'desc')
+    .orderBy('created_at', 'desc')
+    .limit(keep)
+  const result = await db
+    .deleteFrom('refresh_tokens')
+    .where('session_id', '=', sessionId)
+    .where('used_at', 'is not', null)
+    .where('token_hash', '!=', presentedHash)
+    .where('id', 'not in', kept)
+    .executeTakeFirst()
+  return Number(result.numDeletedRows)
+}

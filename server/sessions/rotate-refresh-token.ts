@@ -9,7 +9,12 @@ import type { Metrics } from '../metrics/metrics.js'
 import { InvalidGrant } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
-import { claimRefreshToken, findRefreshTokenByHash, insertRefreshToken } from './refresh-token.store.js'
+import {
+  claimRefreshToken,
+  deleteUsedRefreshTokensBeyond,
+  findRefreshTokenByHash,
+  insertRefreshToken,
+} from './refresh-token.store.js'
 import type { Session } from './session.js'
 import { findSessionById, revokeSession, touchSession } from './session.store.js'
 
@@ -33,6 +38,15 @@ type Outcome =
   | { kind: 'reused'; session: Session }
 
 const LAST_USED_RESOLUTION_MS = 60_000
+
+/**
+ * Used refresh tokens kept per session besides the one just exchanged (issue 11, L2). A replay of
+ * one of them revokes the family; an older one is merely invalid. That keeps the detection that
+ * matters, since a thief's copy or the client's own is among the last few exchanged: whoever
+ * presents second, after at most a few rotations, is caught. Without a bound a session looping
+ * refreshes grew refresh_tokens by one row per refresh until the idle expiry.
+ */
+export const KEPT_USED_REFRESH_TOKENS = 8
 
 /** Thrown inside the rotation transaction to undo a claim, carrying why. */
 class RollBack extends Error {
@@ -113,6 +127,7 @@ export async function rotateRefreshToken(
           created_at: now,
           idle_expires_at: Math.min(now + deps.config.refreshTokenIdleTtlMs, session!.expiresAt),
         })
+        await deleteUsedRefreshTokensBeyond(trx, session!.id, presentedHash, KEPT_USED_REFRESH_TOKENS)
         // "Last used" to the minute: most rotations then write no session page at all.
         if (now - session!.lastUsedAt >= LAST_USED_RESOLUTION_MS) await touchSession(trx, session!.id, now)
         return { kind: 'rotated', refreshToken: successor, session: session!, replay: false }

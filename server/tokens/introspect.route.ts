@@ -6,12 +6,23 @@ import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
+import type { Client } from '../clients/client.js'
 import { ErrorResponse, IntrospectionResponse, TokenHandleRequest } from './token.schema.js'
 
 const inactive = { active: false } as const
 
+/** Longer than any token Latchkey issues: such a token cannot be active (RFC 7662 §2.2). */
+const MAX_TOKEN_LENGTH = 8192
+
+/** Does the token name one of the caller's audiences (RFC 7662 §4: the caller is a protected resource)? */
+function servesAudience(client: Client, aud: string | string[] | undefined): boolean {
+  const audiences = typeof aud === 'string' ? [aud] : (aud ?? [])
+  return audiences.some((a) => client.audiences.includes(a))
+}
+
 /**
- * POST /oauth/introspect (RFC 7662). Client authentication required. Access tokens are checked
+ * POST /oauth/introspect (RFC 7662). Client authentication required, by a client registered for
+ * introspection; access tokens are answered only when their audience is one of the caller's. Access tokens are checked
  * for signature and revocation (their session, their user's cut-off, their jti); refresh tokens
  * only for the client they were issued to. Anything else is exactly {"active": false}.
  */
@@ -29,9 +40,13 @@ const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       const client = await authenticateClient(deps, request.headers, request.body)
       // RFC 7662 §2.1: the caller must be authorised; a public client proves nothing about itself.
       if (client.type !== 'confidential') throw new InvalidClient('introspection requires a confidential client')
+      // Only clients registered for introspection may learn anything about a token.
+      if (!client.introspection || request.body.token.length > MAX_TOKEN_LENGTH) return inactive
       const now = deps.clock.now()
       const claims = await deps.verifier.verifyAccessToken(request.body.token)
       if (claims) {
+        // A token for someone else's audience is not the caller's business: it learns nothing.
+        if (!servesAudience(client, claims.aud)) return inactive
         return {
           active: true,
           token_type: claims.cnf?.jkt === undefined ? 'Bearer' : 'DPoP',

@@ -5,6 +5,11 @@ import { findUserCutOffsAfter } from '../users/user.store.js'
 import { findRevokedAccessTokensExpiringAfter } from '../sessions/revoked-access-token.store.js'
 import { findClientCutOffsAfter } from '../clients/client.store.js'
 import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
+import {
+  findLifetimesInReach,
+  latestExpiryOfTokensIssuedBy,
+  longestLifetimeInReach,
+} from './access-token-lifetime.store.js'
 
 /*
  * config.clockSkewMs (60 s) is how long after a revocation its entry stays in the feed beyond the
@@ -38,6 +43,8 @@ export interface RevocationSnapshot {
   /** Epoch ms the database was read at; the cursor handed to pollers. */
   readAt: number
   etag: string
+  /** Epoch ms: entries changed before it have dropped out, so an older cursor gets the whole feed. */
+  oldest: number
   /** The full feed, serialised once per read. */
   json: string
   sessions: SessionEntry[]
@@ -73,13 +80,18 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
 /** Reads everything that can still affect an unexpired access token. */
 async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
   const readAt = deps.clock.now()
-  const lifetime = deps.config.accessTokenTtlMs + deps.config.clockSkewMs
+  const skew = deps.config.clockSkewMs
+  const ttl = deps.config.accessTokenTtlMs
+  // Lifetimes used before a lowered LATCHKEY_ACCESS_TOKEN_TTL still bound their tokens' expiry.
+  const lifetimes = await findLifetimesInReach(deps.db, readAt, skew)
+  const lifetime = longestLifetimeInReach(ttl, lifetimes) + skew
+  const reach = (at: number) => latestExpiryOfTokensIssuedBy(at, ttl, lifetimes) + skew
   // A deleted client may still be in an instance's lookup cache for CLIENT_CACHE_TTL_MS and mint
   // tokens meanwhile, so its cut-off covers that window too.
   const clientLifetime = lifetime + CLIENT_CACHE_TTL_MS
   const [sessions, tokens, userCutOffs, clientCutOffs] = await Promise.all([
     findSessionsRevokedAfter(deps.db, readAt - lifetime),
-    findRevokedAccessTokensExpiringAfter(deps.db, readAt - deps.config.clockSkewMs),
+    findRevokedAccessTokensExpiringAfter(deps.db, readAt - skew),
     findUserCutOffsAfter(deps.db, readAt - lifetime),
     findClientCutOffsAfter(deps.db, readAt - clientLifetime),
   ])
@@ -90,13 +102,13 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
       sub: u.id,
       cutOff: u.tokensValidAfter,
       changedAt: u.tokensValidAfter,
-      until: u.tokensValidAfter + lifetime,
+      until: reach(u.tokensValidAfter),
     })),
     ...clientCutOffs.map((c) => ({
       sub: c.clientId,
       cutOff: c.cutOffAt + CLIENT_CACHE_TTL_MS,
       changedAt: c.cutOffAt,
-      until: c.cutOffAt + clientLifetime,
+      until: reach(c.cutOffAt + CLIENT_CACHE_TTL_MS),
     })),
   ]
   const byId =
@@ -106,21 +118,21 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
   const snapshot = {
     readAt,
     sessions: sessions
-      .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: s.revokedAt + lifetime }))
+      .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: reach(s.revokedAt) }))
       .sort(byId((e) => e.sid)),
     tokens: tokens
-      .map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + deps.config.clockSkewMs }))
+      .map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + skew }))
       .sort(byId((e) => e.jti)),
     users: users.sort(byId((e) => e.sub)),
   }
-  const full = toBody({ ...snapshot, etag: '', json: '' }, null)
+  const full = toBody({ ...snapshot, etag: '', json: '', oldest: 0 }, null)
   // The ETag covers the entries, not the cursor: instances reading the same database agree on it,
   // so a poller spread over several of them still gets 304s.
   const etag = `"${createHash('sha256')
     .update(JSON.stringify([full.sessions, full.tokens, full.users]))
     .digest('base64url')
     .slice(0, 27)}"`
-  return { ...snapshot, etag, json: JSON.stringify(full) }
+  return { ...snapshot, etag, json: JSON.stringify(full), oldest: readAt - lifetime }
 }
 
 function observeSnapshot(metrics: Deps['metrics'], snapshot: RevocationSnapshot): void {
@@ -169,8 +181,7 @@ export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config' 
    */
   function changesSince(snap: RevocationSnapshot, cursor: number): RevocationFeedBody | null {
     const from = cursor - deps.config.clockSkewMs
-    const oldest = snap.readAt - deps.config.accessTokenTtlMs - deps.config.clockSkewMs
-    if (cursor > snap.readAt || from <= oldest) return null
+    if (cursor > snap.readAt || from <= snap.oldest) return null
     return toBody(snap, from)
   }
 

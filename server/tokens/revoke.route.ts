@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { rateLimited, revokeClientRateLimit } from '../http/rate-limit.js'
 import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
 import { OAuthError } from '../errors.js'
@@ -20,14 +22,26 @@ const tokenTypeHints = new Set(['access_token', 'refresh_token'])
  * left alone), answer 200 like success so the endpoint reveals nothing.
  */
 const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+  // Counted per authenticated client, so no one can spend another client's budget by naming it.
+  const authenticatedClient = new WeakMap<FastifyRequest, string>()
+  const checkClientLimit = app.createRateLimit({
+    ...revokeClientRateLimit,
+    keyGenerator: (request) => `revoke-client:${authenticatedClient.get(request) ?? ''}`,
+  })
   app.post(
     '/revoke',
     {
-      schema: { body: TokenHandleRequest, response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse } },
+      schema: {
+        body: TokenHandleRequest,
+        response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse },
+      },
       preValidation: assertFormBody,
     },
     async (request, reply) => {
       const client = await authenticateClient(deps, request.headers, request.body)
+      authenticatedClient.set(request, client.id)
+      const limit = await checkClientLimit(request)
+      if (!limit.isAllowed && limit.isExceeded) throw rateLimited(limit.ttl)
       const hint = request.body.token_type_hint
       if (hint !== undefined && !tokenTypeHints.has(hint)) {
         throw new OAuthError('unsupported_token_type', 400, `token_type_hint ${hint} is not supported`)

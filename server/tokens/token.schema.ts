@@ -15,7 +15,9 @@ export const TokenRequest = Type.Object(
     scope: Type.Optional(param(2000)),
     // RFC 8707 allows several; we issue for one and say so (invalid_target) when given more.
     resource: Type.Optional(Type.Union([param(2000), Type.Array(param(2000), { maxItems: 10 })])),
-    refresh_token: Type.Optional(param(200)),
+    // Unbounded here (the body limit bounds it): a refresh token no one issued is invalid_grant
+    // (RFC 6749 §5.2), whatever its length, not a schema error.
+    refresh_token: Type.Optional(Type.String()),
     code: Type.Optional(param(200)),
     redirect_uri: Type.Optional(param(2000)),
     code_verifier: Type.Optional(param(200)),
@@ -57,7 +59,9 @@ export const ErrorResponse = Type.Object({
 /** RFC 7009 §2.1 and RFC 7662 §2.1 */
 export const TokenHandleRequest = Type.Object(
   {
-    token: Type.String({ minLength: 1, maxLength: 8192 }),
+    // Unbounded here (the body limit bounds it): an unknown token of any length is inactive
+    // (RFC 7662 §2.2) or nothing to revoke (RFC 7009 §2.2), not a schema error.
+    token: Type.String({ minLength: 1 }),
     token_type_hint: Type.Optional(param(100)),
     client_id: Type.Optional(param(200)),
     client_secret: Type.Optional(param(200)),

@@ -162,7 +162,7 @@ for (const dialect of testDialects()) {
     t.test('deleting a client cuts off its live tokens', async (t) => {
       const doomed = await registerClient(testApp)
       const live = await tokenFor(testApp, doomed.basic)
-      const introspector = await registerClient(testApp)
+      const introspector = await registerClient(testApp, { introspection: true })
       const introspect = () =>
         testApp.app.inject({
           method: 'POST',

@@ -31,7 +31,12 @@ for (const dialect of testDialects()) {
   t.test(`sessions and refresh on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
     const { app, clock } = testApp
-    const resourceServer = await registerClient(testApp, { name: 'notes api' })
+    // Registered for introspection, serving both the user tokens' audience and its own (L3).
+    const resourceServer = await registerClient(testApp, {
+      name: 'notes api',
+      audiences: ['https://api.example.com', testApp.config.defaultAudience],
+      introspection: true,
+    })
     let n = 0
     const newUser = async () => {
       const email = `user${++n}@example.com`
@@ -232,7 +237,7 @@ for (const dialect of testDialects()) {
     })
 
     t.test('introspection and revocation follow RFC 7662 and RFC 7009', async (t) => {
-      const other = await registerClient(testApp, { name: 'other' })
+      const other = await registerClient(testApp, { name: 'other', introspection: true })
       t.same(await introspect(testApp, resourceServer.basic, 'garbage'), { active: false })
       const spa = await registerClient(testApp, { name: 'spa', type: 'public', grantTypes: ['refresh_token'] })
       const byPublic = await app.inject({
