@@ -10,7 +10,7 @@ export interface WireRequest {
   target: string
   headers: Array<[string, string]>
   body: Buffer
-  /** The parameters sent, by name (query, then body), for the allow-list. */
+  /** The parameters sent, by name (`{id}` for the path, then query, then body), for the allow-list. */
   fields: Record<string, string>
 }
 
@@ -83,9 +83,11 @@ const headerSafe = (text: string) => text.replace(/[\r\n]/g, ' ')
 /** The hostile request, with fixtures filled in, as bytes. */
 export function toWire(route: Route, request: HostileRequest, fixtures: Fixtures): WireRequest {
   let index = 0
-  let path = route.path.replace(/\{[^}]+\}/g, () => {
+  const fields: Record<string, string> = {}
+  let path = route.path.replace(/\{[^}]+\}/g, (placeholder) => {
     const value = request.pathParams[index++]
     const text = value ? asText(resolveValue(value, fixtures)) : ''
+    fields[placeholder] = text
     return percentEncode(text)
   })
   path += request.pathSuffix
@@ -93,7 +95,6 @@ export function toWire(route: Route, request: HostileRequest, fixtures: Fixtures
     .map(([name, value]) => `${percentEncode(name)}=${percentEncode(asText(resolveValue(value, fixtures)))}`)
     .join('&')
   const target = query ? `${path}?${query}` : path
-  const fields: Record<string, string> = {}
   for (const [name, value] of request.query) fields[name] = asText(resolveValue(value, fixtures))
   const headers: Array<[string, string]> = []
   let body = Buffer.alloc(0)
