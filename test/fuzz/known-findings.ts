@@ -18,7 +18,8 @@ const knownFindings: KnownFinding[] = [
     matches: (wire, violation, dialect) =>
       dialect === 'postgres' &&
       violation === 'status 500' &&
-      Object.values(wire.fields).some((value) => value.includes('\u0000')),
+      // In a parameter, or a %00 the path carries into a path parameter (`/admin/clients/x%00`).
+      (Object.values(wire.fields).some((value) => value.includes('\u0000')) || wire.target.includes('%00')),
   },
 ]
 
