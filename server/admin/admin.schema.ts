@@ -29,6 +29,8 @@ export const ClientView = Type.Object({
   audiences: Type.Array(Type.String()),
   redirect_uris: Type.Array(Type.String()),
   first_party: Type.Boolean(),
+  post_logout_redirect_uris: Type.Array(Type.String()),
+  backchannel_logout_uri: Nullable(Type.String()),
   created_at: Type.String(),
 })
 
@@ -57,6 +59,8 @@ export const ClientCreate = Type.Object(
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     first_party: Type.Optional(Type.Boolean()),
+    post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    backchannel_logout_uri: Type.Optional(Nullable(Uri)),
   },
   { additionalProperties: false },
 )
@@ -69,6 +73,9 @@ export const ClientUpdate = Type.Object(
     audiences: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     first_party: Type.Optional(Type.Boolean()),
+    post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    /** null removes it. */
+    backchannel_logout_uri: Type.Optional(Nullable(Uri)),
   },
   { additionalProperties: false, minProperties: 1 },
 )

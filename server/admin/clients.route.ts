@@ -45,6 +45,8 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         audiences: body.audiences ?? [],
         redirectUris: body.redirect_uris ?? [],
         firstParty: body.first_party ?? false,
+        postLogoutRedirectUris: body.post_logout_redirect_uris ?? [],
+        backchannelLogoutUri: body.backchannel_logout_uri ?? null,
       })
       return reply.code(201).send(created)
     },
@@ -66,6 +68,10 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
         ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
         ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
+        ...(body.post_logout_redirect_uris !== undefined
+          ? { postLogoutRedirectUris: body.post_logout_redirect_uris }
+          : {}),
+        ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
       })
     },
   )

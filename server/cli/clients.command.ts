@@ -38,6 +38,8 @@ function printClients(clients: ClientView[]): void {
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
+      post_logout_redirect_uris: c.post_logout_redirect_uris.join(','),
+      backchannel_logout_uri: c.backchannel_logout_uri ?? '',
     })),
     ['client_id', 'name', 'type', 'grant_types', 'scope', 'audiences', 'created_at'],
   )
@@ -55,6 +57,8 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
       'first-party': { type: 'boolean', default: false },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
@@ -68,6 +72,8 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     audiences: values.audience ?? [],
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
+    postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
+    backchannelLogoutUri: values['backchannel-logout-uri'] ?? null,
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -115,12 +121,15 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout]',
     {
       name: { type: 'string' },
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
+      'no-backchannel-logout': { type: 'boolean' },
     },
   )
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined)
@@ -130,6 +139,13 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(str(values.scope) !== undefined ? { scopes: str(values.scope)!.split(/\s+/).filter(Boolean) } : {}),
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
+    ...(list(values['post-logout-redirect-uri'])
+      ? { postLogoutRedirectUris: list(values['post-logout-redirect-uri'])! }
+      : {}),
+    ...(str(values['backchannel-logout-uri']) !== undefined
+      ? { backchannelLogoutUri: str(values['backchannel-logout-uri'])! }
+      : {}),
+    ...(values['no-backchannel-logout'] === true ? { backchannelLogoutUri: null } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

@@ -19,6 +19,10 @@ export interface ClientsTable {
   redirect_uris: string
   /** 1: the operator's own app, which skips the consent page. */
   first_party: number
+  /** JSON array of URIs a logout may return to (OIDC RP-Initiated Logout §3.1), compared by exact string. */
+  post_logout_redirect_uris: string
+  /** Where logout tokens are posted (OIDC Back-Channel Logout §2.2); null: none. */
+  backchannel_logout_uri: string | null
   created_at: number
   updated_at: number
 }

@@ -22,6 +22,10 @@ export interface Client {
   redirectUris: string[]
   /** The operator's own app: no consent page (issue 6). */
   firstParty: boolean
+  /** OIDC RP-Initiated Logout §3.1: where a logout may return to. */
+  postLogoutRedirectUris: string[]
+  /** OIDC Back-Channel Logout §2.2: where logout tokens are posted, or null. */
+  backchannelLogoutUri: string | null
   createdAt: number
 }
 
@@ -40,6 +44,8 @@ export function clientFromRow(row: ClientRow): Client {
     audiences: JSON.parse(row.audiences) as string[],
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     firstParty: row.first_party === 1,
+    postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
+    backchannelLogoutUri: row.backchannel_logout_uri,
     createdAt: row.created_at,
   }
 }
@@ -54,6 +60,8 @@ export interface ClientView {
   audiences: string[]
   redirect_uris: string[]
   first_party: boolean
+  post_logout_redirect_uris: string[]
+  backchannel_logout_uri: string | null
   created_at: string
 }
 
@@ -67,6 +75,8 @@ export function viewClient(client: Client): ClientView {
     audiences: client.audiences,
     redirect_uris: client.redirectUris,
     first_party: client.firstParty,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    backchannel_logout_uri: client.backchannelLogoutUri,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

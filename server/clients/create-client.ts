@@ -16,6 +16,10 @@ export interface ClientRegistration {
   redirectUris: string[]
   /** The operator's own app: signs users in without a consent page. */
   firstParty?: boolean
+  /** OIDC RP-Initiated Logout §3.1: where a logout may return to (same rules as redirect URIs). */
+  postLogoutRedirectUris?: string[]
+  /** OIDC Back-Channel Logout §2.2: where logout tokens are posted; https unless loopback. */
+  backchannelLogoutUri?: string | null
 }
 
 export class ClientRegistrationError extends Error {
@@ -29,9 +33,18 @@ const redirectUriProblems = {
   forbidden_scheme: 'uses a forbidden scheme',
 }
 
-function assertRedirectUri(uri: string): void {
+function assertRedirectUri(uri: string, what = 'redirect URI'): void {
   const problem = findRedirectUriProblem(uri)
-  if (problem !== null) throw new ClientRegistrationError(`redirect URI "${uri}" ${redirectUriProblems[problem]}`)
+  if (problem !== null) throw new ClientRegistrationError(`${what} "${uri}" ${redirectUriProblems[problem]}`)
+}
+
+/**
+ * OIDC Back-Channel Logout §2.2: an absolute http(s) URL without a fragment (a query is allowed),
+ * https unless the host is loopback: the same rules as a redirect URI, and a server to call.
+ */
+function assertBackchannelLogoutUri(uri: string): void {
+  assertRedirectUri(uri, 'backchannel logout URI')
+  if (!/^https?:/.test(uri)) throw new ClientRegistrationError(`backchannel logout URI "${uri}" must be http(s)`)
 }
 
 const audienceProblems = { not_absolute: 'is not an absolute URI', fragment: 'must not have a fragment' }
@@ -67,7 +80,9 @@ function assertValidRegistration(
     if (!isScopeToken(scope)) throw new ClientRegistrationError(`scope "${scope}" is not a valid scope token`)
   }
   registration.audiences.forEach(assertAudience)
-  registration.redirectUris.forEach(assertRedirectUri)
+  registration.redirectUris.forEach((uri) => assertRedirectUri(uri))
+  for (const uri of registration.postLogoutRedirectUris ?? []) assertRedirectUri(uri, 'post-logout redirect URI')
+  if (registration.backchannelLogoutUri != null) assertBackchannelLogoutUri(registration.backchannelLogoutUri)
   if (registration.grantTypes.includes('authorization_code') && registration.redirectUris.length === 0) {
     throw new ClientRegistrationError('authorization_code needs at least one redirect URI')
   }
@@ -95,6 +110,8 @@ export async function createClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
+    backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
     created_at: now,
     updated_at: now,
   }
@@ -120,6 +137,9 @@ export async function updateClient(
     audiences: changes.audiences ?? client.audiences,
     redirectUris: changes.redirectUris ?? client.redirectUris,
     firstParty: changes.firstParty ?? client.firstParty,
+    postLogoutRedirectUris: changes.postLogoutRedirectUris ?? client.postLogoutRedirectUris,
+    backchannelLogoutUri:
+      changes.backchannelLogoutUri !== undefined ? changes.backchannelLogoutUri : client.backchannelLogoutUri,
   }
   assertValidRegistration(registration, authority)
   const row = {
@@ -129,6 +149,8 @@ export async function updateClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
+    backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

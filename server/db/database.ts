@@ -12,6 +12,7 @@ import type { OutboxTable } from '../mail/outbox.table.js'
 import type { AccountTokensTable } from '../users/account-token.table.js'
 import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '../mfa/mfa.table.js'
 import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
+import type { BackchannelLogoutsTable } from '../sessions/backchannel-logout.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -34,6 +35,7 @@ export interface Database {
   mfa_challenges: MfaChallengesTable
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
+  backchannel_logouts: BackchannelLogoutsTable
 }
 
 export type Db = Kysely<Database>

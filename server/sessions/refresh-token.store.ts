@@ -49,6 +49,7 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
       's.revoked_reason',
       's.ip',
       's.user_agent',
+      's.signin_session_id',
     ])
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst()

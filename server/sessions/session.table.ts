@@ -19,6 +19,8 @@ export interface SessionsTable {
   revoked_reason: string | null
   ip: string | null
   user_agent: string | null
+  /** The hosted sign-in whose code opened this session (OIDC RP-initiated logout ends them together). */
+  signin_session_id: string | null
 }
 
 export interface RefreshTokensTable {

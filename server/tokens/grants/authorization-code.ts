@@ -9,7 +9,7 @@ import {
   markAuthorizationCodeReplayed,
 } from '../../sessions/authorization-code.store.js'
 import { hashOpaqueToken } from '../../opaque-token.js'
-import { revokeSession } from '../../sessions/session.store.js'
+import { endSession } from '../../sessions/end-user-access.js'
 import { startSession } from '../../sessions/start-session.js'
 import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
@@ -66,6 +66,7 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
     userAgent: code.userAgent,
     authTime: code.authTime,
     id: sessionId,
+    signinSessionId: code.signinSessionId,
   })
   // A replay that arrived before the session existed could not revoke it: it is seen here instead.
   if (await isAuthorizationCodeReplayed(deps.db, codeHash)) {
@@ -96,7 +97,7 @@ export async function authorizationCodeGrant(deps: Deps, client: Client, params:
 }
 
 async function revokeReplayedSession(deps: Deps, sessionId: string, clientId: string, now: number): Promise<void> {
-  if (await revokeSession(deps.db, sessionId, 'code_replay', now)) {
+  if (await endSession(deps.db, sessionId, 'code_replay', now)) {
     await recordAuditEvent(deps, { event: 'authorization_code.reused', clientId, sessionId })
   }
 }
