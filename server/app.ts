@@ -36,6 +36,7 @@ import revocationsRoute from './tokens/revocations.route.js'
 import authorizeRoute from './authorize/authorize.route.js'
 import signinRoute from './authorize/signin.route.js'
 import consentPageRoute from './authorize/consent-page.route.js'
+import endSessionRoute from './authorize/end-session.route.js'
 import consentsRoute from './consents/consents.route.js'
 import { answerPageError } from './http/page-error-handler.js'
 import passwordResetRoute from './account/password-reset.route.js'
@@ -141,6 +142,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(authorizeRoute, { deps, prefix: '/oauth' })
     await pages.register(signinRoute, { deps })
     await pages.register(consentPageRoute, { deps })
+    // OIDC RP-initiated logout (the end_session_endpoint) and its confirmation page.
+    await pages.register(endSessionRoute, { deps, prefix: '/oauth' })
     // The pages the emailed links open.
     await pages.register(verifyEmailPage, { deps })
     await pages.register(resetPasswordPage, { deps })

@@ -8,6 +8,7 @@ import { deleteSigninsEndedBefore } from './sessions/signin-session.store.js'
 import { deleteExpiredAccountTokens } from './users/account-token.store.js'
 import { deleteExpiredMfaChallenges } from './mfa/mfa-challenge.store.js'
 import { deleteAuditEventsBefore } from './audit/audit-event.store.js'
+import { purgeFinishedBackchannelLogouts } from './sessions/deliver-backchannel-logouts.js'
 
 /**
  * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
@@ -48,6 +49,8 @@ function retentionRules(deps: MaintenanceDeps, now: number) {
       purge: (n: number) => deleteExpiredAccountTokens(db, 'email_verification_tokens', now, n),
     },
     { table: 'audit_events', purge: (n: number) => deleteAuditEventsBefore(db, now - config.auditRetentionMs, n) },
+    // Delivered, failed or discarded logout tokens, a week after (pending ones are never purged).
+    { table: 'backchannel_logouts', purge: (n: number) => purgeFinishedBackchannelLogouts(deps, now, n) },
   ]
 }
 

@@ -49,6 +49,10 @@ export function buildMetadata(
       'email_verified',
       'name',
     ],
+    // OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel Logout 1.0 §2.1
+    end_session_endpoint: url('/oauth/logout'),
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
   }

@@ -178,6 +178,7 @@ export type SessionEndReason =
   | 'revoked_by_client'
   | 'code_replay'
   | 'refresh_reuse'
+  | 'rp_logout'
 
 /**
  * Ends one session (refresh-token family) and tells its app through back-channel logout, in one
