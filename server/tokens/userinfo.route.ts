@@ -39,15 +39,16 @@ const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
   app.post(
     '/userinfo',
     {
-      schema: { body: Type.Optional(UserInfoForm), response: responses },
+      schema: { body: UserInfoForm, response: responses },
       // A body, if any, is a form (RFC 6750 §2.2); a bare POST carries the token in the header.
       preValidation: async (request: FastifyRequest) => {
         if (request.headers['content-type'] !== undefined) await assertFormBody(request)
+        else request.body = {}
       },
     },
     async (request) => {
       const inHeader = request.headers.authorization !== undefined
-      const inBody = request.body?.access_token
+      const inBody = request.body.access_token
       if (inHeader && inBody !== undefined)
         throw new InvalidRequest('the access token must be sent in one way only (RFC 6750 §2)')
       return answer(inBody ?? readBearerToken(request))
