@@ -158,7 +158,10 @@ const endSessionRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       })
     } catch (error) {
       if (!(error instanceof LogoutRequestError)) throw error
-      return sendPage(reply, messagePage('Sign-out problem', `The app's sign-out request is invalid: ${error.message}.`, 400))
+      return sendPage(
+        reply,
+        messagePage('Sign-out problem', `The app's sign-out request is invalid: ${error.message}.`, 400),
+      )
     }
     // A cross-site POST carries no SameSite=Lax sign-in cookie: only a GET sees who is signed in here.
     const browserSignin = await currentSignin(deps, request)

@@ -10,16 +10,16 @@ import {
 import type { BackchannelLogoutRow } from './backchannel-logout.table.js'
 
 /** One POST to a client waits at most this long (a slow client must not hold the worker). */
-export const BACKCHANNEL_REQUEST_TIMEOUT_MS = 5_000
+const BACKCHANNEL_REQUEST_TIMEOUT_MS = 5_000
 /** A worker holds a claimed row this long: above the request timeout, so only a crashed worker loses one. */
-export const BACKCHANNEL_CLAIM_LEASE_MS = 30_000
+const BACKCHANNEL_CLAIM_LEASE_MS = 30_000
 const BATCH_SIZE = 10
 /** Retried with the mail outbox's back-off (30 s, 1 min, 2 min … capped at 1 h), given up after this many. */
-export const BACKCHANNEL_MAX_ATTEMPTS = 10
+const BACKCHANNEL_MAX_ATTEMPTS = 10
 /** A logout token is good for this long after it is signed (OIDC Back-Channel Logout §2.4: "a few minutes"). */
 const LOGOUT_TOKEN_TTL_S = 120
 /** Finished rows stay this long for operators to look at (purged by maintenance). */
-export const KEEP_FINISHED_BACKCHANNEL_LOGOUTS_MS = 7 * 86_400_000
+const KEEP_FINISHED_BACKCHANNEL_LOGOUTS_MS = 7 * 86_400_000
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -162,10 +162,6 @@ export function startBackchannelLogoutWorker(
 }
 
 /** For maintenance: finished rows older than the keeping period, one batch. */
-export function purgeFinishedBackchannelLogouts(
-  deps: Pick<Deps, 'db'>,
-  now: number,
-  limit: number,
-): Promise<number> {
+export function purgeFinishedBackchannelLogouts(deps: Pick<Deps, 'db'>, now: number, limit: number): Promise<number> {
   return deleteBackchannelLogoutsFinishedBefore(deps.db, now - KEEP_FINISHED_BACKCHANNEL_LOGOUTS_MS, limit)
 }

@@ -172,13 +172,7 @@ function endSessionsByPolicy(
 
 /** Why one session ends on its own (not as part of a user's access ending). */
 export type SessionEndReason =
-  | 'logout'
-  | 'user_revoked'
-  | 'admin_revoked'
-  | 'revoked_by_client'
-  | 'code_replay'
-  | 'refresh_reuse'
-  | 'rp_logout'
+  'logout' | 'user_revoked' | 'admin_revoked' | 'revoked_by_client' | 'code_replay' | 'refresh_reuse' | 'rp_logout'
 
 /**
  * Ends one session (refresh-token family) and tells its app through back-channel logout, in one
