@@ -114,19 +114,23 @@ const endSessionRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
   ) => {
     const clientId = checked.client?.id ?? null
     const { hint } = checked
+    let endedSignin: string | null = null
     if (hint !== null) {
       const session = await findSessionById(deps.db, hint.sessionId)
       if (session !== null && session.userId === hint.userId && session.clientId === hint.clientId) {
-        if (session.signinSessionId !== null)
-          await endSignin(request, session.signinSessionId, session.userId, clientId)
+        endedSignin = session.signinSessionId
+        if (endedSignin !== null) await endSignin(request, endedSignin, session.userId, clientId)
         // A session opened otherwise (no hosted sign-in behind it) still ends: the app asked.
         else await endSession(deps.db, session.id, 'rp_logout', deps.clock.now())
       }
     }
-    // This browser's sign-in ends too, unless it is someone else's than the hint names.
-    if (browserSignin !== null && (hint === null || browserSignin.user.id === hint.userId))
+    // This browser's sign-in ends too, unless it is someone else's than the hint names. Without
+    // the cookie (a cross-site POST) the browser's cookie is cleared: it names the ended sign-in
+    // or one that the logout's user asked to leave.
+    const someoneElse = browserSignin !== null && hint !== null && browserSignin.user.id !== hint.userId
+    if (browserSignin !== null && !someoneElse && browserSignin.id !== endedSignin)
       await endSignin(request, browserSignin.id, browserSignin.user.id, clientId)
-    clearSigninCookie(reply)
+    if (!someoneElse) clearSigninCookie(reply)
     if (checked.redirect !== null) {
       const location = buildRedirect(checked.redirect.uri, { state: checked.redirect.state })
       return reply

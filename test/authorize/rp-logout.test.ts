@@ -129,6 +129,21 @@ for (const dialect of testDialects()) {
       },
     )
 
+    t.test("a hint of one user ends that user's sign-in, never another user's in this browser", async (t) => {
+      const { testApp, rp } = await setup(t, { dialect })
+      const adaJar = new CookieJar()
+      const ada = await openApp(testApp, adaJar, rp)
+      const bobJar = new CookieJar()
+      const bob = await openApp(testApp, bobJar, rp, 'bob@example.com')
+      const res = await browse(testApp, bobJar, logoutUrl({ id_token_hint: ada.id_token }))
+      t.equal(res.statusCode, 200)
+      t.match(res.body, /You are signed out/)
+      t.equal(await isSignedIn(testApp, adaJar, rp), false, "ada's sign-in ended")
+      t.equal((await refresh(testApp, rp, ada.refresh_token)).statusCode, 400)
+      t.equal(await isSignedIn(testApp, bobJar, rp), true, 'bob stays signed in here')
+      t.equal((await refresh(testApp, rp, bob.refresh_token)).statusCode, 200)
+    })
+
     t.test('an expired hint is still honoured; POST works like GET', async (t) => {
       const { testApp, rp } = await setup(t, { dialect })
       const jar = new CookieJar()
