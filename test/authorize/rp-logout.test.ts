@@ -20,6 +20,7 @@ import {
 } from '../helpers/authorize.js'
 import { testDialects } from '../helpers/test-database.js'
 import { claimsOf, registerUser } from '../helpers/users.js'
+import { createClient } from '../../server/clients/create-client.js'
 
 // OpenID Connect RP-Initiated Logout 1.0 at /oauth/logout, ID tokens on refresh (OIDC Core §12.2)
 // and the openid-only UserInfo endpoint, through HTTP on the real app.
@@ -383,5 +384,68 @@ for (const dialect of testDialects()) {
       backchannelLogoutUri: 'http://127.0.0.1:9999/bc',
     })
     t.ok(ok.id)
+  })
+
+  t.test(`the admin API sets and clears the logout URIs on ${dialect}`, async (t) => {
+    const testApp = await buildTestApp(t, { dialect })
+    const { client, secret } = await createClient(
+      testApp.deps,
+      {
+        name: 'ops',
+        type: 'confidential',
+        grantTypes: ['client_credentials'],
+        scopes: ['latchkey:admin'],
+        audiences: [testApp.config.issuer],
+        redirectUris: [],
+      },
+      { mayGrantAdminScope: true },
+    )
+    const tokenRes = await testApp.app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      payload: 'grant_type=client_credentials',
+    })
+    const headers = { authorization: `Bearer ${tokenRes.json<{ access_token: string }>().access_token}` }
+    const created = await testApp.app.inject({
+      method: 'POST',
+      url: '/admin/clients',
+      headers,
+      payload: {
+        name: 'Notes',
+        grant_types: ['authorization_code'],
+        scope: 'openid',
+        redirect_uris: [REDIRECT],
+        post_logout_redirect_uris: [LOGGED_OUT],
+        backchannel_logout_uri: 'https://rp.example.com/bc',
+      },
+    })
+    t.equal(created.statusCode, 201)
+    const view = created.json<Record<string, unknown>>()
+    t.same(view.post_logout_redirect_uris, [LOGGED_OUT])
+    t.equal(view.backchannel_logout_uri, 'https://rp.example.com/bc')
+    const cleared = await testApp.app.inject({
+      method: 'PATCH',
+      url: `/admin/clients/${String(view.client_id)}`,
+      headers,
+      payload: { backchannel_logout_uri: null, post_logout_redirect_uris: [] },
+    })
+    t.equal(cleared.statusCode, 200)
+    t.equal(cleared.json<Record<string, unknown>>().backchannel_logout_uri, null)
+    t.same(cleared.json<Record<string, unknown>>().post_logout_redirect_uris, [])
+    const bad = await testApp.app.inject({
+      method: 'PATCH',
+      url: `/admin/clients/${String(view.client_id)}`,
+      headers,
+      payload: { backchannel_logout_uri: 'http://rp.example.com/bc' },
+    })
+    t.equal(bad.statusCode, 400)
+    t.same(bad.json(), {
+      error: 'invalid_client_metadata',
+      error_description: 'backchannel logout URI "http://rp.example.com/bc" must use https unless its host is loopback',
+    })
   })
 }
