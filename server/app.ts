@@ -38,6 +38,7 @@ import authorizeRoute from './authorize/authorize.route.js'
 import signinRoute from './authorize/signin.route.js'
 import consentPageRoute from './authorize/consent-page.route.js'
 import devicePageRoute from './authorize/device-page.route.js'
+import endSessionRoute from './authorize/end-session.route.js'
 import consentsRoute from './consents/consents.route.js'
 import { answerPageError } from './http/page-error-handler.js'
 import passwordResetRoute from './account/password-reset.route.js'
@@ -148,6 +149,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     await pages.register(consentPageRoute, { deps })
     // RFC 8628 §3.3: where a device's user enters its code.
     await pages.register(devicePageRoute, { deps })
+    // OIDC RP-initiated logout (the end_session_endpoint) and its confirmation page.
+    await pages.register(endSessionRoute, { deps, prefix: '/oauth' })
     // The pages the emailed links open.
     await pages.register(verifyEmailPage, { deps })
     await pages.register(resetPasswordPage, { deps })

@@ -24,6 +24,7 @@ import { stampAccessTokenLifetime } from './tokens/access-token-lifetime.store.j
 import { startWalCheckpointer } from './db/wal-checkpointer.js'
 import { createMailer } from './mail/mailer.js'
 import { startOutboxWorker } from './mail/deliver-outbox.js'
+import { startBackchannelLogoutWorker } from './sessions/deliver-backchannel-logouts.js'
 import { composeAccountMail } from './users/account-mail.js'
 import { createMfaSecrets } from './mfa/mfa-secrets.js'
 import { addScrapeGauge, createMetrics } from './metrics/metrics.js'
@@ -40,6 +41,8 @@ const MAINTENANCE_INTERVAL_MS = 60_000
 const WAL_CHECKPOINT_INTERVAL_MS = 1_000
 /** How often each instance looks for mail that is due in the outbox. */
 const OUTBOX_INTERVAL_MS = 1_000
+/** How often each instance looks for back-channel logout tokens that are due. */
+const BACKCHANNEL_LOGOUT_INTERVAL_MS = 1_000
 
 /** In-flight requests get this long to finish after SIGTERM (orchestrators usually allow 30 s). */
 const SHUTDOWN_DEADLINE_MS = 10_000
@@ -209,6 +212,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
       ? await startWalCheckpointer(latchkey.deps, config.database.file, { intervalMs: WAL_CHECKPOINT_INTERVAL_MS })
       : null
   const outbox = startOutboxWorker(latchkey.deps, OUTBOX_INTERVAL_MS)
+  const backchannelLogouts = startBackchannelLogoutWorker(latchkey.deps, BACKCHANNEL_LOGOUT_INTERVAL_MS)
   await latchkey.app.listen({ port: config.port, host: config.host })
   log.info(
     { event: 'server.started', issuer: config.issuer, alg: config.signingAlg },
@@ -238,7 +242,7 @@ export async function serve(config: Config, log: Logger): Promise<void> {
     deadline.unref()
     clearInterval(maintenance)
     // A message being sent finishes first; one cut off by the deadline is sent again after restart.
-    Promise.all([outbox.stop(), checkpointer?.stop()])
+    Promise.all([outbox.stop(), backchannelLogouts.stop(), checkpointer?.stop()])
       .then(() => latchkey.close())
       .then(
         () => process.exit(0),

@@ -17,6 +17,7 @@ import {
   stampAccessTokenLifetime,
   type UsedLifetime,
 } from './tokens/access-token-lifetime.store.js'
+import { purgeFinishedBackchannelLogouts } from './sessions/deliver-backchannel-logouts.js'
 
 /**
  * Rows per DELETE: each batch is its own short statement, so no purge holds a lock (SQLite's one
@@ -60,6 +61,8 @@ function retentionRules(deps: MaintenanceDeps, now: number, lifetimes: UsedLifet
     },
     { table: 'client_assertion_jtis', purge: (n: number) => deleteExpiredAssertionJtis(db, now, n) },
     { table: 'audit_events', purge: (n: number) => deleteAuditEventsBefore(db, now - config.auditRetentionMs, n) },
+    // Delivered, failed or discarded logout tokens, a week after (pending ones are never purged).
+    { table: 'backchannel_logouts', purge: (n: number) => purgeFinishedBackchannelLogouts(deps, now, n) },
   ]
 }
 

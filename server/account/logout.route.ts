@@ -6,8 +6,7 @@ import { requireUser } from '../sessions/bearer-auth.js'
 import { ErrorResponse } from '../users/user.schema.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
-import { endUserAccess } from '../sessions/end-user-access.js'
-import { revokeSession } from '../sessions/session.store.js'
+import { endSession, endUserAccess } from '../sessions/end-user-access.js'
 import { assertTrustedCookieRequest, clearSessionCookie, readSessionCookie } from './session-cookie.js'
 
 /**
@@ -23,7 +22,7 @@ const logoutRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     const presented = readSessionCookie(request)
     if (presented !== null) {
       const found = await findRefreshTokenByHash(deps.db, hashOpaqueToken(presented))
-      if (found && (await revokeSession(deps.db, found.session.id, 'logout', deps.clock.now()))) {
+      if (found && (await endSession(deps.db, found.session.id, 'logout', deps.clock.now()))) {
         await recordAuditEvent(deps, {
           event: 'session.logout',
           userId: found.session.userId,

@@ -4,7 +4,8 @@ import { NotFound } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { requireUser } from '../sessions/bearer-auth.js'
 import { ErrorResponse } from '../users/user.schema.js'
-import { findLiveSessionsOfUser, findSessionById, revokeSession } from '../sessions/session.store.js'
+import { findLiveSessionsOfUser, findSessionById } from '../sessions/session.store.js'
+import { endSession } from '../sessions/end-user-access.js'
 import { SessionList, SessionParams } from './sessions.schema.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -45,7 +46,7 @@ const sessionsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
       const session = await findSessionById(deps.db, request.params.id)
       // Another user's session id answers exactly like an unknown one.
       if (!session || session.userId !== userId || session.revokedAt !== null) throw new NotFound('no such session')
-      await revokeSession(deps.db, session.id, 'user_revoked', deps.clock.now())
+      await endSession(deps.db, session.id, 'user_revoked', deps.clock.now())
       await recordAuditEvent(deps, { event: 'session.revoked', userId, sessionId: session.id, ip: request.ip })
       return reply.code(204).send(null)
     },

@@ -38,6 +38,8 @@ export const ClientView = Type.Object({
   jwks: Nullable(Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) })),
   require_dpop: Type.Boolean(),
   introspection: Type.Boolean(),
+  post_logout_redirect_uris: Type.Array(Type.String()),
+  backchannel_logout_uri: Nullable(Type.String()),
   created_at: Type.String(),
 })
 
@@ -80,6 +82,8 @@ export const ClientCreate = Type.Object(
     ...ClientKeys,
     require_dpop: Type.Optional(Type.Boolean()),
     introspection: Type.Optional(Type.Boolean()),
+    post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    backchannel_logout_uri: Type.Optional(Nullable(Uri)),
   },
   { additionalProperties: false },
 )
@@ -95,6 +99,9 @@ export const ClientUpdate = Type.Object(
     ...ClientKeys,
     require_dpop: Type.Optional(Type.Boolean()),
     introspection: Type.Optional(Type.Boolean()),
+    post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
+    /** null removes it. */
+    backchannel_logout_uri: Type.Optional(Nullable(Uri)),
   },
   { additionalProperties: false, minProperties: 1 },
 )

@@ -49,6 +49,8 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         jwks: body.jwks ?? null,
         requireDpop: body.require_dpop ?? false,
         introspection: body.introspection ?? false,
+        postLogoutRedirectUris: body.post_logout_redirect_uris ?? [],
+        backchannelLogoutUri: body.backchannel_logout_uri ?? null,
       })
       return reply.code(201).send(created)
     },
@@ -74,6 +76,10 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
         ...(body.require_dpop !== undefined ? { requireDpop: body.require_dpop } : {}),
         ...(body.introspection !== undefined ? { introspection: body.introspection } : {}),
+        ...(body.post_logout_redirect_uris !== undefined
+          ? { postLogoutRedirectUris: body.post_logout_redirect_uris }
+          : {}),
+        ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
       })
     },
   )

@@ -1,6 +1,7 @@
 import { NotFound } from '../errors.js'
 import type { Session } from '../sessions/session.js'
-import { findSessionById, findSessionsOfUser, revokeSession } from '../sessions/session.store.js'
+import { findSessionById, findSessionsOfUser } from '../sessions/session.store.js'
+import { endSession } from '../sessions/end-user-access.js'
 import { auditAdminAction, type Actor, type AdminDeps } from './admin-actor.js'
 
 /** A session as operators see it: never a token or its hash. */
@@ -29,7 +30,7 @@ export async function listSessionsOfUser(deps: AdminDeps, userId: string): Promi
 export async function revokeSessionAsAdmin(deps: AdminDeps, actor: Actor, id: string): Promise<{ revoked: string }> {
   const session = await findSessionById(deps.db, id)
   if (!session || session.revokedAt !== null) throw new NotFound(`no live session with id ${id}`)
-  await revokeSession(deps.db, id, 'admin_revoked', deps.clock.now())
+  await endSession(deps.db, id, 'admin_revoked', deps.clock.now())
   await auditAdminAction(deps, actor, { event: 'session.revoked_by_admin', userId: session.userId, sessionId: id })
   return { revoked: id }
 }

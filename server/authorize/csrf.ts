@@ -13,7 +13,7 @@ const CSRF_COOKIE = '__Host-latchkey_csrf'
 const CSRF_MAX_AGE_S = 2 * 60 * 60
 
 export type FormPurpose =
-  'signin' | 'signin_mfa' | 'signup' | 'consent' | 'signout' | 'security' | 'device' | 'device_consent'
+  'signin' | 'signin_mfa' | 'signup' | 'consent' | 'signout' | 'security' | 'device' | 'device_consent' | 'logout'
 
 /**
  * A form may be bound to more than its purpose: the consent form's token also covers the

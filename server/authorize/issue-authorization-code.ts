@@ -36,6 +36,7 @@ export async function issueAuthorizationCode(
     userAgent: browser.userAgent === null ? null : browser.userAgent.slice(0, 300),
     createdAt: now,
     expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
+    signinSessionId: signin.id,
   })
   return code
 }

@@ -43,6 +43,8 @@ function printClients(clients: ClientView[]): void {
       redirect_uris: c.redirect_uris.join(','),
       jwks_uri: c.jwks_uri ?? '',
       jwks: c.jwks === null ? '' : `${c.jwks.keys.length} key(s)`,
+      post_logout_redirect_uris: c.post_logout_redirect_uris.join(','),
+      backchannel_logout_uri: c.backchannel_logout_uri ?? '',
     })),
     ['client_id', 'name', 'type', 'token_endpoint_auth_method', 'grant_types', 'scope', 'audiences', 'created_at'],
   )
@@ -84,6 +86,8 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'jwks-file': { type: 'string' },
       'require-dpop': { type: 'boolean', default: false },
       introspect: { type: 'boolean', default: false },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
@@ -101,6 +105,8 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     ...keys,
     requireDpop: values['require-dpop'],
     introspection: values.introspect,
+    postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
+    backchannelLogoutUri: values['backchannel-logout-uri'] ?? null,
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -148,7 +154,7 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect]',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout]',
     {
       name: { type: 'string' },
       scope: { type: 'string' },
@@ -160,6 +166,9 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       'no-require-dpop': { type: 'boolean' },
       introspect: { type: 'boolean' },
       'no-introspect': { type: 'boolean' },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'backchannel-logout-uri': { type: 'string' },
+      'no-backchannel-logout': { type: 'boolean' },
     },
   )
   if (values.introspect === true && values['no-introspect'] === true)
@@ -176,6 +185,13 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(values['no-require-dpop'] === true ? { requireDpop: false } : {}),
     ...(values.introspect === true ? { introspection: true } : {}),
     ...(values['no-introspect'] === true ? { introspection: false } : {}),
+    ...(list(values['post-logout-redirect-uri'])
+      ? { postLogoutRedirectUris: list(values['post-logout-redirect-uri'])! }
+      : {}),
+    ...(str(values['backchannel-logout-uri']) !== undefined
+      ? { backchannelLogoutUri: str(values['backchannel-logout-uri'])! }
+      : {}),
+    ...(values['no-backchannel-logout'] === true ? { backchannelLogoutUri: null } : {}),
   }
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)

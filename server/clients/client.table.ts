@@ -27,6 +27,10 @@ export interface ClientsTable {
   require_dpop: number
   /** 1: may introspect tokens for its audiences (RFC 7662 §2.1); 0 by default. */
   introspection: number
+  /** JSON array of URIs a logout may return to (OIDC RP-Initiated Logout §3.1), compared by exact string. */
+  post_logout_redirect_uris: string
+  /** Where logout tokens are posted (OIDC Back-Channel Logout §2.2); null: none. */
+  backchannel_logout_uri: string | null
   created_at: number
   updated_at: number
 }

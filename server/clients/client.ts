@@ -42,6 +42,10 @@ export interface Client {
   requireDpop: boolean
   /** May call /oauth/introspect, for tokens of its own audiences (RFC 7662 §2.1). */
   introspection: boolean
+  /** OIDC RP-Initiated Logout §3.1: where a logout may return to. */
+  postLogoutRedirectUris: string[]
+  /** OIDC Back-Channel Logout §2.2: where logout tokens are posted, or null. */
+  backchannelLogoutUri: string | null
   createdAt: number
 }
 
@@ -72,6 +76,8 @@ export function clientFromRow(row: ClientRow): Client {
     jwks: row.jwks == null ? null : (JSON.parse(row.jwks) as { keys: JWK[] }).keys,
     requireDpop: row.require_dpop === 1,
     introspection: Number(row.introspection) === 1,
+    postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
+    backchannelLogoutUri: row.backchannel_logout_uri,
     createdAt: row.created_at,
   }
 }
@@ -91,6 +97,8 @@ export interface ClientView {
   jwks: { keys: JWK[] } | null
   require_dpop: boolean
   introspection: boolean
+  post_logout_redirect_uris: string[]
+  backchannel_logout_uri: string | null
   created_at: string
 }
 
@@ -109,6 +117,8 @@ export function viewClient(client: Client): ClientView {
     jwks: client.jwks === null ? null : { keys: client.jwks },
     require_dpop: client.requireDpop,
     introspection: client.introspection,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    backchannel_logout_uri: client.backchannelLogoutUri,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

@@ -25,6 +25,10 @@ export interface ClientRegistration {
   requireDpop?: boolean
   /** May introspect tokens whose audience is one of its audiences (confidential clients only). */
   introspection?: boolean
+  /** OIDC RP-Initiated Logout §3.1: where a logout may return to (same rules as redirect URIs). */
+  postLogoutRedirectUris?: string[]
+  /** OIDC Back-Channel Logout §2.2: where logout tokens are posted; https unless loopback. */
+  backchannelLogoutUri?: string | null
 }
 
 export class ClientRegistrationError extends Error {
@@ -38,9 +42,18 @@ const redirectUriProblems = {
   forbidden_scheme: 'uses a forbidden scheme',
 }
 
-function assertRedirectUri(uri: string): void {
+function assertRedirectUri(uri: string, what = 'redirect URI'): void {
   const problem = findRedirectUriProblem(uri)
-  if (problem !== null) throw new ClientRegistrationError(`redirect URI "${uri}" ${redirectUriProblems[problem]}`)
+  if (problem !== null) throw new ClientRegistrationError(`${what} "${uri}" ${redirectUriProblems[problem]}`)
+}
+
+/**
+ * OIDC Back-Channel Logout §2.2: an absolute http(s) URL without a fragment (a query is allowed),
+ * https unless the host is loopback: the same rules as a redirect URI, and a server to call.
+ */
+function assertBackchannelLogoutUri(uri: string): void {
+  assertRedirectUri(uri, 'backchannel logout URI')
+  if (!/^https?:/.test(uri)) throw new ClientRegistrationError(`backchannel logout URI "${uri}" must be http(s)`)
 }
 
 const audienceProblems = { not_absolute: 'is not an absolute URI', fragment: 'must not have a fragment' }
@@ -111,7 +124,9 @@ function assertValidRegistration(
     throw new ClientRegistrationError('a public client cannot introspect tokens')
   if (registration.introspection === true && registration.audiences.length === 0)
     throw new ClientRegistrationError('introspection needs at least one audience')
-  registration.redirectUris.forEach(assertRedirectUri)
+  registration.redirectUris.forEach((uri) => assertRedirectUri(uri))
+  for (const uri of registration.postLogoutRedirectUris ?? []) assertRedirectUri(uri, 'post-logout redirect URI')
+  if (registration.backchannelLogoutUri != null) assertBackchannelLogoutUri(registration.backchannelLogoutUri)
   if (registration.grantTypes.includes('authorization_code') && registration.redirectUris.length === 0) {
     throw new ClientRegistrationError('authorization_code needs at least one redirect URI')
   }
@@ -146,6 +161,8 @@ export async function createClient(
     jwks: keys.jwks,
     require_dpop: registration.requireDpop ? 1 : 0,
     introspection: registration.introspection ? 1 : 0,
+    post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
+    backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
     created_at: now,
     updated_at: now,
   }
@@ -173,6 +190,9 @@ export async function updateClient(
     firstParty: changes.firstParty ?? client.firstParty,
     requireDpop: changes.requireDpop ?? client.requireDpop,
     introspection: changes.introspection ?? client.introspection,
+    postLogoutRedirectUris: changes.postLogoutRedirectUris ?? client.postLogoutRedirectUris,
+    backchannelLogoutUri:
+      changes.backchannelLogoutUri !== undefined ? changes.backchannelLogoutUri : client.backchannelLogoutUri,
   }
   assertValidRegistration(registration, authority)
   // New keys replace the old ones (a jwks_uri replaces an inline set and the other way round); a
@@ -199,6 +219,8 @@ export async function updateClient(
     first_party: registration.firstParty ? 1 : 0,
     require_dpop: registration.requireDpop ? 1 : 0,
     introspection: registration.introspection ? 1 : 0,
+    post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
+    backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

@@ -15,6 +15,7 @@ import type { MfaChallengesTable, RecoveryCodesTable, TotpFactorsTable } from '.
 import type { AccessTokenLifetimesTable } from '../tokens/access-token-lifetime.table.js'
 import type { PasskeysTable, WebauthnChallengesTable } from '../passkeys/passkey.table.js'
 import type { DpopProofJtisTable } from '../tokens/dpop-proof-jti.table.js'
+import type { BackchannelLogoutsTable } from '../sessions/backchannel-logout.table.js'
 
 export interface Database {
   signing_keys: SigningKeysTable
@@ -41,6 +42,7 @@ export interface Database {
   device_authorizations: DeviceAuthorizationsTable
   dpop_proof_jtis: DpopProofJtisTable
   access_token_lifetimes: AccessTokenLifetimesTable
+  backchannel_logouts: BackchannelLogoutsTable
 }
 
 export type Db = Kysely<Database>

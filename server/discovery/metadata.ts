@@ -67,6 +67,10 @@ export function buildMetadata(
     ],
     // RFC 9449 §5.1
     dpop_signing_alg_values_supported: [...dpopAlgorithms],
+    // OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel Logout 1.0 §2.1
+    end_session_endpoint: url('/oauth/logout'),
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
   }

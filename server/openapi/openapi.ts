@@ -19,7 +19,7 @@ const securityByRoute: Array<{ match: RegExp; security: Array<Record<string, str
 
 /** Form-encoded endpoints (RFC 6749 §3.2, the hosted pages' forms). */
 const formRoutes =
-  /^\/(oauth\/(token|revoke|introspect|authorize)|signin|signup|signout|consent|verify-email|reset-password(\/confirm)?)$/
+  /^\/(oauth\/(token|revoke|introspect|authorize|userinfo|logout(\/confirm)?)|signin|signup|signout|consent|verify-email|reset-password(\/confirm)?)$/
 
 /** @fastify/swagger's options: OpenAPI 3.1 built from every route's own schemas. */
 export function openApiOptions(issuer: string): FastifyDynamicSwaggerOptions {

@@ -20,6 +20,8 @@ export interface AuthorizationCode {
   userAgent: string | null
   createdAt: number
   expiresAt: number
+  /** The hosted sign-in that issued it (null for codes issued before it was recorded). */
+  signinSessionId: string | null
 }
 
 function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
@@ -37,6 +39,7 @@ function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
     userAgent: row.user_agent,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
+    signinSessionId: row.signin_session_id,
   }
 }
 
@@ -61,6 +64,7 @@ export async function insertAuthorizationCode(db: Executor, codeHash: string, co
       used_at: null,
       session_id: null,
       replayed_at: null,
+      signin_session_id: code.signinSessionId,
     })
     .execute()
 }
@@ -123,6 +127,15 @@ export async function deletePendingAuthorizationCodes(
   let query = db.deleteFrom('authorization_codes').where('user_id', '=', userId).where('used_at', 'is', null)
   if (clientId !== null) query = query.where('client_id', '=', clientId)
   await query.execute()
+}
+
+/** Deletes the codes a hosted sign-in issued that no app has exchanged yet (that sign-in ended). */
+export async function deletePendingAuthorizationCodesOfSignin(db: Executor, signinSessionId: string): Promise<void> {
+  await db
+    .deleteFrom('authorization_codes')
+    .where('signin_session_id', '=', signinSessionId)
+    .where('used_at', 'is', null)
+    .execute()
 }
 
 export async function deletePendingAuthorizationCodesOfClient(db: Executor, clientId: string): Promise<void> {

@@ -25,6 +25,8 @@ export interface AuthorizationCodesTable {
   /** The session the exchange opened; revoked when the code is presented again. */
   session_id: string | null
   replayed_at: number | null
+  /** The hosted sign-in that issued it; the session it opens remembers it. */
+  signin_session_id: string | null
 }
 
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>

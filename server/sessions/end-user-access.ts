@@ -1,11 +1,22 @@
-import type { Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { deleteAccountTokensOfUser } from '../users/account-token.store.js'
 import { cutOffUserTokens } from '../users/user.store.js'
-import { deletePendingAuthorizationCodes, deletePendingAuthorizationCodesOfClient } from './authorization-code.store.js'
-import { revokeSessionsOfClient, revokeSessionsOfUser, revokeSessionsOfUserAndClient } from './session.store.js'
-import { revokeSigninSessionsOfUser } from './signin-session.store.js'
+import {
+  deletePendingAuthorizationCodes,
+  deletePendingAuthorizationCodesOfClient,
+  deletePendingAuthorizationCodesOfSignin,
+} from './authorization-code.store.js'
+import { enqueueBackchannelLogouts } from './backchannel-logout.store.js'
+import {
+  revokeSession,
+  revokeSessionsOfClient,
+  revokeSessionsOfSignin,
+  revokeSessionsOfUser,
+  revokeSessionsOfUserAndClient,
+} from './session.store.js'
+import { revokeSigninSession, revokeSigninSessionsOfUser } from './signin-session.store.js'
 
 /** Why a user's access ends. Each reason ends exactly what its row in `policies` says. */
 export type AccessEndReason =
@@ -134,6 +145,20 @@ export async function endUserAccess(
   if (policy.resetLinks) await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
   if (policy.verificationLinks) await deleteAccountTokensOfUser(trx, 'email_verification_tokens', userId)
   if (policy.notice !== null) await enqueueMail(trx, { template: policy.notice, userId }, now)
+  const ended = await endSessionsByPolicy(trx, userId, reason, policy, scope)
+  // OIDC Back-Channel Logout 1.0 §2.7: every app whose session ended is told, whatever the cause.
+  await enqueueBackchannelLogouts(trx, ended, now)
+  return ended
+}
+
+function endSessionsByPolicy(
+  trx: Transaction<Database>,
+  userId: string,
+  reason: AccessEndReason,
+  policy: EndPolicy,
+  scope: EndAccessScope,
+): Promise<string[]> {
+  const { now } = scope
   switch (policy.sessions) {
     case 'all':
       return revokeSessionsOfUser(trx, userId, reason, now)
@@ -143,6 +168,45 @@ export async function endUserAccess(
     case 'of_client':
       return revokeSessionsOfUserAndClient(trx, userId, clientOf(reason, scope), reason, now)
   }
+}
+
+/** Why one session ends on its own (not as part of a user's access ending). */
+export type SessionEndReason =
+  'logout' | 'user_revoked' | 'admin_revoked' | 'revoked_by_client' | 'code_replay' | 'refresh_reuse' | 'rp_logout'
+
+/**
+ * Ends one session (refresh-token family) and tells its app through back-channel logout, in one
+ * transaction (the caller's, or its own). True if the session was live.
+ */
+export async function endSession(
+  db: Kysely<Database> | Transaction<Database>,
+  sessionId: string,
+  reason: SessionEndReason,
+  now: number,
+): Promise<boolean> {
+  const end = async (trx: Kysely<Database> | Transaction<Database>) => {
+    if (!(await revokeSession(trx, sessionId, reason, now))) return false
+    await enqueueBackchannelLogouts(trx, [sessionId], now)
+    return true
+  }
+  return db.isTransaction ? end(db) : db.transaction().execute(end)
+}
+
+/**
+ * OpenID Connect RP-Initiated Logout 1.0: a hosted sign-in ends, with the codes it issued that no
+ * app has exchanged and the sessions it opened for apps (each app told through back-channel
+ * logout). The user's other sign-ins and sessions stay. Returns the ids of the sessions it ended.
+ */
+export async function endSigninAndItsSessions(
+  trx: Transaction<Database>,
+  signinSessionId: string,
+  now: number,
+): Promise<string[]> {
+  await revokeSigninSession(trx, signinSessionId, now)
+  await deletePendingAuthorizationCodesOfSignin(trx, signinSessionId)
+  const ended = await revokeSessionsOfSignin(trx, signinSessionId, 'rp_logout', now)
+  await enqueueBackchannelLogouts(trx, ended, now)
+  return ended
 }
 
 function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
@@ -157,5 +221,8 @@ function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
  */
 export async function endClientAccess(trx: Transaction<Database>, clientId: string, now: number): Promise<string[]> {
   await deletePendingAuthorizationCodesOfClient(trx, clientId)
-  return revokeSessionsOfClient(trx, clientId, 'client_deleted', now)
+  const ended = await revokeSessionsOfClient(trx, clientId, 'client_deleted', now)
+  // The deleted client is gone, so nothing is queued for it; kept so every ending goes one way.
+  await enqueueBackchannelLogouts(trx, ended, now)
+  return ended
 }

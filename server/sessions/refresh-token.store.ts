@@ -50,6 +50,7 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
       's.ip',
       's.user_agent',
       's.dpop_jkt',
+      's.signin_session_id',
     ])
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst()

@@ -16,7 +16,8 @@ import {
   insertRefreshToken,
 } from './refresh-token.store.js'
 import type { Session } from './session.js'
-import { findSessionById, revokeSession, touchSession } from './session.store.js'
+import { findSessionById, touchSession } from './session.store.js'
+import { endSession } from './end-user-access.js'
 
 export interface RotationDeps {
   db: Db
@@ -144,7 +145,7 @@ export async function rotateRefreshToken(
         const earlier = await deps.keystore.open(sealBinding(presentedHash), found.token.successor_encrypted)
         if (earlier !== null) return { kind: 'rotated', refreshToken: earlier, session, replay: true }
       }
-      await revokeSession(trx, session.id, 'refresh_reuse', now)
+      await endSession(trx, session.id, 'refresh_reuse', now)
       return { kind: 'reused', session }
     })
   } catch (error) {

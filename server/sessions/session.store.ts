@@ -74,6 +74,23 @@ export async function revokeSessionsOfUserAndClient(
   return rows.map((r) => r.id)
 }
 
+/** Revokes the live sessions a hosted sign-in opened (RP-initiated logout); returns the ids revoked. */
+export async function revokeSessionsOfSignin(
+  db: Executor,
+  signinSessionId: string,
+  reason: string,
+  now: number,
+): Promise<string[]> {
+  const rows = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now, revoked_reason: reason })
+    .where('signin_session_id', '=', signinSessionId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute()
+  return rows.map((r) => r.id)
+}
+
 /** Revokes every live session held with a client (the client is deleted); returns the ids revoked. */
 export async function revokeSessionsOfClient(
   db: Executor,

@@ -21,6 +21,8 @@ export interface SessionsTable {
   user_agent: string | null
   /** RFC 7638 thumbprint of the DPoP key a public client's refresh tokens are bound to (RFC 9449 §5). */
   dpop_jkt: string | null
+  /** The hosted sign-in whose code opened this session (OIDC RP-initiated logout ends them together). */
+  signin_session_id: string | null
 }
 
 export interface RefreshTokensTable {

@@ -14,6 +14,8 @@ export interface Session {
   revokedAt: number | null
   ip: string | null
   userAgent: string | null
+  /** The hosted sign-in that opened it (authorization code flow), or null. */
+  signinSessionId: string | null
 }
 
 export function sessionFromRow(row: SessionRow): Session {
@@ -31,5 +33,6 @@ export function sessionFromRow(row: SessionRow): Session {
     revokedAt: row.revoked_at,
     ip: row.ip,
     userAgent: row.user_agent,
+    signinSessionId: row.signin_session_id,
   }
 }

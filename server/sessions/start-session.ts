@@ -16,6 +16,8 @@ export interface SessionStart {
   authTime?: number
   /** The session id, when the caller must record it before the session exists (a code's exchange). */
   id?: string
+  /** The hosted sign-in whose code opens it (OIDC RP-initiated logout ends them together). */
+  signinSessionId?: string | null
 }
 
 /** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
@@ -39,6 +41,7 @@ export async function startSession(
     revokedAt: null,
     ip: start.ip,
     userAgent: start.userAgent === null ? null : start.userAgent.slice(0, 300),
+    signinSessionId: start.signinSessionId ?? null,
   }
   const refreshToken = await deps.db.transaction().execute(async (trx) => {
     await insertSession(trx, {
@@ -56,6 +59,7 @@ export async function startSession(
       revoked_reason: null,
       ip: session.ip,
       user_agent: session.userAgent,
+      signin_session_id: session.signinSessionId,
     })
     return issueFirstRefreshToken(trx, deps.config, session, now)
   })

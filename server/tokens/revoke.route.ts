@@ -11,7 +11,7 @@ import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
 import { revokeAccessToken } from '../sessions/revoked-access-token.store.js'
-import { revokeSession } from '../sessions/session.store.js'
+import { endSession } from '../sessions/end-user-access.js'
 import { ErrorResponse, TokenHandleRequest } from './token.schema.js'
 
 const tokenTypeHints = new Set(['access_token', 'refresh_token'])
@@ -51,7 +51,7 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       if (refresh) {
         if (
           refresh.session.clientId === client.id &&
-          (await revokeSession(deps.db, refresh.session.id, 'revoked_by_client', now))
+          (await endSession(deps.db, refresh.session.id, 'revoked_by_client', now))
         ) {
           await recordAuditEvent(deps, {
             event: 'token.revoked',

@@ -59,6 +59,9 @@ t.test('metadata advertises only what exists, with the configured issuer', async
         'name',
       ],
       dpop_signing_alg_values_supported: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      end_session_endpoint: 'http://127.0.0.1:4000/tenant/oauth/logout',
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
       request_parameter_supported: false,
       request_uri_parameter_supported: false,
     })
@@ -91,5 +94,10 @@ t.test('every advertised endpoint answers', async (t) => {
     (await testApp.app.inject({ url: path(metadata.authorization_endpoint) })).statusCode,
     400,
     'authorize exists (and wants a client)',
+  )
+  t.equal(
+    (await testApp.app.inject({ url: path(metadata.end_session_endpoint) })).statusCode,
+    200,
+    'end_session_endpoint exists (and asks for confirmation without a hint)',
   )
 })

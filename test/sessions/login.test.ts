@@ -111,7 +111,12 @@ for (const dialect of testDialects()) {
         url: '/oauth/userinfo',
         headers: { authorization: `Bearer ${res.json().access_token}` },
       })
-      t.same(info.json(), { sub: user!.id, email: 'grace@example.com', email_verified: false, name: 'Grace' })
+      // OIDC Core §5.3.1: userinfo is for grants with `openid`; the first-party session has /auth/me.
+      t.equal(info.statusCode, 403)
+      t.same(info.json(), {
+        error: 'insufficient_scope',
+        error_description: 'this request needs an access token with the scope openid',
+      })
     })
 
     t.test('wrong password, unknown email and disabled account are indistinguishable', async (t) => {

@@ -9,7 +9,7 @@ import {
   markAuthorizationCodeReplayed,
 } from '../../sessions/authorization-code.store.js'
 import { hashOpaqueToken } from '../../opaque-token.js'
-import { revokeSession } from '../../sessions/session.store.js'
+import { endSession } from '../../sessions/end-user-access.js'
 import { startSession } from '../../sessions/start-session.js'
 import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
@@ -73,6 +73,7 @@ export async function authorizationCodeGrant(
     userAgent: code.userAgent,
     authTime: code.authTime,
     id: sessionId,
+    signinSessionId: code.signinSessionId,
   })
   // A replay that arrived before the session existed could not revoke it: it is seen here instead.
   if (await isAuthorizationCodeReplayed(deps.db, codeHash)) {
@@ -104,7 +105,7 @@ export async function authorizationCodeGrant(
 }
 
 async function revokeReplayedSession(deps: Deps, sessionId: string, clientId: string, now: number): Promise<void> {
-  if (await revokeSession(deps.db, sessionId, 'code_replay', now)) {
+  if (await endSession(deps.db, sessionId, 'code_replay', now)) {
     await recordAuditEvent(deps, { event: 'authorization_code.reused', clientId, sessionId })
   }
 }

@@ -5,6 +5,7 @@ import { rotateRefreshToken } from '../../sessions/rotate-refresh-token.js'
 import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
 import { parseScope } from '../../clients/scope.js'
+import { issueIdToken } from '../id-token.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
 import { assertRefreshTokenKey } from '../dpop-refresh.js'
@@ -36,11 +37,26 @@ export async function refreshTokenGrant(
   const user = await findUserById(deps.db, session.userId)
   if (!user || user.disabled) throw new InvalidGrant('the user of this grant can no longer sign in')
   const access = await issueUserAccessToken(deps, user, { ...session, scopes }, dpop?.jkt)
+  // OIDC Core §12.2: a grant that began with `openid` gets a new ID token on refresh, for the same
+  // user, session and authentication (sub, sid, auth_time, amr), without a nonce (§12.2).
+  const idToken = session.scopes.includes('openid')
+    ? await issueIdToken(deps, {
+        user,
+        clientId: client.id,
+        scopes,
+        nonce: null,
+        authTime: session.authTime,
+        sessionId: session.id,
+        amr: session.amr,
+        accessToken: access.token,
+      })
+    : null
   return {
     access_token: access.token,
     token_type: tokenTypeFor(dpop),
     expires_in: access.expiresIn,
     refresh_token: rotated.refreshToken,
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+    ...(idToken === null ? {} : { id_token: idToken }),
   }
 }

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { BackchannelLogoutRow } from './backchannel-logout.table.js'
+
+type Executor = Kysely<Database> | Transaction<Database>
+
+/**
+ * Queues a logout token for each of these (just ended) sessions whose client registered a
+ * backchannel_logout_uri. Call inside the transaction that ends them: both commit or neither does.
+ */
+export async function enqueueBackchannelLogouts(db: Executor, sessionIds: string[], now: number): Promise<number> {
+  if (sessionIds.length === 0) return 0
+  const sessions = await db
+    .selectFrom('sessions')
+    .innerJoin('clients', 'clients.id', 'sessions.client_id')
+    .select(['sessions.id as session_id', 'sessions.user_id', 'sessions.client_id'])
+    .where('sessions.id', 'in', sessionIds)
+    .where('clients.backchannel_logout_uri', 'is not', null)
+    .execute()
+  if (sessions.length === 0) return 0
+  await db
+    .insertInto('backchannel_logouts')
+    .values(
+      sessions.map((s) => ({
+        id: randomUUID(),
+        client_id: s.client_id,
+        user_id: s.user_id,
+        session_id: s.session_id,
+        status: 'pending' as const,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        claimed_until: null,
+        finished_at: null,
+        last_error: null,
+      })),
+    )
+    .execute()
+  return sessions.length
+}
+
+/**
+ * Claims up to `limit` due rows for this worker until `now + leaseMs`, atomically on both dialects
+ * (the claim conditions are repeated on the UPDATE, as in the mail outbox's claimDueMail): of
+ * several instances racing for a row exactly one gets it. The attempt is counted here.
+ */
+export async function claimDueBackchannelLogouts(
+  db: Executor,
+  now: number,
+  leaseMs: number,
+  limit: number,
+): Promise<BackchannelLogoutRow[]> {
+  const due = db
+    .selectFrom('backchannel_logouts')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .orderBy('next_attempt_at')
+    .limit(limit)
+  return db
+    .updateTable('backchannel_logouts')
+    .set({ claimed_until: now + leaseMs, attempts: sql<number>`attempts + 1` })
+    .where('id', 'in', due)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .returningAll()
+    .execute()
+}
+
+export async function finishBackchannelLogout(
+  db: Executor,
+  id: string,
+  status: 'delivered' | 'failed' | 'discarded',
+  now: number,
+  error: string | null = null,
+): Promise<void> {
+  await db
+    .updateTable('backchannel_logouts')
+    .set({ status, finished_at: now, claimed_until: null, last_error: error })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute()
+}
+
+export async function scheduleBackchannelLogoutRetry(
+  db: Executor,
+  id: string,
+  nextAttemptAt: number,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('backchannel_logouts')
+    .set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute()
+}
+
+/** Finished rows (delivered, failed, discarded) before `before`, one batch (maintenance). */
+export async function deleteBackchannelLogoutsFinishedBefore(
+  db: Executor,
+  before: number,
+  limit: number,
+): Promise<number> {
+  const batch = db
+    .selectFrom('backchannel_logouts')
+    .select('id')
+    .where('status', '!=', 'pending')
+    .where('finished_at', '<', before)
+    .limit(limit)
+  const result = await db.deleteFrom('backchannel_logouts').where('id', 'in', batch).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}
