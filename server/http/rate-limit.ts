@@ -33,3 +33,7 @@ export const loginRateLimit = { max: 10, timeWindow: 60_000 }
 export const signupRateLimit = { max: 5, timeWindow: 60_000 }
 export const refreshRateLimit = { max: 60, timeWindow: 60_000 }
 export const passwordResetRateLimit = { max: 5, timeWindow: 15 * 60_000 }
+/** Per IP: a password change costs two argon2 runs (finding M2). */
+export const passwordChangeRateLimit = { max: 10, timeWindow: 60_000 }
+/** Per user, after authentication: nobody changes their password more than a few times an hour. */
+export const passwordChangeUserRateLimit = { max: 5, timeWindow: 15 * 60_000 }

@@ -1,0 +1,40 @@
+import type { Argon2Params } from './password-hasher.js'
+
+// Finding L4: an unknown email costs a dummy argon2 verify so it takes as long as a known one. A
+// known account verifies with the parameters its stored hash was made with, and after a change of
+// LATCHKEY_ARGON2_* most stored hashes keep the old ones until their owners sign in again. So the
+// dummy uses the parameters most stored hashes use, taken from a sample of them, not the
+// configured ones (docs/security/threat-model.md, "enumeration timing").
+
+const PHC_PARAMS = /^\$argon2id?\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$/
+
+/** The argon2 parameters a stored PHC string was made with; null when it is not one. */
+function paramsOfStoredHash(hash: string): Argon2Params | null {
+  const match = PHC_PARAMS.exec(hash)
+  if (!match) return null
+  return { memoryCost: Number(match[1]), timeCost: Number(match[2]), parallelism: Number(match[3]) }
+}
+
+/** The parameters most of `hashes` use (ties: the costlier); null when none is an argon2 hash. */
+export function mostCommonParams(hashes: readonly string[]): Argon2Params | null {
+  const counts = new Map<string, { params: Argon2Params; count: number }>()
+  for (const hash of hashes) {
+    const params = paramsOfStoredHash(hash)
+    if (params === null) continue
+    const key = `${params.memoryCost},${params.timeCost},${params.parallelism}`
+    const entry = counts.get(key) ?? { params, count: 0 }
+    entry.count++
+    counts.set(key, entry)
+  }
+  let best: { params: Argon2Params; count: number } | null = null
+  for (const entry of counts.values()) {
+    const cost = (p: Argon2Params) => p.memoryCost * p.timeCost
+    if (
+      best === null ||
+      entry.count > best.count ||
+      (entry.count === best.count && cost(entry.params) > cost(best.params))
+    )
+      best = entry
+  }
+  return best?.params ?? null
+}
