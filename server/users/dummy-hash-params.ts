@@ -1,4 +1,9 @@
-import type { Argon2Params } from './password-hasher.js'
+/** argon2 cost parameters, as in password-hasher.ts's Argon2Params. */
+interface Argon2Params {
+  memoryCost: number
+  timeCost: number
+  parallelism: number
+}
 
 // Finding L4: an unknown email costs a dummy argon2 verify so it takes as long as a known one. A
 // known account verifies with the parameters its stored hash was made with, and after a change of
