@@ -11,13 +11,17 @@ interface Argon2Params {
 // dummy uses the parameters most stored hashes use, taken from a sample of them, not the
 // configured ones (docs/security/threat-model.md, "enumeration timing").
 
-const PHC_PARAMS = /^\$argon2id?\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$/
+// PHC string: $argon2id$v=19$m=…,t=…,p=…$salt$hash (the library writes the parameters in any order).
+const PHC_PARAMS = /^\$argon2id?\$v=\d+\$([a-z]=\d+(?:,[a-z]=\d+)*)\$/
 
 /** The argon2 parameters a stored PHC string was made with; null when it is not one. */
 function paramsOfStoredHash(hash: string): Argon2Params | null {
   const match = PHC_PARAMS.exec(hash)
   if (!match) return null
-  return { memoryCost: Number(match[1]), timeCost: Number(match[2]), parallelism: Number(match[3]) }
+  const values = new Map(match[1]!.split(',').map((pair) => pair.split('=') as [string, string]))
+  const [m, t, p] = ['m', 't', 'p'].map((key) => Number(values.get(key)))
+  if (!Number.isSafeInteger(m) || !Number.isSafeInteger(t) || !Number.isSafeInteger(p)) return null
+  return { memoryCost: m!, timeCost: t!, parallelism: p! }
 }
 
 /** The parameters most of `hashes` use (ties: the costlier); null when none is an argon2 hash. */
