@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -11,6 +12,7 @@ import { createClientAssertions } from './clients/client-assertion.js'
 import { createDpopState } from './tokens/dpop.js'
 import { createRedis } from './db/create-redis.js'
 import { createAccessTokenVerifier } from './sessions/verify-access-token.js'
+import { samplePasswordHashes } from './users/user.store.js'
 import { createLoginBackoff, createMemoryBackoffStore, createRedisBackoffStore } from './users/login-backoff.js'
 import { createPasswordHasher } from './users/password-hasher.js'
 import { systemClock, type Clock } from './clock.js'
@@ -88,7 +90,14 @@ export async function assemble(config: Config, log: Logger, clock: Clock = syste
             'a client key set could not be fetched',
           ),
       }),
-      passwordHasher: createPasswordHasher({ params: config.argon2, metrics }),
+      passwordHasher: createPasswordHasher({
+        params: config.argon2,
+        metrics,
+        storedHashes: {
+          sample: () => samplePasswordHashes(db, randomBytes(16).toString('base64url'), 500),
+          now: () => clock.now(),
+        },
+      }),
       loginBackoff: createLoginBackoff(
         redis === null ? createMemoryBackoffStore() : createRedisBackoffStore(redis),
         clock,

@@ -5,6 +5,7 @@ import { FIRST_PARTY_CLIENT_ID } from '../clients/client.js'
 import { startSession } from '../sessions/start-session.js'
 import { issueUserAccessToken } from '../tokens/user-access-token.js'
 import type { User } from '../users/user.js'
+import type { SigninProof } from '../users/signin-proof.js'
 import { setSessionCookie } from './session-cookie.js'
 
 /**
@@ -16,7 +17,7 @@ export async function openFirstPartySession(
   request: FastifyRequest,
   reply: FastifyReply,
   user: User,
-  signin: { amr: string[]; authTime: number },
+  signin: { amr: string[]; authTime: number; password?: SigninProof['password'] },
 ) {
   const { session, refreshToken } = await startSession(deps, user, {
     clientId: FIRST_PARTY_CLIENT_ID,
@@ -24,6 +25,7 @@ export async function openFirstPartySession(
     audience: deps.config.defaultAudience,
     amr: signin.amr,
     authTime: signin.authTime,
+    password: signin.password,
     ip: request.ip,
     userAgent: request.headers['user-agent'] ?? null,
   })

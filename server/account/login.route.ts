@@ -35,8 +35,8 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
     },
     async (request, reply) => {
       const hasSecondFactor = async (user: { id: string }) => (await secondFactorsOf(deps, user.id)).length > 0
-      const user = await authenticatePassword(deps, request.body, { ip: request.ip, hasSecondFactor })
-      const first = { amr: ['pwd'], authTime: deps.clock.now() }
+      const { user, proof } = await authenticatePassword(deps, request.body, { ip: request.ip, hasSecondFactor })
+      const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
       if (await hasSecondFactor(user)) {
         const mfaToken = await startSecondStep(deps, user, first)
         await recordAuditEvent(deps, { event: 'login.mfa_required', userId: user.id, ip: request.ip })

@@ -33,6 +33,8 @@ const passkeyLoginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       config: { rateLimit: loginRateLimit },
     },
     async (request, reply) => {
+      // auth_time is when the check began: a cut-off committed meanwhile refuses the session (H1).
+      const authTime = deps.clock.now()
       const { user, passkey, amr } = await authenticatePasskey(
         deps,
         request.body.response as AuthenticationResponseJSON,
@@ -43,6 +45,7 @@ const passkeyLoginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
         scopes: [],
         audience: deps.config.defaultAudience,
         amr,
+        authTime,
         ip: request.ip,
         userAgent: request.headers['user-agent'] ?? null,
       })

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import type { User } from '../users/user.js'
+import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.js'
 import { findUserById } from '../users/user.store.js'
 import { clearSigninCookie, readSigninCookie, setSigninCookie } from './signin-cookie.js'
 import {
@@ -29,7 +30,7 @@ export async function startSignin(
   request: FastifyRequest,
   reply: FastifyReply,
   user: User,
-  amr: string[],
+  proof: { amr: string[]; authTime: number; password?: SigninProof['password'] },
 ): Promise<Signin> {
   const now = deps.clock.now()
   const previous = readSigninCookie(request)
@@ -39,17 +40,22 @@ export async function startSignin(
   }
   const token = generateOpaqueToken()
   const id = randomBytes(16).toString('base64url')
-  await insertSigninSession(deps.db, {
-    id,
-    userId: user.id,
-    tokenHash: hashOpaqueToken(token),
-    amr,
-    authTime: now,
-    createdAt: now,
-    expiresAt: idleExpiry(deps.config, now, now),
+  const { amr, authTime } = proof
+  // A sign-in that a password change, reset or cut-off overtook while it was checked never starts (H1).
+  await deps.db.transaction().execute(async (trx) => {
+    await assertSigninStillValid(trx, deps.config, { userId: user.id, authTime, password: proof.password })
+    await insertSigninSession(trx, {
+      id,
+      userId: user.id,
+      tokenHash: hashOpaqueToken(token),
+      amr,
+      authTime,
+      createdAt: now,
+      expiresAt: idleExpiry(deps.config, now, now),
+    })
   })
   setSigninCookie(reply, token, deps.config.refreshTokenTtlMs)
-  return { id, user, amr, authTime: now }
+  return { id, user, amr, authTime }
 }
 
 /** The expiry after use at `now`: the idle timeout from now, never past the absolute lifetime. */
@@ -80,7 +86,10 @@ export async function currentSignin(
   const now = deps.clock.now()
   if (!row || row.revokedAt !== null || row.expiresAt <= now) return null
   const user = await findUserById(deps.db, row.userId)
-  if (!user || user.disabled || row.createdAt < user.tokensValidAfter) return null
+  // auth_time, not created_at: a sign-in whose password check began before the cut-off is void even
+  // if its row was written after it (finding H1).
+  if (!user || user.disabled || row.authTime < user.tokensValidAfter || row.authTime < user.credentialsChangedAt)
+    return null
   const expiresAt = idleExpiry(deps.config, row.createdAt, now)
   if (expiresAt - row.expiresAt >= EXTEND_STEP_MS) await extendSigninSession(deps.db, row.id, expiresAt)
   return { id: row.id, user, amr: row.amr, authTime: row.authTime }

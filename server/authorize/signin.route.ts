@@ -21,6 +21,7 @@ import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.
 import { secondStepPage, signinPage, signoutPage, signupPage } from './signin-pages.js'
 import { finishSecondStep, secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
 import type { User } from '../users/user.js'
+import type { SigninProof } from '../users/signin-proof.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
 import { authenticatePasskey, createAuthenticationOptions } from '../passkeys/authenticate-passkey.js'
 import { parsePasskeyResponse } from '../passkeys/parse-passkey-response.js'
@@ -102,10 +103,10 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     reply: FastifyReply,
     authorization: AuthorizationRequest | null,
     user: User,
-    amr: string[],
+    proof: { amr: string[]; authTime: number; password?: SigninProof['password'] },
     method: 'password' | 'passkey',
   ) => {
-    const signin = await startSignin(deps, request, reply, user, amr)
+    const signin = await startSignin(deps, request, reply, user, proof)
     await recordAuditEvent(deps, {
       event: 'signin.succeeded',
       userId: user.id,
@@ -157,13 +158,13 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       try {
         const authorization = await authorizationOf(form.authorize)
         if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
-        let user
+        let user, proof
         try {
-          user = await authenticatePassword(
+          ;({ user, proof } = await authenticatePassword(
             deps,
             { email: form.email ?? '', password: form.password ?? '' },
             { ip: request.ip, hasSecondFactor },
-          )
+          ))
         } catch (error) {
           if (!(error instanceof ApiError)) throw error
           reply.headers(error.headers)
@@ -174,10 +175,12 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           })
         }
         if (await hasSecondFactor(user)) {
-          const mfaToken = await startSecondStep(deps, user, { amr: ['pwd'], authTime: deps.clock.now() })
+          const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
+          const mfaToken = await startSecondStep(deps, user, first)
           return showSecondStep(request, reply, authorization, { mfaToken })
         }
-        return await finishSignin(request, reply, authorization, user, ['pwd'], 'password')
+        const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
+        return await finishSignin(request, reply, authorization, user, first, 'password')
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }
@@ -203,7 +206,14 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
           return showSecondStep(request, reply, authorization, { ...values, mfaToken: form.mfa_token ?? '' })
         }
-        return await finishSignin(request, reply, authorization, done.user, done.amr, 'password')
+        return await finishSignin(
+          request,
+          reply,
+          authorization,
+          done.user,
+          { amr: done.amr, authTime: done.authTime },
+          'password',
+        )
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }
@@ -227,6 +237,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         const authorization = await authorizationOf(form.authorize)
         if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
         let signedIn
+        const authTime = deps.clock.now()
         try {
           signedIn = await authenticatePasskey(deps, parsePasskeyResponse(form.passkey_response), { ip: request.ip })
         } catch (error) {
@@ -236,7 +247,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
             status: error.status === 400 ? 400 : 401,
           })
         }
-        return finishSignin(request, reply, authorization, signedIn.user, signedIn.amr, 'passkey')
+        return finishSignin(request, reply, authorization, signedIn.user, { amr: signedIn.amr, authTime }, 'passkey')
       } catch (error) {
         return answerAuthorizationError(deps, request, reply, error)
       }

@@ -50,3 +50,8 @@ export function rateLimited(ttlMs: number): ApiError {
     'retry-after': String(seconds),
   })
 }
+
+/** Per IP: a password change costs two argon2 runs (finding M2). */
+export const passwordChangeRateLimit = { max: 10, timeWindow: 60_000 }
+/** Per user, after authentication: nobody changes their password more than a few times an hour. */
+export const passwordChangeUserRateLimit = { max: 5, timeWindow: 15 * 60_000 }

@@ -27,7 +27,8 @@ export async function assertRecentSignin(
     )
   }
   assertPasswordWithinLimit(proof.password)
-  const gate = await deps.loginBackoff.check(user.email)
+  // Counted before the guess is checked (finding M3); taken back when it was right.
+  const gate = await deps.loginBackoff.reserve(user.email)
   if (!gate.allowed)
     throw new ApiError(
       'too_many_attempts',
@@ -35,9 +36,10 @@ export async function assertRecentSignin(
       `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`,
       { 'retry-after': String(gate.retryAfterSeconds) },
     )
-  if (!(await deps.passwordHasher.verify(user.passwordHash, normalizePassword(proof.password)))) {
-    await deps.loginBackoff.recordFailure(user.email)
+  const share = { owner: user.email }
+  if (!(await deps.passwordHasher.verify(user.passwordHash, normalizePassword(proof.password), share))) {
     await recordAuditEvent(deps, { event: 'mfa.reauthentication_failed', userId: user.id, ip: proof.ip })
     throw new ApiError('invalid_credentials', 403, 'the password is incorrect')
   }
+  await gate.reservation!.release()
 }

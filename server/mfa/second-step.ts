@@ -5,6 +5,7 @@ import { enqueueMail } from '../mail/outbox.store.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import { findUserById } from '../users/user.store.js'
 import type { User } from '../users/user.js'
+import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.js'
 import {
   consumeMfaChallenge,
   countMfaChallengeFailure,
@@ -31,6 +32,8 @@ type StepDeps = Pick<Deps, 'db' | 'clock' | 'log' | 'loginBackoff' | 'mfaSecrets
 export interface FirstStep {
   amr: string[]
   authTime: number
+  /** The password check, re-checked when the challenge is stored (signin-proof.ts). */
+  password?: SigninProof['password']
 }
 
 /** A sign-in with both steps done: the user, and RFC 8176 amr values for the session and its tokens. */
@@ -52,16 +55,29 @@ export async function secondFactorsOf(deps: Pick<Deps, 'db'>, userId: string): P
 }
 
 /** Opens the second step for a user who passed the first; returns the mfa_token (never stored). */
-export async function startSecondStep(deps: Pick<Deps, 'db' | 'clock'>, user: User, first: FirstStep): Promise<string> {
+export async function startSecondStep(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  user: User,
+  first: FirstStep,
+): Promise<string> {
   const token = generateOpaqueToken()
   const now = deps.clock.now()
-  await insertMfaChallenge(deps.db, {
-    tokenHash: hashOpaqueToken(token),
-    userId: user.id,
-    amr: first.amr,
-    authTime: first.authTime,
-    now,
-    expiresAt: now + MFA_TOKEN_TTL_MS,
+  // A first step overtaken by a password change or reset opens no second step (finding H1); one
+  // overtaken later is refused when the session or sign-in is created, by its auth_time.
+  await deps.db.transaction().execute(async (trx) => {
+    await assertSigninStillValid(trx, deps.config, {
+      userId: user.id,
+      authTime: first.authTime,
+      password: first.password,
+    })
+    await insertMfaChallenge(trx, {
+      tokenHash: hashOpaqueToken(token),
+      userId: user.id,
+      amr: first.amr,
+      authTime: first.authTime,
+      now,
+      expiresAt: now + MFA_TOKEN_TTL_MS,
+    })
   })
   return token
 }
@@ -89,7 +105,8 @@ export async function finishSecondStep(
   if (!isLive(challenge, deps.clock.now())) throw invalidMfaToken()
   const user = await findUserById(deps.db, challenge.userId)
   if (!user || user.disabled) throw invalidMfaToken()
-  const gate = await deps.loginBackoff.check(user.email)
+  // Counted before the code is checked, forgiven after (finding M3).
+  const gate = await deps.loginBackoff.reserve(user.email)
   if (!gate.allowed) {
     await recordAuditEvent(deps, { event: 'login.backoff', userId: user.id, ip: meta.ip, details: { step: 'mfa' } })
     throw new ApiError(
@@ -105,10 +122,12 @@ export async function finishSecondStep(
     method === 'totp'
       ? await takeTotpCode(deps, user, tokenHash, typed)
       : await takeRecoveryCode(deps, user, tokenHash, typed)
-  if (outcome === 'challenge_gone') throw invalidMfaToken()
+  if (outcome === 'challenge_gone') {
+    await gate.reservation!.release()
+    throw invalidMfaToken()
+  }
   if (outcome === 'wrong') {
     const failures = await countMfaChallengeFailure(deps.db, tokenHash)
-    await deps.loginBackoff.recordFailure(user.email)
     await recordAuditEvent(deps, {
       event: 'mfa.failed',
       userId: user.id,

@@ -71,34 +71,42 @@ export async function insertAuthorizationCode(db: Executor, codeHash: string, co
 
 /**
  * Marks a code used, with the id of the session its exchange is about to open, if nobody did so
- * first, and returns it; null when it was already used or does not exist. Of any number of
- * concurrent exchanges exactly one gets the row.
+ * first and the exchange comes from the client the code was issued to (finding L1: a leaked code
+ * presented by another client stays usable for its own). Returns it; null when it was already
+ * used, does not exist or belongs to another client. Of any number of concurrent exchanges
+ * exactly one gets the row.
  */
 export async function claimAuthorizationCode(
   db: Executor,
   codeHash: string,
-  claim: { now: number; sessionId: string },
+  claim: { now: number; sessionId: string; clientId: string },
 ): Promise<AuthorizationCode | null> {
   const row = await db
     .updateTable('authorization_codes')
     .set({ used_at: claim.now, session_id: claim.sessionId })
     .where('code_hash', '=', codeHash)
     .where('used_at', 'is', null)
+    .where('client_id', '=', claim.clientId)
     .returningAll()
     .executeTakeFirst()
   return row ? codeFromRow(row) : null
 }
 
-/** Records a replay of a used code and returns the session its first exchange opened (or is opening). */
+/**
+ * Records a replay of a used code by the client it was issued to, and returns the session its
+ * first exchange opened (or is opening); another client's attempt records nothing.
+ */
 export async function markAuthorizationCodeReplayed(
   db: Executor,
   codeHash: string,
+  clientId: string,
   now: number,
 ): Promise<{ sessionId: string | null } | null> {
   const row = await db
     .updateTable('authorization_codes')
     .set({ replayed_at: now })
     .where('code_hash', '=', codeHash)
+    .where('client_id', '=', clientId)
     .where('used_at', 'is not', null)
     .returning('session_id')
     .executeTakeFirst()

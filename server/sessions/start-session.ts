@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Deps } from '../deps.js'
 import type { User } from '../users/user.js'
+import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.js'
 import { issueFirstRefreshToken } from './rotate-refresh-token.js'
 import type { Session } from './session.js'
 import { insertSession } from './session.store.js'
@@ -18,9 +19,15 @@ export interface SessionStart {
   id?: string
   /** The hosted sign-in whose code opens it (OIDC RP-initiated logout ends them together). */
   signinSessionId?: string | null
+  /** The password check behind this session, when it was one (see signin-proof.ts). */
+  password?: SigninProof['password']
 }
 
-/** A new session (refresh-token family) for a user who just authenticated, with its first refresh token. */
+/**
+ * A new session (refresh-token family) for a user who just authenticated, with its first refresh
+ * token. The user is read again in the same transaction: a sign-in that a password change, reset
+ * or cut-off overtook while it was being checked never becomes a session (SigninSuperseded).
+ */
 export async function startSession(
   deps: Pick<Deps, 'db' | 'clock' | 'config'>,
   user: User,
@@ -44,6 +51,11 @@ export async function startSession(
     signinSessionId: start.signinSessionId ?? null,
   }
   const refreshToken = await deps.db.transaction().execute(async (trx) => {
+    await assertSigninStillValid(trx, deps.config, {
+      userId: user.id,
+      authTime: session.authTime,
+      ...(start.password === undefined ? {} : { password: start.password }),
+    })
     await insertSession(trx, {
       id: session.id,
       user_id: user.id,

@@ -5,8 +5,15 @@ import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { canonicalEmail } from './email.js'
 import { assertPasswordWithinLimit, normalizePassword } from './password-policy.js'
 import { queueVerificationMail } from './email-verification.js'
-import { findUserByEmail, updatePasswordHash } from './user.store.js'
+import { findUserByEmail, replacePasswordHashIfUnchanged } from './user.store.js'
 import type { User } from './user.js'
+import type { SigninProof } from './signin-proof.js'
+
+/** A user whose password was right, and what the check proved (for the sign-in it opens). */
+export interface PasswordSignin {
+  user: User
+  proof: SigninProof
+}
 
 /** Wrong password, unknown email and disabled account: one answer (ASVS 6.3.8). */
 const invalidCredentials = () => new ApiError('invalid_credentials', 401, 'the email or password is incorrect')
@@ -20,11 +27,11 @@ export async function authenticatePassword(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff' | 'metrics'>,
   credentials: { email: string; password: string },
   meta: PasswordCheckMeta,
-): Promise<User> {
+): Promise<PasswordSignin> {
   try {
-    const { user, secondStep } = await checkPassword(deps, credentials, meta)
+    const { secondStep, ...signin } = await checkPassword(deps, credentials, meta)
     deps.metrics.logins.inc({ outcome: secondStep ? 'second_factor_needed' : 'success' })
-    return user
+    return signin
   } catch (error) {
     deps.metrics.logins.inc({ outcome: loginOutcomeOf(error) })
     throw error
@@ -65,10 +72,11 @@ async function checkPassword(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'passwordHasher' | 'loginBackoff'>,
   credentials: { email: string; password: string },
   meta: PasswordCheckMeta,
-): Promise<{ user: User; secondStep: boolean }> {
+): Promise<PasswordSignin & { secondStep: boolean }> {
   assertPasswordWithinLimit(credentials.password)
   const email = canonicalEmail(credentials.email)
-  const gate = await deps.loginBackoff.check(email)
+  // The attempt is counted before the guess is checked (finding M3), and forgiven after.
+  const gate = await deps.loginBackoff.reserve(email)
   if (!gate.allowed) {
     await recordAuditEvent(deps, { event: 'login.backoff', ip: meta.ip, details: { locked: gate.locked } })
     throw new ApiError(
@@ -79,12 +87,15 @@ async function checkPassword(
     )
   }
   const password = normalizePassword(credentials.password)
+  // auth_time: the check begins before the user is read, so anything that changes the user after
+  // this instant is later than the sign-in it would overtake (finding H1).
+  const authTime = deps.clock.now()
   const user = await findUserByEmail(deps.db, email)
+  // One account's share of the hashing queue is bounded (finding M2), known or not alike.
   const valid = user
-    ? await deps.passwordHasher.verify(user.passwordHash, password)
-    : await deps.passwordHasher.verifyDummy(password)
+    ? await deps.passwordHasher.verify(user.passwordHash, password, { owner: email })
+    : await deps.passwordHasher.verifyDummy(password, { owner: email })
   if (!user || !valid || user.disabled) {
-    await deps.loginBackoff.recordFailure(email)
     await recordAuditEvent(deps, {
       event: 'login.failed',
       userId: user?.id ?? null,
@@ -96,7 +107,8 @@ async function checkPassword(
   // With a second factor, only the whole sign-in clears the count: otherwise every correct password
   // would forgive the wrong codes before it, and the back-off would never reach a code guesser.
   const secondStep = (await meta.hasSecondFactor?.(user)) ?? false
-  if (!secondStep) await deps.loginBackoff.recordSuccess(email)
+  if (secondStep) await gate.reservation!.release()
+  else await deps.loginBackoff.recordSuccess(email)
   if (deps.config.requireVerifiedEmail && !user.emailVerified) {
     // Signed-out users cannot call /auth/email/resend: the right password sends a fresh link
     // instead (within the per-account limit), so an expired one never locks them out.
@@ -107,8 +119,23 @@ async function checkPassword(
       'verify your email address before signing in: follow the link we emailed you',
     )
   }
-  if (deps.passwordHasher.needsRehash(user.passwordHash)) {
-    await updatePasswordHash(deps.db, user.id, await deps.passwordHasher.hash(password), deps.clock.now())
+  const proof: SigninProof = {
+    userId: user.id,
+    authTime,
+    password: { verifiedHash: user.passwordHash, credentialsChangedAt: user.credentialsChangedAt },
   }
-  return { user, secondStep }
+  if (deps.passwordHasher.needsRehash(user.passwordHash)) {
+    // Compare-and-set (finding F2): a password changed while this one was rehashed stays changed.
+    const rehashed = await deps.passwordHasher.hash(password, { owner: email })
+    if (
+      await replacePasswordHashIfUnchanged(
+        deps.db,
+        user.id,
+        { verified: user.passwordHash, rehashed },
+        deps.clock.now(),
+      )
+    )
+      proof.password = { ...proof.password!, verifiedHash: rehashed }
+  }
+  return { user, proof, secondStep }
 }

@@ -25,8 +25,46 @@ export async function findUserById(db: Executor, id: string): Promise<User | nul
   return row ? userFromRow(row) : null
 }
 
+/** A new password (change or reset): sign-ins whose password check began earlier are void from `now`. */
 export async function updatePasswordHash(db: Executor, id: string, passwordHash: string, now: number): Promise<void> {
-  await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute()
+  await db
+    .updateTable('users')
+    .set({ password_hash: passwordHash, credentials_changed_at: now, updated_at: now })
+    .where('id', '=', id)
+    .execute()
+}
+
+/**
+ * The same password under new argon2 parameters, written only if the hash is still the one that
+ * was verified (compare-and-set, finding F2): a password changed meanwhile is never overwritten.
+ * True if it was written.
+ */
+export async function replacePasswordHashIfUnchanged(
+  db: Executor,
+  id: string,
+  hashes: { verified: string; rehashed: string },
+  now: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('users')
+    .set({ password_hash: hashes.rehashed, updated_at: now })
+    .where('id', '=', id)
+    .where('password_hash', '=', hashes.verified)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}
+
+/**
+ * Reads the user inside a transaction that is about to start a sign-in, locking the row on
+ * PostgreSQL (FOR UPDATE) so a password change, reset or cut-off either commits before this read
+ * or waits until the sign-in has committed; SQLite runs one write transaction at a time, and
+ * only write transactions call this, so the same holds there.
+ */
+export async function findUserForSignin(trx: Transaction<Database>, id: string, lock: boolean): Promise<User | null> {
+  let query = trx.selectFrom('users').selectAll().where('id', '=', id)
+  if (lock) query = query.forUpdate()
+  const row = await query.executeTakeFirst()
+  return row ? userFromRow(row) : null
 }
 
 /** Voids every access token of the user issued before `now` (logout-all, disable, password reset). */
@@ -110,4 +148,31 @@ export async function markEmailVerified(db: Executor, id: string, email: string,
     .where('email', '=', email)
     .executeTakeFirst()
   return Number(result.numUpdatedRows) > 0
+}
+
+/**
+ * Up to `limit` stored password hashes from a run of users starting at a random id (ids are
+ * random, so the run is a fair sample), read through the primary key: cheap on any table size.
+ */
+export async function samplePasswordHashes(db: Executor, startId: string, limit: number): Promise<string[]> {
+  const from = await db
+    .selectFrom('users')
+    .select('password_hash')
+    .where('id', '>=', startId)
+    .where('erased_at', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+  const rest =
+    from.length >= limit
+      ? []
+      : await db
+          .selectFrom('users')
+          .select('password_hash')
+          .where('id', '<', startId)
+          .where('erased_at', 'is', null)
+          .orderBy('id')
+          .limit(limit - from.length)
+          .execute()
+  return [...from, ...rest].map((r) => r.password_hash)
 }

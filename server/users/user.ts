@@ -8,6 +8,7 @@ export interface User {
   emailVerified: boolean
   disabled: boolean
   tokensValidAfter: number
+  credentialsChangedAt: number
   createdAt: number
   erasedAt: number | null
 }
@@ -20,7 +21,8 @@ export function userFromRow(row: UserRow): User {
     passwordHash: row.password_hash,
     emailVerified: row.email_verified === 1,
     disabled: row.disabled === 1,
-    tokensValidAfter: row.tokens_valid_after,
+    tokensValidAfter: Number(row.tokens_valid_after),
+    credentialsChangedAt: Number(row.credentials_changed_at),
     createdAt: row.created_at,
     erasedAt: row.erased_at === null ? null : Number(row.erased_at),
   }

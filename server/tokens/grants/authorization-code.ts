@@ -15,6 +15,7 @@ import { issueUserAccessToken } from '../user-access-token.js'
 import { findUserById } from '../../users/user.store.js'
 import { issueIdToken } from '../id-token.js'
 import { isWellFormedCodeVerifier, verifyS256 } from '../pkce.js'
+import { SigninSuperseded } from '../../users/signin-proof.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
 import { bindRefreshTokensToKey } from '../dpop-refresh.js'
@@ -46,13 +47,16 @@ export async function authorizationCodeGrant(
   const codeHash = hashOpaqueToken(params.code)
   // The session id is recorded with the claim, so a replay from now on knows what to revoke.
   const sessionId = randomBytes(16).toString('base64url')
-  const code = await claimAuthorizationCode(deps.db, codeHash, { now, sessionId })
+  // Claimed only by the client it was issued to (finding L1): another client holding a leaked
+  // code cannot burn it, and its attempt is no replay. The code's own client still uses it up with
+  // a wrong redirect_uri or verifier, and its replay revokes (RFC 9700 §4.2.4).
+  const code = await claimAuthorizationCode(deps.db, codeHash, { now, sessionId, clientId: client.id })
   if (!code) {
-    const replay = await markAuthorizationCodeReplayed(deps.db, codeHash, now)
+    const replay = await markAuthorizationCodeReplayed(deps.db, codeHash, client.id, now)
     if (replay?.sessionId != null) await revokeReplayedSession(deps, replay.sessionId, client.id, now)
     throw invalidCode()
   }
-  if (code.clientId !== client.id || code.expiresAt <= now) throw invalidCode()
+  if (code.expiresAt <= now) throw invalidCode()
   if (code.redirectUri !== params.redirect_uri)
     throw new InvalidGrant('redirect_uri does not match the authorization request')
   if (!verifyS256(params.code_verifier, code.codeChallenge))
@@ -61,20 +65,27 @@ export async function authorizationCodeGrant(
     throw new InvalidTarget('resource differs from the authorization request')
 
   const user = await findUserById(deps.db, code.userId)
-  if (!user || user.disabled || code.authTime < user.tokensValidAfter)
-    throw new InvalidGrant('the user of this grant can no longer sign in')
+  if (!user || user.disabled || code.authTime < user.tokensValidAfter) throw userGone()
   const { scopes, amr } = code
-  const { session, refreshToken } = await startSession(deps, user, {
-    clientId: client.id,
-    scopes,
-    audience: code.audience,
-    amr,
-    ip: code.ip,
-    userAgent: code.userAgent,
-    authTime: code.authTime,
-    id: sessionId,
-    signinSessionId: code.signinSessionId,
-  })
+  let started
+  try {
+    // The user is checked again where the session is written (signin-proof.ts, finding H1).
+    started = await startSession(deps, user, {
+      clientId: client.id,
+      scopes,
+      audience: code.audience,
+      amr,
+      ip: code.ip,
+      userAgent: code.userAgent,
+      authTime: code.authTime,
+      id: sessionId,
+      signinSessionId: code.signinSessionId,
+    })
+  } catch (error) {
+    if (error instanceof SigninSuperseded) throw userGone()
+    throw error
+  }
+  const { session, refreshToken } = started
   // A replay that arrived before the session existed could not revoke it: it is seen here instead.
   if (await isAuthorizationCodeReplayed(deps.db, codeHash)) {
     await revokeReplayedSession(deps, session.id, client.id, now)
@@ -103,6 +114,8 @@ export async function authorizationCodeGrant(
     ...(idToken === null ? {} : { id_token: idToken }),
   }
 }
+
+const userGone = () => new InvalidGrant('the user of this grant can no longer sign in')
 
 async function revokeReplayedSession(deps: Deps, sessionId: string, clientId: string, now: number): Promise<void> {
   if (await endSession(deps.db, sessionId, 'code_replay', now)) {
