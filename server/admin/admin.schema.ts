@@ -29,6 +29,7 @@ export const ClientView = Type.Object({
   audiences: Type.Array(Type.String()),
   redirect_uris: Type.Array(Type.String()),
   first_party: Type.Boolean(),
+  require_mfa: Type.Boolean(),
   created_at: Type.String(),
 })
 
@@ -57,6 +58,7 @@ export const ClientCreate = Type.Object(
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
     first_party: Type.Optional(Type.Boolean()),
+    require_mfa: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -69,6 +71,7 @@ export const ClientUpdate = Type.Object(
     audiences: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     first_party: Type.Optional(Type.Boolean()),
+    require_mfa: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )
@@ -188,4 +191,12 @@ export const RotationResult = Type.Object({
   retired: Nullable(Type.String()),
   revoked: Type.Boolean(),
   publishedBriefly: Type.Boolean(),
+})
+
+/** DELETE /admin/users/:id/mfa: which factors went ("totp", "passkey") and how many sessions ended. */
+export const MfaReset = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  factors_removed: Type.Array(Type.String()),
+  sessions_revoked: Type.Integer(),
 })

@@ -45,6 +45,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         audiences: body.audiences ?? [],
         redirectUris: body.redirect_uris ?? [],
         firstParty: body.first_party ?? false,
+        requireMfa: body.require_mfa ?? false,
       })
       return reply.code(201).send(created)
     },
@@ -66,6 +67,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
         ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
         ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
+        ...(body.require_mfa !== undefined ? { requireMfa: body.require_mfa } : {}),
       })
     },
   )

@@ -35,6 +35,7 @@ function printClients(clients: ClientView[]): void {
     clients.map((c) => ({
       ...c,
       first_party: String(c.first_party),
+      require_mfa: String(c.require_mfa),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -55,6 +56,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       'redirect-uri': { type: 'string', multiple: true },
       public: { type: 'boolean', default: false },
       'first-party': { type: 'boolean', default: false },
+      'require-mfa': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -68,6 +70,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     audiences: values.audience ?? [],
     redirectUris: values['redirect-uri'] ?? [],
     firstParty: values['first-party'],
+    requireMfa: values['require-mfa'],
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -115,9 +118,11 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--require-mfa|--no-require-mfa]',
     {
       name: { type: 'string' },
+      'require-mfa': { type: 'boolean' },
+      'no-require-mfa': { type: 'boolean' },
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
@@ -130,7 +135,11 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
     ...(str(values.scope) !== undefined ? { scopes: str(values.scope)!.split(/\s+/).filter(Boolean) } : {}),
     ...(list(values.audience) ? { audiences: list(values.audience)! } : {}),
     ...(list(values['redirect-uri']) ? { redirectUris: list(values['redirect-uri'])! } : {}),
+    ...(values['require-mfa'] === true ? { requireMfa: true } : {}),
+    ...(values['no-require-mfa'] === true ? { requireMfa: false } : {}),
   }
+  if (values['require-mfa'] === true && values['no-require-mfa'] === true)
+    throw new CliError('clients update takes --require-mfa or --no-require-mfa, not both')
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)
   if (values.json === true) return printJson(view)

@@ -19,6 +19,8 @@ export interface ClientsTable {
   redirect_uris: string
   /** 1: the operator's own app, which skips the consent page. */
   first_party: number
+  /** 1: codes only for sign-ins that completed a second factor (`--require-mfa`). */
+  require_mfa: number
   created_at: number
   updated_at: number
 }

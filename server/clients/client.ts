@@ -22,6 +22,8 @@ export interface Client {
   redirectUris: string[]
   /** The operator's own app: no consent page (issue 6). */
   firstParty: boolean
+  /** Codes only for sign-ins that completed a second factor (`clients create --require-mfa`). */
+  requireMfa: boolean
   createdAt: number
 }
 
@@ -40,6 +42,7 @@ export function clientFromRow(row: ClientRow): Client {
     audiences: JSON.parse(row.audiences) as string[],
     redirectUris: JSON.parse(row.redirect_uris) as string[],
     firstParty: row.first_party === 1,
+    requireMfa: row.require_mfa === 1,
     createdAt: row.created_at,
   }
 }
@@ -54,6 +57,7 @@ export interface ClientView {
   audiences: string[]
   redirect_uris: string[]
   first_party: boolean
+  require_mfa: boolean
   created_at: string
 }
 
@@ -67,6 +71,7 @@ export function viewClient(client: Client): ClientView {
     audiences: client.audiences,
     redirect_uris: client.redirectUris,
     first_party: client.firstParty,
+    require_mfa: client.requireMfa,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

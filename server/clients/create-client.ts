@@ -16,6 +16,8 @@ export interface ClientRegistration {
   redirectUris: string[]
   /** The operator's own app: signs users in without a consent page. */
   firstParty?: boolean
+  /** Codes only for sign-ins that completed a second factor. */
+  requireMfa?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -95,6 +97,7 @@ export async function createClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    require_mfa: registration.requireMfa ? 1 : 0,
     created_at: now,
     updated_at: now,
   }
@@ -120,6 +123,7 @@ export async function updateClient(
     audiences: changes.audiences ?? client.audiences,
     redirectUris: changes.redirectUris ?? client.redirectUris,
     firstParty: changes.firstParty ?? client.firstParty,
+    requireMfa: changes.requireMfa ?? client.requireMfa,
   }
   assertValidRegistration(registration, authority)
   const row = {
@@ -129,6 +133,7 @@ export async function updateClient(
     audiences: JSON.stringify([...new Set(registration.audiences)]),
     redirect_uris: JSON.stringify([...new Set(registration.redirectUris)]),
     first_party: registration.firstParty ? 1 : 0,
+    require_mfa: registration.requireMfa ? 1 : 0,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)
