@@ -90,12 +90,9 @@ const loginMfaRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
       },
     },
     async (request, reply) => {
-      const { signin, recoveryCodes } = await confirmTotpAtSignin(
-        deps,
-        request.body.mfa_token,
-        request.body.code,
-        { ip: request.ip },
-      )
+      const { signin, recoveryCodes } = await confirmTotpAtSignin(deps, request.body.mfa_token, request.body.code, {
+        ip: request.ip,
+      })
       const session = await openFirstPartySession(deps, request, reply, signin.user, {
         amr: signin.amr,
         authTime: signin.authTime,

@@ -93,9 +93,7 @@ export async function nextAuthorizationStep(
 
 /** The account security page, where a user without a second factor sets one up and then goes on to the app. */
 export function enrolmentPath(authorize: string | null): string {
-  return authorize === null
-    ? '/account/security'
-    : `/account/security?${new URLSearchParams({ authorize }).toString()}`
+  return authorize === null ? '/account/security' : `/account/security?${new URLSearchParams({ authorize }).toString()}`
 }
 
 /** The browser behind a request, recorded with the code and the session it opens. */
@@ -131,7 +129,11 @@ export function answerAuthorizationStep(
     }
     return sendPage(
       reply,
-      secondStepPage(form, { clientName: authorization.client.name }, { ...notice, mfaToken: step.mfaToken, passkey: step.passkey }),
+      secondStepPage(
+        form,
+        { clientName: authorization.client.name },
+        { ...notice, mfaToken: step.mfaToken, passkey: step.passkey },
+      ),
     )
   }
   if (step.kind === 'signin') {

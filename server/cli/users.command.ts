@@ -5,9 +5,6 @@ import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
 import { ApiError } from '../errors.js'
-import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { endUserAccess } from '../sessions/end-user-access.js'
-import { removeTotp } from '../mfa/totp-enrolment.js'
 import { auditAdminAction, type AdminDeps } from '../admin/admin-actor.js'
 import {
   eraseUserAsAdmin,
@@ -20,7 +17,7 @@ import type { UserView } from '../users/user.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
-import { findUserByEmail, insertUserIfAbsent } from '../users/user.store.js'
+import { insertUserIfAbsent } from '../users/user.store.js'
 import { CliError, printJson, printTable } from './output.js'
 
 type Ctx = { config: Config; db: Db; log: Logger }

@@ -49,7 +49,8 @@ export async function confirmTotpAtSignin(
   try {
     recoveryCodes = await confirmTotp(deps, user, code, meta)
   } catch (error) {
-    if (error instanceof ApiError && error.error === 'invalid_mfa_code') await countMfaChallengeFailure(deps.db, tokenHash)
+    if (error instanceof ApiError && error.error === 'invalid_mfa_code')
+      await countMfaChallengeFailure(deps.db, tokenHash)
     throw error
   }
   if (!(await consumeMfaChallenge(deps.db, tokenHash, deps.clock.now(), MAX_WRONG_CODES))) throw invalidMfaToken()

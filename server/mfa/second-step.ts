@@ -56,7 +56,10 @@ export type SecondFactor = 'totp' | 'passkey'
  */
 export async function secondFactorsOf(deps: Pick<Deps, 'db'>, userId: string): Promise<SecondFactor[]> {
   const [totp, passkeys] = await Promise.all([findTotpFactor(deps.db, userId), findPasskeysOfUser(deps.db, userId)])
-  return [...(totp?.confirmedAt != null ? (['totp'] as const) : []), ...(passkeys.length > 0 ? (['passkey'] as const) : [])]
+  return [
+    ...(totp?.confirmedAt != null ? (['totp'] as const) : []),
+    ...(passkeys.length > 0 ? (['passkey'] as const) : []),
+  ]
 }
 
 /** The challenge of a live mfa_token and its user, or invalid_mfa_token. */

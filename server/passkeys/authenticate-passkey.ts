@@ -26,9 +26,7 @@ export async function createAuthenticationOptions(
   forUserId: string | null = null,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const allowCredentials =
-    forUserId === null
-      ? undefined
-      : (await findPasskeysOfUser(deps.db, forUserId)).map((p) => ({ id: p.credentialId }))
+    forUserId === null ? undefined : (await findPasskeysOfUser(deps.db, forUserId)).map((p) => ({ id: p.credentialId }))
   const options = await generateAuthenticationOptions({
     rpID: relyingPartyOf(deps.config).id,
     userVerification: 'required',
