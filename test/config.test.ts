@@ -34,6 +34,7 @@ t.test('zero configuration gives safe defaults', async (t) => {
     publicUrl: 'http://localhost:3000',
     resetTokenTtlMs: 3_600_000,
     requireVerifiedEmail: false,
+    mfa: 'optional',
     corsOrigins: [],
     trustProxy: false,
     smtpUrl: null,
