@@ -14,7 +14,8 @@ client.subscribe((state) => {
   byId('signed-in').hidden = state.status !== 'signed-in'
   byId('who').textContent = state.status === 'signed-in' ? String(state.claims.email ?? state.claims.sub) : ''
   // RFC 8176: how this sign-in was made ("pwd", "otp", "hwk", "user", "mfa").
-  byId('amr').textContent = state.status === 'signed-in' ? [state.claims.amr ?? []].flat().join(' ') : ''
+  const amr = state.status === 'signed-in' ? state.claims.amr : undefined
+  byId('amr').textContent = Array.isArray(amr) ? amr.map(String).join(' ') : ''
 })
 const showError = (error: unknown) => {
   byId('error').hidden = !(error instanceof LatchkeyError)
