@@ -52,6 +52,8 @@ export interface Config {
   /** How long a client's previous secret keeps working after a rotation (LATCHKEY_CLIENT_SECRET_OVERLAP). */
   clientSecretOverlapMs: number
   requireVerifiedEmail: boolean
+  /** LATCHKEY_MFA: `required` sends every user without a second factor to enrolment at sign-in. */
+  mfa: 'optional' | 'required'
   corsOrigins: string[]
   trustProxy: TrustProxy
   smtpUrl: string | null
@@ -310,6 +312,7 @@ const EnvSchema = Type.Object({
   LATCHKEY_RESET_TOKEN_TTL: duration('1h', { min: '1m', max: '1d' }),
   LATCHKEY_CLIENT_SECRET_OVERLAP: durationOrOff('24h', '30d'),
   LATCHKEY_REQUIRE_VERIFIED_EMAIL: flag(false),
+  LATCHKEY_MFA: oneOf(['optional', 'required'] as const, 'optional'),
   LATCHKEY_CORS_ORIGINS: Type.Optional(decoded(Type.String(), parseCorsOrigins)),
   LATCHKEY_TRUST_PROXY: decoded(Type.String({ default: 'off' }), parseTrustProxy),
   SMTP_URL: Type.Optional(
@@ -419,6 +422,7 @@ function toConfig(settings: Settings): Config {
     resetTokenTtlMs: settings.LATCHKEY_RESET_TOKEN_TTL,
     clientSecretOverlapMs: settings.LATCHKEY_CLIENT_SECRET_OVERLAP,
     requireVerifiedEmail: settings.LATCHKEY_REQUIRE_VERIFIED_EMAIL,
+    mfa: settings.LATCHKEY_MFA,
     corsOrigins: settings.LATCHKEY_CORS_ORIGINS ?? [],
     trustProxy: settings.LATCHKEY_TRUST_PROXY,
     smtpUrl: settings.SMTP_URL ?? null,

@@ -117,11 +117,17 @@ export class InvalidToken extends ApiError {
  * the mfa_token that POST /auth/login/mfa takes.
  */
 export class MfaRequired extends ApiError {
-  constructor(readonly mfaToken: string) {
+  constructor(
+    readonly mfaToken: string,
+    /** `enrolment`: LATCHKEY_MFA=required and the user has no factor yet; the token sets one up. */
+    kind: 'second_step' | 'enrolment' = 'second_step',
+  ) {
     super(
-      'mfa_required',
+      kind === 'enrolment' ? 'mfa_enrolment_required' : 'mfa_required',
       401,
-      'a second factor is required: send a code from your authenticator app or a recovery code',
+      kind === 'enrolment'
+        ? 'a second factor must be set up first: POST /auth/login/mfa/totp/setup and /confirm with the mfa_token'
+        : 'a second factor is required: send a code from your authenticator app or a recovery code',
     )
   }
 }

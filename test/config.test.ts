@@ -34,6 +34,7 @@ t.test('zero configuration gives safe defaults', async (t) => {
     publicUrl: 'http://localhost:3000',
     resetTokenTtlMs: 3_600_000,
     requireVerifiedEmail: false,
+    mfa: 'optional',
     corsOrigins: [],
     trustProxy: false,
     smtpUrl: null,
@@ -74,6 +75,7 @@ t.test('each documented default, spelled out, gives the same configuration as le
     LATCHKEY_PUBLIC_URL: 'http://localhost:3000',
     LATCHKEY_RESET_TOKEN_TTL: '1h',
     LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'false',
+    LATCHKEY_MFA: 'optional',
     LATCHKEY_TRUST_PROXY: 'off',
     LOG_LEVEL: 'info',
     LATCHKEY_RATE_LIMITS: 'true',
@@ -198,6 +200,7 @@ const cases: [string, Record<string, string>, string][] = [
     { LATCHKEY_SIGNING_ALG: 'HS256' },
     'LATCHKEY_SIGNING_ALG must be one of ES256, RS256, PS256, EdDSA (got "HS256")',
   ],
+  ['second-factor policy', { LATCHKEY_MFA: 'always' }, 'LATCHKEY_MFA must be one of optional, required (got "always")'],
   [
     'algorithm none',
     { LATCHKEY_SIGNING_ALG: 'none' },

@@ -1,4 +1,9 @@
-import { startAuthentication, type PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/browser'
+import {
+  startAuthentication,
+  startRegistration,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type PublicKeyCredentialRequestOptionsJSON,
+} from '@simplewebauthn/browser'
 import { TokenHolder, type AuthListener, type AuthState } from './auth-state.js'
 import { LatchkeyError, errorFrom } from './errors.js'
 import { createTokenFetch } from './fetch-with-token.js'
@@ -23,8 +28,12 @@ export interface FirstPartyClient {
   /**
    * Sign-in with a passkey alone (a discoverable WebAuthn credential): request options from
    * POST /auth/passkeys/login/options, the browser's authenticator, POST /auth/passkeys/login.
+   * With the `mfa_token` of `mfa_required`, the passkey is the second step after the password
+   * (POST /auth/login/mfa/passkey/options and /auth/login/mfa/passkey).
    */
-  loginWithPasskey(): Promise<AuthState>
+  loginWithPasskey(mfaToken?: string): Promise<AuthState>
+  /** Adds a passkey to the signed-in user's account (POST /auth/passkeys/register/options, then /register). */
+  registerPasskey(name?: string): Promise<void>
   /** Wires a `<form>` with `email` and `password` fields to login(); returns a function that unwires it. */
   attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
   /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
@@ -106,19 +115,25 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
   }
   const login = (email: string, password: string) => signIn('/auth/login', { email, password })
 
-  async function loginWithPasskey(): Promise<AuthState> {
-    const optionsResponse = await fetch(`${base}/auth/passkeys/login/options`, {
-      method: 'POST',
-      credentials: 'include',
-    })
+  async function loginWithPasskey(mfaToken?: string): Promise<AuthState> {
+    const json = { 'content-type': 'application/json' }
+    const secondStep = mfaToken !== undefined
+    const optionsResponse = await fetch(
+      `${base}${secondStep ? '/auth/login/mfa/passkey/options' : '/auth/passkeys/login/options'}`,
+      {
+        method: 'POST',
+        credentials: 'include',
+        ...(secondStep ? { headers: json, body: JSON.stringify({ mfa_token: mfaToken }) } : {}),
+      },
+    )
     if (!optionsResponse.ok) throw await errorFrom(optionsResponse)
     const optionsJSON = (await optionsResponse.json()) as PublicKeyCredentialRequestOptionsJSON
     const credential = await startAuthentication({ optionsJSON })
-    const response = await fetch(`${base}/auth/passkeys/login`, {
+    const response = await fetch(`${base}${secondStep ? '/auth/login/mfa/passkey' : '/auth/passkeys/login'}`, {
       method: 'POST',
       credentials: 'include',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ response: credential }),
+      headers: json,
+      body: JSON.stringify(secondStep ? { mfa_token: mfaToken, response: credential } : { response: credential }),
     })
     if (!response.ok) throw await errorFrom(response)
     const body = (await response.json()) as { access_token: string; expires_in: number }
@@ -126,8 +141,29 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
     return tokens.state
   }
 
+  async function registerPasskey(name?: string): Promise<void> {
+    const token = await getAccessToken()
+    if (token === null) throw new LatchkeyError('invalid_token', 'sign in first')
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const optionsResponse = await fetch(`${base}/auth/passkeys/register/options`, {
+      method: 'POST',
+      headers: auth,
+      body: '{}',
+    })
+    if (!optionsResponse.ok) throw await errorFrom(optionsResponse)
+    const optionsJSON = (await optionsResponse.json()) as PublicKeyCredentialCreationOptionsJSON
+    const credential = await startRegistration({ optionsJSON })
+    const response = await fetch(`${base}/auth/passkeys/register`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ response: credential, ...(name ? { name } : {}) }),
+    })
+    if (!response.ok) throw await errorFrom(response)
+  }
+
   return {
     login,
+    registerPasskey,
     loginWithCode: (mfaToken, code) => signIn('/auth/login/mfa', { mfa_token: mfaToken, code }),
     loginWithPasskey,
     attachLoginForm(form, onResult) {

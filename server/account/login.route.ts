@@ -42,6 +42,12 @@ const loginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
         await recordAuditEvent(deps, { event: 'login.mfa_required', userId: user.id, ip: request.ip })
         throw new MfaRequired(mfaToken)
       }
+      // LATCHKEY_MFA=required: no session until a factor is set up; the token allows only that.
+      if (deps.config.mfa === 'required') {
+        const mfaToken = await startSecondStep(deps, user, first)
+        await recordAuditEvent(deps, { event: 'login.mfa_enrolment_required', userId: user.id, ip: request.ip })
+        throw new MfaRequired(mfaToken, 'enrolment')
+      }
       return openFirstPartySession(deps, request, reply, user, first)
     },
   )

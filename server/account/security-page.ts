@@ -1,14 +1,83 @@
-import { html } from '../pages/html.js'
+import { html, Html } from '../pages/html.js'
 import type { Page } from '../pages/send-page.js'
 import { WEBAUTHN_SCRIPT_PATH } from '../pages/webauthn-script.route.js'
 import type { Passkey } from '../passkeys/passkey.js'
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
-/** The account security page: the user's passkeys, a form to add one, one to remove each. */
+/** What the authenticator-app section shows. */
+export interface TotpSection {
+  enrolled: boolean
+  recoveryCodesLeft: number
+  /** The sign-in is older than 5 minutes: changes need the password. */
+  needsPassword: boolean
+  /** A setup in progress: the secret, and its otpauth URI as a QR code (SVG markup from the qrcode library). */
+  setup?: { secret: string; qrSvg: string }
+  /** Recovery codes just made: shown this once. */
+  recoveryCodes?: string[]
+  /** The app's authorization request this page interrupts (LATCHKEY_MFA=required, --require-mfa). */
+  authorize: string | null
+  /** A second factor is set up: the app's request can go on (with a second step if this sign-in had none). */
+  mayContinue: boolean
+}
+
+const passwordField = (needed: boolean, id: string) =>
+  needed
+    ? html`<label for="${id}">Your password</label><input id="${id}" name="password" type="password" autocomplete="current-password" required>`
+    : ''
+
+function totpSection(csrf: string, totp: TotpSection) {
+  const hiddenFields = html`<input type="hidden" name="csrf" value="${csrf}">${totp.authorize === null ? '' : html`<input type="hidden" name="authorize" value="${totp.authorize}">`}`
+  const codes = totp.recoveryCodes
+    ? html`<div id="recovery-codes"><p><strong>Your recovery codes.</strong> Each signs you in once if you lose your authenticator app. Keep them somewhere safe: they are shown only now.</p>
+<ul>${totp.recoveryCodes.map((c) => html`<li><code>${c}</code></li>`)}</ul></div>`
+    : ''
+  if (totp.setup)
+    return html`<h2>Authenticator app</h2>
+<p>Scan this code with your authenticator app, or enter the key by hand.</p>
+<div class="qr">${new Html(totp.setup.qrSvg)}</div>
+<p>Key: <code id="totp-secret">${totp.setup.secret}</code></p>
+<form method="post" action="/account/security/totp/confirm">
+${hiddenFields}
+<label for="totp-code">Code from the app</label>
+<input id="totp-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="64" required>
+<button type="submit">Turn on</button>
+</form>`
+  if (!totp.enrolled)
+    return html`<h2>Authenticator app</h2>
+${totp.authorize !== null ? html`<p class="error" role="alert">Set up a second factor to continue to the app.</p>` : ''}
+<p>An authenticator app adds a code to your sign-in, so your password alone is not enough.</p>
+<form method="post" action="/account/security/totp/setup">
+${hiddenFields}
+${passwordField(totp.needsPassword, 'setup-password')}
+<button type="submit">Set up an authenticator app</button>
+</form>`
+  return html`<h2>Authenticator app</h2>
+<p>Two-step sign-in with an authenticator app is on. <span id="recovery-codes-left">${totp.recoveryCodesLeft}</span> unused recovery code${totp.recoveryCodesLeft === 1 ? '' : 's'} left.</p>
+${codes}
+<form method="post" action="/account/security/recovery-codes">
+${hiddenFields}
+${passwordField(totp.needsPassword, 'regenerate-password')}
+<button type="submit" class="secondary">Make new recovery codes</button>
+</form>
+<form method="post" action="/account/security/totp/delete">
+${hiddenFields}
+${passwordField(totp.needsPassword, 'remove-password')}
+<button type="submit" class="secondary">Turn off the authenticator app</button>
+</form>`
+}
+
+/** The account security page: the authenticator app, the user's passkeys, a form to add one, one to remove each. */
 export function securityPage(
   csrf: string,
-  values: { email: string; passkeys: Passkey[]; error?: string; info?: string; status?: number },
+  values: {
+    email: string
+    passkeys: Passkey[]
+    totp: TotpSection
+    error?: string
+    info?: string
+    status?: number
+  },
 ): Page {
   return {
     title: 'Account security',
@@ -17,6 +86,8 @@ export function securityPage(
 <p>Signed in as <strong>${values.email}</strong>. <a href="/signout">Sign out</a></p>
 ${values.error ? html`<p class="error" role="alert">${values.error}</p>` : ''}
 ${values.info ? html`<p class="success" role="status">${values.info}</p>` : ''}
+${values.totp.authorize !== null && values.totp.mayContinue ? html`<p><a id="continue" href="/oauth/authorize?${values.totp.authorize}">Continue to the app</a></p>` : ''}
+${totpSection(csrf, values.totp)}
 <h2>Passkeys</h2>
 <p>A passkey signs you in with your device's screen lock or security key, without a password.</p>
 ${

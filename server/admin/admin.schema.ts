@@ -40,6 +40,7 @@ export const ClientView = Type.Object({
   introspection: Type.Boolean(),
   post_logout_redirect_uris: Type.Array(Type.String()),
   backchannel_logout_uri: Nullable(Type.String()),
+  require_mfa: Type.Boolean(),
   created_at: Type.String(),
 })
 
@@ -84,6 +85,7 @@ export const ClientCreate = Type.Object(
     introspection: Type.Optional(Type.Boolean()),
     post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     backchannel_logout_uri: Type.Optional(Nullable(Uri)),
+    require_mfa: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -102,6 +104,7 @@ export const ClientUpdate = Type.Object(
     post_logout_redirect_uris: Type.Optional(Type.Array(Uri, { maxItems: 20 })),
     /** null removes it. */
     backchannel_logout_uri: Type.Optional(Nullable(Uri)),
+    require_mfa: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )
@@ -221,4 +224,12 @@ export const RotationResult = Type.Object({
   retired: Nullable(Type.String()),
   revoked: Type.Boolean(),
   publishedBriefly: Type.Boolean(),
+})
+
+/** DELETE /admin/users/:id/mfa: which factors went ("totp", "passkey") and how many sessions ended. */
+export const MfaReset = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  factors_removed: Type.Array(Type.String()),
+  sessions_revoked: Type.Integer(),
 })

@@ -51,6 +51,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
         introspection: body.introspection ?? false,
         postLogoutRedirectUris: body.post_logout_redirect_uris ?? [],
         backchannelLogoutUri: body.backchannel_logout_uri ?? null,
+        requireMfa: body.require_mfa ?? false,
       })
       return reply.code(201).send(created)
     },
@@ -80,6 +81,7 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
           ? { postLogoutRedirectUris: body.post_logout_redirect_uris }
           : {}),
         ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
+        ...(body.require_mfa !== undefined ? { requireMfa: body.require_mfa } : {}),
       })
     },
   )

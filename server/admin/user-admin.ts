@@ -1,4 +1,7 @@
-import { NotFound } from '../errors.js'
+import { ApiError, NotFound } from '../errors.js'
+import { enqueueMail } from '../mail/outbox.store.js'
+import { removeTotp } from '../mfa/totp-enrolment.js'
+import { deletePasskeysOfUser } from '../passkeys/passkey.store.js'
 import { listAuditEvents } from '../audit/audit-event.store.js'
 import { deleteConsentsOfUser, listConsentsOfUser } from '../consents/consent.store.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
@@ -112,4 +115,44 @@ export async function exportUser(deps: AdminDeps, actor: Actor, user: User) {
   }
   await auditAdminAction(deps, actor, { event: 'user.exported', userId: user.id })
   return exported
+}
+
+/**
+ * An operator's way back in for a user who lost their second factor: the TOTP factor, its
+ * recovery codes and every passkey go, every session, sign-in and pending code ends through
+ * endUserAccess ('mfa_reset'), and the user is mailed. A user without a factor is refused, so a
+ * typo cannot sign someone out for nothing.
+ */
+export async function resetMfaAsAdmin(
+  deps: AdminDeps,
+  actor: Actor,
+  user: User,
+): Promise<{ id: string; email: string; factors_removed: string[]; sessions_revoked: number }> {
+  if (user.erasedAt !== null) throw new NotFound(`no user with id ${user.id}`)
+  const now = deps.clock.now()
+  const outcome = await deps.db.transaction().execute(async (trx) => {
+    const totp = await removeTotp(trx, user.id, now, 'operator')
+    const passkeys = await deletePasskeysOfUser(trx, user.id)
+    if (!totp && passkeys === 0) return null
+    // removeTotp mails when a TOTP factor went; passkeys alone need the notice too.
+    if (!totp) await enqueueMail(trx, { template: 'mfa_removed', userId: user.id, details: { by: 'operator' } }, now)
+    const factors = [...(totp ? ['totp'] : []), ...(passkeys > 0 ? ['passkey'] : [])]
+    return { factors, passkeys, revoked: await endUserAccess(trx, user.id, 'mfa_reset', { now }) }
+  })
+  if (outcome === null) throw new ApiError('mfa_not_enrolled', 409, `${user.email} has no second factor`)
+  await auditAdminAction(deps, actor, {
+    event: 'mfa.reset_by_operator',
+    userId: user.id,
+    details: {
+      factors_removed: outcome.factors.join(' '),
+      passkeys_removed: outcome.passkeys,
+      sessions_revoked: outcome.revoked.length,
+    },
+  })
+  return {
+    id: user.id,
+    email: user.email,
+    factors_removed: outcome.factors,
+    sessions_revoked: outcome.revoked.length,
+  }
 }

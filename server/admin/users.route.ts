@@ -4,6 +4,7 @@ import { viewUser } from '../users/user.js'
 import {
   eraseUserAsAdmin,
   exportUser,
+  resetMfaAsAdmin,
   findUserForAdmin,
   searchUsersPage,
   setUserDisabledAsAdmin,
@@ -12,6 +13,7 @@ import {
   Deleted,
   ErrorResponse,
   IdParams,
+  MfaReset,
   UserExport,
   UserPage,
   UserQuery,
@@ -21,8 +23,9 @@ import {
 } from './admin.schema.js'
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse }
+const conflict = { 409: ErrorResponse }
 
-/** /admin/users: search, show, disable or enable, erase, export. */
+/** /admin/users: search, show, disable or enable, erase, export, reset second factors. */
 const usersRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
   app.get('/users', { schema: { querystring: UserQuery, response: { 200: UserPage, ...errors } } }, (request) => {
     const { email, disabled, cursor, limit } = request.query
@@ -60,6 +63,14 @@ const usersRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
     '/users/:id/export',
     { schema: { params: IdParams, response: { 200: UserExport, ...errors } } },
     async (request) => exportUser(deps, request.adminActor!, await findUserForAdmin(deps, request.params.id)),
+  )
+
+  // The operator's reset of a user's second factors (TOTP, recovery codes, passkeys), as the CLI's
+  // `users reset-mfa`: every session ends, the user is mailed, the acting client is audited.
+  app.delete(
+    '/users/:id/mfa',
+    { schema: { params: IdParams, response: { 200: MfaReset, ...errors, ...conflict } } },
+    async (request) => resetMfaAsAdmin(deps, request.adminActor!, await findUserForAdmin(deps, request.params.id)),
   )
 }
 

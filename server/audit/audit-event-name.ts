@@ -20,6 +20,7 @@ export const auditEventNames = [
   'email.verification_sent',
   // Second factors: TOTP, recovery codes, passkeys
   'login.mfa_required',
+  'login.mfa_enrolment_required',
   'mfa.succeeded',
   'mfa.failed',
   'mfa.recovery_code_used',

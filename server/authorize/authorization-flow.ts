@@ -5,7 +5,9 @@ import { describeScopes } from './scope-descriptions.js'
 import { sendPage } from '../pages/send-page.js'
 import { issueCsrfToken } from './csrf.js'
 import { messagePage } from '../pages/message-page.js'
-import { consentPage, signinPage } from './signin-pages.js'
+import { consentPage, secondStepPage, signinPage } from './signin-pages.js'
+import { hasCompletedSecondFactor, isSecondFactorDue } from '../mfa/mfa-policy.js'
+import { secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
 import type { Signin } from './signin-session.js'
 import {
   AuthorizationPageError,
@@ -20,6 +22,8 @@ export type AuthorizationStep =
   | { kind: 'signin' }
   | { kind: 'consent'; signin: Signin; signedInForThisRequest: boolean }
   | { kind: 'redirect'; location: string }
+  /** A second factor is due: the second step (mfaToken), or enrolment when the user has none (null). */
+  | { kind: 'second_factor'; mfaToken: string | null; passkey: boolean }
 
 /**
  * What the consent form's CSRF token is bound to: this authorization request, this sign-in and
@@ -62,6 +66,15 @@ export async function nextAuthorizationStep(
     if (request.prompt.has('none')) throw reject('login_required', 'the user is not signed in')
     return { kind: 'signin' }
   }
+  if (isSecondFactorDue(deps.config, request.client) && !hasCompletedSecondFactor(signin.amr)) {
+    // OIDC Core §3.1.2.6: a step-up needs the user.
+    if (request.prompt.has('none')) throw reject('interaction_required', 'the app needs a sign-in with a second factor')
+    const factors = await secondFactorsOf(deps, signin.user.id)
+    if (factors.length === 0) return { kind: 'second_factor', mfaToken: null, passkey: false }
+    const first = { amr: signin.amr, authTime: signin.authTime }
+    const mfaToken = await startSecondStep(deps, signin.user, first)
+    return { kind: 'second_factor', mfaToken, passkey: factors.includes('passkey') }
+  }
   if (
     !options.consentGiven &&
     (request.prompt.has('consent') ||
@@ -76,6 +89,11 @@ export async function nextAuthorizationStep(
     kind: 'redirect',
     location: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.config.issuer }),
   }
+}
+
+/** The account security page, where a user without a second factor sets one up and then goes on to the app. */
+export function enrolmentPath(authorize: string | null): string {
+  return authorize === null ? '/account/security' : `/account/security?${new URLSearchParams({ authorize }).toString()}`
 }
 
 /** The browser behind a request, recorded with the code and the session it opens. */
@@ -98,6 +116,26 @@ export function answerAuthorizationStep(
       .code(request.method === 'GET' ? 302 : 303)
       .header('location', step.location)
       .send()
+  if (step.kind === 'second_factor') {
+    if (step.mfaToken === null)
+      return reply
+        .code(request.method === 'GET' ? 302 : 303)
+        .header('location', enrolmentPath(authorization.query))
+        .send()
+    const form = {
+      csrf: issueCsrfToken(request, reply, 'signin_mfa'),
+      authorize: authorization.query,
+      formActionOrigins,
+    }
+    return sendPage(
+      reply,
+      secondStepPage(
+        form,
+        { clientName: authorization.client.name },
+        { ...notice, mfaToken: step.mfaToken, passkey: step.passkey },
+      ),
+    )
+  }
   if (step.kind === 'signin') {
     const form = { csrf: issueCsrfToken(request, reply, 'signin'), authorize: authorization.query, formActionOrigins }
     return sendPage(

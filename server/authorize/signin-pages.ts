@@ -67,8 +67,9 @@ ${hidden(form)}
 export function secondStepPage(
   form: FormContext,
   app: AppContext,
-  values: { mfaToken: string; error?: string; status?: number },
+  values: { mfaToken: string; passkey?: boolean; error?: string; status?: number },
 ): Page {
+  const passkey = values.passkey === true
   return {
     title: 'Two-step sign-in',
     status: values.status ?? 200,
@@ -83,9 +84,51 @@ ${hidden(form)}
 <input id="code" name="code" type="text" autocomplete="one-time-code" autocapitalize="off" spellcheck="false" required maxlength="64"${values.error ? html` aria-describedby="form-error"` : ''}>
 <button type="submit">Continue</button>
 </form>
+${
+  passkey
+    ? html`<form method="post" action="/signin/mfa/passkey" id="passkey-form">
+${hidden(form)}
+<input type="hidden" name="mfa_token" value="${values.mfaToken}">
+<input type="hidden" name="passkey_response" value="">
+<button type="button" id="passkey-button" class="secondary" hidden>Use a passkey</button>
+<p id="passkey-status" role="status"></p>
+</form>`
+    : ''
+}
 <p><a href="${withAuthorize('/signin', form.authorize)}">Start again</a></p>`,
+    ...(passkey ? { script: passkeySecondStepScript, scriptSources: [WEBAUTHN_SCRIPT_PATH] } : {}),
   }
 }
+
+// "Use a passkey" as the second step: options for this user's passkeys (named by the mfa_token),
+// the authenticator's answer posted with the form.
+const passkeySecondStepScript = `(() => {
+  const form = document.getElementById('passkey-form')
+  const button = document.getElementById('passkey-button')
+  const status = document.getElementById('passkey-status')
+  const webauthn = window.SimpleWebAuthnBrowser
+  if (!form || !button || !webauthn || !webauthn.browserSupportsWebAuthn()) return
+  button.hidden = false
+  button.addEventListener('click', async () => {
+    button.disabled = true
+    status.textContent = ''
+    try {
+      const res = await fetch('/signin/mfa/passkey/options', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ mfa_token: form.elements.mfa_token.value }).toString(),
+      })
+      if (!res.ok) throw new Error('options')
+      const response = await webauthn.startAuthentication({ optionsJSON: await res.json() })
+      form.elements.passkey_response.value = JSON.stringify(response)
+      form.submit()
+    } catch {
+      status.textContent = 'The passkey did not work. Try again, or enter a code.'
+      button.disabled = false
+    }
+  })
+})()`
 
 // The passkey button, shown only where the browser has WebAuthn: request options for a
 // discoverable credential, ask the authenticator, and post its answer with the page's form (so the

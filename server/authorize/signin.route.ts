@@ -7,6 +7,7 @@ import {
   answerAuthorizationError,
   answerAuthorizationStep,
   browserOf,
+  enrolmentPath,
   nextAuthorizationStep,
 } from './authorization-flow.js'
 import { parseAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js'
@@ -19,7 +20,16 @@ import { registerUser } from '../users/register-user.js'
 import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
 import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
 import { secondStepPage, signinPage, signoutPage, signupPage } from './signin-pages.js'
-import { finishSecondStep, secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
+import {
+  createSecondStepPasskeyOptions,
+  finishSecondStep,
+  finishSecondStepWithPasskey,
+  liveChallengeOf,
+  secondFactorsOf,
+  startSecondStep,
+} from '../mfa/second-step.js'
+import { hasCompletedSecondFactor, isSecondFactorDue } from '../mfa/mfa-policy.js'
+import { ErrorResponse } from '../users/user.schema.js'
 import type { User } from '../users/user.js'
 import type { SigninProof } from '../users/signin-proof.js'
 import { currentSignin, endSignin, startSignin } from './signin-session.js'
@@ -81,6 +91,15 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     )
 
   const hasSecondFactor = async (user: { id: string }) => (await secondFactorsOf(deps, user.id)).length > 0
+  /** Whether the user behind a (still live) mfa_token has a passkey to offer on the second step. */
+  const hasPasskey = async (mfaToken: string | undefined) => {
+    try {
+      const { user } = await liveChallengeOf(deps, mfaToken ?? '')
+      return (await secondFactorsOf(deps, user.id)).includes('passkey')
+    } catch {
+      return false
+    }
+  }
 
   const showSecondStep = (
     request: FastifyRequest,
@@ -114,6 +133,9 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       ip: request.ip,
       details: { method },
     })
+    // LATCHKEY_MFA=required and no factor yet: this sign-in can set one up, nothing more.
+    if (authorization === null && isSecondFactorDue(deps.config, null) && !hasCompletedSecondFactor(proof.amr))
+      return reply.redirect(enrolmentPath(null), 303)
     const deviceField = deviceSigninFieldOf(request)
     if (authorization === null && deviceField !== null) return reply.redirect(devicePagePath(deviceField), 303)
     if (authorization === null)
@@ -174,10 +196,11 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
             status: error.status,
           })
         }
-        if (await hasSecondFactor(user)) {
+        const factors = await secondFactorsOf(deps, user.id)
+        if (factors.length > 0) {
           const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
           const mfaToken = await startSecondStep(deps, user, first)
-          return showSecondStep(request, reply, authorization, { mfaToken })
+          return showSecondStep(request, reply, authorization, { mfaToken, passkey: factors.includes('passkey') })
         }
         const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
         return await finishSignin(request, reply, authorization, user, first, 'password')
@@ -204,7 +227,62 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           const values = { error: asSentence(error.description), status: error.status }
           // A dead mfa_token (expired, used, too many wrong codes) sends the user back to the password.
           if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
-          return showSecondStep(request, reply, authorization, { ...values, mfaToken: form.mfa_token ?? '' })
+          return showSecondStep(request, reply, authorization, {
+            ...values,
+            mfaToken: form.mfa_token ?? '',
+            passkey: await hasPasskey(form.mfa_token),
+          })
+        }
+        return await finishSignin(
+          request,
+          reply,
+          authorization,
+          done.user,
+          { amr: done.amr, authTime: done.authTime },
+          'password',
+        )
+      } catch (error) {
+        return answerAuthorizationError(deps, request, reply, error)
+      }
+    },
+  )
+
+  // "Use a passkey" on the second step: options for the user named by the mfa_token, then the
+  // authenticator's answer posted with the second step's form.
+  app.post(
+    '/signin/mfa/passkey/options',
+    {
+      schema: { body: PageForm, response: { ...pageResponses, 200: RequestOptions, 401: ErrorResponse } },
+      config: { rateLimit: loginRateLimit },
+    },
+    async (request) => createSecondStepPasskeyOptions(deps, request.body.mfa_token ?? ''),
+  )
+
+  app.post(
+    '/signin/mfa/passkey',
+    { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
+    async (request, reply) => {
+      const form = request.body
+      try {
+        const authorization = await authorizationOf(form.authorize)
+        if (!isValidCsrfToken(request, 'signin_mfa', form.csrf)) return sendPage(reply, expiredFormPage())
+        let done
+        try {
+          done = await finishSecondStepWithPasskey(
+            deps,
+            form.mfa_token ?? '',
+            parsePasskeyResponse(form.passkey_response),
+            { ip: request.ip },
+          )
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          const values = { error: asSentence(error.description), status: error.status === 400 ? 400 : 401 }
+          if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
+          return showSecondStep(request, reply, authorization, {
+            ...values,
+            mfaToken: form.mfa_token ?? '',
+            passkey: true,
+          })
         }
         return await finishSignin(
           request,

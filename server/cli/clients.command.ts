@@ -38,6 +38,7 @@ function printClients(clients: ClientView[]): void {
       first_party: String(c.first_party),
       require_dpop: String(c.require_dpop),
       introspection: String(c.introspection),
+      require_mfa: String(c.require_mfa),
       grant_types: c.grant_types.join(','),
       audiences: c.audiences.join(','),
       redirect_uris: c.redirect_uris.join(','),
@@ -88,6 +89,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
       introspect: { type: 'boolean', default: false },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
       'backchannel-logout-uri': { type: 'string' },
+      'require-mfa': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   })
@@ -107,6 +109,7 @@ async function createCommand(args: string[], ctx: Ctx): Promise<void> {
     introspection: values.introspect,
     postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
     backchannelLogoutUri: values['backchannel-logout-uri'] ?? null,
+    requireMfa: values['require-mfa'],
   })
   if (values.json) return printJson(view)
   printClients([view])
@@ -154,9 +157,11 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout]',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout] [--require-mfa|--no-require-mfa]',
     {
       name: { type: 'string' },
+      'require-mfa': { type: 'boolean' },
+      'no-require-mfa': { type: 'boolean' },
       scope: { type: 'string' },
       audience: { type: 'string', multiple: true },
       'redirect-uri': { type: 'string', multiple: true },
@@ -192,7 +197,11 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       ? { backchannelLogoutUri: str(values['backchannel-logout-uri'])! }
       : {}),
     ...(values['no-backchannel-logout'] === true ? { backchannelLogoutUri: null } : {}),
+    ...(values['require-mfa'] === true ? { requireMfa: true } : {}),
+    ...(values['no-require-mfa'] === true ? { requireMfa: false } : {}),
   }
+  if (values['require-mfa'] === true && values['no-require-mfa'] === true)
+    throw new CliError('clients update takes --require-mfa or --no-require-mfa, not both')
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
   const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)
   if (values.json === true) return printJson(view)

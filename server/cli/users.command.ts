@@ -5,13 +5,11 @@ import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Db } from '../db/database.js'
 import { ApiError } from '../errors.js'
-import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { endUserAccess } from '../sessions/end-user-access.js'
-import { removeTotp } from '../mfa/totp-enrolment.js'
 import { auditAdminAction, type AdminDeps } from '../admin/admin-actor.js'
 import {
   eraseUserAsAdmin,
   findUserByEmailForAdmin,
+  resetMfaAsAdmin,
   searchUsersPage,
   setUserDisabledAsAdmin,
 } from '../admin/user-admin.js'
@@ -19,7 +17,7 @@ import type { UserView } from '../users/user.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
-import { findUserByEmail, insertUserIfAbsent } from '../users/user.store.js'
+import { insertUserIfAbsent } from '../users/user.store.js'
 import { CliError, printJson, printTable } from './output.js'
 
 type Ctx = { config: Config; db: Db; log: Logger }
@@ -169,12 +167,8 @@ async function listUsers(args: string[], ctx: Ctx): Promise<void> {
   )
 }
 
-/**
- * An operator's way back in for a user who lost their second factor: the factors go, every
- * session ends through endUserAccess, and the user is mailed. A user without a factor is refused,
- * so a typo cannot sign someone out for nothing.
- */
-async function resetMfa(args: string[], { db, log }: Ctx): Promise<void> {
+/** `latchkey users reset-mfa EMAIL`: resetMfaAsAdmin (TOTP, recovery codes and passkeys). */
+async function resetMfa(args: string[], ctx: Ctx): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     strict: true,
@@ -182,20 +176,10 @@ async function resetMfa(args: string[], { db, log }: Ctx): Promise<void> {
     options: { json: { type: 'boolean', default: false } },
   })
   if (positionals.length !== 1) throw new CliError('usage: latchkey users reset-mfa EMAIL')
-  const email = canonicalEmail(positionals[0]!)
-  const user = await findUserByEmail(db, email)
-  if (!user) throw new CliError(`no user with email ${email}`)
-  const now = systemClock.now()
-  const revoked = await db.transaction().execute(async (trx) => {
-    if (!(await removeTotp(trx, user.id, now, 'operator'))) return null
-    return endUserAccess(trx, user.id, 'mfa_reset', { now })
-  })
-  if (revoked === null) throw new CliError(`${user.email} has no second factor`)
-  await recordAuditEvent(
-    { db, clock: systemClock, log },
-    { event: 'mfa.reset_by_operator', userId: user.id, details: { sessions_revoked: revoked.length } },
+  const user = await findUserByEmailForAdmin(adminDeps(ctx), positionals[0]!)
+  const reset = await resetMfaAsAdmin(adminDeps(ctx), cli, user)
+  if (values.json) return printJson(reset)
+  console.log(
+    `removed the second factors (${reset.factors_removed.join(', ')}) of ${user.email}; revoked ${reset.sessions_revoked} session(s)`,
   )
-  if (values.json)
-    return printJson({ id: user.id, email: user.email, factors_removed: ['totp'], sessions_revoked: revoked.length })
-  console.log(`removed the second factors of ${user.email}; revoked ${revoked.length} session(s)`)
 }

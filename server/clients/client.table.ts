@@ -31,6 +31,8 @@ export interface ClientsTable {
   post_logout_redirect_uris: string
   /** Where logout tokens are posted (OIDC Back-Channel Logout §2.2); null: none. */
   backchannel_logout_uri: string | null
+  /** 1: codes only for sign-ins that completed a second factor (`--require-mfa`). */
+  require_mfa: number
   created_at: number
   updated_at: number
 }

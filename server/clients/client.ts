@@ -46,6 +46,8 @@ export interface Client {
   postLogoutRedirectUris: string[]
   /** OIDC Back-Channel Logout §2.2: where logout tokens are posted, or null. */
   backchannelLogoutUri: string | null
+  /** Codes only for sign-ins that completed a second factor (`clients create --require-mfa`). */
+  requireMfa: boolean
   createdAt: number
 }
 
@@ -78,6 +80,7 @@ export function clientFromRow(row: ClientRow): Client {
     introspection: Number(row.introspection) === 1,
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     backchannelLogoutUri: row.backchannel_logout_uri,
+    requireMfa: row.require_mfa === 1,
     createdAt: row.created_at,
   }
 }
@@ -99,6 +102,7 @@ export interface ClientView {
   introspection: boolean
   post_logout_redirect_uris: string[]
   backchannel_logout_uri: string | null
+  require_mfa: boolean
   created_at: string
 }
 
@@ -119,6 +123,7 @@ export function viewClient(client: Client): ClientView {
     introspection: client.introspection,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     backchannel_logout_uri: client.backchannelLogoutUri,
+    require_mfa: client.requireMfa,
     created_at: new Date(client.createdAt).toISOString(),
   }
 }

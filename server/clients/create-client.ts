@@ -29,6 +29,8 @@ export interface ClientRegistration {
   postLogoutRedirectUris?: string[]
   /** OIDC Back-Channel Logout §2.2: where logout tokens are posted; https unless loopback. */
   backchannelLogoutUri?: string | null
+  /** Codes only for sign-ins that completed a second factor. */
+  requireMfa?: boolean
 }
 
 export class ClientRegistrationError extends Error {
@@ -163,6 +165,7 @@ export async function createClient(
     introspection: registration.introspection ? 1 : 0,
     post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
     backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
+    require_mfa: registration.requireMfa ? 1 : 0,
     created_at: now,
     updated_at: now,
   }
@@ -193,6 +196,7 @@ export async function updateClient(
     postLogoutRedirectUris: changes.postLogoutRedirectUris ?? client.postLogoutRedirectUris,
     backchannelLogoutUri:
       changes.backchannelLogoutUri !== undefined ? changes.backchannelLogoutUri : client.backchannelLogoutUri,
+    requireMfa: changes.requireMfa ?? client.requireMfa,
   }
   assertValidRegistration(registration, authority)
   // New keys replace the old ones (a jwks_uri replaces an inline set and the other way round); a
@@ -221,6 +225,7 @@ export async function updateClient(
     introspection: registration.introspection ? 1 : 0,
     post_logout_redirect_uris: JSON.stringify([...new Set(registration.postLogoutRedirectUris ?? [])]),
     backchannel_logout_uri: registration.backchannelLogoutUri ?? null,
+    require_mfa: registration.requireMfa ? 1 : 0,
     updated_at: deps.clock.now(),
   }
   return updateClientRow(deps.db, client.id, row)

@@ -107,7 +107,7 @@ function partsOf(product: string, content: MailContent): Parts {
         subject: `Two-step sign-in was turned off for your ${product} account`,
         lead: [
           content.byOperator
-            ? `An administrator removed the authenticator app and recovery codes from your ${product} account, and every device signed in to it was signed out. Your password alone now signs you in; you can set up an authenticator app again on your account security page.`
+            ? `An administrator removed the authenticator app, recovery codes and passkeys from your ${product} account, and every device signed in to it was signed out. Your password alone now signs you in; you can set up an authenticator app again on your account security page.`
             : `The authenticator app and recovery codes were removed from your ${product} account. Your password alone now signs you in.`,
         ],
         tail: [`If this was not you, reset your password now: ${content.resetLink}`],

@@ -5,7 +5,7 @@ import { assertPasswordWithinLimit, normalizePassword } from '../users/password-
 import type { User } from '../users/user.js'
 
 /** Adding, changing or removing a second factor needs a sign-in this recent, or the password. */
-const RECENT_SIGNIN_MS = 5 * 60_000
+export const RECENT_SIGNIN_MS = 5 * 60_000
 
 /**
  * A stolen access token alone must not change how the account signs in: the token's sign-in

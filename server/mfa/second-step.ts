@@ -3,6 +3,9 @@ import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
 import { enqueueMail } from '../mail/outbox.store.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
+import { authenticatePasskey, createAuthenticationOptions } from '../passkeys/authenticate-passkey.js'
+import { findPasskeysOfUser } from '../passkeys/passkey.store.js'
 import { findUserById } from '../users/user.store.js'
 import type { User } from '../users/user.js'
 import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.js'
@@ -24,7 +27,7 @@ import { claimTotpStep, findTotpFactor } from './totp-factor.store.js'
 
 /** API.md: the mfa_token lives 5 minutes and dies after 5 wrong codes. */
 const MFA_TOKEN_TTL_MS = 5 * 60_000
-const MAX_WRONG_CODES = 5
+export const MAX_WRONG_CODES = 5
 
 type StepDeps = Pick<Deps, 'db' | 'clock' | 'log' | 'loginBackoff' | 'mfaSecrets'>
 
@@ -41,17 +44,77 @@ export interface CompletedSignin {
   user: User
   amr: string[]
   authTime: number
-  method: 'totp' | 'recovery_code'
+  method: 'totp' | 'recovery_code' | 'passkey'
 }
 
-const invalidMfaToken = () =>
+export const invalidMfaToken = () =>
   new ApiError('invalid_mfa_token', 401, 'the sign-in has expired or was already finished; sign in again')
 const invalidCode = () => new ApiError('invalid_mfa_code', 401, 'the code is incorrect or was already used')
 
-/** The second factors a user has; empty when the password alone signs them in. */
-export async function secondFactorsOf(deps: Pick<Deps, 'db'>, userId: string): Promise<'totp'[]> {
-  const totp = await findTotpFactor(deps.db, userId)
-  return totp?.confirmedAt != null ? ['totp'] : []
+export type SecondFactor = 'totp' | 'passkey'
+
+/**
+ * The second factors a user has; empty when the password alone signs them in. A passkey counts:
+ * once a user has one, a password alone is no longer enough (the passkey can be the second step).
+ */
+export async function secondFactorsOf(deps: Pick<Deps, 'db'>, userId: string): Promise<SecondFactor[]> {
+  const [totp, passkeys] = await Promise.all([findTotpFactor(deps.db, userId), findPasskeysOfUser(deps.db, userId)])
+  return [
+    ...(totp?.confirmedAt != null ? (['totp'] as const) : []),
+    ...(passkeys.length > 0 ? (['passkey'] as const) : []),
+  ]
+}
+
+/** The challenge of a live mfa_token and its user, or invalid_mfa_token. */
+export async function liveChallengeOf(
+  deps: Pick<Deps, 'db' | 'clock'>,
+  mfaToken: string,
+): Promise<{ challenge: MfaChallenge; user: User; tokenHash: string }> {
+  const tokenHash = hashOpaqueToken(mfaToken)
+  const challenge = await findMfaChallenge(deps.db, tokenHash)
+  if (!isLive(challenge, deps.clock.now())) throw invalidMfaToken()
+  const user = await findUserById(deps.db, challenge.userId)
+  if (!user || user.disabled) throw invalidMfaToken()
+  return { challenge, user, tokenHash }
+}
+
+/** Request options for a passkey as the second step: the user's passkeys, a challenge bound to them. */
+export async function createSecondStepPasskeyOptions(
+  deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  mfaToken: string,
+): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const { user } = await liveChallengeOf(deps, mfaToken)
+  return createAuthenticationOptions(deps, user.id)
+}
+
+/**
+ * Finishes a sign-in with one of the user's passkeys (user verification required). A passkey that
+ * fails counts as a wrong code on the challenge; a good one uses the challenge up. amr: the first
+ * step's methods plus the passkey's (RFC 8176 "hwk"/"swk", "user", "mfa").
+ */
+export async function finishSecondStepWithPasskey(
+  deps: StepDeps & Pick<Deps, 'config'>,
+  mfaToken: string,
+  response: AuthenticationResponseJSON,
+  meta: { ip: string | null },
+): Promise<CompletedSignin> {
+  const { challenge, user, tokenHash } = await liveChallengeOf(deps, mfaToken)
+  let signedIn
+  try {
+    signedIn = await authenticatePasskey(deps, response, { ip: meta.ip, forUserId: user.id })
+  } catch (error) {
+    await countMfaChallengeFailure(deps.db, tokenHash)
+    throw error
+  }
+  if (!(await consumeMfaChallenge(deps.db, tokenHash, deps.clock.now(), MAX_WRONG_CODES))) throw invalidMfaToken()
+  await recordAuditEvent(deps, {
+    event: 'mfa.succeeded',
+    userId: user.id,
+    ip: meta.ip,
+    details: { method: 'passkey', passkey_id: signedIn.passkey.id },
+  })
+  const amr = [...new Set([...challenge.amr, ...signedIn.amr])]
+  return { user, amr, authTime: challenge.authTime, method: 'passkey' }
 }
 
 /** Opens the second step for a user who passed the first; returns the mfa_token (never stored). */
@@ -100,11 +163,7 @@ export async function finishSecondStep(
   code: string,
   meta: { ip: string | null },
 ): Promise<CompletedSignin> {
-  const tokenHash = hashOpaqueToken(mfaToken)
-  const challenge = await findMfaChallenge(deps.db, tokenHash)
-  if (!isLive(challenge, deps.clock.now())) throw invalidMfaToken()
-  const user = await findUserById(deps.db, challenge.userId)
-  if (!user || user.disabled) throw invalidMfaToken()
+  const { challenge, user, tokenHash } = await liveChallengeOf(deps, mfaToken)
   // Counted before the code is checked, forgiven after (finding M3).
   const gate = await deps.loginBackoff.reserve(user.email)
   if (!gate.allowed) {

@@ -12,23 +12,28 @@ import { findUserById } from '../users/user.store.js'
 import type { Passkey } from './passkey.js'
 import { passkeyAmr } from './passkey-amr.js'
 import { CHALLENGE_TTL_MS, storeChallenge, takeChallenge } from './passkey-challenge.js'
-import { findPasskeyByCredentialId, recordPasskeyUse } from './passkey.store.js'
+import { findPasskeyByCredentialId, findPasskeysOfUser, recordPasskeyUse } from './passkey.store.js'
 import { relyingPartyOf } from './relying-party.js'
 
 /**
  * Request options for a sign-in with a discoverable credential: no allow-list (the authenticator
  * offers the user's passkeys for this RP, so no email address is asked and none is revealed),
- * user verification required.
+ * user verification required. As the second step after a password (`forUserId`), the user is
+ * known: the options list their passkeys and the challenge is bound to them.
  */
 export async function createAuthenticationOptions(
   deps: Pick<Deps, 'db' | 'clock' | 'config'>,
+  forUserId: string | null = null,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
+  const allowCredentials =
+    forUserId === null ? undefined : (await findPasskeysOfUser(deps.db, forUserId)).map((p) => ({ id: p.credentialId }))
   const options = await generateAuthenticationOptions({
     rpID: relyingPartyOf(deps.config).id,
     userVerification: 'required',
     timeout: CHALLENGE_TTL_MS,
+    ...(allowCredentials ? { allowCredentials } : {}),
   })
-  await storeChallenge(deps, options.challenge, 'login', null)
+  await storeChallenge(deps, options.challenge, 'login', forUserId)
   return options
 }
 
@@ -44,9 +49,10 @@ const rejected = () => new ApiError('passkey_rejected', 401, 'the passkey could 
 export async function authenticatePasskey(
   deps: Pick<Deps, 'db' | 'clock' | 'config' | 'log'>,
   response: AuthenticationResponseJSON,
-  context: { ip: string | null },
+  context: { ip: string | null; forUserId?: string },
 ): Promise<{ user: User; passkey: Passkey; amr: string[] }> {
-  const challenge = await takeChallenge(deps, response.response.clientDataJSON, 'login', null)
+  const forUserId = context.forUserId ?? null
+  const challenge = await takeChallenge(deps, response.response.clientDataJSON, 'login', forUserId)
   const passkey = await findPasskeyByCredentialId(deps.db, response.id)
   const fail = async (reason: string, userId: string | null) => {
     await recordAuditEvent(deps, {
@@ -58,6 +64,7 @@ export async function authenticatePasskey(
     return rejected()
   }
   if (!passkey) throw await fail('unknown_credential', null)
+  if (forUserId !== null && passkey.userId !== forUserId) throw await fail('other_user', forUserId)
   const userHandle = response.response.userHandle
   if (userHandle !== undefined && Buffer.from(userHandle, 'base64url').toString('utf8') !== passkey.userId)
     throw await fail('user_handle_mismatch', passkey.userId)

@@ -87,3 +87,9 @@ export async function deletePasskey(db: Executor, userId: string, id: string): P
   const result = await db.deleteFrom('passkeys').where('id', '=', id).where('user_id', '=', userId).executeTakeFirst()
   return Number(result.numDeletedRows) === 1 ? passkeyFromRow(row) : null
 }
+
+/** Deletes every passkey of a user (an operator's reset of the second factors); returns how many. */
+export async function deletePasskeysOfUser(db: Executor, userId: string): Promise<number> {
+  const result = await db.deleteFrom('passkeys').where('user_id', '=', userId).executeTakeFirst()
+  return Number(result.numDeletedRows)
+}
