@@ -44,7 +44,8 @@ for (const dialect of testDialects()) {
     t.same(as.dpop_signing_alg_values_supported, ['ES256', 'EdDSA', 'RS256', 'PS256'])
 
     t.test('client_credentials with a client that requires DPoP', async (t) => {
-      const registered = await registerClient(testApp, { requireDpop: true })
+      // Registered for introspection of its audience's tokens (issue 11, L3), to read the binding back.
+      const registered = await registerClient(testApp, { requireDpop: true, introspection: true })
       const client: oauth.Client = { client_id: registered.id }
       const auth = oauth.ClientSecretBasic(registered.secret)
       const without = oauth.processClientCredentialsResponse(

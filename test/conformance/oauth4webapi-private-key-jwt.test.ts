@@ -50,6 +50,8 @@ for (const dialect of testDialects()) {
       scopes: ['reports:read'],
       audiences: ['https://api.example.com'],
       redirectUris: [],
+      // Registered for introspection of its audience's tokens (issue 11, L3).
+      introspection: true,
     }
     const kinds = [
       {

@@ -178,7 +178,8 @@ export async function sendMeasured(port: number, wire: WireRequest): Promise<Out
 }
 
 /** Hosted pages answer people with HTML; everything else answers programs with JSON. */
-const hostedPage = /^\/(oauth\/authorize|signin|signup|signout|consent|verify-email|reset-password|account\/|docs)/
+const hostedPage =
+  /^\/(oauth\/authorize|oauth\/logout|device|signin|signup|signout|consent|verify-email|reset-password|account\/|docs)/
 /** RFC 6749 §5.1, RFC 7009, RFC 7662, and the first-party API: no cache may keep any answer. */
 const noStoreRoute = /^\/(oauth\/(token|revoke|introspect|userinfo)|auth\/)/
 /** What a schema path, a stack trace or a validator's own wording looks like. */
