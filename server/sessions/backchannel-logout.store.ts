@@ -6,11 +6,24 @@ import type { BackchannelLogoutRow } from './backchannel-logout.table.js'
 type Executor = Kysely<Database> | Transaction<Database>
 
 /**
+ * Ids bound per statement: a user may hold thousands of sessions, and SQLite refuses a statement
+ * with more than 32,766 bound values (PostgreSQL 65,535); each queued row binds 11.
+ */
+const IDS_PER_STATEMENT = 500
+
+/**
  * Queues a logout token for each of these (just ended) sessions whose client registered a
  * backchannel_logout_uri. Call inside the transaction that ends them: both commit or neither does.
  */
 export async function enqueueBackchannelLogouts(db: Executor, sessionIds: string[], now: number): Promise<number> {
-  if (sessionIds.length === 0) return 0
+  let queued = 0
+  for (let start = 0; start < sessionIds.length; start += IDS_PER_STATEMENT) {
+    queued += await enqueueBackchannelLogoutsOf(db, sessionIds.slice(start, start + IDS_PER_STATEMENT), now)
+  }
+  return queued
+}
+
+async function enqueueBackchannelLogoutsOf(db: Executor, sessionIds: string[], now: number): Promise<number> {
   const sessions = await db
     .selectFrom('sessions')
     .innerJoin('clients', 'clients.id', 'sessions.client_id')
