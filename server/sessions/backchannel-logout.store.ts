@@ -54,23 +54,34 @@ async function enqueueBackchannelLogoutsOf(db: Executor, sessionIds: string[], n
 }
 
 /**
- * Claims up to `limit` due rows for this worker until `now + leaseMs`, atomically on both dialects
- * (the claim conditions are repeated on the UPDATE, as in the mail outbox's claimDueMail): of
- * several instances racing for a row exactly one gets it. The attempt is counted here.
+ * Claims up to `limit` due rows for this worker until `now + leaseMs`, at most `perClient` of any
+ * one client, atomically on both dialects (the claim conditions are repeated on the UPDATE, as in
+ * the mail outbox's claimDueMail): of several instances racing for a row exactly one gets it. The
+ * attempt is counted here. The per-client cap keeps one app whose endpoint hangs from filling a
+ * batch, so every other app's tokens go out in the same batch instead of queueing behind it.
  */
 export async function claimDueBackchannelLogouts(
   db: Executor,
   now: number,
   leaseMs: number,
   limit: number,
+  perClient: number,
 ): Promise<BackchannelLogoutRow[]> {
-  const due = db
+  const ranked = db
     .selectFrom('backchannel_logouts')
-    .select('id')
+    .select([
+      'id',
+      'next_attempt_at',
+      sql<number>`row_number() over (partition by client_id order by next_attempt_at, id)`.as('client_rank'),
+    ])
     .where('status', '=', 'pending')
     .where('next_attempt_at', '<=', now)
     .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-    .orderBy('next_attempt_at')
+  const due = db
+    .selectFrom(ranked.as('ranked'))
+    .select('ranked.id')
+    .where('ranked.client_rank', '<=', perClient)
+    .orderBy('ranked.next_attempt_at')
     .limit(limit)
   return db
     .updateTable('backchannel_logouts')

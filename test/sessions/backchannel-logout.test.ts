@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { randomUUID } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import t from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { buildTestApp, registerClient, type TestApp, type TestClient } from '../helpers/build-test-app.js'
@@ -54,6 +54,9 @@ async function startReceiver(t: Tap): Promise<Receiver> {
   return receiver
 }
 type Tap = Parameters<typeof buildTestApp>[0]
+
+/** Real time passing while a real HTTP exchange happens (the app's clock does not move). */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function openApp(testApp: TestApp, jar: CookieJar, client: TestClient) {
   const { verifier, challenge } = pkcePair()
@@ -262,6 +265,53 @@ for (const dialect of testDialects()) {
         t.equal(await countRows(testApp, null), 12000)
       },
     )
+
+    // Regression: rows went out in batches of 10 in global order and each batch waited for its
+    // slowest request (5 s), so one app whose endpoint never answers held back every other app.
+    t.test("an app whose endpoint hangs does not hold back another app's logout token", async (t) => {
+      const { testApp, receiver, rp } = await setup(t, dialect)
+      const stalled: net.Socket[] = []
+      const hole = net.createServer((socket) => void stalled.push(socket)) // accepts, never answers
+      await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve))
+      const dropStalled = () => stalled.splice(0).forEach((socket) => socket.destroy())
+      t.teardown(() => {
+        dropStalled()
+        return new Promise<void>((resolve) => hole.close(() => resolve()))
+      })
+      const hanging = await registerClient(testApp, {
+        name: 'Hanging',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        scopes: ['openid'],
+        audiences: [],
+        redirectUris: [REDIRECT],
+        backchannelLogoutUri: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/backchannel`,
+        firstParty: true,
+      })
+      await insertLiveSessions(testApp, hanging.id, 20)
+      const first = await login(testApp, 'ada@example.com')
+      const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+      await testApp.app.inject({ method: 'POST', url: '/auth/logout-all', headers: auth(first.accessToken) })
+      testApp.clock.advance(1000)
+      const notes = claimsOf((await openApp(testApp, new CookieJar(), rp)).id_token)
+      const second = await login(testApp, 'ada@example.com')
+      await testApp.app.inject({ method: 'POST', url: '/auth/logout-all', headers: auth(second.accessToken) })
+      t.equal(await countRows(testApp, 'pending'), 21, '20 for the hanging app, then one for Notes')
+
+      const stop = new AbortController()
+      const started = Date.now()
+      const delivering = deliverDueBackchannelLogouts(testApp.deps, stop.signal)
+      while (receiver.received.length === 0 && Date.now() - started < 3000) await sleep(20)
+      const waited = Date.now() - started
+      stop.abort()
+      dropStalled()
+      await delivering
+      t.equal(receiver.received.length, 1, `Notes got its token (after ${waited} ms)`)
+      t.ok(waited < 3000, 'well before the hanging request times out (5 s)')
+      t.same(
+        receiver.received.map((r) => claimsOf(r.token!).sid),
+        [notes.sid],
+      )
+    })
 
     t.test('a pending token survives a restart and is delivered by the next instance', async (t) => {
       const { testApp, receiver, rp } = await setup(t, dialect)
