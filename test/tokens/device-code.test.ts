@@ -8,7 +8,7 @@ import {
   pollDeviceToken,
   requestDeviceAuthorization,
 } from '../helpers/device.js'
-import { PASSWORD, claimsOf, registerUser } from '../helpers/users.js'
+import { PASSWORD, claimsOf, login, nextClientIp, registerUser } from '../helpers/users.js'
 import { runMaintenance } from '../../server/maintenance.js'
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
@@ -39,6 +39,13 @@ for (const dialect of testDialects()) {
       type: 'public',
       grantTypes: [DEVICE_CODE_GRANT, 'refresh_token'],
       scopes: ['openid', 'email', 'notes:read'],
+      audiences: ['https://notes.example'],
+    })
+    const other = await registerClient(testApp, {
+      name: 'Kitchen radio',
+      type: 'public',
+      grantTypes: [DEVICE_CODE_GRANT],
+      scopes: ['notes:read'],
       audiences: ['https://notes.example'],
     })
 
@@ -218,6 +225,45 @@ for (const dialect of testDialects()) {
       const res = await pollDeviceToken(testApp, tv, started.device_code)
       t.equal(res.statusCode, 400)
       t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' })
+    })
+
+    // Regression: an approval no device had collected yet survived the user's password change and
+    // the withdrawal of the app's consent, and a later poll still got tokens.
+    t.test('a password change voids an approved sign-in the device has not collected', async (t) => {
+      await registerUser(testApp, 'grace@example.com')
+      const started = await start(testApp, tv, { scope: 'openid notes:read' })
+      await answerDeviceInBrowser(testApp, started.verification_uri_complete, 'grace@example.com', 'allow')
+      const grace = await login(testApp, 'grace@example.com')
+      const changed = await app.inject({
+        method: 'POST',
+        url: '/auth/password-change',
+        headers: { authorization: `Bearer ${grace.accessToken}` },
+        payload: { current_password: PASSWORD, new_password: 'a different horse battery staple 43' },
+        remoteAddress: nextClientIp(),
+      })
+      t.equal(changed.statusCode, 204)
+      const res = await pollDeviceToken(testApp, tv, started.device_code)
+      t.equal(res.statusCode, 400)
+      t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' }, 'no tokens')
+    })
+
+    t.test("withdrawing the app's consent voids an approved sign-in the device has not collected", async (t) => {
+      const otherApp = await start(testApp, other, { scope: 'notes:read' })
+      await answerDeviceInBrowser(testApp, otherApp.verification_uri_complete, 'ada@example.com', 'allow')
+      const started = await start(testApp, tv, { scope: 'openid notes:read' })
+      await answerDeviceInBrowser(testApp, started.verification_uri_complete, 'ada@example.com', 'allow')
+      const ada = await login(testApp, 'ada@example.com')
+      const withdrawn = await app.inject({
+        method: 'DELETE',
+        url: `/auth/consents/${tv.id}`,
+        headers: { authorization: `Bearer ${ada.accessToken}` },
+      })
+      t.equal(withdrawn.statusCode, 204)
+      const res = await pollDeviceToken(testApp, tv, started.device_code)
+      t.equal(res.statusCode, 400)
+      t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' }, 'no tokens')
+      const kept = await pollDeviceToken(testApp, other, otherApp.device_code)
+      t.equal(kept.statusCode, 200, "another app's approval is not the withdrawn consent's")
     })
 
     t.test('after ten minutes the code answers expired_token and the page no longer knows it', async (t) => {
