@@ -332,6 +332,23 @@ for (const dialect of testDialects()) {
       t.same(missing.json(), { error: 'invalid_request', error_description: 'device_code is required' })
     })
 
+    // Regression: the endpoint had no limit, so anyone with a public client_id could fill the table.
+    t.test('starting device sign-ins is rate-limited per IP', async (t) => {
+      for (let i = 0; i < 10; i++) {
+        const res = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.77')
+        t.equal(res.statusCode, 200, `request ${i + 1} of the budget`)
+      }
+      const limited = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.77')
+      t.equal(limited.statusCode, 429)
+      t.match(limited.headers, { 'retry-after': /^\d+$/ })
+      t.match(limited.json(), {
+        error: 'rate_limited',
+        error_description: /^too many requests, retry after \d+ seconds$/,
+      })
+      const elsewhere = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.78')
+      t.equal(elsewhere.statusCode, 200, 'another address has its own budget')
+    })
+
     t.test('user code entry is rate-limited per IP', async (t) => {
       const jar = new CookieJar()
       const signinPage = await browse(testApp, jar, '/device')
