@@ -9,6 +9,7 @@ import {
 } from '../helpers/device.js'
 import { PASSWORD, claimsOf, registerUser } from '../helpers/users.js'
 import { createClient } from '../../server/clients/create-client.js'
+import { cliEnv, runLatchkey } from '../helpers/run-cli.js'
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
@@ -273,6 +274,48 @@ for (const dialect of testDialects()) {
         { error: 'invalid_request', error_description: 'subject_token is invalid, expired or revoked' },
         'past the first token, the chain ends',
       )
+    })
+
+    // Regression: the verifier checked the client cut-off only for tokens without sid, so the tokens
+    // a deleted service had exchanged (carrying the user's sid) stayed active.
+    t.test('deleting the exchanging service ends the tokens it exchanged', async (t) => {
+      const resource = await createClient(testApp.deps, {
+        name: 'Calendar API',
+        type: 'confidential',
+        grantTypes: ['client_credentials'],
+        scopes: [],
+        audiences: [CALENDAR],
+        redirectUris: [],
+        introspection: true,
+      })
+      const introspect = async (token: string) =>
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/oauth/introspect',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              authorization: `Basic ${Buffer.from(`${resource.client.id}:${resource.secret ?? ''}`).toString('base64')}`,
+            },
+            payload: new URLSearchParams({ token }).toString(),
+          })
+        ).json<{ active: boolean }>().active
+      const service = await registerClient(testApp, {
+        name: 'Short-lived service',
+        grantTypes: [TOKEN_EXCHANGE],
+        scopes: [],
+        audiences: [NOTES, CALENDAR],
+      })
+      const subject = await userToken(testApp, tv, 'notes:read')
+      const exchanged = (await exchange(service, { subject_token: subject, audience: CALENDAR })).json().access_token
+      t.equal(await introspect(exchanged), true)
+      const deleted = await runLatchkey(
+        ['clients', 'delete', service.id, '--json'],
+        cliEnv(testApp.dataDir, testApp.database),
+      )
+      t.equal(deleted.code, 0, deleted.stderr)
+      t.equal(await introspect(exchanged), false, 'inactive once the service is deleted')
+      t.equal(await testApp.deps.verifier.verifyAccessToken(subject).then(Boolean), true, "the user's own token stays")
     })
 
     t.test("a client's own token (no user) is not a subject", async (t) => {
