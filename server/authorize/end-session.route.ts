@@ -125,12 +125,14 @@ const endSessionRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       }
     }
     // This browser's sign-in ends too, unless it is someone else's than the hint names. Without
-    // the cookie (a cross-site POST) the browser's cookie is cleared: it names the ended sign-in
-    // or one that the logout's user asked to leave.
+    // the cookie (a cross-site POST) nothing says whose browser this is, so its cookie stays: any
+    // ID token, the attacker's own included, would otherwise sign out every visitor. The hint's
+    // sign-in has ended above, so a cookie left naming it is worthless.
     const someoneElse = browserSignin !== null && hint !== null && browserSignin.user.id !== hint.userId
-    if (browserSignin !== null && !someoneElse && browserSignin.id !== endedSignin)
-      await endSignin(request, browserSignin.id, browserSignin.user.id, clientId)
-    if (!someoneElse) clearSigninCookie(reply)
+    if (browserSignin !== null && !someoneElse) {
+      if (browserSignin.id !== endedSignin) await endSignin(request, browserSignin.id, browserSignin.user.id, clientId)
+      clearSigninCookie(reply)
+    }
     if (checked.redirect !== null) {
       const location = buildRedirect(checked.redirect.uri, { state: checked.redirect.state })
       return reply

@@ -35,6 +35,11 @@ export const refreshRateLimit = { max: 60, timeWindow: 60_000 }
 export const passwordResetRateLimit = { max: 5, timeWindow: 15 * 60_000 }
 /** RFC 8628 §5.1: user-code guesses per IP; docs/device-sign-in.md shows the arithmetic. */
 export const deviceCodeRateLimit = { max: 5, timeWindow: 5 * 60_000 }
+/**
+ * Per IP on /oauth/device_authorization: anyone holding a public client_id can start device
+ * sign-ins, and each is a row for ten minutes, so one address keeps at most ~100 of them alive.
+ */
+export const deviceAuthorizationRateLimit = { max: 10, timeWindow: 60_000 }
 
 /**
  * Per authenticated client on /oauth/revoke: each revoked access token is an entry of the public

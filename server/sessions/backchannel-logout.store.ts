@@ -6,11 +6,24 @@ import type { BackchannelLogoutRow } from './backchannel-logout.table.js'
 type Executor = Kysely<Database> | Transaction<Database>
 
 /**
+ * Ids bound per statement: a user may hold thousands of sessions, and SQLite refuses a statement
+ * with more than 32,766 bound values (PostgreSQL 65,535); each queued row binds 11.
+ */
+const IDS_PER_STATEMENT = 500
+
+/**
  * Queues a logout token for each of these (just ended) sessions whose client registered a
  * backchannel_logout_uri. Call inside the transaction that ends them: both commit or neither does.
  */
 export async function enqueueBackchannelLogouts(db: Executor, sessionIds: string[], now: number): Promise<number> {
-  if (sessionIds.length === 0) return 0
+  let queued = 0
+  for (let start = 0; start < sessionIds.length; start += IDS_PER_STATEMENT) {
+    queued += await enqueueBackchannelLogoutsOf(db, sessionIds.slice(start, start + IDS_PER_STATEMENT), now)
+  }
+  return queued
+}
+
+async function enqueueBackchannelLogoutsOf(db: Executor, sessionIds: string[], now: number): Promise<number> {
   const sessions = await db
     .selectFrom('sessions')
     .innerJoin('clients', 'clients.id', 'sessions.client_id')
@@ -41,23 +54,34 @@ export async function enqueueBackchannelLogouts(db: Executor, sessionIds: string
 }
 
 /**
- * Claims up to `limit` due rows for this worker until `now + leaseMs`, atomically on both dialects
- * (the claim conditions are repeated on the UPDATE, as in the mail outbox's claimDueMail): of
- * several instances racing for a row exactly one gets it. The attempt is counted here.
+ * Claims up to `limit` due rows for this worker until `now + leaseMs`, at most `perClient` of any
+ * one client, atomically on both dialects (the claim conditions are repeated on the UPDATE, as in
+ * the mail outbox's claimDueMail): of several instances racing for a row exactly one gets it. The
+ * attempt is counted here. The per-client cap keeps one app whose endpoint hangs from filling a
+ * batch, so every other app's tokens go out in the same batch instead of queueing behind it.
  */
 export async function claimDueBackchannelLogouts(
   db: Executor,
   now: number,
   leaseMs: number,
   limit: number,
+  perClient: number,
 ): Promise<BackchannelLogoutRow[]> {
-  const due = db
+  const ranked = db
     .selectFrom('backchannel_logouts')
-    .select('id')
+    .select([
+      'id',
+      'next_attempt_at',
+      sql<number>`row_number() over (partition by client_id order by next_attempt_at, id)`.as('client_rank'),
+    ])
     .where('status', '=', 'pending')
     .where('next_attempt_at', '<=', now)
     .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-    .orderBy('next_attempt_at')
+  const due = db
+    .selectFrom(ranked.as('ranked'))
+    .select('ranked.id')
+    .where('ranked.client_rank', '<=', perClient)
+    .orderBy('ranked.next_attempt_at')
     .limit(limit)
   return db
     .updateTable('backchannel_logouts')

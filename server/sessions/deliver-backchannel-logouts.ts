@@ -14,6 +14,11 @@ const BACKCHANNEL_REQUEST_TIMEOUT_MS = 5_000
 /** A worker holds a claimed row this long: above the request timeout, so only a crashed worker loses one. */
 const BACKCHANNEL_CLAIM_LEASE_MS = 30_000
 const BATCH_SIZE = 10
+/**
+ * A batch waits for its slowest request, so one client gets at most this many rows of it: an app
+ * whose endpoint never answers holds its own tokens back, not every other app's.
+ */
+const BATCH_ROWS_PER_CLIENT = 2
 /** Retried with the mail outbox's back-off (30 s, 1 min, 2 min … capped at 1 h), given up after this many. */
 const BACKCHANNEL_MAX_ATTEMPTS = 10
 /** A logout token is good for this long after it is signed (OIDC Back-Channel Logout §2.4: "a few minutes"). */
@@ -43,7 +48,13 @@ export async function deliverDueBackchannelLogouts(
 ): Promise<BackchannelDeliveryReport> {
   const report: BackchannelDeliveryReport = { delivered: 0, retrying: 0, failed: 0, discarded: 0 }
   while (!signal?.aborted) {
-    const rows = await claimDueBackchannelLogouts(deps.db, deps.clock.now(), BACKCHANNEL_CLAIM_LEASE_MS, BATCH_SIZE)
+    const rows = await claimDueBackchannelLogouts(
+      deps.db,
+      deps.clock.now(),
+      BACKCHANNEL_CLAIM_LEASE_MS,
+      BATCH_SIZE,
+      BATCH_ROWS_PER_CLIENT,
+    )
     if (rows.length === 0) return report
     for (const outcome of await Promise.all(rows.map((row) => deliverOne(deps, row)))) report[outcome]++
   }

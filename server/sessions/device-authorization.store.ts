@@ -186,6 +186,38 @@ export async function claimDeviceAuthorization(
   return row ? deviceAuthorizationFromRow(row) : null
 }
 
+/**
+ * Approved device authorizations of a user that no device has collected yet (of one client, or all)
+ * become denied: the device then hears access_denied instead of getting tokens for an approval
+ * made before the user's access ended. Pending ones name no user yet; approving them takes a new
+ * sign-in.
+ */
+export async function denyUncollectedDeviceAuthorizations(
+  db: Executor,
+  userId: string,
+  clientId: string | null,
+): Promise<void> {
+  let query = db
+    .updateTable('device_authorizations')
+    .set({ status: 'denied' })
+    .where('user_id', '=', userId)
+    .where('status', '=', 'approved')
+    .where('used_at', 'is', null)
+  if (clientId !== null) query = query.where('client_id', '=', clientId)
+  await query.execute()
+}
+
+/** Every device authorization of a client not yet collected, pending or approved, becomes denied (the client is deleted). */
+export async function denyUncollectedDeviceAuthorizationsOfClient(db: Executor, clientId: string): Promise<void> {
+  await db
+    .updateTable('device_authorizations')
+    .set({ status: 'denied' })
+    .where('client_id', '=', clientId)
+    .where('status', '!=', 'denied')
+    .where('used_at', 'is', null)
+    .execute()
+}
+
 /** Expired authorizations are useless; used ones are kept as long, so a replay meets invalid_grant. */
 export async function deleteExpiredDeviceAuthorizations(db: Executor, before: number, limit: number): Promise<number> {
   const batch = db

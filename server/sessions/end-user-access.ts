@@ -10,6 +10,10 @@ import {
 } from './authorization-code.store.js'
 import { enqueueBackchannelLogouts } from './backchannel-logout.store.js'
 import {
+  denyUncollectedDeviceAuthorizations,
+  denyUncollectedDeviceAuthorizationsOfClient,
+} from './device-authorization.store.js'
+import {
   revokeSession,
   revokeSessionsOfClient,
   revokeSessionsOfSignin,
@@ -33,7 +37,10 @@ interface EndPolicy {
   sessions: 'all' | 'all_but_current' | 'of_client'
   /** Hosted sign-ins (the browser's sign-in at Latchkey's pages) end, so no app gets a new code from them. */
   signins: boolean
-  /** Authorization codes already issued but not yet exchanged stop working (they would open new sessions). */
+  /**
+   * Authorization codes already issued but not yet exchanged stop working (they would open new
+   * sessions), and so do device sign-ins the user approved that no device has collected (RFC 8628).
+   */
   pendingCodes: 'all' | 'of_client'
   /** Pending password-reset links stop working (a link mailed earlier must not undo what happened). */
   resetLinks: boolean
@@ -141,7 +148,9 @@ export async function endUserAccess(
   const { now } = scope
   if (policy.cutOff) await cutOffUserTokens(trx, userId, now)
   if (policy.signins) await revokeSigninSessionsOfUser(trx, userId, now)
-  await deletePendingAuthorizationCodes(trx, userId, policy.pendingCodes === 'all' ? null : clientOf(reason, scope))
+  const codesOf = policy.pendingCodes === 'all' ? null : clientOf(reason, scope)
+  await deletePendingAuthorizationCodes(trx, userId, codesOf)
+  await denyUncollectedDeviceAuthorizations(trx, userId, codesOf)
   if (policy.resetLinks) await deleteAccountTokensOfUser(trx, 'password_reset_tokens', userId)
   if (policy.verificationLinks) await deleteAccountTokensOfUser(trx, 'email_verification_tokens', userId)
   if (policy.notice !== null) await enqueueMail(trx, { template: policy.notice, userId }, now)
@@ -215,12 +224,13 @@ function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
 }
 
 /**
- * A client is deleted: every user's sessions with it and every code it was issued but has not
- * exchanged end, in the caller's transaction (which also records the client's cut-off for its own
+ * A client is deleted: every user's sessions with it, every code it was issued but has not
+ * exchanged and every device sign-in it has not collected end, in the caller's transaction (which also records the client's cut-off for its own
  * client_credentials tokens). Returns the ids of the sessions it ended.
  */
 export async function endClientAccess(trx: Transaction<Database>, clientId: string, now: number): Promise<string[]> {
   await deletePendingAuthorizationCodesOfClient(trx, clientId)
+  await denyUncollectedDeviceAuthorizationsOfClient(trx, clientId)
   const ended = await revokeSessionsOfClient(trx, clientId, 'client_deleted', now)
   // The deleted client is gone, so nothing is queued for it; kept so every ending goes one way.
   await enqueueBackchannelLogouts(trx, ended, now)

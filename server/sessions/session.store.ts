@@ -14,6 +14,28 @@ export async function findSessionById(db: Executor, id: string): Promise<Session
   return row ? sessionFromRow(row) : null
 }
 
+/**
+ * When a session ends on its own, in epoch ms: its absolute expiry, or sooner its idle expiry (that
+ * of its newest refresh token, after which it can no longer be refreshed). Null for no session.
+ */
+export async function findSessionEnd(db: Executor, id: string): Promise<number | null> {
+  const row = await db
+    .selectFrom('sessions')
+    .select((eb) => [
+      'sessions.expires_at',
+      eb
+        .selectFrom('refresh_tokens')
+        .select((inner) => inner.fn.max('refresh_tokens.idle_expires_at').as('idle'))
+        .whereRef('refresh_tokens.session_id', '=', 'sessions.id')
+        .as('idle_expires_at'),
+    ])
+    .where('sessions.id', '=', id)
+    .executeTakeFirst()
+  if (!row) return null
+  const idle = row.idle_expires_at === null ? Infinity : Number(row.idle_expires_at)
+  return Math.min(Number(row.expires_at), idle)
+}
+
 export async function findLiveSessionsOfUser(db: Executor, userId: string, now: number): Promise<Session[]> {
   const rows = await db
     .selectFrom('sessions')

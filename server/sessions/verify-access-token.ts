@@ -56,6 +56,11 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
     const claims = await verifySignedAccessToken(token)
     if (!claims) return null
     if (await isAccessTokenRevoked(deps.db, claims.jti)) return null
+    // The client was deleted: none of its tokens is good any more, not even one minted after the
+    // deletion by an instance that still had the client in its lookup cache. A user's token carries
+    // the client it was issued to, which for an exchanged token (RFC 8693) is the exchanging service:
+    // its session lives on with the app the user signed in to, so the sid check alone misses it.
+    if ((await findClientCutOff(deps.db, claims.client_id)) !== null) return null
     if (claims.sid !== undefined) {
       const session = await findSessionById(deps.db, claims.sid)
       if (!session || session.revokedAt !== null || session.userId !== claims.sub) return null
@@ -63,10 +68,6 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
       // iat has whole seconds: a token from the cut-off's own second survives this check, but
       // every cut-off also revokes the sessions, which the sid check above catches.
       if (!user || user.disabled || claims.iat < Math.floor(user.tokensValidAfter / 1000)) return null
-    } else if ((await findClientCutOff(deps.db, claims.client_id)) !== null) {
-      // The client was deleted: none of its own tokens is good any more, not even one minted
-      // after the deletion by an instance that still had the client in its lookup cache.
-      return null
     }
     return claims
   }

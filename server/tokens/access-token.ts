@@ -12,6 +12,8 @@ export interface AccessTokenGrant {
   extraClaims?: Record<string, unknown>
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (cnf.jkt). */
   dpopJkt?: string | null
+  /** Epoch ms the token must not outlive (an exchanged token ends with the token it came from). */
+  notAfter?: number
 }
 
 export interface IssuedAccessToken {
@@ -27,14 +29,18 @@ export async function issueAccessToken(
   grant: AccessTokenGrant,
 ): Promise<IssuedAccessToken> {
   const iat = Math.floor(deps.clock.now() / 1000)
-  const expiresIn = Math.floor(deps.config.accessTokenTtlMs / 1000)
+  const exp = Math.min(
+    iat + Math.floor(deps.config.accessTokenTtlMs / 1000),
+    grant.notAfter === undefined ? Infinity : Math.floor(grant.notAfter / 1000),
+  )
+  const expiresIn = exp - iat
   const jti = randomUUID()
   const claims = {
     ...grant.extraClaims,
     iss: deps.config.issuer,
     sub: grant.subject,
     aud: grant.audience,
-    exp: iat + expiresIn,
+    exp,
     iat,
     jti,
     client_id: grant.clientId,
@@ -42,5 +48,5 @@ export async function issueAccessToken(
     ...(grant.dpopJkt == null ? {} : { cnf: { jkt: grant.dpopJkt } }),
   }
   const token = await deps.keystore.sign(claims, 'at+jwt')
-  return { token, jti, expiresIn, expiresAt: (iat + expiresIn) * 1000 }
+  return { token, jti, expiresIn, expiresAt: exp * 1000 }
 }

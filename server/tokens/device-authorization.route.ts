@@ -8,6 +8,7 @@ import { UnauthorizedClient } from '../errors.js'
 import { authenticateClient } from '../http/client-auth.js'
 import { assertFormBody } from '../http/form-body.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
+import { deviceAuthorizationRateLimit } from '../http/rate-limit.js'
 import { generateOpaqueToken, hashOpaqueToken } from '../opaque-token.js'
 import { insertDeviceAuthorization } from '../sessions/device-authorization.store.js'
 import { generateUserCode, hashUserCode, normalizeUserCode } from '../sessions/user-code.js'
@@ -53,8 +54,9 @@ const deviceAuthorizationRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = asyn
     {
       schema: {
         body: DeviceAuthorizationRequest,
-        response: { 200: DeviceAuthorizationResponse, 400: ErrorResponse, 401: ErrorResponse },
+        response: { 200: DeviceAuthorizationResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse },
       },
+      config: { rateLimit: deviceAuthorizationRateLimit },
       preValidation: assertFormBody,
     },
     async (request, reply) => {

@@ -161,8 +161,35 @@ for (const dialect of testDialects()) {
       })
       t.equal(res.statusCode, 303)
       t.equal(res.headers.location, LOGGED_OUT)
-      t.match(String(res.headers['set-cookie']), /__Host-latchkey_signin=;/, 'the sign-in cookie is cleared')
+      t.equal(
+        res.headers['set-cookie'],
+        undefined,
+        'no cookie came, so none is cleared: whose browser this is cannot be told',
+      )
       t.equal(await isSignedIn(testApp, jar, rp), false, 'the sign-in the hint names ended, without its cookie')
+    })
+
+    // Regression: a cross-site POST carries no SameSite=Lax sign-in cookie, and the sign-in cookie
+    // was cleared anyway, so anyone's own ID token as id_token_hint signed out every visitor.
+    t.test("a cross-site POST with another user's hint leaves this browser's sign-in cookie alone", async (t) => {
+      const { testApp, rp } = await setup(t, { dialect })
+      const attacker = await openApp(testApp, new CookieJar(), rp, 'bob@example.com')
+      const victimJar = new CookieJar()
+      const victim = await openApp(testApp, victimJar, rp)
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const res = await testApp.app.inject({
+          method: 'POST',
+          url: '/oauth/logout',
+          // No cookie header: the browser leaves the SameSite=Lax cookie off a cross-site POST.
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+          payload: new URLSearchParams({ id_token_hint: attacker.id_token }).toString(),
+        })
+        t.equal(res.statusCode, 200)
+        t.equal(res.headers['set-cookie'], undefined, "the victim's sign-in cookie is not cleared")
+        victimJar.take(res)
+        t.equal(await isSignedIn(testApp, victimJar, rp), true, 'the victim stays signed in')
+      }
+      t.equal((await refresh(testApp, rp, victim.refresh_token)).statusCode, 200, "the victim's app session lives")
     })
 
     t.test('a hint that is not our ID token for that app is refused and nothing ends', async (t) => {

@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import type { TestApp, TestClient } from './build-test-app.js'
 import { CookieJar, browse, hiddenField, submit } from './authorize.js'
-import { PASSWORD } from './users.js'
+import { PASSWORD, nextClientIp } from './users.js'
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
@@ -12,16 +12,18 @@ function authOf(client: TestClient): { fields: Record<string, string>; headers: 
     : { fields: {}, headers: { authorization: client.basic } }
 }
 
-/** POST /oauth/device_authorization (RFC 8628 §3.1). */
+/** POST /oauth/device_authorization (RFC 8628 §3.1), from a fresh address unless one is given (it is rate-limited per IP). */
 export async function requestDeviceAuthorization(
   testApp: TestApp,
   client: TestClient,
   fields: Record<string, string> = {},
+  remoteAddress = nextClientIp(),
 ): Promise<LightMyRequestResponse> {
   const auth = authOf(client)
   return testApp.app.inject({
     method: 'POST',
     url: '/oauth/device_authorization',
+    remoteAddress,
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
     payload: new URLSearchParams({ ...auth.fields, ...fields }).toString(),
   })

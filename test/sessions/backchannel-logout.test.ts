@@ -1,5 +1,6 @@
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
+import net, { type AddressInfo } from 'node:net'
 import t from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { buildTestApp, registerClient, type TestApp, type TestClient } from '../helpers/build-test-app.js'
@@ -14,6 +15,7 @@ import {
 } from '../helpers/authorize.js'
 import { testDialects } from '../helpers/test-database.js'
 import { claimsOf, login, registerUser } from '../helpers/users.js'
+import { cliEnv, runLatchkey } from '../helpers/run-cli.js'
 import { deliverDueBackchannelLogouts } from '../../server/sessions/deliver-backchannel-logouts.js'
 import { revokeSessionAsAdmin } from '../../server/admin/session-admin.js'
 
@@ -53,6 +55,9 @@ async function startReceiver(t: Tap): Promise<Receiver> {
 }
 type Tap = Parameters<typeof buildTestApp>[0]
 
+/** Real time passing while a real HTTP exchange happens (the app's clock does not move). */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 async function openApp(testApp: TestApp, jar: CookieJar, client: TestClient) {
   const { verifier, challenge } = pkcePair()
   const url = authorizeUrl({ clientId: client.id, redirectUri: REDIRECT, challenge, scope: 'openid' })
@@ -85,6 +90,61 @@ async function setup(t: Tap, dialect: 'sqlite' | 'postgres') {
     firstParty: true,
   })
   return { testApp, receiver, rp, silent }
+}
+
+/**
+ * Live sessions of ada at this client, written straight into the table: thousands through the
+ * authorize endpoint would take minutes, and how they were opened does not matter here.
+ */
+async function insertLiveSessions(testApp: TestApp, clientId: string, count: number): Promise<void> {
+  const { db } = testApp.deps
+  const user = await db
+    .selectFrom('users')
+    .select('id')
+    .where('email', '=', 'ada@example.com')
+    .executeTakeFirstOrThrow()
+  const now = testApp.clock.now()
+  const rows = Array.from({ length: count }, () => ({
+    id: randomUUID(),
+    user_id: user.id,
+    client_id: clientId,
+    scope: 'openid',
+    audience: testApp.config.issuer,
+    amr: '["pwd"]',
+    auth_time: now,
+    created_at: now,
+    last_used_at: now,
+    expires_at: now + 86_400_000,
+    revoked_at: null,
+    revoked_reason: null,
+    ip: null,
+    user_agent: null,
+    dpop_jkt: null,
+    signin_session_id: null,
+  }))
+  for (let start = 0; start < rows.length; start += 1000) {
+    await db.transaction().execute((trx) =>
+      trx
+        .insertInto('sessions')
+        .values(rows.slice(start, start + 1000))
+        .execute(),
+    )
+  }
+}
+
+async function countRows(testApp: TestApp, status: 'pending' | null): Promise<number> {
+  let query = testApp.deps.db.selectFrom('backchannel_logouts').select((eb) => eb.fn.countAll<string>().as('n'))
+  if (status !== null) query = query.where('status', '=', status)
+  return Number((await query.executeTakeFirstOrThrow()).n)
+}
+
+async function liveSessions(testApp: TestApp): Promise<number> {
+  const row = await testApp.deps.db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('revoked_at', 'is', null)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 function pendingRows(testApp: TestApp) {
@@ -174,6 +234,82 @@ for (const dialect of testDialects()) {
         receiver.received.map((r) => claimsOf(r.token!).sid).sort(),
         [first.sid, second.sid, third.sid].sort(),
         'each app session was announced',
+      )
+    })
+
+    // Regression: every ended session id went into one IN (…) and one multi-row INSERT (11 values a
+    // row), past SQLite's 32,766 and PostgreSQL's 65,535 bound values, and the whole transaction
+    // (sign-out everywhere, disable, reset, erasure) rolled back with a 500.
+    t.test(
+      'a user with 6,000 sessions at a back-channel app can still sign out everywhere and be disabled',
+      async (t) => {
+        const { testApp, rp } = await setup(t, dialect)
+        const own = await login(testApp, 'ada@example.com')
+        await insertLiveSessions(testApp, rp.id, 6000)
+        const all = await testApp.app.inject({
+          method: 'POST',
+          url: '/auth/logout-all',
+          headers: { authorization: `Bearer ${own.accessToken}` },
+        })
+        t.equal(all.statusCode, 204, all.body)
+        t.equal(await liveSessions(testApp), 0, 'every session ended')
+        t.equal(await countRows(testApp, 'pending'), 6000, 'one logout token queued for each app session')
+
+        await insertLiveSessions(testApp, rp.id, 6000)
+        const disabled = await runLatchkey(
+          ['users', 'disable', 'ada@example.com', '--json'],
+          cliEnv(testApp.dataDir, testApp.database),
+        )
+        t.equal(disabled.code, 0, disabled.stderr)
+        t.equal(await liveSessions(testApp), 0, 'every session ended')
+        t.equal(await countRows(testApp, null), 12000)
+      },
+    )
+
+    // Regression: rows went out in batches of 10 in global order and each batch waited for its
+    // slowest request (5 s), so one app whose endpoint never answers held back every other app.
+    t.test("an app whose endpoint hangs does not hold back another app's logout token", async (t) => {
+      const { testApp, receiver, rp } = await setup(t, dialect)
+      const stalled: net.Socket[] = []
+      const hole = net.createServer((socket) => void stalled.push(socket)) // accepts, never answers
+      await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve))
+      const dropStalled = () => stalled.splice(0).forEach((socket) => socket.destroy())
+      t.teardown(() => {
+        dropStalled()
+        return new Promise<void>((resolve) => hole.close(() => resolve()))
+      })
+      const hanging = await registerClient(testApp, {
+        name: 'Hanging',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        scopes: ['openid'],
+        audiences: [],
+        redirectUris: [REDIRECT],
+        backchannelLogoutUri: `http://127.0.0.1:${(hole.address() as AddressInfo).port}/backchannel`,
+        firstParty: true,
+      })
+      await insertLiveSessions(testApp, hanging.id, 20)
+      const first = await login(testApp, 'ada@example.com')
+      const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+      await testApp.app.inject({ method: 'POST', url: '/auth/logout-all', headers: auth(first.accessToken) })
+      testApp.clock.advance(1000)
+      const notes = claimsOf((await openApp(testApp, new CookieJar(), rp)).id_token)
+      const second = await login(testApp, 'ada@example.com')
+      await testApp.app.inject({ method: 'POST', url: '/auth/logout-all', headers: auth(second.accessToken) })
+      t.equal(await countRows(testApp, 'pending'), 21, '20 for the hanging app, then one for Notes')
+
+      const stop = new AbortController()
+      const started = Date.now()
+      const delivering = deliverDueBackchannelLogouts(testApp.deps, stop.signal)
+      while (receiver.received.length === 0 && Date.now() - started < 3000) await sleep(20)
+      const waited = Date.now() - started
+      stop.abort()
+      dropStalled()
+      await delivering
+      t.equal(receiver.received.length, 1, `Notes got its token (after ${waited} ms)`)
+      t.ok(waited < 3000, 'well before the hanging request times out (5 s)')
+      t.same(
+        receiver.received.map((r) => claimsOf(r.token!).sid),
+        [notes.sid],
       )
     })
 

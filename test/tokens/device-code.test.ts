@@ -8,7 +8,7 @@ import {
   pollDeviceToken,
   requestDeviceAuthorization,
 } from '../helpers/device.js'
-import { PASSWORD, claimsOf, registerUser } from '../helpers/users.js'
+import { PASSWORD, claimsOf, login, nextClientIp, registerUser } from '../helpers/users.js'
 import { runMaintenance } from '../../server/maintenance.js'
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
@@ -39,6 +39,13 @@ for (const dialect of testDialects()) {
       type: 'public',
       grantTypes: [DEVICE_CODE_GRANT, 'refresh_token'],
       scopes: ['openid', 'email', 'notes:read'],
+      audiences: ['https://notes.example'],
+    })
+    const other = await registerClient(testApp, {
+      name: 'Kitchen radio',
+      type: 'public',
+      grantTypes: [DEVICE_CODE_GRANT],
+      scopes: ['notes:read'],
       audiences: ['https://notes.example'],
     })
 
@@ -220,6 +227,45 @@ for (const dialect of testDialects()) {
       t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' })
     })
 
+    // Regression: an approval no device had collected yet survived the user's password change and
+    // the withdrawal of the app's consent, and a later poll still got tokens.
+    t.test('a password change voids an approved sign-in the device has not collected', async (t) => {
+      await registerUser(testApp, 'grace@example.com')
+      const started = await start(testApp, tv, { scope: 'openid notes:read' })
+      await answerDeviceInBrowser(testApp, started.verification_uri_complete, 'grace@example.com', 'allow')
+      const grace = await login(testApp, 'grace@example.com')
+      const changed = await app.inject({
+        method: 'POST',
+        url: '/auth/password-change',
+        headers: { authorization: `Bearer ${grace.accessToken}` },
+        payload: { current_password: PASSWORD, new_password: 'a different horse battery staple 43' },
+        remoteAddress: nextClientIp(),
+      })
+      t.equal(changed.statusCode, 204)
+      const res = await pollDeviceToken(testApp, tv, started.device_code)
+      t.equal(res.statusCode, 400)
+      t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' }, 'no tokens')
+    })
+
+    t.test("withdrawing the app's consent voids an approved sign-in the device has not collected", async (t) => {
+      const otherApp = await start(testApp, other, { scope: 'notes:read' })
+      await answerDeviceInBrowser(testApp, otherApp.verification_uri_complete, 'ada@example.com', 'allow')
+      const started = await start(testApp, tv, { scope: 'openid notes:read' })
+      await answerDeviceInBrowser(testApp, started.verification_uri_complete, 'ada@example.com', 'allow')
+      const ada = await login(testApp, 'ada@example.com')
+      const withdrawn = await app.inject({
+        method: 'DELETE',
+        url: `/auth/consents/${tv.id}`,
+        headers: { authorization: `Bearer ${ada.accessToken}` },
+      })
+      t.equal(withdrawn.statusCode, 204)
+      const res = await pollDeviceToken(testApp, tv, started.device_code)
+      t.equal(res.statusCode, 400)
+      t.same(res.json(), { error: 'access_denied', error_description: 'the user denied the sign-in' }, 'no tokens')
+      const kept = await pollDeviceToken(testApp, other, otherApp.device_code)
+      t.equal(kept.statusCode, 200, "another app's approval is not the withdrawn consent's")
+    })
+
     t.test('after ten minutes the code answers expired_token and the page no longer knows it', async (t) => {
       const started = await start(testApp, tv)
       clock.advance(600_000)
@@ -284,6 +330,23 @@ for (const dialect of testDialects()) {
       t.equal(foreign.json().error, 'invalid_target')
       const missing = await pollDeviceToken(testApp, box, '')
       t.same(missing.json(), { error: 'invalid_request', error_description: 'device_code is required' })
+    })
+
+    // Regression: the endpoint had no limit, so anyone with a public client_id could fill the table.
+    t.test('starting device sign-ins is rate-limited per IP', async (t) => {
+      for (let i = 0; i < 10; i++) {
+        const res = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.77')
+        t.equal(res.statusCode, 200, `request ${i + 1} of the budget`)
+      }
+      const limited = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.77')
+      t.equal(limited.statusCode, 429)
+      t.match(limited.headers, { 'retry-after': /^\d+$/ })
+      t.match(limited.json(), {
+        error: 'rate_limited',
+        error_description: /^too many requests, retry after \d+ seconds$/,
+      })
+      const elsewhere = await requestDeviceAuthorization(testApp, tv, {}, '203.0.113.78')
+      t.equal(elsewhere.statusCode, 200, 'another address has its own budget')
     })
 
     t.test('user code entry is rate-limited per IP', async (t) => {

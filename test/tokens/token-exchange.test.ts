@@ -9,6 +9,7 @@ import {
 } from '../helpers/device.js'
 import { PASSWORD, claimsOf, registerUser } from '../helpers/users.js'
 import { createClient } from '../../server/clients/create-client.js'
+import { cliEnv, runLatchkey } from '../helpers/run-cli.js'
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
@@ -252,6 +253,71 @@ for (const dialect of testDialects()) {
       t.equal(afterLogout.json().error, 'invalid_request')
     })
 
+    // Regression: each exchange got a full lifetime from now, so a service renewed a user's token
+    // forever by exchanging its own output.
+    t.test('a chain of exchanges never outlives the first subject token', async (t) => {
+      const subject = await userToken(testApp, tv, 'notes:read')
+      const end = claimsOf(subject).exp as number
+      testApp.clock.advance(4 * 60_000)
+      const first = await exchange(notesService, { subject_token: subject, audience: NOTES })
+      t.equal(first.statusCode, 200)
+      t.equal(claimsOf(first.json().access_token).exp, end, "capped at the subject token's exp")
+      t.equal(first.json().expires_in, end - Math.floor(testApp.clock.now() / 1000), 'expires_in says so')
+      testApp.clock.advance(4 * 60_000)
+      const second = await exchange(notesService, { subject_token: first.json().access_token, audience: NOTES })
+      t.equal(second.statusCode, 200)
+      t.equal(claimsOf(second.json().access_token).exp, end, 'its own output gains nothing')
+      testApp.clock.advance(3 * 60_000)
+      const third = await exchange(notesService, { subject_token: second.json().access_token, audience: NOTES })
+      t.same(
+        third.json(),
+        { error: 'invalid_request', error_description: 'subject_token is invalid, expired or revoked' },
+        'past the first token, the chain ends',
+      )
+    })
+
+    // Regression: the verifier checked the client cut-off only for tokens without sid, so the tokens
+    // a deleted service had exchanged (carrying the user's sid) stayed active.
+    t.test('deleting the exchanging service ends the tokens it exchanged', async (t) => {
+      const resource = await createClient(testApp.deps, {
+        name: 'Calendar API',
+        type: 'confidential',
+        grantTypes: ['client_credentials'],
+        scopes: [],
+        audiences: [CALENDAR],
+        redirectUris: [],
+        introspection: true,
+      })
+      const introspect = async (token: string) =>
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/oauth/introspect',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              authorization: `Basic ${Buffer.from(`${resource.client.id}:${resource.secret ?? ''}`).toString('base64')}`,
+            },
+            payload: new URLSearchParams({ token }).toString(),
+          })
+        ).json<{ active: boolean }>().active
+      const service = await registerClient(testApp, {
+        name: 'Short-lived service',
+        grantTypes: [TOKEN_EXCHANGE],
+        scopes: [],
+        audiences: [NOTES, CALENDAR],
+      })
+      const subject = await userToken(testApp, tv, 'notes:read')
+      const exchanged = (await exchange(service, { subject_token: subject, audience: CALENDAR })).json().access_token
+      t.equal(await introspect(exchanged), true)
+      const deleted = await runLatchkey(
+        ['clients', 'delete', service.id, '--json'],
+        cliEnv(testApp.dataDir, testApp.database),
+      )
+      t.equal(deleted.code, 0, deleted.stderr)
+      t.equal(await introspect(exchanged), false, 'inactive once the service is deleted')
+      t.equal(await testApp.deps.verifier.verifyAccessToken(subject).then(Boolean), true, "the user's own token stays")
+    })
+
     t.test("a client's own token (no user) is not a subject", async (t) => {
       const machine = await registerClient(testApp, { grantTypes: ['client_credentials'], audiences: [NOTES] })
       const own = await app.inject({
@@ -262,6 +328,53 @@ for (const dialect of testDialects()) {
       })
       const res = await exchange(notesService, { subject_token: own.json().access_token, audience: CALENDAR })
       t.same(res.json(), { error: 'invalid_request', error_description: 'subject_token must be a user access token' })
+    })
+  })
+
+  // Regression: the verifier never looked at the session's expiry, so a token minted just before
+  // its session's end could still be exchanged (and the result renewed) after the session ended.
+  t.test(`a subject whose session has expired cannot be exchanged on ${dialect}`, async (t) => {
+    const testApp = await buildTestApp(t, {
+      dialect,
+      env: { LATCHKEY_REFRESH_TOKEN_TTL: '2m', LATCHKEY_REFRESH_TOKEN_IDLE_TTL: '1m' },
+    })
+    await registerUser(testApp, 'ada@example.com', PASSWORD)
+    const tv = await registerClient(testApp, {
+      name: 'TV app',
+      type: 'public',
+      grantTypes: [DEVICE_CODE_GRANT, 'refresh_token'],
+      scopes: ['notes:read'],
+      audiences: [NOTES],
+    })
+    const service = await registerClient(testApp, {
+      name: 'Notes service',
+      grantTypes: [TOKEN_EXCHANGE],
+      scopes: [],
+      audiences: [NOTES],
+    })
+    const exchange = (subject: string) =>
+      testApp.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: service.basic },
+        payload: new URLSearchParams({
+          grant_type: TOKEN_EXCHANGE,
+          subject_token_type: ACCESS_TOKEN_TYPE,
+          subject_token: subject,
+          audience: NOTES,
+        }).toString(),
+      })
+    const subject = await userToken(testApp, tv, 'notes:read')
+    const idleEnd = Math.floor(testApp.clock.now() / 1000) + 60
+    testApp.clock.advance(30_000)
+    const early = await exchange(subject)
+    t.equal(early.statusCode, 200)
+    t.ok((claimsOf(early.json().access_token).exp as number) <= idleEnd, 'ends no later than the session')
+    testApp.clock.advance(40_000)
+    t.ok(await testApp.deps.verifier.verifySignedAccessToken(subject), 'the subject token itself has not expired')
+    t.same((await exchange(subject)).json(), {
+      error: 'invalid_request',
+      error_description: 'subject_token is invalid, expired or revoked',
     })
   })
 }

@@ -5,6 +5,7 @@ import type { Deps } from '../../deps.js'
 import { InvalidRequest, InvalidScope, InvalidTarget, OAuthError, UnauthorizedClient } from '../../errors.js'
 import { recordAuditEvent } from '../../audit/record-audit-event.js'
 import { findAbsoluteUriProblem } from '../../url-rules.js'
+import { findSessionEnd } from '../../sessions/session.store.js'
 import type { AccessTokenClaims } from '../../sessions/verify-access-token.js'
 import { issueAccessToken } from '../access-token.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
@@ -25,8 +26,8 @@ interface Actor {
  * (not revoked, its session and user alive) and issued for an audience the service is registered
  * for; the new token's audience must be another of the service's registered audiences; its scopes
  * can only narrow the subject token's. The new token keeps the user as `sub` and the session as
- * `sid` (so signing out ends it too), names the service in `act` (nesting an earlier `act`), and
- * comes without a refresh token. Every exchange and every refusal is audited.
+ * `sid` (so signing out ends it too), names the service in `act` (nesting an earlier `act`), ends
+ * no later than the subject token and its session, and comes without a refresh token. Every exchange and every refusal is audited.
  */
 export async function tokenExchangeGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
   try {
@@ -59,6 +60,11 @@ async function exchange(deps: Deps, client: Client, params: TokenRequest): Promi
   const subject = await deps.verifier.verifyAccessToken(params.subject_token)
   if (subject === null) throw new InvalidRequest('subject_token is invalid, expired or revoked')
   if (subject.sid === undefined) throw new InvalidRequest('subject_token must be a user access token')
+  // A token outliving its session (minted just before the session's end) must not carry the user
+  // past it, and an expired session is as good as a revoked one.
+  const sessionEnd = await findSessionEnd(deps.db, subject.sid)
+  if (sessionEnd === null || sessionEnd <= deps.clock.now())
+    throw new InvalidRequest('subject_token is invalid, expired or revoked')
   const subjectAudiences = Array.isArray(subject.aud) ? subject.aud : [subject.aud]
   if (!subjectAudiences.some((aud) => aud !== undefined && client.audiences.includes(aud)))
     throw new InvalidRequest('subject_token was not issued for a service this client is registered as')
@@ -77,6 +83,9 @@ async function exchange(deps: Deps, client: Client, params: TokenRequest): Promi
     clientId: client.id,
     audience,
     scopes,
+    // The new token ends with the subject token (and its session): exchanging its own output again
+    // and again never carries a service past the user's grant.
+    notAfter: Math.min(subject.exp * 1000, sessionEnd),
     extraClaims: {
       sid: subject.sid,
       ...copied(subject, ['auth_time', 'amr']),
