@@ -18,6 +18,7 @@ interface PageClient {
   getAccessToken(): Promise<string | null>
   refresh(): Promise<string | null>
   fetch(url: string, init?: RequestInit): Promise<Response>
+  logout(): Promise<void>
 }
 
 /** What the page's client knows: its key's thumbprint and its current access token. */
@@ -179,5 +180,17 @@ t.test(
     t.equal(afterReload.jkt, first.jkt, 'after a reload the key from IndexedDB is the same key')
     t.same(decodeJwt(afterReload.token!).cnf, { jkt: first.jkt }, "and the new sign-in's token is bound to it")
     t.not(afterReload.token, refreshed)
+
+    await tab.evaluate(() => (window as unknown as { webApp: { client: PageClient } }).webApp.client.logout())
+    await status.filter({ hasText: 'Signed out' }).waitFor()
+    const left = await testApp.deps.db.selectFrom('sessions').select(['dpop_jkt', 'revoked_at']).execute()
+    t.same(
+      left.map((session) => [session.dpop_jkt, session.revoked_at !== null]).sort(),
+      [
+        [first.jkt, false],
+        [first.jkt, true],
+      ].sort(),
+      'signing out revoked the bound refresh token (revocation needs no proof) of the second sign-in',
+    )
   },
 )
