@@ -1,4 +1,5 @@
-// @latchkey/client: sign users in to Latchkey from the browser. One runtime dependency: @simplewebauthn/browser, for passkeys.
+// @latchkey/client: sign users in to Latchkey from the browser. Runtime dependencies: @simplewebauthn/browser, for
+// passkeys, and jose (its WebCrypto build), for DPoP proofs.
 export { createFirstPartyClient, type FirstPartyClient, type FirstPartyOptions } from './first-party.js'
 export { createRedirectClient, type RedirectClient, type RedirectOptions, type SignInOptions } from './redirect.js'
 export { LatchkeyError } from './errors.js'

@@ -9,7 +9,7 @@ function base64url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
-/** RFC 7636 §4.2: S256 challenge of a verifier. */
-export async function s256(verifier: string): Promise<string> {
-  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))))
+/** base64url(SHA-256(text)): the S256 challenge of a verifier (RFC 7636 §4.2), a DPoP proof's `ath` (RFC 9449 §4.2). */
+export async function sha256(text: string): Promise<string> {
+  return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))))
 }

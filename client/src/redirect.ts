@@ -1,7 +1,8 @@
 import { TokenHolder, decodeClaims, type AuthListener, type AuthState } from './auth-state.js'
+import { createDpopSigner, loadOrCreateDpopKeys, type DpopSigner } from './dpop.js'
 import { LatchkeyError, errorFrom } from './errors.js'
 import { createTokenFetch } from './fetch-with-token.js'
-import { randomText, s256 } from './pkce.js'
+import { randomText, sha256 } from './pkce.js'
 import { singleFlight } from './single-flight.js'
 
 export interface RedirectOptions {
@@ -25,6 +26,12 @@ export interface RedirectOptions {
    * issuer's if the app calls userinfo with it, e.g. ["https://api.example.com"].
    */
   apiOrigins?: readonly string[]
+  /**
+   * Sender-constrained tokens (DPoP, RFC 9449): a non-extractable ES256 key, kept in IndexedDB for
+   * this issuer and client and reused across page loads, signs a proof for every token request and
+   * API call, and Latchkey binds the tokens (the refresh token too) to it. Default false.
+   */
+  dpop?: boolean
 }
 
 export interface SignInOptions {
@@ -55,6 +62,8 @@ export interface RedirectClient {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
   /** Revokes the refresh token; `endSignin` also signs the browser out of Latchkey and comes back to `redirectUri`. */
   logout(options?: { endSignin?: boolean }): Promise<void>
+  /** With `dpop`, the thumbprint of this app's DPoP key (the `cnf.jkt` of its tokens); otherwise null. */
+  dpopThumbprint(): Promise<string | null>
   /** The ID token's claims from the last sign-in. */
   readonly idClaims: Record<string, unknown> | null
   subscribe(listener: AuthListener): () => void
@@ -82,6 +91,7 @@ const AUTH_TIME_LEEWAY_S = 60
 
 interface TokenResponse {
   access_token: string
+  token_type?: string
   expires_in: number
   refresh_token?: string
   id_token?: string
@@ -115,18 +125,45 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
       return body
     }))
 
+  // One key per issuer and client, loaded (or made) once per page.
+  let signer: Promise<DpopSigner> | null = null
+  const dpopSigner = () =>
+    (signer ??= loadOrCreateDpopKeys(`${issuer} ${options.clientId}`)
+      .then(createDpopSigner)
+      .catch((error: unknown) => {
+        signer = null
+        throw error
+      }))
+  let tokenType = 'Bearer'
+
   const tokenRequest = async (params: Record<string, string>): Promise<TokenResponse> => {
-    const response = await fetch((await discover()).token_endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: options.clientId, ...params }),
-    })
+    const endpoint = (await discover()).token_endpoint
+    const dpop = options.dpop ? await dpopSigner() : null
+    const send = async () => {
+      const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded' })
+      if (dpop) headers.set('dpop', await dpop.proof('POST', endpoint))
+      const response = await fetch(endpoint, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams({ client_id: options.clientId, ...params }),
+      })
+      dpop?.remember(endpoint, response)
+      return response
+    }
+    let response = await send()
+    // RFC 9449 §8: the server wants a proof with its nonce, which it sent along; once more with it.
+    if (dpop && response.status === 400 && response.headers.has('dpop-nonce')) {
+      const error = await errorFrom(response.clone())
+      if (error.error === 'use_dpop_nonce') response = await send()
+    }
     if (!response.ok) throw await errorFrom(response)
     return (await response.json()) as TokenResponse
   }
 
   const accept = (response: TokenResponse) => {
     if (response.refresh_token) refreshToken = response.refresh_token
+    // RFC 9449 §5: token_type DPoP means the token is bound and must travel with proofs.
+    tokenType = response.token_type?.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer'
     tokens.set(response.access_token, response.expires_in)
     markerStorage.setItem(markerKey, '1')
   }
@@ -155,7 +192,7 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
       scope: options.scope ?? 'openid',
       state: pending.state,
       nonce: pending.nonce,
-      code_challenge: await s256(pending.verifier),
+      code_challenge: await sha256(pending.verifier),
       code_challenge_method: 'S256',
     }
     if (options.resource) params.resource = options.resource
@@ -240,7 +277,12 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
     },
   )
   const getAccessToken = async () => tokens.current(marginMs) ?? (await refresh())
-  const fetchWithToken = createTokenFetch({ getToken: getAccessToken, refresh, apiOrigins: options.apiOrigins })
+  const fetchWithToken = createTokenFetch({
+    getToken: getAccessToken,
+    refresh,
+    apiOrigins: options.apiOrigins,
+    dpop: async () => (tokenType === 'DPoP' ? await dpopSigner() : null),
+  })
 
   /** RFC 7009: revoking the refresh token ends its session, so the access tokens stop working too. */
   async function revokeAndForget(): Promise<void> {
@@ -281,6 +323,9 @@ export function createRedirectClient(options: RedirectOptions): RedirectClient {
         }).toString()
         location.assign(url.href)
       }
+    },
+    async dpopThumbprint() {
+      return options.dpop ? (await dpopSigner()).jkt : null
     },
     get idClaims() {
       return idClaims

@@ -8,6 +8,7 @@ interface AppConfig {
   clientId: string
   redirectUri: string
   notesUrl: string | null
+  dpop: boolean
 }
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -20,6 +21,8 @@ const client = createRedirectClient({
   scope: 'openid email profile',
   // The token goes to this page's origin and these only: userinfo on Latchkey, the notes service.
   apiOrigins: [new URL(config.issuer).origin, ...(config.notesUrl ? [new URL(config.notesUrl).origin] : [])],
+  // DPOP=true: tokens bound to a non-extractable key kept in IndexedDB.
+  dpop: config.dpop,
 })
 // For the end-to-end test and the curious: the client in the console.
 ;(window as unknown as { webApp: unknown }).webApp = { client }

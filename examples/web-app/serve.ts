@@ -9,8 +9,10 @@ import ts from 'typescript'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const clientDir = path.resolve(here, '../../client/src')
-// The client's one runtime dependency (passkeys), served as the ES modules its package ships.
+// The client's runtime dependencies, served as the ES modules their packages ship: passkeys, and
+// jose's WebCrypto build (its "browser" export) for DPoP proofs.
 const webauthnDir = path.resolve(here, '../../node_modules/@simplewebauthn/browser/esm')
+const joseDir = path.resolve(here, '../../node_modules/jose/dist/webapi')
 
 export interface WebAppOptions {
   port: number
@@ -21,6 +23,8 @@ export interface WebAppOptions {
   /** This app's URL, e.g. http://127.0.0.1:5173 (the redirect URI is its /callback). */
   origin: string
   notesUrl?: string | null
+  /** Sender-constrained tokens: the client's `dpop` option (a non-extractable key in IndexedDB). */
+  dpop?: boolean
 }
 
 const transpiled = new Map<string, string>()
@@ -35,6 +39,7 @@ async function transpile(file: string): Promise<string> {
   const rewritten = js
     .replace(/from '\.\.\/\.\.\/client\/src\//g, "from '/client/")
     .replace(/from '@simplewebauthn\/browser'/g, "from '/vendor/simplewebauthn/index.js'")
+    .replace(/from 'jose'/g, "from '/vendor/jose/index.js'")
   transpiled.set(file, rewritten)
   return rewritten
 }
@@ -45,6 +50,7 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
     clientId: options.clientId,
     redirectUri: `${options.origin}/callback`,
     notesUrl: options.notesUrl ?? null,
+    dpop: options.dpop ?? false,
   })
   const notesOrigin = options.notesUrl ? new URL(options.notesUrl).origin : ''
   const csp = `default-src 'self'; connect-src 'self' ${new URL(options.issuer).origin} ${notesOrigin}; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`
@@ -78,6 +84,8 @@ export function startWebApp(options: WebAppOptions): Promise<http.Server> {
       if (module) return send(200, 'text/javascript', await transpile(path.join(clientDir, `${module[1]}.ts`)))
       const vendored = /^\/vendor\/simplewebauthn\/((?:[a-zA-Z]+\/)*[a-zA-Z0-9]+\.js)$/.exec(url.pathname)
       if (vendored) return send(200, 'text/javascript', await fs.readFile(path.join(webauthnDir, vendored[1]!), 'utf8'))
+      const jose = /^\/vendor\/jose\/((?:[a-z0-9_]+\/)*[a-z0-9_]+\.js)$/.exec(url.pathname)
+      if (jose) return send(200, 'text/javascript', await fs.readFile(path.join(joseDir, jose[1]!), 'utf8'))
       send(404, 'text/plain', 'not found')
     } catch {
       send(404, 'text/plain', 'not found')
@@ -102,6 +110,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     clientId,
     origin: `http://127.0.0.1:${port}`,
     notesUrl: process.env.NOTES_URL ?? null,
+    dpop: process.env.DPOP === 'true',
   })
   console.log(`example app on http://127.0.0.1:${port}`)
 }
