@@ -13,7 +13,6 @@ import { CreationOptions } from '../passkeys/passkeys.schema.js'
 import { findPasskeysOfUser } from '../passkeys/passkey.store.js'
 import { createRegistrationOptions, registerPasskey } from '../passkeys/register-passkey.js'
 import { removePasskey } from '../passkeys/remove-passkey.js'
-import QRCode from 'qrcode'
 import { securityPage } from './security-page.js'
 import { hasCompletedSecondFactor } from '../mfa/mfa-policy.js'
 import { assertRecentSignin, RECENT_SIGNIN_MS } from '../mfa/recent-signin.js'
@@ -130,6 +129,8 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
         await assertFresh(request, signin, request.body.password)
         const { secret, otpauthUri } = await setUpTotp(deps, signin.user)
         reply.header('cache-control', 'no-store')
+        // qrcode is loaded on the first TOTP setup, not at startup: nothing else draws a QR code.
+        const { default: QRCode } = await import('qrcode')
         const qrSvg = await QRCode.toString(otpauthUri, {
           type: 'svg',
           margin: 2,

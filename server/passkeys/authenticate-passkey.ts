@@ -1,9 +1,5 @@
-import {
-  generateAuthenticationOptions,
-  verifyAuthenticationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server'
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
+import { loadWebauthnServer } from './webauthn-library.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
@@ -27,6 +23,7 @@ export async function createAuthenticationOptions(
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const allowCredentials =
     forUserId === null ? undefined : (await findPasskeysOfUser(deps.db, forUserId)).map((p) => ({ id: p.credentialId }))
+  const { generateAuthenticationOptions } = await loadWebauthnServer()
   const options = await generateAuthenticationOptions({
     rpID: relyingPartyOf(deps.config).id,
     userVerification: 'required',
@@ -71,6 +68,7 @@ export async function authenticatePasskey(
   const user = await findUserById(deps.db, passkey.userId)
   if (!user || user.disabled) throw await fail('user_unavailable', passkey.userId)
   const rp = relyingPartyOf(deps.config)
+  const { verifyAuthenticationResponse } = await loadWebauthnServer()
   let verification
   try {
     verification = await verifyAuthenticationResponse({

@@ -1,8 +1,8 @@
-import { decodeClientDataJSON } from '@simplewebauthn/server/helpers'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import type { ChallengePurpose } from './passkey.table.js'
 import { consumeChallenge, insertChallenge } from './webauthn-challenge.store.js'
+import { loadWebauthnHelpers } from './webauthn-library.js'
 
 /** How long the browser has to answer options; challenges die with them. */
 export const CHALLENGE_TTL_MS = 5 * 60_000
@@ -27,6 +27,7 @@ export async function takeChallenge(
   purpose: ChallengePurpose,
   userId: string | null,
 ): Promise<string> {
+  const { decodeClientDataJSON } = await loadWebauthnHelpers()
   let challenge: string
   try {
     const clientData = decodeClientDataJSON(clientDataJSON)

@@ -1,10 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import {
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server'
+import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server'
+import { loadWebauthnServer } from './webauthn-library.js'
 import type { Deps } from '../deps.js'
 import { ApiError } from '../errors.js'
 import { enqueueMail } from '../mail/outbox.store.js'
@@ -25,6 +21,7 @@ export async function createRegistrationOptions(
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const rp = relyingPartyOf(deps.config)
   const existing = await findPasskeysOfUser(deps.db, user.id)
+  const { generateRegistrationOptions } = await loadWebauthnServer()
   const options = await generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -49,6 +46,7 @@ export async function registerPasskey(
 ): Promise<Passkey> {
   const challenge = await takeChallenge(deps, response.response.clientDataJSON, 'register', user.id)
   const rp = relyingPartyOf(deps.config)
+  const { verifyRegistrationResponse } = await loadWebauthnServer()
   let verification
   try {
     verification = await verifyRegistrationResponse({
