@@ -92,6 +92,15 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
     )
   })
 
+  t.test('verify() refuses a DPoP-bound token, which needs its proof', async (t) => {
+    const refused = await verifier.verify(dpopToken).then(
+      () => 'accepted',
+      (error: { code?: string }) => error.code,
+    )
+    t.equal(refused, 'token_dpop_mismatch')
+    t.equal((await verifier.verify(bearerToken)).sub, client.id, 'an unbound token still verifies')
+  })
+
   t.test('an unbound token still works as Bearer and is refused as DPoP', async (t) => {
     t.equal((await notes(`Bearer ${bearerToken}`)).statusCode, 200)
     const asDpop = await notes(
