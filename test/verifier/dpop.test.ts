@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { createVerifier, type DpopReplayStore } from '@latchkey/verifier'
+import { createMemoryDpopReplayStore, createVerifier, type DpopReplayStore } from '@latchkey/verifier'
 import { latchkeyAuth } from '@latchkey/verifier/fastify'
 import { registerClient } from '../helpers/build-test-app.js'
 import { makeProof, proofKey } from '../helpers/dpop.js'
@@ -132,4 +132,22 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
       t.equal(res.json().error, 'invalid_dpop_proof', name)
     }
   })
+})
+
+t.test('the in-memory replay store, when full of live jtis, refuses new ones rather than forget one', async (t) => {
+  let now = 1_000_000
+  const store = createMemoryDpopReplayStore({ clock: () => now, maxEntries: 3 })
+  const until = now + 120_000
+  t.equal(await store.claim('victim', until), true)
+  t.equal(await store.claim('flood-1', until), true)
+  t.equal(await store.claim('flood-2', until), true)
+  const full = await store.claim('flood-3', until).then(
+    () => 'accepted',
+    (error: { code?: string }) => error.code,
+  )
+  t.equal(full, 'dpop_proof_invalid', 'a new jti is refused while every entry is live')
+  t.equal(await store.claim('victim', until), false, 'the first jti is still remembered: no replay')
+  now = until
+  t.equal(await store.claim('fresh', now + 120_000), true, 'expired entries make room')
+  t.equal(await store.claim('victim', now + 120_000), true, 'an expired jti is forgotten')
 })
