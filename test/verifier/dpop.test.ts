@@ -92,6 +92,45 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
     )
   })
 
+  t.test('the plugin checks htu against its configured origin, never the Host header', async (t) => {
+    const spoofedHost = 'anything.attacker.example'
+    const proof = await makeProof(key, now(), {
+      htm: 'GET',
+      htu: `http://${spoofedHost}/notes`,
+      accessToken: dpopToken,
+    })
+    const res = await app.inject({
+      method: 'GET',
+      url: '/notes',
+      headers: { host: spoofedHost, authorization: `DPoP ${dpopToken}`, dpop: proof },
+    })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_dpop_proof')
+  })
+
+  t.test('the plugin refuses to register without an origin unless DPoP is off', async (t) => {
+    const bare = Fastify()
+    t.teardown(() => bare.close())
+    await t.rejects(bare.register(latchkeyAuth, { verifier }).ready(), /latchkeyAuth needs `origin`/)
+    const bearerOnly = Fastify()
+    t.teardown(() => bearerOnly.close())
+    await bearerOnly.register(latchkeyAuth, { verifier, dpop: false })
+    bearerOnly.get('/notes', async (request) => ({ sub: request.auth?.sub }))
+    t.equal(
+      (await bearerOnly.inject({ url: '/notes', headers: { authorization: `Bearer ${bearerToken}` } })).statusCode,
+      200,
+    )
+    const bound = await bearerOnly.inject({
+      url: '/notes',
+      headers: { authorization: `DPoP ${dpopToken}`, dpop: await goodProof() },
+    })
+    t.equal(bound.statusCode, 401, 'without DPoP a bound token is refused')
+    await t.rejects(
+      Fastify().register(latchkeyAuth, { verifier, origin: 'https://notes.example.com/api' }).ready(),
+      /must be a scheme and host only/,
+    )
+  })
+
   t.test('verify() refuses a DPoP-bound token, which needs its proof', async (t) => {
     const refused = await verifier.verify(dpopToken).then(
       () => 'accepted',
