@@ -350,6 +350,20 @@ for (const dialect of testDialects()) {
       t.same(noProof.json(), { error: 'invalid_dpop_proof', error_description: 'a DPoP proof is required' })
     })
 
+    t.test('userinfo answers a bad token sent with the DPoP scheme with a DPoP challenge', async (t) => {
+      for (const authorization of ['DPoP abc.def.ghi', 'dpop abc.def.ghi']) {
+        const res = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization, dpop: 'x' } })
+        t.equal(res.statusCode, 401, authorization)
+        t.equal(res.headers['www-authenticate'], 'DPoP error="invalid_token", algs="ES256 EdDSA RS256 PS256"')
+        t.equal(res.json().error, 'invalid_token')
+      }
+      const bearer = await testApp.app.inject({
+        url: '/oauth/userinfo',
+        headers: { authorization: 'Bearer abc.def.ghi' },
+      })
+      t.equal(bearer.headers['www-authenticate'], 'Bearer realm="latchkey", error="invalid_token"')
+    })
+
     t.test('a public client that starts DPoP at the refresh gets its refresh token bound (RFC 9449 §5)', async (t) => {
       await registerUser(testApp, 'grace@example.com', PASSWORD)
       const redirectUri = 'https://app.example.com/cb'

@@ -131,6 +131,13 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
     )
   })
 
+  t.test('a bad token sent with the DPoP scheme gets a DPoP challenge', async (t) => {
+    const res = await notes('DPoP abc.def.ghi', await goodProof())
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_token')
+    t.equal(res.headers['www-authenticate'], DPOP_CHALLENGE('invalid_token', 'The access token is malformed'))
+  })
+
   t.test('verify() refuses a DPoP-bound token, which needs its proof', async (t) => {
     const refused = await verifier.verify(dpopToken).then(
       () => 'accepted',

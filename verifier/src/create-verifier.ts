@@ -232,7 +232,15 @@ export function createVerifier(options: VerifierOptions) {
   ): Promise<AccessTokenClaims> {
     const isDpop = dpop !== undefined && typeof authorization === 'string' && /^dpop /i.test(authorization.slice(0, 5))
     const token = isDpop ? schemeTokenOf(authorization, 'dpop') : bearerTokenOf(authorization)
-    const claims = await verifyToken(token)
+    let claims: AccessTokenClaims
+    try {
+      claims = await verifyToken(token)
+    } catch (error) {
+      // RFC 9449 §7.1: a request that used the DPoP scheme is challenged with DPoP.
+      if (isDpop && error instanceof VerifierError)
+        throw new VerifierError(error.code, error.message, { claim: error.claim, cause: error, scheme: 'dpop' })
+      throw error
+    }
     const jkt = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : undefined
     if (!isDpop) {
       if (claims.cnf !== undefined)
