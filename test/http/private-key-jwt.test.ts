@@ -1,6 +1,15 @@
 import t from 'tap'
 import { createHmac, randomUUID } from 'node:crypto'
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import {
+  SignJWT,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { startJwksServer } from '../helpers/jwks-server.js'
 import { testDialects } from '../helpers/test-database.js'
@@ -240,6 +249,52 @@ for (const dialect of testDialects()) {
       t.equal(await stored(), before, 'the jti went to Redis, not the database')
       t.equal((await tokenRequest(second, jwt)).statusCode, 401, 'the other instance refuses the replay')
       t.equal((await tokenRequest(first, jwt)).statusCode, 401, 'and so does the first')
+    })
+
+    t.test('a fractional exp works, in the database and in Redis (regression: a 500)', async (t) => {
+      const exp = Math.floor(testApp.clock.now() / 1000) + 60.1234
+      const jwt = await assertion(testApp, client, { exp })
+      t.equal((await tokenRequest(testApp, jwt)).statusCode, 200)
+      await refused(t, jwt, 'its replay')
+      const withRedis = await buildTestApp(t, {
+        dialect,
+        database: testApp.database,
+        dataDir: testApp.dataDir,
+        clock: testApp.clock,
+        env: { LATCHKEY_RATE_LIMITS: 'false', REDIS_URL: 'redis://127.0.0.1:6379' },
+      })
+      const res = await tokenRequest(withRedis, await assertion(testApp, client, { exp }))
+      t.equal(res.statusCode, 200, res.body)
+    })
+
+    t.test('a kty named after an Object member is refused at registration and skipped in a fetched set', async (t) => {
+      for (const kty of ['constructor', '__proto__', 'toString']) {
+        const bad = JSON.parse(`{"kty":${JSON.stringify(kty)},"kid":"x"}`) as JWK
+        await t.rejects(
+          createClient(testApp.deps, { name: 'bad', ...registration, jwks: { keys: [bad] } }),
+          new ClientRegistrationError(''),
+          kty,
+        )
+      }
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'p1')
+      jwks.publish([{ kty: 'constructor', kid: 'bad' }, remote.publicJwk])
+      const res = await tokenRequest(testApp, await assertion(testApp, remote))
+      t.equal(res.statusCode, 200, 'the good key of the set still works')
+    })
+
+    t.test('an inline key registered with an alg keeps to it', async (t) => {
+      const pair = await generateKeyPair('RS256', { extractable: true })
+      const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'rsa', alg: 'RS256' }
+      const { client: created } = await createClient(testApp.deps, {
+        name: 'rsa client',
+        ...registration,
+        jwks: { keys: [publicJwk] },
+      })
+      const rsa = { id: created.id, privateKey: pair.privateKey, publicJwk, kid: 'rsa' }
+      t.equal((await tokenRequest(testApp, await assertion(testApp, rsa, {}, { alg: 'RS256' }))).statusCode, 200)
+      const asPss = (await importJWK(await exportJWK(pair.privateKey), 'PS256')) as CryptoKey
+      await refused(t, await assertion(testApp, rsa, {}, { alg: 'PS256' }, asPss), 'PS256 with an RS256 key')
     })
 
     t.test('an unknown-kid flood costs the jwks_uri one fetch per cooldown', async (t) => {
