@@ -47,6 +47,8 @@ export interface Client {
   /** OIDC Back-Channel Logout §2.2: where logout tokens are posted, or null. */
   backchannelLogoutUri: string | null
   createdAt: number
+  /** The last change by an operator (epoch ms); a fetched key set is cached per update. */
+  updatedAt: number
 }
 
 /** How a client authenticates (RFC 7591 §2 names); a secret works with Basic and in the body alike. */
@@ -79,6 +81,7 @@ export function clientFromRow(row: ClientRow): Client {
     postLogoutRedirectUris: JSON.parse(row.post_logout_redirect_uris) as string[],
     backchannelLogoutUri: row.backchannel_logout_uri,
     createdAt: row.created_at,
+    updatedAt: Number(row.updated_at),
   }
 }
 

@@ -13,7 +13,8 @@ import {
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { startJwksServer } from '../helpers/jwks-server.js'
 import { testDialects } from '../helpers/test-database.js'
-import { ClientRegistrationError, createClient } from '../../server/clients/create-client.js'
+import { ClientRegistrationError, createClient, updateClient } from '../../server/clients/create-client.js'
+import { findClientById } from '../../server/clients/client.store.js'
 
 // What private_key_jwt refuses (RFC 7523 §3, RFC 8725), each over HTTP against the real app, and
 // always with the same invalid_client answer: the client never learns which check failed.
@@ -319,6 +320,55 @@ for (const dialect of testDialects()) {
       )
       t.equal(withNewKey.statusCode, 200, 'the new key works after the cooldown')
       t.equal(jwks.fetches(), before + 1)
+    })
+
+    t.test('a fetched set unrefreshable for 24 h is dropped; 404 is an empty set', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 's1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      jwks.answer(500)
+      testApp.clock.advance(23 * 3_600_000)
+      const stale = await tokenRequest(testApp, await assertion(testApp, remote))
+      t.equal(stale.statusCode, 200, 'within 24 h a stale set keeps serving while the server is down')
+      testApp.clock.advance(2 * 3_600_000)
+      await refused(t, await assertion(testApp, remote), 'past 24 h without a successful fetch')
+
+      jwks.answer(200)
+      testApp.clock.advance(31_000)
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200, 'back')
+      jwks.answer(404)
+      testApp.clock.advance(301_000)
+      // A known kid is served from the stale set while the refresh runs; an unknown one waits for it.
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      await refused(t, await assertion(testApp, remote, {}, { kid: 'unknown' }), 'an unknown kid')
+      await refused(t, await assertion(testApp, remote), 'after a 404 the set is empty')
+    })
+
+    t.test('an operator update starts the fetched set afresh', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'u1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      const fetched = jwks.fetches()
+      const stored = await findClientById(testApp.deps.db, remote.id)
+      testApp.clock.advance(1_000)
+      await updateClient(testApp.deps, stored!, { name: 'renamed' }, { mayGrantAdminScope: false })
+      testApp.clock.advance(6_000) // past the per-instance client cache
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      t.equal(jwks.fetches(), fetched + 1, 'fetched again after the update')
+    })
+
+    t.test('a rotated key is found at once when the cached set is stale', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'o1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      const rotated = await generateKeyPair('ES256', { extractable: true })
+      jwks.publish([remote.publicJwk, { ...(await exportJWK(rotated.publicKey)), kid: 'o2' }])
+      testApp.clock.advance(301_000)
+      const res = await tokenRequest(testApp, await assertion(testApp, remote, {}, { kid: 'o2' }, rotated.privateKey))
+      t.equal(res.statusCode, 200, res.body)
     })
 
     t.test('the admin API registers and switches key clients', async (t) => {
