@@ -6,6 +6,8 @@ import { latchkeyAuth, requireScope } from '@latchkey/verifier/fastify'
 
 export interface NotesServiceOptions {
   verifier: Verifier
+  /** This service's origin as clients address it, e.g. `https://notes.example.com`: DPoP proofs name it. */
+  origin: string
   /** Browser origins allowed to call the API (exact matches); none by default. */
   corsOrigins?: readonly string[]
 }
@@ -57,7 +59,7 @@ export async function buildNotesService(options: NotesServiceOptions): Promise<F
 
   await app.register(async (api) => {
     // Every route in this context needs a valid, unrevoked Latchkey access token.
-    await api.register(latchkeyAuth, { verifier: options.verifier })
+    await api.register(latchkeyAuth, { verifier: options.verifier, origin: options.origin })
     // A valid token is not enough: it must be the token of the user whose notes these are.
     api.addHook('preHandler', async (request, reply) => {
       const { userId } = request.params as { userId: string }

@@ -12,8 +12,11 @@ const corsOrigins = (process.env.NOTES_CORS_ORIGINS ?? '')
   .split(',')
   .map((o) => o.trim())
   .filter((o) => o !== '')
-const app = await buildNotesService({ verifier, corsOrigins })
-await app.listen({ port: Number(process.env.PORT ?? 4000), host: process.env.HOST ?? '127.0.0.1' })
+const port = Number(process.env.PORT ?? 4000)
+// The origin clients address, which DPoP proofs name; never taken from a request's Host header.
+const origin = process.env.NOTES_ORIGIN ?? `http://localhost:${port}`
+const app = await buildNotesService({ verifier, origin, corsOrigins })
+await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
 console.log(`notes service ready on ${app.listeningOrigin}, trusting ${issuer}`)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -24,7 +24,7 @@ export function createAssertionReplayGuard(deps: { db: Db; redis: Redis | null }
   return {
     async claim(clientId, jti, expiresAt, now) {
       // Redis expires the key by its own clock; the TTL is never below one second.
-      const ttlMs = Math.max(1_000, expiresAt - now)
+      const ttlMs = Math.max(1_000, Math.ceil(expiresAt - now))
       const set = await redis.set(`latchkey:assertion-jti:${jtiHash(clientId, jti)}`, '1', 'PX', ttlMs, 'NX')
       return set === 'OK'
     },

@@ -182,7 +182,8 @@ export async function verifyClientAssertion(
   const jti = payload.jti
   if (typeof jti !== 'string' || jti === '' || jti.length > 256) throw new ClientAssertionRejected('claims')
   // Kept until the assertion could no longer pass the exp check anyway.
-  const keepUntil = (exp + CLOCK_TOLERANCE_S) * 1000
+  // Whole milliseconds: exp may be fractional (RFC 7519 NumericDate), a bigint column and PX are not.
+  const keepUntil = Math.ceil((exp + CLOCK_TOLERANCE_S) * 1000)
   if (!(await deps.clientAssertions.replay.claim(client.id, jti, keepUntil, now)))
     throw new ClientAssertionRejected('replayed')
 }

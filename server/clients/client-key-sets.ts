@@ -6,7 +6,10 @@ import { readClientPublicKey, readFetchedJwks, type ClientPublicKey } from './cl
 // fetched and cached, following the verifier package's approach (verifier/src/key-set.ts): a known
 // kid never waits on the network (a stale set keeps serving while one background refetch runs, and
 // keeps serving if the client's server is down), and an unknown kid refetches at most once per
-// cooldown, so a flood of made-up kids costs the client's server one request per cooldown.
+// cooldown, so a flood of made-up kids costs the client's server one request per cooldown. A set
+// that could not be refreshed for maxStaleMs is dropped: keys the client can no longer vouch for
+// (its server gone, the domain lapsed) must not authenticate it forever. 404 and 410 mean the
+// client publishes no keys at all: an empty set.
 
 export interface KeySetLimits {
   /** An unknown kid refetches the set at most once per this interval, per client. */
@@ -19,6 +22,8 @@ export interface KeySetLimits {
   maxBytes: number
   /** Clients whose fetched sets are kept; the least recently loaded goes first. */
   maxClients: number
+  /** A set not fetched successfully for this long is dropped, not served. */
+  maxStaleMs: number
 }
 
 const defaultKeySetLimits: KeySetLimits = {
@@ -29,12 +34,14 @@ const defaultKeySetLimits: KeySetLimits = {
   timeoutMs: 5_000,
   maxBytes: 64 * 1024,
   maxClients: 1_000,
+  maxStaleMs: 86_400_000,
 }
 
 interface Entry {
   keys: ClientPublicKey[] | null
   freshUntil: number
   lastAttemptAt: number
+  lastSuccessAt: number
   fetching: Promise<void> | null
 }
 
@@ -57,6 +64,10 @@ async function fetchJwks(uri: string, limits: KeySetLimits): Promise<{ body: unk
     credentials: 'omit',
     signal: AbortSignal.timeout(limits.timeoutMs),
   })
+  if (response.status === 404 || response.status === 410) {
+    await response.body?.cancel()
+    return { body: { keys: [] }, maxAgeMs: maxAgeOf(response.headers.get('cache-control')) }
+  }
   if (response.status !== 200 || response.body === null) {
     await response.body?.cancel()
     throw new Error(`${uri} answered HTTP ${response.status}`)
@@ -97,15 +108,21 @@ export function createClientKeySets(
   deps: { clock: Clock; onError: (error: unknown, uri: string) => void },
   limits: KeySetLimits = defaultKeySetLimits,
 ): ClientKeySets {
-  // Keyed by client and URL: a client given a new jwks_uri starts afresh.
+  // Keyed by client, its last update and URL: a client an operator updated starts afresh.
   const entries = new Map<string, Entry>()
 
   function entryFor(client: Client & { jwksUri: string }): Entry {
-    const key = `${client.id} ${client.jwksUri}`
+    const key = `${client.id} ${client.updatedAt} ${client.jwksUri}`
     let entry = entries.get(key)
     if (entry === undefined) {
       if (entries.size >= limits.maxClients) entries.delete(entries.keys().next().value!)
-      entry = { keys: null, freshUntil: 0, lastAttemptAt: Number.NEGATIVE_INFINITY, fetching: null }
+      entry = {
+        keys: null,
+        freshUntil: 0,
+        lastAttemptAt: Number.NEGATIVE_INFINITY,
+        lastSuccessAt: Number.NEGATIVE_INFINITY,
+        fetching: null,
+      }
       entries.set(key, entry)
     }
     return entry
@@ -121,7 +138,8 @@ export function createClientKeySets(
         Math.max(limits.minMaxAgeMs, fetched.maxAgeMs ?? limits.defaultMaxAgeMs),
       )
       entry.keys = keys
-      entry.freshUntil = deps.clock.now() + maxAge
+      entry.lastSuccessAt = deps.clock.now()
+      entry.freshUntil = entry.lastSuccessAt + maxAge
     } catch (error) {
       deps.onError(error, uri)
       // A set that cannot be refreshed keeps serving; the next try waits for the cooldown.
@@ -144,11 +162,17 @@ export function createClientKeySets(
   ): Promise<ClientPublicKey[]> {
     const entry = entryFor(client)
     const now = deps.clock.now()
+    if (entry.keys !== null && now - entry.lastSuccessAt > limits.maxStaleMs) entry.keys = null
     if (entry.keys !== null) {
       const found = matching(entry.keys, header)
-      if (now >= entry.freshUntil) refresh(client.jwksUri, entry).catch(() => undefined)
+      // Decided before a refresh starts, since starting one marks the attempt.
+      const recentlyTried = now - entry.lastAttemptAt < limits.cooldownMs
+      const stale = now >= entry.freshUntil
+      const refreshing = stale ? refresh(client.jwksUri, entry) : null
+      refreshing?.catch(() => undefined)
       if (found.length > 0) return found
-      if (now - entry.lastAttemptAt < limits.cooldownMs) return []
+      // Nothing matched (a rotated key?): wait for the refresh a stale set just started.
+      if (refreshing === null && recentlyTried) return []
     } else if (now - entry.lastAttemptAt < limits.cooldownMs && entry.fetching === null) {
       return []
     }

@@ -44,7 +44,9 @@ export function readClientPublicKey(entry: unknown): ClientPublicKey | string {
   const jwk = entry as Record<string, unknown>
   if (privateMembers.some((member) => member in jwk))
     return 'holds private or symmetric key material: register only the public key'
-  const members = typeof jwk.kty === 'string' ? publicMembersOf[jwk.kty] : undefined
+  // An own member only: a kty of "constructor" or "__proto__" must not reach Object's prototype.
+  const members =
+    typeof jwk.kty === 'string' && Object.hasOwn(publicMembersOf, jwk.kty) ? publicMembersOf[jwk.kty] : undefined
   if (members === undefined) return 'must be an EC (P-256), RSA or OKP (Ed25519) key'
   if (jwk.use !== undefined && jwk.use !== 'sig') return 'has a "use" other than "sig"'
   if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify')))
@@ -67,6 +69,8 @@ export function readClientPublicKey(entry: unknown): ClientPublicKey | string {
   for (const member of members) (picked as Record<string, unknown>)[member] = jwk[member]
   const kid = typeof jwk.kid === 'string' ? jwk.kid : null
   if (kid !== null) picked.kid = kid
+  // Kept so the stored key still holds to its one algorithm when it is read back.
+  if (typeof jwk.alg === 'string') picked.alg = jwk.alg
   return { kid, algorithms, jwk: picked }
 }
 

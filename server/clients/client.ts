@@ -49,6 +49,8 @@ export interface Client {
   /** Codes only for sign-ins that completed a second factor (`clients create --require-mfa`). */
   requireMfa: boolean
   createdAt: number
+  /** The last change by an operator (epoch ms); a fetched key set is cached per update. */
+  updatedAt: number
 }
 
 /** How a client authenticates (RFC 7591 §2 names); a secret works with Basic and in the body alike. */
@@ -82,6 +84,7 @@ export function clientFromRow(row: ClientRow): Client {
     backchannelLogoutUri: row.backchannel_logout_uri,
     requireMfa: row.require_mfa === 1,
     createdAt: row.created_at,
+    updatedAt: Number(row.updated_at),
   }
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Deps } from '../deps.js'
+import { InvalidToken } from '../errors.js'
 import type { AccessTokenClaims } from '../sessions/verify-access-token.js'
 import { DpopResourceError, InvalidDpopProof } from './dpop-errors.js'
 import { DPOP_IAT_WINDOW_MS, DpopProofError, verifyDpopProof } from './dpop-proof.js'
@@ -10,6 +11,16 @@ function readAuthorization(request: FastifyRequest): { scheme: 'bearer' | 'dpop'
   const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers.authorization ?? '')
   if (!match) return null
   return { scheme: match[1]!.toLowerCase() === 'dpop' ? 'dpop' : 'bearer', token: match[2]! }
+}
+
+/**
+ * invalid_token for a request to one of Latchkey's own resources, challenging with the scheme it
+ * used: DPoP for a DPoP-scheme request (RFC 9449 §7.1), Bearer otherwise (RFC 6750 §3).
+ */
+export function invalidTokenFor(request: FastifyRequest, description?: string): InvalidToken | DpopResourceError {
+  if (readAuthorization(request)?.scheme === 'dpop')
+    return new DpopResourceError('invalid_token', description ?? 'the access token is invalid, expired or revoked')
+  return new InvalidToken(description)
 }
 
 /**
@@ -26,7 +37,10 @@ export async function verifyResourceAccessToken(
   const presented = readAuthorization(request)
   if (presented === null) return null
   const claims = await deps.verifier.verifyAccessToken(presented.token)
-  if (!claims) return null
+  if (!claims) {
+    if (presented.scheme === 'dpop') throw invalidTokenFor(request)
+    return null
+  }
   const jkt = claims.cnf?.jkt
   if (presented.scheme === 'bearer') {
     if (jkt !== undefined)

@@ -9,7 +9,7 @@ import { findUserById } from '../users/user.store.js'
 import { releasedClaims } from '../users/user-claims.js'
 import { ErrorResponse, UserInfo } from '../users/user.schema.js'
 import { DpopResourceError } from './dpop-errors.js'
-import { verifyResourceAccessToken } from './dpop-resource.js'
+import { invalidTokenFor, verifyResourceAccessToken } from './dpop-resource.js'
 
 /** RFC 6750 §2.2: the token may come in a form body instead of the header, never in both (§2). */
 const UserInfoForm = Type.Object(
@@ -26,13 +26,13 @@ const responses = { 200: UserInfo, 400: ErrorResponse, 401: ErrorResponse, 403: 
  * form parameter (Bearer only).
  */
 const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  const answer = async (claims: AccessTokenClaims | null) => {
-    if (!claims || claims.sid === undefined) throw new InvalidToken()
+  const answer = async (request: FastifyRequest, claims: AccessTokenClaims | null) => {
+    if (!claims || claims.sid === undefined) throw invalidTokenFor(request)
     const scopes = claims.scope?.split(' ') ?? []
     // OIDC Core §5.3.1 with RFC 6750 §3.1: the UserInfo Endpoint is for OpenID Connect grants only.
     if (!scopes.includes('openid')) throw new InsufficientScope('openid')
     const user = await findUserById(deps.db, claims.sub)
-    if (!user) throw new InvalidToken()
+    if (!user) throw invalidTokenFor(request)
     return { sub: user.id, ...releasedClaims(user, { clientId: claims.client_id, scopes }) }
   }
 
@@ -49,7 +49,9 @@ const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
     return claims
   }
 
-  app.get('/userinfo', { schema: { response: responses } }, async (request) => answer(await fromHeader(request)))
+  app.get('/userinfo', { schema: { response: responses } }, async (request) =>
+    answer(request, await fromHeader(request)),
+  )
 
   app.post(
     '/userinfo',
@@ -65,7 +67,7 @@ const userinfoRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { d
       const inBody = request.body.access_token
       if (request.headers.authorization !== undefined && inBody !== undefined)
         throw new InvalidRequest('the access token must be sent in one way only (RFC 6750 §2)')
-      return answer(await (inBody !== undefined ? fromForm(inBody) : fromHeader(request)))
+      return answer(request, await (inBody !== undefined ? fromForm(inBody) : fromHeader(request)))
     },
   )
 }

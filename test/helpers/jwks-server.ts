@@ -8,6 +8,8 @@ export interface JwksServer {
   fetches(): number
   /** What the next GET answers. */
   publish(keys: JWK[]): void
+  /** The status of the next GETs: 200 with the published keys, or this status and no body. */
+  answer(status: number): void
 }
 
 /** A client's jwks_uri: a real HTTP server on loopback that counts the fetches; closed at teardown. */
@@ -18,8 +20,13 @@ export async function startJwksServer(
 ): Promise<JwksServer> {
   let published = keys
   let count = 0
+  let status = 200
   const server = createServer((request, response) => {
     count++
+    if (status !== 200) {
+      response.writeHead(status).end()
+      return
+    }
     response.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': cacheControl })
     response.end(JSON.stringify({ keys: published }))
   })
@@ -31,6 +38,9 @@ export async function startJwksServer(
     fetches: () => count,
     publish(next) {
       published = next
+    },
+    answer(next) {
+      status = next
     },
   }
 }

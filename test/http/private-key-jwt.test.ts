@@ -1,10 +1,20 @@
 import t from 'tap'
 import { createHmac, randomUUID } from 'node:crypto'
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose'
+import {
+  SignJWT,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { startJwksServer } from '../helpers/jwks-server.js'
 import { testDialects } from '../helpers/test-database.js'
-import { ClientRegistrationError, createClient } from '../../server/clients/create-client.js'
+import { ClientRegistrationError, createClient, updateClient } from '../../server/clients/create-client.js'
+import { findClientById } from '../../server/clients/client.store.js'
 
 // What private_key_jwt refuses (RFC 7523 §3, RFC 8725), each over HTTP against the real app, and
 // always with the same invalid_client answer: the client never learns which check failed.
@@ -242,6 +252,52 @@ for (const dialect of testDialects()) {
       t.equal((await tokenRequest(first, jwt)).statusCode, 401, 'and so does the first')
     })
 
+    t.test('a fractional exp works, in the database and in Redis (regression: a 500)', async (t) => {
+      const exp = Math.floor(testApp.clock.now() / 1000) + 60.1234
+      const jwt = await assertion(testApp, client, { exp })
+      t.equal((await tokenRequest(testApp, jwt)).statusCode, 200)
+      await refused(t, jwt, 'its replay')
+      const withRedis = await buildTestApp(t, {
+        dialect,
+        database: testApp.database,
+        dataDir: testApp.dataDir,
+        clock: testApp.clock,
+        env: { LATCHKEY_RATE_LIMITS: 'false', REDIS_URL: 'redis://127.0.0.1:6379' },
+      })
+      const res = await tokenRequest(withRedis, await assertion(testApp, client, { exp }))
+      t.equal(res.statusCode, 200, res.body)
+    })
+
+    t.test('a kty named after an Object member is refused at registration and skipped in a fetched set', async (t) => {
+      for (const kty of ['constructor', '__proto__', 'toString']) {
+        const bad = JSON.parse(`{"kty":${JSON.stringify(kty)},"kid":"x"}`) as JWK
+        await t.rejects(
+          createClient(testApp.deps, { name: 'bad', ...registration, jwks: { keys: [bad] } }),
+          new ClientRegistrationError(''),
+          kty,
+        )
+      }
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'p1')
+      jwks.publish([{ kty: 'constructor', kid: 'bad' }, remote.publicJwk])
+      const res = await tokenRequest(testApp, await assertion(testApp, remote))
+      t.equal(res.statusCode, 200, 'the good key of the set still works')
+    })
+
+    t.test('an inline key registered with an alg keeps to it', async (t) => {
+      const pair = await generateKeyPair('RS256', { extractable: true })
+      const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'rsa', alg: 'RS256' }
+      const { client: created } = await createClient(testApp.deps, {
+        name: 'rsa client',
+        ...registration,
+        jwks: { keys: [publicJwk] },
+      })
+      const rsa = { id: created.id, privateKey: pair.privateKey, publicJwk, kid: 'rsa' }
+      t.equal((await tokenRequest(testApp, await assertion(testApp, rsa, {}, { alg: 'RS256' }))).statusCode, 200)
+      const asPss = (await importJWK(await exportJWK(pair.privateKey), 'PS256')) as CryptoKey
+      await refused(t, await assertion(testApp, rsa, {}, { alg: 'PS256' }, asPss), 'PS256 with an RS256 key')
+    })
+
     t.test('an unknown-kid flood costs the jwks_uri one fetch per cooldown', async (t) => {
       const jwks = await startJwksServer(t, [])
       const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'r1')
@@ -264,6 +320,55 @@ for (const dialect of testDialects()) {
       )
       t.equal(withNewKey.statusCode, 200, 'the new key works after the cooldown')
       t.equal(jwks.fetches(), before + 1)
+    })
+
+    t.test('a fetched set unrefreshable for 24 h is dropped; 404 is an empty set', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 's1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      jwks.answer(500)
+      testApp.clock.advance(23 * 3_600_000)
+      const stale = await tokenRequest(testApp, await assertion(testApp, remote))
+      t.equal(stale.statusCode, 200, 'within 24 h a stale set keeps serving while the server is down')
+      testApp.clock.advance(2 * 3_600_000)
+      await refused(t, await assertion(testApp, remote), 'past 24 h without a successful fetch')
+
+      jwks.answer(200)
+      testApp.clock.advance(31_000)
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200, 'back')
+      jwks.answer(404)
+      testApp.clock.advance(301_000)
+      // A known kid is served from the stale set while the refresh runs; an unknown one waits for it.
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      await refused(t, await assertion(testApp, remote, {}, { kid: 'unknown' }), 'an unknown kid')
+      await refused(t, await assertion(testApp, remote), 'after a 404 the set is empty')
+    })
+
+    t.test('an operator update starts the fetched set afresh', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'u1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      const fetched = jwks.fetches()
+      const stored = await findClientById(testApp.deps.db, remote.id)
+      testApp.clock.advance(1_000)
+      await updateClient(testApp.deps, stored!, { name: 'renamed' }, { mayGrantAdminScope: false })
+      testApp.clock.advance(6_000) // past the per-instance client cache
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      t.equal(jwks.fetches(), fetched + 1, 'fetched again after the update')
+    })
+
+    t.test('a rotated key is found at once when the cached set is stale', async (t) => {
+      const jwks = await startJwksServer(t, [])
+      const remote = await keyClient(testApp, { jwksUri: jwks.url }, 'o1')
+      jwks.publish([remote.publicJwk])
+      t.equal((await tokenRequest(testApp, await assertion(testApp, remote))).statusCode, 200)
+      const rotated = await generateKeyPair('ES256', { extractable: true })
+      jwks.publish([remote.publicJwk, { ...(await exportJWK(rotated.publicKey)), kid: 'o2' }])
+      testApp.clock.advance(301_000)
+      const res = await tokenRequest(testApp, await assertion(testApp, remote, {}, { kid: 'o2' }, rotated.privateKey))
+      t.equal(res.statusCode, 200, res.body)
     })
 
     t.test('the admin API registers and switches key clients', async (t) => {

@@ -107,10 +107,12 @@ for (const dialect of testDialects()) {
       t.match(res.headers['dpop-nonce'], /^[A-Za-z0-9_-]{43}$/)
       t.same(claimsOf(res.json().access_token).cnf, { jkt: key.jkt })
 
+      // Introspection answers only a client registered for it and serving the token's audience.
+      const resource = await registerClient(testApp, { introspection: true })
       const introspected = await testApp.app.inject({
         method: 'POST',
         url: '/oauth/introspect',
-        headers: { 'content-type': form, authorization: client.basic },
+        headers: { 'content-type': form, authorization: resource.basic },
         payload: new URLSearchParams({ token: res.json().access_token }).toString(),
       })
       t.match(introspected.json(), { active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } })
@@ -346,6 +348,92 @@ for (const dialect of testDialects()) {
       t.equal(wrongKey.headers['www-authenticate'], 'DPoP error="invalid_dpop_proof", algs="ES256 EdDSA RS256 PS256"')
       const noProof = await userinfo(`DPoP ${accessToken}`)
       t.same(noProof.json(), { error: 'invalid_dpop_proof', error_description: 'a DPoP proof is required' })
+    })
+
+    t.test('userinfo answers a bad token sent with the DPoP scheme with a DPoP challenge', async (t) => {
+      for (const authorization of ['DPoP abc.def.ghi', 'dpop abc.def.ghi']) {
+        const res = await testApp.app.inject({ url: '/oauth/userinfo', headers: { authorization, dpop: 'x' } })
+        t.equal(res.statusCode, 401, authorization)
+        t.equal(res.headers['www-authenticate'], 'DPoP error="invalid_token", algs="ES256 EdDSA RS256 PS256"')
+        t.equal(res.json().error, 'invalid_token')
+      }
+      const bearer = await testApp.app.inject({
+        url: '/oauth/userinfo',
+        headers: { authorization: 'Bearer abc.def.ghi' },
+      })
+      t.equal(bearer.headers['www-authenticate'], 'Bearer realm="latchkey", error="invalid_token"')
+    })
+
+    t.test('a public client that starts DPoP at the refresh gets its refresh token bound (RFC 9449 §5)', async (t) => {
+      await registerUser(testApp, 'grace@example.com', PASSWORD)
+      const redirectUri = 'https://app.example.com/cb'
+      const app = await registerClient(testApp, {
+        type: 'public',
+        grantTypes: ['authorization_code', 'refresh_token'],
+        scopes: ['openid'],
+        audiences: [],
+        redirectUris: [redirectUri],
+        firstParty: true,
+      })
+      const codeTokens = async () => {
+        const pkce = pkcePair()
+        const jar = new CookieJar()
+        const url = authorizeUrl({
+          clientId: app.id,
+          redirectUri,
+          challenge: pkce.challenge,
+          scope: 'openid',
+          state: 's',
+        })
+        const page = await browse(testApp, jar, url)
+        const code = redirectParams(await signInOnPage(testApp, jar, page.body, 'grace@example.com')).get('code')!
+        const res = await tokenRequest(
+          testApp,
+          {
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: redirectUri,
+            code_verifier: pkce.verifier,
+            client_id: app.id,
+          },
+          {},
+        )
+        t.equal(res.json().token_type, 'Bearer', 'the code was exchanged without a proof')
+        return res.json().refresh_token as string
+      }
+      const refresh = (refreshToken: string, dpop?: string) =>
+        tokenRequest(
+          testApp,
+          { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: app.id },
+          dpop === undefined ? {} : { dpop },
+        )
+      const nonce = await currentNonce(testApp, key, client.basic)
+
+      const bound = await refresh(await codeTokens(), await proof(key, now(), { nonce }))
+      t.equal(bound.statusCode, 200)
+      t.equal(bound.json().token_type, 'DPoP')
+      const stolen = bound.json().refresh_token as string
+      t.same((await refresh(stolen)).json(), {
+        error: 'invalid_dpop_proof',
+        error_description: 'this refresh token is bound to a DPoP key: send a DPoP proof',
+      })
+      const thief = await proofKey()
+      t.same((await refresh(stolen, await proof(thief, now(), { nonce }))).json(), {
+        error: 'invalid_grant',
+        error_description: 'the refresh token is bound to another DPoP key',
+      })
+      const owner = await refresh(stolen, await proof(key, now(), { nonce }))
+      t.equal(owner.statusCode, 200, 'the key that bound it still refreshes')
+
+      const racing = await codeTokens()
+      const results = await Promise.all(
+        [key, thief].map(async (k) => refresh(racing, await proof(k, now(), { nonce }))),
+      )
+      t.same(
+        results.map((r) => r.statusCode).sort(),
+        [200, 400],
+        'of two first refreshes with different keys only one is bound and answered',
+      )
     })
   })
 }

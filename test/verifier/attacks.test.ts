@@ -50,7 +50,7 @@ t.test('the attack set against the verifier and the notes service, on a listenin
     revocationPollIntervalMs: 3_600_000,
   })
   t.teardown(() => verifier.close())
-  const notes = await buildNotesService({ verifier })
+  const notes = await buildNotesService({ verifier, origin: 'http://localhost:4000' })
   await notes.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => notes.close())
   const ada = await grantNotes(latchkey, 'ada@example.com')

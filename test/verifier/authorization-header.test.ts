@@ -28,7 +28,7 @@ async function resourceService(t: { teardown(fn: () => unknown): void }) {
     onError: () => {},
   })
   const app = Fastify()
-  await app.register(latchkeyAuth, { verifier })
+  await app.register(latchkeyAuth, { verifier, origin: 'http://localhost:4000' })
   app.get('/notes', async () => ({ ok: true }))
   t.teardown(async () => {
     verifier.close()

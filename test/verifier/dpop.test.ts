@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { createVerifier, type DpopReplayStore } from '@latchkey/verifier'
+import { createMemoryDpopReplayStore, createVerifier, type DpopReplayStore } from '@latchkey/verifier'
 import { latchkeyAuth } from '@latchkey/verifier/fastify'
 import { registerClient } from '../helpers/build-test-app.js'
 import { makeProof, proofKey } from '../helpers/dpop.js'
@@ -92,6 +92,64 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
     )
   })
 
+  t.test('the plugin checks htu against its configured origin, never the Host header', async (t) => {
+    const spoofedHost = 'anything.attacker.example'
+    const proof = await makeProof(key, now(), {
+      htm: 'GET',
+      htu: `http://${spoofedHost}/notes`,
+      accessToken: dpopToken,
+    })
+    const res = await app.inject({
+      method: 'GET',
+      url: '/notes',
+      headers: { host: spoofedHost, authorization: `DPoP ${dpopToken}`, dpop: proof },
+    })
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_dpop_proof')
+  })
+
+  t.test('the plugin refuses to register without an origin unless DPoP is off', async (t) => {
+    const bare = Fastify()
+    t.teardown(() => bare.close())
+    await t.rejects(async () => {
+      await bare.register(latchkeyAuth, { verifier }).ready()
+    }, /latchkeyAuth needs `origin`/)
+    const bearerOnly = Fastify()
+    t.teardown(() => bearerOnly.close())
+    await bearerOnly.register(latchkeyAuth, { verifier, dpop: false })
+    bearerOnly.get('/notes', async (request) => ({ sub: request.auth?.sub }))
+    t.equal(
+      (await bearerOnly.inject({ url: '/notes', headers: { authorization: `Bearer ${bearerToken}` } })).statusCode,
+      200,
+    )
+    const bound = await bearerOnly.inject({
+      url: '/notes',
+      headers: { authorization: `DPoP ${dpopToken}`, dpop: await goodProof() },
+    })
+    t.equal(bound.statusCode, 401, 'without DPoP a bound token is refused')
+    const withPath = Fastify()
+    t.teardown(() => withPath.close())
+    await t.rejects(async () => {
+      await withPath.register(latchkeyAuth, { verifier, origin: 'https://notes.example.com/api' }).ready()
+    }, /must be a scheme and host only/)
+  })
+
+  t.test('a bad token sent with the DPoP scheme gets a DPoP challenge', async (t) => {
+    const res = await notes('DPoP abc.def.ghi', await goodProof())
+    t.equal(res.statusCode, 401)
+    t.equal(res.json().error, 'invalid_token')
+    t.equal(res.headers['www-authenticate'], DPOP_CHALLENGE('invalid_token', 'The access token is malformed'))
+  })
+
+  t.test('verify() refuses a DPoP-bound token, which needs its proof', async (t) => {
+    const refused = await verifier.verify(dpopToken).then(
+      () => 'accepted',
+      (error: { code?: string }) => error.code,
+    )
+    t.equal(refused, 'token_dpop_mismatch')
+    t.equal((await verifier.verify(bearerToken)).sub, client.id, 'an unbound token still verifies')
+  })
+
   t.test('an unbound token still works as Bearer and is refused as DPoP', async (t) => {
     t.equal((await notes(`Bearer ${bearerToken}`)).statusCode, 200)
     const asDpop = await notes(
@@ -123,4 +181,22 @@ t.test('the verifier checks DPoP proofs for DPoP-bound tokens', async (t) => {
       t.equal(res.json().error, 'invalid_dpop_proof', name)
     }
   })
+})
+
+t.test('the in-memory replay store, when full of live jtis, refuses new ones rather than forget one', async (t) => {
+  let now = 1_000_000
+  const store = createMemoryDpopReplayStore({ clock: () => now, maxEntries: 3 })
+  const until = now + 120_000
+  t.equal(await store.claim('victim', until), true)
+  t.equal(await store.claim('flood-1', until), true)
+  t.equal(await store.claim('flood-2', until), true)
+  const full = await store.claim('flood-3', until).then(
+    () => 'accepted',
+    (error: { code?: string }) => error.code,
+  )
+  t.equal(full, 'dpop_proof_invalid', 'a new jti is refused while every entry is live')
+  t.equal(await store.claim('victim', until), false, 'the first jti is still remembered: no replay')
+  now = until
+  t.equal(await store.claim('fresh', now + 120_000), true, 'expired entries make room')
+  t.equal(await store.claim('victim', now + 120_000), true, 'an expired jti is forgotten')
 })

@@ -22,7 +22,7 @@ async function startNotes(t: Tap, latchkey: ListeningLatchkey): Promise<NotesSer
     revocationPollIntervalMs: 3_600_000,
   })
   t.teardown(() => verifier.close())
-  const app: FastifyInstance = await buildNotesService({ verifier })
+  const app: FastifyInstance = await buildNotesService({ verifier, origin: 'http://localhost:4000' })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   return { url: app.listeningOrigin, verifier }

@@ -43,7 +43,11 @@ export function bearerErrorResponse(error: VerifierError, options: { realm?: str
       body: { error: 'temporarily_unavailable', error_description: description },
     }
   }
-  if (error.code === 'token_dpop_mismatch' || error.code === 'dpop_proof_invalid') {
+  if (
+    error.code === 'token_dpop_mismatch' ||
+    error.code === 'dpop_proof_invalid' ||
+    (error.scheme === 'dpop' && error.code !== 'token_missing' && error.code !== 'insufficient_scope')
+  ) {
     // RFC 9449 §7.1: the challenge names the DPoP scheme and the algorithms a proof may use.
     const code = error.code === 'dpop_proof_invalid' ? 'invalid_dpop_proof' : 'invalid_token'
     params.push(`error="${code}"`, `error_description="${description}"`, `algs="${DPOP_ALGORITHMS.join(' ')}"`)

@@ -180,8 +180,20 @@ export function createVerifier(options: VerifierOptions) {
     return key.key
   }
 
-  /** Checks a token and returns its claims, or throws a VerifierError. */
+  /**
+   * Checks a bare token and returns its claims, or throws a VerifierError. A DPoP-bound token
+   * (cnf) is refused with token_dpop_mismatch: without its proof it is no better than a stolen one
+   * (RFC 9449 §7.1); use authenticate() with the request's DPoP context for those.
+   */
   async function verify(token: string): Promise<AccessTokenClaims> {
+    const claims = await verifyToken(token)
+    if (claims.cnf !== undefined)
+      throw new VerifierError('token_dpop_mismatch', 'a DPoP-bound token needs its proof: use authenticate()')
+    return claims
+  }
+
+  /** The token's signature, claims and revocation, whatever it is bound to. */
+  async function verifyToken(token: string): Promise<AccessTokenClaims> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
       throw new VerifierError('token_malformed', 'the token is not a compact JWS')
     }
@@ -220,7 +232,15 @@ export function createVerifier(options: VerifierOptions) {
   ): Promise<AccessTokenClaims> {
     const isDpop = dpop !== undefined && typeof authorization === 'string' && /^dpop /i.test(authorization.slice(0, 5))
     const token = isDpop ? schemeTokenOf(authorization, 'dpop') : bearerTokenOf(authorization)
-    const claims = await verify(token)
+    let claims: AccessTokenClaims
+    try {
+      claims = await verifyToken(token)
+    } catch (error) {
+      // RFC 9449 §7.1: a request that used the DPoP scheme is challenged with DPoP.
+      if (isDpop && error instanceof VerifierError)
+        throw new VerifierError(error.code, error.message, { claim: error.claim, cause: error, scheme: 'dpop' })
+      throw error
+    }
     const jkt = typeof claims.cnf?.jkt === 'string' ? claims.cnf.jkt : undefined
     if (!isDpop) {
       if (claims.cnf !== undefined)

@@ -15,7 +15,13 @@ export interface DpopReplayStore {
   claim(key: string, expiresAt: number): Promise<boolean>
 }
 
-/** One process only: bounded, expired entries dropped first. */
+/**
+ * One process only, at most `maxEntries` live jtis (default 100,000). Each entry lives a fixed span
+ * after its proof's iat, and iats lie within a window of now, so insertion order is close to expiry
+ * order: expired entries leave from the front, a few per claim. When every entry is still live the
+ * claim is refused (the proof is invalid) rather than forgetting a live jti, which would let a flood
+ * of proofs open the way to a replay.
+ */
 export function createMemoryDpopReplayStore(
   options: { clock?: () => number; maxEntries?: number } = {},
 ): DpopReplayStore {
@@ -25,13 +31,14 @@ export function createMemoryDpopReplayStore(
   return {
     async claim(key, expiresAt) {
       const now = clock()
+      for (const [k, exp] of seen) {
+        if (exp > now) break
+        seen.delete(k)
+      }
       const until = seen.get(key)
       if (until !== undefined && until > now) return false
-      if (seen.size >= maxEntries) {
-        for (const [k, exp] of seen) if (exp <= now) seen.delete(k)
-        // Still full of live entries: forget the oldest rather than grow without bound.
-        while (seen.size >= maxEntries) seen.delete(seen.keys().next().value!)
-      }
+      if (until === undefined && seen.size >= maxEntries)
+        throw new VerifierError('dpop_proof_invalid', 'too many DPoP proofs are in flight: try again shortly')
       seen.delete(key)
       seen.set(key, expiresAt)
       return true

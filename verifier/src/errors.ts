@@ -35,16 +35,19 @@ export class VerifierError extends Error {
   readonly claim: string | undefined
   /** For insufficient_scope: the scopes the route needs. */
   readonly requiredScopes: readonly string[] | undefined
+  /** 'dpop' when the request presented its token with the DPoP scheme: the challenge names DPoP. */
+  readonly scheme: 'dpop' | undefined
 
   constructor(
     code: VerifierErrorCode,
     message: string,
-    details: { claim?: string; requiredScopes?: readonly string[]; cause?: unknown } = {},
+    details: { claim?: string; requiredScopes?: readonly string[]; cause?: unknown; scheme?: 'dpop' } = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.code = code
     this.claim = details.claim
     this.requiredScopes = details.requiredScopes
+    this.scheme = details.scheme
   }
 }
 

@@ -16,11 +16,27 @@ export interface LatchkeyAuthOptions {
   /** RFC 6750 §3 realm in the challenge. */
   realm?: string
   /**
-   * This service's origin as clients address it (`https://notes.example.com`), for the htu of
-   * DPoP proofs; default the request's own protocol and host (which believes X-Forwarded-* only as
-   * far as Fastify's trustProxy says).
+   * This service's origin as clients address it (`https://notes.example.com`): the htu of every
+   * DPoP proof must name it (RFC 9449 §4.3). Required unless `dpop` is false, because the request's
+   * own Host header is the client's to choose.
    */
   origin?: string
+  /** false: Bearer tokens only (a DPoP-bound token is refused) and no `origin` needed. Default true. */
+  dpop?: boolean
+}
+
+/** The configured origin, checked once at registration. */
+function originOf(options: LatchkeyAuthOptions): string | null {
+  if (options.dpop === false) return null
+  const origin = options.origin
+  if (origin === undefined)
+    throw new TypeError(
+      "latchkeyAuth needs `origin`, this service's origin as clients address it (e.g. https://notes.example.com), to check DPoP proofs; pass `dpop: false` to accept Bearer tokens only",
+    )
+  const parsed = URL.canParse(origin) ? new URL(origin) : null
+  if (parsed === null || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, ''))
+    throw new TypeError('latchkeyAuth `origin` must be a scheme and host only, e.g. https://notes.example.com')
+  return parsed.origin
 }
 
 function send(reply: FastifyReply, answer: ReturnType<typeof bearerErrorResponse>): FastifyReply {
@@ -35,14 +51,15 @@ function send(reply: FastifyReply, answer: ReturnType<typeof bearerErrorResponse
 async function latchkeyAuthPlugin(fastify: FastifyInstance, options: LatchkeyAuthOptions): Promise<void> {
   if (!fastify.hasRequestDecorator('auth')) fastify.decorateRequest('auth', null)
   const realm = options.realm === undefined ? {} : { realm: options.realm }
+  const origin = originOf(options)
   fastify.addHook('onRequest', async (request, reply) => {
     try {
-      const origin = options.origin ?? `${request.protocol}://${request.host}`
-      request.auth = await options.verifier.authenticate(request.headers.authorization, {
-        proof: request.headers.dpop,
-        method: request.method,
-        url: `${origin}${request.url.split('?')[0]}`,
-      })
+      request.auth = await options.verifier.authenticate(
+        request.headers.authorization,
+        origin === null
+          ? undefined
+          : { proof: request.headers.dpop, method: request.method, url: `${origin}${request.url.split('?')[0]}` },
+      )
     } catch (error) {
       return send(reply, toBearerErrorResponse(error, realm))
     }

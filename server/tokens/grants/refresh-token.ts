@@ -8,7 +8,7 @@ import { parseScope } from '../../clients/scope.js'
 import { issueIdToken } from '../id-token.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
-import { assertRefreshTokenKey } from '../dpop-refresh.js'
+import { bindOrCheckRefreshTokenKey } from '../dpop-refresh.js'
 
 /**
  * RFC 6749 §6: a refresh token for a new access token and a rotated refresh token (RFC 9700
@@ -24,7 +24,7 @@ export async function refreshTokenGrant(
   if (!client.grantTypes.includes('refresh_token'))
     throw new UnauthorizedClient('this client may not use the refresh_token grant')
   if (params.refresh_token === undefined) throw new InvalidRequest('refresh_token is required')
-  await assertRefreshTokenKey(deps, params.refresh_token, dpop)
+  await bindOrCheckRefreshTokenKey(deps, client, params.refresh_token, dpop)
   const rotated = await rotateRefreshToken(deps, params.refresh_token, client.id, { ip: null })
   const session = rotated.session
   let scopes = session.scopes
