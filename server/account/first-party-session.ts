@@ -7,6 +7,7 @@ import { issueUserAccessToken } from '../tokens/user-access-token.js'
 import type { User } from '../users/user.js'
 import type { SigninProof } from '../users/signin-proof.js'
 import { setSessionCookie } from './session-cookie.js'
+import { userAgentOf } from '../http/user-agent.js'
 
 /**
  * The end of every first-party sign-in (password alone, or password and a second step): a session
@@ -27,7 +28,7 @@ export async function openFirstPartySession(
     authTime: signin.authTime,
     password: signin.password,
     ip: request.ip,
-    userAgent: request.headers['user-agent'] ?? null,
+    userAgent: userAgentOf(request),
   })
   const access = await issueUserAccessToken(deps, user, session)
   deps.metrics.tokensIssued.inc({ grant: 'password_login' })

@@ -10,6 +10,7 @@ import { startSession } from '../sessions/start-session.js'
 import { issueUserAccessToken } from '../tokens/user-access-token.js'
 import { AccessTokenResponse, ErrorResponse } from '../users/user.schema.js'
 import { setSessionCookie } from './session-cookie.js'
+import { userAgentOf } from '../http/user-agent.js'
 
 /**
  * POST /auth/passkeys/login/options and /auth/passkeys/login: sign-in with a discoverable passkey
@@ -47,7 +48,7 @@ const passkeyLoginRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
         amr,
         authTime,
         ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
+        userAgent: userAgentOf(request),
       })
       const access = await issueUserAccessToken(deps, user, session)
       await recordAuditEvent(deps, {

@@ -20,7 +20,8 @@ export function clearSessionCookie(reply: FastifyReply): void {
 
 export function readSessionCookie(request: FastifyRequest): string | null {
   const value = request.cookies[SESSION_COOKIE]
-  return value && /^[A-Za-z0-9_-]{20,100}$/.test(value) ? value : null
+  // A refresh token: `<session id>.<body>`, or one base64url string from before that format.
+  return value && /^[A-Za-z0-9_-]{20,100}$|^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$/.test(value) ? value : null
 }
 
 /**

@@ -8,6 +8,9 @@ export interface PagePosition {
 
 const DEFAULT_PAGE_LIMIT = 50
 const MAX_PAGE_LIMIT = 200
+// Ids are made in code (base64url, UUIDs): anything else, a control character above all (PostgreSQL
+// refuses NUL in text with an error), cannot be one this server handed out.
+const CURSOR_ID = /^[A-Za-z0-9._~:-]{1,128}$/
 
 function encodeCursor(position: PagePosition): string {
   return Buffer.from(JSON.stringify([position.createdAt, position.id])).toString('base64url')
@@ -18,7 +21,13 @@ export function decodeCursor(cursor: string | undefined): PagePosition | null {
   if (cursor === undefined) return null
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string')
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === 'string' &&
+      CURSOR_ID.test(value[1])
+    )
       return { createdAt: value[0] as number, id: value[1] }
   } catch {
     // falls through to the error below

@@ -17,6 +17,7 @@ import {
 } from './authorization-request.js'
 import { issueAuthorizationCode, type Browser } from './issue-authorization-code.js'
 import { formActionSourceOf } from './redirect-uri.js'
+import { userAgentOf } from '../http/user-agent.js'
 
 export type AuthorizationStep =
   | { kind: 'signin' }
@@ -98,7 +99,7 @@ export function enrolmentPath(authorize: string | null): string {
 
 /** The browser behind a request, recorded with the code and the session it opens. */
 export function browserOf(request: FastifyRequest): Browser {
-  return { ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
+  return { ip: request.ip, userAgent: userAgentOf(request) }
 }
 
 /** Sends the page or redirect for a step. After a form post, redirects are 303 so the browser follows with GET. */

@@ -16,6 +16,7 @@ import { deviceCodePage, deviceConsentPage } from './device-pages.js'
 import { describeScopes } from './scope-descriptions.js'
 import { signinPage } from './signin-pages.js'
 import { currentSignin, type Signin } from './signin-session.js'
+import { userAgentOf } from '../http/user-agent.js'
 
 const unknownCode = 'That code is not valid or has expired. Check the code on your device, or start again there.'
 
@@ -139,7 +140,7 @@ const devicePageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
         amr: signin.amr,
         authTime: signin.authTime,
         ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null,
+        userAgent: userAgentOf(request),
       },
       now,
     )

@@ -1,4 +1,5 @@
 import rateLimit from '@fastify/rate-limit'
+import { isIPv6 } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { ApiError } from '../errors.js'
@@ -47,6 +48,28 @@ export const deviceAuthorizationRateLimit = { max: 10, timeWindow: 60_000 }
  * (300 a minute for a 10-minute lifetime: at most ~3,000 entries, ~200 KB) and to audit_events.
  */
 export const revokeClientRateLimit = { max: 300, timeWindow: 60_000 }
+/**
+ * Per IP in front of /oauth/revoke, before any client authentication: at least a client's budget,
+ * so one server revoking for its client is never held back by it.
+ */
+export const revokeIpRateLimit = { max: 600, timeWindow: 60_000 }
+
+/**
+ * Where a request comes from, for limits keyed by more than the IP: an IPv4 address, or an IPv6
+ * /64 (as the plugin's default key groups them), so rotating addresses in one allocation is one.
+ */
+export function ipGroupOf(ip: string): string {
+  if (!isIPv6(ip)) return ip
+  const [head = '', tail] = ip.split('::') as [string, string | undefined]
+  const headParts = head === '' ? [] : head.split(':')
+  const tailParts = tail === undefined || tail === '' ? [] : tail.split(':')
+  const zeros = tail === undefined ? [] : Array<string>(8 - headParts.length - tailParts.length).fill('0')
+  const parts = [...headParts, ...zeros, ...tailParts]
+  return `${parts
+    .slice(0, 4)
+    .map((p) => p.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
+}
 
 /** The error a route throws when a limit it checks itself (after authentication) is exceeded. */
 export function rateLimited(ttlMs: number): ApiError {

@@ -35,7 +35,9 @@ export async function takeChallenge(
   } catch {
     throw new ApiError('invalid_request', 400, 'the passkey response is malformed')
   }
-  if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 128)
+  // Our challenges are base64url: anything else (a NUL above all, which PostgreSQL refuses in text
+  // with an error) is malformed before it reaches the database.
+  if (typeof challenge !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(challenge))
     throw new ApiError('invalid_request', 400, 'the passkey response is malformed')
   if (!(await consumeChallenge(deps.db, { challenge, purpose, userId, now: deps.clock.now() })))
     throw new ApiError('passkey_challenge_invalid', 400, 'the passkey request expired or was already used; start again')

@@ -51,6 +51,7 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
       's.user_agent',
       's.dpop_jkt',
       's.signin_session_id',
+      's.refresh_key',
     ])
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst()
@@ -123,8 +124,8 @@ export async function eraseExpiredSuccessors(db: Executor, now: number): Promise
 
 /**
  * Refresh tokens past their idle expiry, used or not, one batch. Such a token can no longer be
- * exchanged; presenting a used one later is answered as invalid rather than as reuse (the family
- * is then no longer revoked for it), which is why the caller waits a while past the expiry.
+ * exchanged; a deleted token of a live family is still recognised by its tag (refresh-token-format.ts)
+ * and revokes the family when presented again.
  */
 export async function deleteRefreshTokensIdleBefore(db: Executor, before: number, limit: number): Promise<number> {
   const batch = db.selectFrom('refresh_tokens').select('id').where('idle_expires_at', '<', before).limit(limit)

@@ -16,7 +16,13 @@ import {
   insertRefreshToken,
 } from './refresh-token.store.js'
 import type { Session } from './session.js'
-import { findSessionById, touchSession } from './session.store.js'
+import { findSessionById, findSessionRefreshKey, setSessionRefreshKey, touchSession } from './session.store.js'
+import {
+  generateFamilyRefreshToken,
+  generateRefreshKey,
+  isFamilyRefreshToken,
+  sessionIdNamedBy,
+} from './refresh-token-format.js'
 import { endSession } from './end-user-access.js'
 
 export interface RotationDeps {
@@ -41,11 +47,12 @@ type Outcome =
 const LAST_USED_RESOLUTION_MS = 60_000
 
 /**
- * Used refresh tokens kept per session besides the one just exchanged (issue 11, L2). A replay of
- * one of them revokes the family; an older one is merely invalid. That keeps the detection that
- * matters, since a thief's copy or the client's own is among the last few exchanged: whoever
- * presents second, after at most a few rotations, is caught. Without a bound a session looping
- * refreshes grew refresh_tokens by one row per refresh until the idle expiry.
+ * Used refresh tokens kept per session besides the one just exchanged (issue 11, L2); without a
+ * bound a session looping refreshes grew refresh_tokens by one row per refresh until the idle
+ * expiry. A replay of a kept one is found by its hash (and may get the grace-window successor); an
+ * older one is no longer stored but still names its session and carries the family's tag
+ * (refresh-token-format.ts), so it revokes the family too. Only sessions started before that
+ * format existed (no refresh_key) lose detection for tokens pruned beyond this bound.
  */
 export const KEPT_USED_REFRESH_TOKENS = 8
 
@@ -74,7 +81,9 @@ export async function issueFirstRefreshToken(
   session: Session,
   now: number,
 ): Promise<string> {
-  const token = generateOpaqueToken()
+  const key = generateRefreshKey()
+  await setSessionRefreshKey(trx, session.id, key)
+  const token = generateFamilyRefreshToken(session.id, key)
   await insertRefreshToken(trx, {
     id: randomUUID(),
     session_id: session.id,
@@ -104,7 +113,14 @@ export async function rotateRefreshToken(
   // Everything asynchronous beyond the database happens before the transaction: on SQLite a
   // transaction holds the only connection, so an await on the thread pool inside it would
   // serialise every rotation behind it.
-  const successor = generateOpaqueToken()
+  // A token naming its session gets a successor of the same family; one from before the format
+  // (or naming no session with a key) keeps the old random format.
+  const namedSessionId = sessionIdNamedBy(presented)
+  const familyKey = namedSessionId === null ? null : await findSessionRefreshKey(deps.db, namedSessionId)
+  const successor =
+    namedSessionId !== null && familyKey !== null
+      ? generateFamilyRefreshToken(namedSessionId, familyKey)
+      : generateOpaqueToken()
   const successorId = randomUUID()
   const sealedSuccessor = grace > 0 ? await deps.keystore.seal(sealBinding(presentedHash), successor) : null
   let outcome: Outcome
@@ -136,7 +152,21 @@ export async function rotateRefreshToken(
 
       // Unknown, idle-expired, or already used (by an earlier request, or a concurrent one that won).
       const found = await findRefreshTokenByHash(trx, presentedHash)
-      if (!found) return { kind: 'invalid', reason: 'refresh token is invalid' }
+      if (!found) {
+        // Not stored (pruned after use, or deleted past its idle expiry) but made by us for this
+        // family: a replay of an old token, so reuse. Anything else is merely invalid.
+        if (
+          namedSessionId === null ||
+          familyKey === null ||
+          !isFamilyRefreshToken(presented, namedSessionId, familyKey)
+        )
+          return { kind: 'invalid', reason: 'refresh token is invalid' }
+        const named = await findSessionById(trx, namedSessionId)
+        if (named === null || refusalFor(named, clientId, now) !== null)
+          return { kind: 'invalid', reason: 'refresh token is invalid' }
+        await endSession(trx, named.id, 'refresh_reuse', now)
+        return { kind: 'reused', session: named }
+      }
       const { session } = found
       const refusal = refusalFor(session, clientId, now)
       if (refusal !== null) return { kind: 'invalid', reason: refusal }

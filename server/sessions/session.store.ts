@@ -9,6 +9,16 @@ export async function insertSession(db: Executor, row: NewSessionRow): Promise<v
   await db.insertInto('sessions').values(row).execute()
 }
 
+/** Sets the HMAC key of a session's refresh-token family (once, as its first token is issued). */
+export async function setSessionRefreshKey(db: Executor, id: string, key: string): Promise<void> {
+  await db.updateTable('sessions').set({ refresh_key: key }).where('id', '=', id).execute()
+}
+
+export async function findSessionRefreshKey(db: Executor, id: string): Promise<string | null> {
+  const row = await db.selectFrom('sessions').select('refresh_key').where('id', '=', id).executeTakeFirst()
+  return row?.refresh_key ?? null
+}
+
 export async function findSessionById(db: Executor, id: string): Promise<Session | null> {
   const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
   return row ? sessionFromRow(row) : null

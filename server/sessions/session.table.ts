@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely'
+import type { ColumnType, Insertable, Selectable } from 'kysely'
 
 /** A login: the grant behind one refresh-token family. */
 export interface SessionsTable {
@@ -23,6 +23,11 @@ export interface SessionsTable {
   dpop_jkt: string | null
   /** The hosted sign-in whose code opened this session (OIDC RP-initiated logout ends them together). */
   signin_session_id: string | null
+  /**
+   * HMAC key (base64url) tagging the family's refresh tokens, set with the first one: a pruned used
+   * token still proves it is the family's. Null for sessions started before it existed.
+   */
+  refresh_key: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface RefreshTokensTable {

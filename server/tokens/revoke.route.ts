@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { rateLimited, revokeClientRateLimit } from '../http/rate-limit.js'
+import { ipGroupOf, rateLimited, revokeClientRateLimit, revokeIpRateLimit } from '../http/rate-limit.js'
 import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
 import { OAuthError } from '../errors.js'
@@ -22,11 +22,13 @@ const tokenTypeHints = new Set(['access_token', 'refresh_token'])
  * left alone), answer 200 like success so the endpoint reveals nothing.
  */
 const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  // Counted per authenticated client, so no one can spend another client's budget by naming it.
-  const authenticatedClient = new WeakMap<FastifyRequest, string>()
+  // Counted per authenticated client, so no one can spend another client's budget by naming it. A
+  // public client authenticates with its client_id alone, which anyone can send: its budget is
+  // per client and source (IP, IPv6 /64), so junk from one place leaves its users elsewhere alone.
+  const budgetKey = new WeakMap<FastifyRequest, string>()
   const checkClientLimit = app.createRateLimit({
     ...revokeClientRateLimit,
-    keyGenerator: (request) => `revoke-client:${authenticatedClient.get(request) ?? ''}`,
+    keyGenerator: (request) => `revoke-client:${budgetKey.get(request) ?? ''}`,
   })
   app.post(
     '/revoke',
@@ -36,10 +38,11 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         response: { 200: Type.Object({}), 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse },
       },
       preValidation: assertFormBody,
+      config: { rateLimit: revokeIpRateLimit },
     },
     async (request, reply) => {
       const client = await authenticateClient(deps, request.headers, request.body)
-      authenticatedClient.set(request, client.id)
+      budgetKey.set(request, client.type === 'public' ? `${client.id}:${ipGroupOf(request.ip)}` : client.id)
       const limit = await checkClientLimit(request)
       if (!limit.isAllowed && limit.isExceeded) throw rateLimited(limit.ttl)
       const hint = request.body.token_type_hint

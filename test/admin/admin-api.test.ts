@@ -57,6 +57,20 @@ for (const dialect of testDialects()) {
         ...(payload ? { payload } : {}),
       })
 
+    t.test('a cursor whose id holds a control character is invalid_request, not a 500', async (t) => {
+      for (const id of ['a\u0000b', 'a\u009bb', 'a b']) {
+        const cursor = Buffer.from(JSON.stringify([testApp.clock.now(), id])).toString('base64url')
+        for (const path of ['/admin/users', '/admin/clients', '/admin/audit']) {
+          const res = await call('GET', `${path}?cursor=${cursor}`)
+          t.equal(res.statusCode, 400, `${path} with ${JSON.stringify(id)}`)
+          t.same(res.json(), {
+            error: 'invalid_request',
+            error_description: 'cursor is not one this server handed out',
+          })
+        }
+      }
+    })
+
     t.test('refuses tokens without the admin scope, and no token at all', async (t) => {
       const normal = await registerClient(testApp, { audiences: [testApp.config.issuer] })
       const res = await call('GET', '/admin/clients', undefined, await tokenFor(testApp, normal.basic))

@@ -84,7 +84,7 @@ for (const dialect of testDialects()) {
       const cookie = res.headers['set-cookie'] as string
       t.match(
         cookie,
-        /^__Host-latchkey_session=[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
+        /^__Host-latchkey_session=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Max-Age=2592000; Path=\/; HttpOnly; Secure; SameSite=Strict$/,
       )
       const claims = claimsOf(res.json().access_token)
       const user = await findUserByEmail(testApp.deps.db, 'grace@example.com')
