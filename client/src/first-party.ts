@@ -32,8 +32,12 @@ export interface FirstPartyClient {
    * (POST /auth/login/mfa/passkey/options and /auth/login/mfa/passkey).
    */
   loginWithPasskey(mfaToken?: string): Promise<AuthState>
-  /** Adds a passkey to the signed-in user's account (POST /auth/passkeys/register/options, then /register). */
-  registerPasskey(name?: string): Promise<void>
+  /**
+   * Adds a passkey to the signed-in user's account (POST /auth/passkeys/register/options, then
+   * /register). A passkey is a second factor: a sign-in older than 5 minutes needs the password
+   * (`reauthentication_required` without it).
+   */
+  registerPasskey(name?: string, password?: string): Promise<void>
   /** Wires a `<form>` with `email` and `password` fields to login(); returns a function that unwires it. */
   attachLoginForm(form: HTMLFormElement, onResult: (result: AuthState | LatchkeyError) => void): () => void
   /** A valid access token (refreshing through the session cookie when due), or null when signed out. */
@@ -141,14 +145,14 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
     return tokens.state
   }
 
-  async function registerPasskey(name?: string): Promise<void> {
+  async function registerPasskey(name?: string, password?: string): Promise<void> {
     const token = await getAccessToken()
     if (token === null) throw new LatchkeyError('invalid_token', 'sign in first')
     const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
     const optionsResponse = await fetch(`${base}/auth/passkeys/register/options`, {
       method: 'POST',
       headers: auth,
-      body: '{}',
+      body: JSON.stringify(password === undefined ? {} : { password }),
     })
     if (!optionsResponse.ok) throw await errorFrom(optionsResponse)
     const optionsJSON = (await optionsResponse.json()) as PublicKeyCredentialCreationOptionsJSON
@@ -156,7 +160,11 @@ export function createFirstPartyClient(options: FirstPartyOptions): FirstPartyCl
     const response = await fetch(`${base}/auth/passkeys/register`, {
       method: 'POST',
       headers: auth,
-      body: JSON.stringify({ response: credential, ...(name ? { name } : {}) }),
+      body: JSON.stringify({
+        response: credential,
+        ...(name ? { name } : {}),
+        ...(password === undefined ? {} : { password }),
+      }),
     })
     if (!response.ok) throw await errorFrom(response)
   }

@@ -12,7 +12,7 @@ import { parseRegistrationResponse } from '../passkeys/parse-passkey-response.js
 import { CreationOptions } from '../passkeys/passkeys.schema.js'
 import { findPasskeysOfUser } from '../passkeys/passkey.store.js'
 import { createRegistrationOptions, registerPasskey } from '../passkeys/register-passkey.js'
-import { removePasskey } from '../passkeys/remove-passkey.js'
+import { removePasskey } from '../mfa/remove-passkey.js'
 import { securityPage } from './security-page.js'
 import { hasCompletedSecondFactor } from '../mfa/mfa-policy.js'
 import { assertRecentSignin, RECENT_SIGNIN_MS } from '../mfa/recent-signin.js'
@@ -204,6 +204,17 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
     async (request, reply) => {
       const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
       if (!signin) return answer
+      try {
+        await assertFresh(request, signin, request.body.password)
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error
+        // The page's script shows this sentence next to the button.
+        return reply
+          .code(error.status === 429 ? 429 : 403)
+          .headers(error.headers)
+          .type('text/plain; charset=utf-8')
+          .send(asSentence(error.description))
+      }
       return createRegistrationOptions(deps, signin.user)
     },
   )
@@ -216,6 +227,7 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       if (!signin) return answer
       let passkey
       try {
+        await assertFresh(request, signin, request.body.password)
         passkey = await registerPasskey(
           deps,
           signin.user,
@@ -224,7 +236,11 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
         )
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
-        return show(request, reply, signin, { error: asSentence(error.description), status: 400 })
+        reply.headers(error.headers)
+        return show(request, reply, signin, {
+          error: asSentence(error.description),
+          status: error.status === 429 ? 429 : 400,
+        })
       }
       await recordAuditEvent(deps, {
         event: 'passkey.added',
@@ -244,10 +260,15 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       if (!signin) return answer
       let passkey
       try {
+        await assertFresh(request, signin, request.body.password)
         passkey = await removePasskey(deps, signin.user.id, request.body.passkey_id ?? '')
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
-        return show(request, reply, signin, { error: asSentence(error.description), status: 400 })
+        reply.headers(error.headers)
+        return show(request, reply, signin, {
+          error: asSentence(error.description),
+          status: error.status === 429 ? 429 : 400,
+        })
       }
       await recordAuditEvent(deps, {
         event: 'passkey.removed',

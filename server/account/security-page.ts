@@ -99,6 +99,7 @@ ${
         ) => html`<li><strong>${p.name}</strong>, added ${day(p.createdAt)}${p.lastUsedAt === null ? '' : html`, last used ${day(p.lastUsedAt)}`}
 <form method="post" action="/account/security/passkeys/delete">
 <input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="passkey_id" value="${p.id}">
+${passwordField(values.totp.needsPassword, `remove-passkey-password-${p.id}`)}
 <button type="submit" class="secondary" aria-label="Remove passkey ${p.name}">Remove</button>
 </form></li>`,
       )}</ul>`
@@ -106,6 +107,7 @@ ${
 <form method="post" action="/account/security/passkeys" id="passkey-form">
 <input type="hidden" name="csrf" value="${csrf}">
 <input type="hidden" name="passkey_response" value="">
+${passwordField(values.totp.needsPassword, 'passkey-password')}
 <label for="passkey-name">Name for a new passkey <span>(optional)</span></label>
 <input id="passkey-name" name="name" type="text" maxlength="100" placeholder="e.g. work laptop">
 <button type="button" id="passkey-button" hidden>Add a passkey</button>
@@ -134,9 +136,16 @@ const addPasskeyScript = `(() => {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf: form.elements.csrf.value }).toString(),
+        body: new URLSearchParams({
+          csrf: form.elements.csrf.value,
+          ...(form.elements.password ? { password: form.elements.password.value } : {}),
+        }).toString(),
       })
-      if (!res.ok) throw new Error('options')
+      if (!res.ok) {
+        status.textContent = res.status === 403 || res.status === 429 ? await res.text() : 'The passkey was not added. Try again.'
+        button.disabled = false
+        return
+      }
       const response = await webauthn.startRegistration({ optionsJSON: await res.json() })
       form.elements.passkey_response.value = JSON.stringify(response)
       form.submit()

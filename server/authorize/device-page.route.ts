@@ -14,7 +14,10 @@ import { issueCsrfToken, isValidCsrfToken } from './csrf.js'
 import { deviceSigninField } from './device-continuation.js'
 import { deviceCodePage, deviceConsentPage } from './device-pages.js'
 import { describeScopes } from './scope-descriptions.js'
-import { signinPage } from './signin-pages.js'
+import { secondStepPage, signinPage } from './signin-pages.js'
+import { enrolmentPath } from './authorization-flow.js'
+import { hasCompletedSecondFactor, isSecondFactorDue } from '../mfa/mfa-policy.js'
+import { secondFactorsOf, startSecondStep } from '../mfa/second-step.js'
 import { currentSignin, type Signin } from './signin-session.js'
 import { userAgentOf } from '../http/user-agent.js'
 
@@ -51,6 +54,37 @@ const devicePageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
       reply,
       deviceCodePage({ csrf: issueCsrfToken(request, reply, 'device') }, { userEmail: signin.user.email, ...values }),
     )
+
+  /**
+   * As /oauth/authorize does (authorization-flow.ts): under LATCHKEY_MFA=required or for a client
+   * registered with --require-mfa, a sign-in without a completed second factor approves nothing.
+   * A user with a factor takes the second step (and comes back to /device with the code); one
+   * without is sent to set one up. Null when the sign-in may go on.
+   */
+  const secondFactorGate = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    signin: Signin,
+    client: { requireMfa: boolean },
+    letters: string,
+  ) => {
+    if (!isSecondFactorDue(deps.config, client) || hasCompletedSecondFactor(signin.amr)) return null
+    const factors = await secondFactorsOf(deps, signin.user.id)
+    if (factors.length === 0) return reply.redirect(enrolmentPath(null), 303)
+    const mfaToken = await startSecondStep(deps, signin.user, { amr: signin.amr, authTime: signin.authTime })
+    return sendPage(
+      reply,
+      secondStepPage(
+        {
+          csrf: issueCsrfToken(request, reply, 'signin_mfa'),
+          authorize: null,
+          deviceUserCode: deviceSigninField(letters),
+        },
+        { clientName: null },
+        { mfaToken, passkey: factors.includes('passkey') },
+      ),
+    )
+  }
 
   /** The pending authorization a typed code names, with its client; null for anything else. */
   const pendingOf = async (typed: string | undefined) => {
@@ -94,6 +128,8 @@ const devicePageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
           status: 400,
         })
       const { letters, authorization, client } = pending
+      const stepUp = await secondFactorGate(request, reply, signin, client, letters)
+      if (stepUp !== null) return stepUp
       return sendPage(
         reply,
         deviceConsentPage(
@@ -119,6 +155,8 @@ const devicePageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, {
     const pending = await pendingOf(letters)
     if (pending === null) return showCodeEntry(request, reply, signin, { error: unknownCode, status: 400 })
     const { authorization, client } = pending
+    const stepUp = await secondFactorGate(request, reply, signin, client, letters)
+    if (stepUp !== null) return stepUp
     const now = deps.clock.now()
     const userCodeHash = hashUserCode(letters)
     if (form.decision !== 'allow') {

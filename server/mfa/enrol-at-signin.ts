@@ -5,6 +5,7 @@ import {
   invalidMfaToken,
   liveChallengeOf,
   MAX_WRONG_CODES,
+  reserveSecondStepAttempt,
   secondFactorsOf,
   type CompletedSignin,
 } from './second-step.js'
@@ -15,7 +16,7 @@ import { confirmTotp, setUpTotp } from './totp-enrolment.js'
 // (5 minutes, single use, bound to the password step) lets them set up TOTP and nothing else;
 // confirming the factor with a code finishes the sign-in, as a second step would.
 
-type EnrolDeps = Pick<Deps, 'db' | 'clock' | 'log' | 'config' | 'mfaSecrets'>
+type EnrolDeps = Pick<Deps, 'db' | 'clock' | 'log' | 'config' | 'mfaSecrets' | 'loginBackoff'>
 
 /** Only a user with no factor at all may enrol this way: otherwise the token would skip their factor. */
 async function assertNoFactorYet(deps: Pick<Deps, 'db'>, userId: string): Promise<void> {
@@ -45,14 +46,18 @@ export async function confirmTotpAtSignin(
 ): Promise<{ signin: CompletedSignin; recoveryCodes: string[] }> {
   const { challenge, user, tokenHash } = await liveChallengeOf(deps, mfaToken)
   await assertNoFactorYet(deps, user.id)
+  // Counted before the code is checked, as in the second step (finding M3).
+  const reservation = await reserveSecondStepAttempt(deps, user, meta)
   let recoveryCodes
   try {
     recoveryCodes = await confirmTotp(deps, user, code, meta)
   } catch (error) {
     if (error instanceof ApiError && error.error === 'invalid_mfa_code')
       await countMfaChallengeFailure(deps.db, tokenHash)
+    else await reservation.release()
     throw error
   }
+  await deps.loginBackoff.recordSuccess(user.email)
   if (!(await consumeMfaChallenge(deps.db, tokenHash, deps.clock.now(), MAX_WRONG_CODES))) throw invalidMfaToken()
   // RFC 8176: the code from the factor just added is a one-time password; with the password, "mfa".
   const amr = [...new Set([...challenge.amr, 'otp', 'mfa'])]

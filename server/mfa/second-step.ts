@@ -9,6 +9,7 @@ import { findPasskeysOfUser } from '../passkeys/passkey.store.js'
 import { findUserById } from '../users/user.store.js'
 import type { User } from '../users/user.js'
 import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.js'
+import type { BackoffReservation } from '../users/login-backoff.js'
 import {
   consumeMfaChallenge,
   countMfaChallengeFailure,
@@ -99,6 +100,8 @@ export async function finishSecondStepWithPasskey(
   meta: { ip: string | null },
 ): Promise<CompletedSignin> {
   const { challenge, user, tokenHash } = await liveChallengeOf(deps, mfaToken)
+  // Counted before the passkey is checked, like a code (finding M3): parallel tries get no more.
+  const reservation = await reserveSecondStepAttempt(deps, user, meta)
   let signedIn
   try {
     signedIn = await authenticatePasskey(deps, response, { ip: meta.ip, forUserId: user.id })
@@ -106,7 +109,11 @@ export async function finishSecondStepWithPasskey(
     await countMfaChallengeFailure(deps.db, tokenHash)
     throw error
   }
-  if (!(await consumeMfaChallenge(deps.db, tokenHash, deps.clock.now(), MAX_WRONG_CODES))) throw invalidMfaToken()
+  if (!(await consumeMfaChallenge(deps.db, tokenHash, deps.clock.now(), MAX_WRONG_CODES))) {
+    await reservation.release()
+    throw invalidMfaToken()
+  }
+  await deps.loginBackoff.recordSuccess(user.email)
   await recordAuditEvent(deps, {
     event: 'mfa.succeeded',
     userId: user.id,
@@ -115,6 +122,31 @@ export async function finishSecondStepWithPasskey(
   })
   const amr = [...new Set([...challenge.amr, ...signedIn.amr])]
   return { user, amr, authTime: challenge.authTime, method: 'passkey' }
+}
+
+/**
+ * Counts one attempt at a second factor on the account's back-off before it is checked, in the
+ * same atomic step that finds it allowed (finding M3), or refuses with 429: of many parallel
+ * guesses, across any number of mfa_tokens, only as many are evaluated as the policy allows one
+ * at a time. The caller clears the count on success (`recordSuccess`) or releases the reservation
+ * when nothing was guessed.
+ */
+export async function reserveSecondStepAttempt(
+  deps: Pick<Deps, 'db' | 'clock' | 'log' | 'loginBackoff'>,
+  user: User,
+  meta: { ip: string | null },
+): Promise<BackoffReservation> {
+  const gate = await deps.loginBackoff.reserve(user.email)
+  if (!gate.allowed) {
+    await recordAuditEvent(deps, { event: 'login.backoff', userId: user.id, ip: meta.ip, details: { step: 'mfa' } })
+    throw new ApiError(
+      'too_many_attempts',
+      429,
+      `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`,
+      { 'retry-after': String(gate.retryAfterSeconds) },
+    )
+  }
+  return gate.reservation!
 }
 
 /** Opens the second step for a user who passed the first; returns the mfa_token (never stored). */
@@ -165,16 +197,7 @@ export async function finishSecondStep(
 ): Promise<CompletedSignin> {
   const { challenge, user, tokenHash } = await liveChallengeOf(deps, mfaToken)
   // Counted before the code is checked, forgiven after (finding M3).
-  const gate = await deps.loginBackoff.reserve(user.email)
-  if (!gate.allowed) {
-    await recordAuditEvent(deps, { event: 'login.backoff', userId: user.id, ip: meta.ip, details: { step: 'mfa' } })
-    throw new ApiError(
-      'too_many_attempts',
-      429,
-      `too many failed attempts; retry after ${gate.retryAfterSeconds} seconds`,
-      { 'retry-after': String(gate.retryAfterSeconds) },
-    )
-  }
+  const reservation = await reserveSecondStepAttempt(deps, user, meta)
   const typed = code.trim()
   const method = /^\d{6}$/.test(typed) ? 'totp' : 'recovery_code'
   const outcome =
@@ -182,7 +205,7 @@ export async function finishSecondStep(
       ? await takeTotpCode(deps, user, tokenHash, typed)
       : await takeRecoveryCode(deps, user, tokenHash, typed)
   if (outcome === 'challenge_gone') {
-    await gate.reservation!.release()
+    await reservation.release()
     throw invalidMfaToken()
   }
   if (outcome === 'wrong') {

@@ -47,6 +47,8 @@ export const AuthenticationResponse = Type.Object(
 export const RegisterBody = Type.Object({
   response: RegistrationResponse,
   name: Type.Optional(Type.String({ maxLength: 100 })),
+  /** Needed unless the sign-in is younger than 5 minutes, as for the other second factors. */
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: 8192 })),
 })
 export type RegisterBody = Static<typeof RegisterBody>
 
