@@ -90,11 +90,20 @@ async function checkPassword(
   // auth_time: the check begins before the user is read, so anything that changes the user after
   // this instant is later than the sign-in it would overtake (finding H1).
   const authTime = deps.clock.now()
-  const user = await findUserByEmail(deps.db, email)
-  // One account's share of the hashing queue is bounded (finding M2), known or not alike.
-  const valid = user
-    ? await deps.passwordHasher.verify(user.passwordHash, password, { owner: email })
-    : await deps.passwordHasher.verifyDummy(password, { owner: email })
+  let user: Awaited<ReturnType<typeof findUserByEmail>>
+  let valid: boolean
+  try {
+    user = await findUserByEmail(deps.db, email)
+    // One account's share of the hashing queue is bounded (finding M2), known or not alike.
+    valid = user
+      ? await deps.passwordHasher.verify(user.passwordHash, password, { owner: email })
+      : await deps.passwordHasher.verifyDummy(password, { owner: email })
+  } catch (error) {
+    // A database outage or a full hashing queue (503) checked no guess: the attempt is given back,
+    // or an outage would lock every account that tried to sign in during it.
+    await gate.reservation?.release().catch(() => undefined)
+    throw error
+  }
   if (!user || !valid || user.disabled) {
     await recordAuditEvent(deps, {
       event: 'login.failed',
