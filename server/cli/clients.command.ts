@@ -137,14 +137,18 @@ function oneId(
   usage: string,
   options: Record<string, { type: 'boolean' | 'string'; multiple?: boolean }>,
 ) {
+  // The id comes first. Client ids are base64url and may start with "-", which parseArgs would take
+  // for an option, so it is taken off before the options are parsed.
+  const [id, ...rest] = args
+  if (id === undefined || id.startsWith('--')) throw new CliError(`usage: latchkey ${usage}`)
   const { values, positionals } = parseArgs({
-    args,
+    args: rest,
     strict: true,
     allowPositionals: true,
     options: { json: { type: 'boolean', default: false }, ...options },
   })
-  if (positionals.length !== 1) throw new CliError(`usage: latchkey ${usage}`)
-  return { id: positionals[0]!, values: values as Record<string, unknown> }
+  if (positionals.length !== 0) throw new CliError(`usage: latchkey ${usage}`)
+  return { id, values: values as Record<string, unknown> }
 }
 
 async function showCommand(args: string[], ctx: Ctx): Promise<void> {
