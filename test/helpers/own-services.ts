@@ -45,7 +45,13 @@ export async function startOwnPostgres(t: Tap): Promise<OwnService> {
       run('runuser', asPostgres(['pg_ctl', '-D', data, '-m', 'fast', '-w', 'stop']))
     },
     async start() {
-      run('runuser', asPostgres(['pg_ctl', '-D', data, '-l', log, '-o', options, '-w', 'start']))
+      try {
+        run('runuser', asPostgres(['pg_ctl', '-D', data, '-l', log, '-o', options, '-w', 'start']))
+      } catch (error) {
+        // pg_ctl only says "Examine the log output": the reason is in the server's log.
+        const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-20).join('\n') : ''
+        throw new Error(`${(error as Error).message}\n${tail}`, { cause: error })
+      }
     },
   }
   await service.start()
