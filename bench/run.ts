@@ -455,7 +455,7 @@ await runBench({ serverNames: [...serversUnderTest.map((s) => s.name), ...peerNa
   if (p?.skipped) {
     console.log(
       `SKIPPED JWT issuance >= 20 x and JWKS >= 30 x Better Auth: the peer could not be installed ` +
-        `(${p.reason.split('\n')[0]}; BENCH_PEERS=skip leaves it out)`,
+        `(${p.reason.split('\n')[0]!.replace(/:$/, '')}; BENCH_PEERS=skip leaves it out)`,
     )
   }
 

@@ -53,31 +53,44 @@ async function matchesLockfile(dir: string): Promise<boolean> {
   return entries.every(([key, { version }]) => installed.packages![key]?.version === version)
 }
 
-/** Runs a command in `dir`; its exit code (null on a timeout or spawn failure) and its output's tail. */
+interface Ran {
+  /** What went wrong, in a few words; null when the command exited 0. */
+  failure: string | null
+  /** The last 4,000 characters of its stdout and stderr together. */
+  output: string
+}
+
+/** Runs a command in `dir` to its end, killed after `timeoutMs`. */
 function run(command: string, args: string[], dir: string, timeoutMs: number) {
-  return new Promise<{ code: number | null; output: string }>((resolve) => {
+  return new Promise<Ran>((resolve) => {
     let output = ''
     const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-4_000))
     const child = spawn(command, args, { cwd: dir, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout.on('data', keep)
     child.stderr.on('data', keep)
+    let timedOut = false
     const timer = setTimeout(() => {
-      output += `\n(killed after ${timeoutMs / 1000} s)`
+      timedOut = true
       child.kill('SIGKILL')
     }, timeoutMs)
     child.once('error', (error) => {
       clearTimeout(timer)
-      resolve({ code: null, output: `${output}\n${String(error)}` })
+      resolve({ failure: `\`${command}\` could not be started (${error.message})`, output })
     })
     child.once('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, output })
+      const failure = timedOut
+        ? `\`${command} ${args.join(' ')}\` was killed after ${timeoutMs / 1000} s`
+        : code === 0
+          ? null
+          : `\`${command} ${args.join(' ')}\` exited with code ${code}`
+      resolve({ failure, output })
     })
   })
 }
 
 async function loads(name: PeerName, dir: string): Promise<boolean> {
-  return (await run(process.execPath, ['-e', loadCheck[name]], dir, 60_000)).code === 0
+  return (await run(process.execPath, ['-e', loadCheck[name]], dir, 60_000)).failure === null
 }
 
 async function directVersions(dir: string): Promise<Record<string, string>> {
@@ -94,6 +107,13 @@ async function directVersions(dir: string): Promise<Record<string, string>> {
   return versions
 }
 
+/** The peer when it is installed as its lockfile says and its native modules load; null otherwise. */
+export async function installedPeer(name: PeerName): Promise<Peer | null> {
+  const dir = peerDir(name)
+  if (!((await matchesLockfile(dir)) && (await loads(name, dir)))) return null
+  return { name, dir, versions: await directVersions(dir) }
+}
+
 /**
  * The peer, installed from its lockfile if it is not yet (or no longer matches it, or its native
  * modules do not load on this node); progress on stderr. Never throws: a failure is the reason.
@@ -102,20 +122,18 @@ export async function installPeer(name: PeerName): Promise<PeerInstall> {
   const dir = peerDir(name)
   if (!existsSync(path.join(dir, 'package-lock.json')))
     return { installed: false, reason: `${path.relative(benchDir, dir)}/package-lock.json is missing` }
-  if (!((await matchesLockfile(dir)) && (await loads(name, dir)))) {
-    process.stderr.write(
-      `${name}: installing the peer into bench/peers/${name} (npm ci from its lockfile; a native build can take minutes)\n`,
-    )
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-    const install = await run(npm, ['ci', '--no-audit', '--no-fund'], dir, installTimeoutMs)
-    if (install.code !== 0) {
-      return {
-        installed: false,
-        reason: `\`npm ci\` in bench/peers/${name} ${install.code === null ? 'did not finish' : `exited with code ${install.code}`}:\n${install.output.trim()}`,
-      }
-    }
-    if (!(await loads(name, dir)))
-      return { installed: false, reason: `bench/peers/${name} installed, but its native modules do not load` }
+  const installed = await installedPeer(name)
+  if (installed) return { installed: true, peer: installed }
+  process.stderr.write(
+    `${name}: installing the peer into bench/peers/${name} (npm ci from its lockfile; a native build can take minutes)\n`,
+  )
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  const install = await run(npm, ['ci', '--no-audit', '--no-fund'], dir, installTimeoutMs)
+  if (install.failure !== null) {
+    const output = install.output.trim()
+    return { installed: false, reason: `in bench/peers/${name}, ${install.failure}${output ? `:\n${output}` : ''}` }
   }
-  return { installed: true, peer: { name, dir, versions: await directVersions(dir) } }
+  const peer = await installedPeer(name)
+  if (!peer) return { installed: false, reason: `bench/peers/${name} installed, but its native modules do not load` }
+  return { installed: true, peer }
 }
