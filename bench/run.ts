@@ -1,9 +1,11 @@
-// Latchkey against node-oidc-provider, client_credentials only. See bench/README.md.
+// Latchkey against node-oidc-provider, client_credentials only, and against the peers of
+// bench/peers/ (Better Auth: the JWT of a signed-in session). See bench/README.md.
 //
 // `npm run bench` builds Latchkey first; this file builds nothing of Latchkey's. For each server in
-// turn (never both at once, so they do not compete for CPU): start it as a child process on a free
+// turn (never two at once, so they do not compete for CPU): start it as a child process on a free
 // loopback port, load its token endpoint and its JWKS with autocannon, collect tokens, read the
-// server's RSS, stop it with SIGTERM, then time in-process jose verification of the tokens.
+// server's RSS, stop it with SIGTERM, then time in-process jose verification of the tokens. A peer
+// is installed on demand into its own folder first, and skipped with the reason when it cannot be.
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,6 +16,7 @@ import { clientCredentialsRequest, requestAccessToken } from './lib/client-crede
 import { busyMachineCores, cpuSnapshot, measureQuietly, otherCpu } from './lib/cpu-accounting.js'
 import { fetchJson } from './lib/fetch-json.js'
 import { latchkeyEntry } from './lib/latchkey.js'
+import { installPeer, type PeerInstall } from './lib/peer.js'
 import { memoryOf, type Memory } from './lib/process-memory.js'
 import { repeatFor, repeatTimes } from './lib/repeat.js'
 import { fixed, printBars, printTable, type Bar } from './lib/report.js'
@@ -23,11 +26,13 @@ import { measureWorkload, type ServerUnderTest } from './lib/server-under-test.j
 import type { BenchSettings } from './lib/settings.js'
 import type { LoadStats } from './lib/autocannon-run.js'
 import { startCalibration, type CalibrationName } from './lib/calibration.js'
+import { betterAuth } from './servers/better-auth.js'
 import { latchkey } from './servers/latchkey.js'
 import { oidcProvider } from './servers/oidc-provider.js'
 import { AUDIENCE, SCOPE, type TokenServer } from './servers/token-server.js'
 
 const serversUnderTest: ServerUnderTest<TokenServer>[] = [latchkey, oidcProvider]
+const peerNames = ['better-auth'] as const
 
 function verifyOptions(server: TokenServer) {
   return { issuer: server.issuer, audience: server.audience, typ: 'at+jwt', algorithms: ['ES256'] }
@@ -128,6 +133,126 @@ async function benchServer(serverUnderTest: ServerUnderTest<TokenServer>, settin
     return result
   } finally {
     if (!stopped) await server.stop()
+  }
+}
+
+/** A peer measured like the servers above, or why it was not. */
+type PeerResult =
+  | {
+      skipped: false
+      versions: Record<string, string>
+      token: { url: string } & LoadStats
+      jwks: { url: string; keys: number; bytes: number } & LoadStats
+      tokenBytes: number
+      memory: { idleAfterReady: Memory; afterRun: Memory }
+      stop: StopResult
+    }
+  | { skipped: true; reason: string }
+
+async function benchBetterAuth(install: PeerInstall, settings: BenchSettings): Promise<PeerResult> {
+  if (!install.installed) return { skipped: true, reason: install.reason }
+  const { peer } = install
+  process.stderr.write(
+    `better-auth: starting (${Object.entries(peer.versions)
+      .map(([n, v]) => `${n} ${v}`)
+      .join(', ')})\n`,
+  )
+  const server = await betterAuth(peer).start(settings)
+  try {
+    const idleAfterReady = await memoryOf(server.servingPid)
+    const jwksText = await (await fetch(server.workloads.jwks.url)).text()
+    const token = await measureWorkload(
+      server,
+      server.workloads.token,
+      'session JWT requests (GET /api/auth/token)',
+      settings,
+    )
+    const jwks = await measureWorkload(server, server.workloads.jwks, 'JWKS GETs', settings)
+    const afterRun = await memoryOf(server.servingPid)
+    return {
+      skipped: false,
+      versions: peer.versions,
+      token: { url: server.workloads.token.url, ...token },
+      jwks: {
+        url: server.workloads.jwks.url,
+        ...jwks,
+        keys: ((JSON.parse(jwksText) as JSONWebKeySet).keys ?? []).length,
+        bytes: Buffer.byteLength(jwksText),
+      },
+      tokenBytes: server.firstToken.length,
+      memory: { idleAfterReady, afterRun },
+      stop: await server.stop(),
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+function printPeerComparison(l: ServerResult | undefined, p: PeerResult & { skipped: false }): void {
+  type Row = [string, (r: ServerResult) => string, (r: PeerResult & { skipped: false }) => string, number?]
+  const rows: Row[] = [
+    [
+      'JWT req/s (2xx, mean)',
+      (r) => fixed(r.token.requestsPerSecond),
+      (r) => fixed(r.token.requestsPerSecond),
+      l ? l.token.requestsPerSecond / p.token.requestsPerSecond : undefined,
+    ],
+    [
+      'JWT latency p50 / p99 (ms)',
+      (r) => `${fixed(r.token.latencyMs.p50)} / ${fixed(r.token.latencyMs.p99)}`,
+      (r) => `${fixed(r.token.latencyMs.p50)} / ${fixed(r.token.latencyMs.p99)}`,
+    ],
+    [
+      'JWKS req/s (2xx, mean)',
+      (r) => fixed(r.jwks.requestsPerSecond),
+      (r) => fixed(r.jwks.requestsPerSecond),
+      l ? l.jwks.requestsPerSecond / p.jwks.requestsPerSecond : undefined,
+    ],
+    [
+      'JWKS latency p50 / p99 (ms)',
+      (r) => `${fixed(r.jwks.latencyMs.p50)} / ${fixed(r.jwks.latencyMs.p99)}`,
+      (r) => `${fixed(r.jwks.latencyMs.p50)} / ${fixed(r.jwks.latencyMs.p99)}`,
+    ],
+    ['JWKS keys / bytes', (r) => `${r.jwks.keys} / ${r.jwks.bytes}`, (r) => `${r.jwks.keys} / ${r.jwks.bytes}`],
+    ['JWT bytes', (r) => fixed(r.tokenBytes), (r) => fixed(r.tokenBytes)],
+    [
+      "other processes' CPU, JWT / JWKS (cores)",
+      (r) => [r.token, r.jwks].map((s) => s.otherProcessesCpuCores?.toFixed(2) ?? '?').join(' / '),
+      (r) => [r.token, r.jwks].map((s) => s.otherProcessesCpuCores?.toFixed(2) ?? '?').join(' / '),
+    ],
+    ['RSS after run (MiB)', (r) => fixed(r.memory.afterRun.rssMiB, 1), (r) => fixed(r.memory.afterRun.rssMiB, 1)],
+  ]
+  printTable(
+    [
+      '',
+      ...(l ? ['latchkey (client_credentials)'] : []),
+      'better-auth (session JWT)',
+      ...(l ? ['latchkey / better-auth'] : []),
+    ],
+    rows.map(([label, latchkeyCell, peerCell, ratio]) => [
+      label,
+      ...(l ? [latchkeyCell(l)] : []),
+      peerCell(p),
+      ...(l ? [ratio === undefined ? '' : `${ratio.toFixed(1)}x`] : []),
+    ]),
+  )
+}
+
+function peerBarsOf(l: ServerResult, p: PeerResult & { skipped: false }): Record<string, Bar> {
+  const version = p.versions['better-auth'] ?? '?'
+  return {
+    tokenVsBetterAuth: ratioBar(
+      'JWT issuance (client_credentials)',
+      l.token.requestsPerSecond / p.token.requestsPerSecond,
+      20,
+      `Better Auth ${version} (session JWT, GET /api/auth/token)`,
+    ),
+    jwksVsBetterAuth: ratioBar(
+      'JWKS throughput',
+      l.jwks.requestsPerSecond / p.jwks.requestsPerSecond,
+      30,
+      `Better Auth ${version} (GET /api/auth/jwks)`,
+    ),
   }
 }
 
@@ -245,17 +370,26 @@ function barsOf(
   }
 }
 
-await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (settings) => {
+await runBench({ serverNames: [...serversUnderTest.map((s) => s.name), ...peerNames] }, async (settings) => {
   const selected = serversUnderTest.filter((s) => settings.only === undefined || s.name === settings.only)
+  const runPeer = settings.peers === 'run' && (settings.only === undefined || settings.only === 'better-auth')
+  // Installed before anything is measured: a build from source would otherwise share the CPU.
+  const peerInstall = runPeer ? await installPeer('better-auth') : null
   const started = new Date()
   const loadBefore = os.loadavg()
   process.stderr.write(
-    `bench: ${selected.map((s) => s.name).join(' then ')}; ${settings.durationSeconds} s per load phase, ${settings.connections} connections, ` +
+    `bench: ${[...selected.map((s) => s.name), ...(runPeer ? ['better-auth'] : [])].join(' then ')}; ${settings.durationSeconds} s per load phase, ${settings.connections} connections, ` +
       `${settings.warmupSeconds} s warm-up per phase; node ${process.version}, ${os.cpus().length} CPUs\n`,
   )
 
   const results: Record<string, ServerResult> = {}
   for (const server of selected) results[server.name] = await benchServer(server, settings)
+  const peers: Record<string, PeerResult> = {}
+  if (peerInstall) {
+    peers['better-auth'] = await benchBetterAuth(peerInstall, settings)
+    if (!peerInstall.installed)
+      process.stderr.write(`better-auth: SKIPPED, the peer could not be installed: ${peerInstall.reason}\n`)
+  }
 
   const l = results.latchkey
   const o = results['oidc-provider']
@@ -270,10 +404,19 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
       : null
   // The calibrations run whenever both servers did: the bars are ratios to them.
   const calibrations = l && o ? await measureCalibrations(settings) : null
-  const bars = l && o && ratios && calibrations ? barsOf(l, o, calibrations, ratios) : null
+  const p = peers['better-auth']
+  const allBars = {
+    ...(l && o && ratios && calibrations ? barsOf(l, o, calibrations, ratios) : {}),
+    ...(l && p && !p.skipped ? peerBarsOf(l, p) : {}),
+  }
+  const bars = Object.keys(allBars).length > 0 ? allBars : null
 
-  printComparison(results, ratios)
-  for (const [name, result] of Object.entries(results)) {
+  if (Object.keys(results).length > 0) printComparison(results, ratios)
+  if (p && !p.skipped) printPeerComparison(l, p)
+  for (const [name, result] of [
+    ...Object.entries(results),
+    ...Object.entries(peers).flatMap(([name, r]) => (r.skipped ? [] : [[name, r] as const])),
+  ]) {
     const m = result.memory.afterRun
     console.log(`${name}: RSS read from pid ${m.pid} (${m.command})`)
   }
@@ -287,12 +430,15 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
       )
   }
   console.log(`load average (1 min) before the run: ${loadBefore[0]!.toFixed(2)} on ${os.cpus().length} CPUs`)
-  const busyPhases = Object.entries(results).flatMap(([name, r]) =>
+  const busyPhases = [
+    ...Object.entries(results),
+    ...Object.entries(peers).flatMap(([name, r]) => (r.skipped ? [] : [[name, r] as const])),
+  ].flatMap(([name, r]) =>
     (
       [
         ['token', r.token.otherProcessesCpuCores],
         ['JWKS', r.jwks.otherProcessesCpuCores],
-        ['verify', r.verification.otherProcessesCpuCores],
+        ['verify', 'verification' in r ? r.verification.otherProcessesCpuCores : null],
       ] as const
     )
       .filter(([, cores]) => cores !== null && cores > busyMachineCores)
@@ -306,6 +452,12 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
   console.log()
   if (bars) printBars(bars)
   else console.log('(one server only: no ratios or bars)')
+  if (p?.skipped) {
+    console.log(
+      `SKIPPED JWT issuance >= 20 x and JWKS >= 30 x Better Auth: the peer could not be installed ` +
+        `(${p.reason.split('\n')[0]!.replace(/:$/, '')}; BENCH_PEERS=skip leaves it out)`,
+    )
+  }
 
   const latchkeyCli = latchkeyEntry(settings, 'dist')
   const file = await writeResults(
@@ -327,9 +479,11 @@ await runBench({ serverNames: serversUnderTest.map((s) => s.name) }, async (sett
         verifyConcurrency: settings.verifyConcurrency,
         tokensCollected: settings.tokens,
         oidcProviderLoader: settings.oidcLoader,
+        peers: settings.peers,
         latchkeyCli,
       },
       results,
+      peers,
       calibrations,
       ratios,
       bars,

@@ -75,6 +75,11 @@ const settingsSchema = Type.Object({
     env: 'BENCH_OIDC_LOADER',
     description: 'how the oidc-provider server runs',
   }),
+  peers: Type.Union([Type.Literal('run'), Type.Literal('skip')], {
+    default: 'run',
+    env: 'BENCH_PEERS',
+    description: 'run.ts: `run` installs the peers of bench/peers/ on demand and measures them, `skip` leaves them out',
+  }),
   latchkeyRoot: Type.String({
     minLength: 1,
     default: repoRoot,

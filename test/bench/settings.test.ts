@@ -27,6 +27,7 @@ t.test('no setting gives the documented defaults, frozen', async (t) => {
     timingPairs: 2000,
     timingToleranceMs: 2,
     oidcLoader: 'transpile',
+    peers: 'run',
     latchkeyRoot: repoRoot,
     offeredRate: 300,
     instanceCounts: '1,2,3',
@@ -62,7 +63,13 @@ t.test('variables and flags are read, a flag wins over its variable, blank means
 t.test('every bad setting is reported at once, named as it was given', async (t) => {
   t.same(
     problemsOf({
-      env: { BENCH_DURATION: '0', BENCH_CONNECTIONS: '2.5', BENCH_OIDC_LOADER: 'bun', BENCH_TOKENS: 'many' },
+      env: {
+        BENCH_DURATION: '0',
+        BENCH_CONNECTIONS: '2.5',
+        BENCH_OIDC_LOADER: 'bun',
+        BENCH_TOKENS: 'many',
+        BENCH_PEERS: 'maybe',
+      },
       argv: ['--warmup', '-1', '--bogus', 'x', '--rounds'],
       serverNames: ['latchkey', 'oidc-provider'],
     }),
@@ -74,6 +81,7 @@ t.test('every bad setting is reported at once, named as it was given', async (t)
       'BENCH_CONNECTIONS: expected integer (got "2.5")',
       'BENCH_TOKENS: expected integer (got "many")',
       'BENCH_OIDC_LOADER: must be one of transpile, tsx (got "bun")',
+      'BENCH_PEERS: must be one of run, skip (got "maybe")',
     ],
   )
 })
