@@ -19,6 +19,8 @@ export interface AuthorizationRequest {
   /** Seconds; null when not given. */
   maxAge: number | null
   loginHint: string | null
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code must be exchanged with; null when not given. */
+  dpopJkt: string | null
   /** The query string as received, carried through the login and consent forms and re-checked there. */
   query: string
 }
@@ -50,6 +52,8 @@ export class AuthorizationRedirectError extends Error {
 const MAX_QUERY_LENGTH = 8192
 // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
 const s256Challenge = /^[A-Za-z0-9_-]{43}$/
+// RFC 9449 §10 with RFC 7638: base64url of a SHA-256 thumbprint, the only one we compute, is 43 characters.
+const sha256Thumbprint = /^[A-Za-z0-9_-]{43}$/
 const supportedPrompts = new Set(['none', 'login', 'consent'])
 
 function readParams(query: string): Map<string, string[]> {
@@ -155,6 +159,9 @@ export async function parseAuthorizationRequest(
   if (nonce !== null && nonce.length > 512) fail('invalid_request', 'nonce is too long')
   if (state !== null && state.length > 1024) fail('invalid_request', 'state is too long')
   const loginHint = single('login_hint')
+  const dpopJkt = single('dpop_jkt')
+  if (dpopJkt !== null && !sha256Thumbprint.test(dpopJkt))
+    fail('invalid_request', 'dpop_jkt must be the 43-character base64url SHA-256 thumbprint of a DPoP key')
 
   return {
     client,
@@ -167,6 +174,7 @@ export async function parseAuthorizationRequest(
     prompt,
     maxAge,
     loginHint: loginHint !== null && loginHint.length <= 320 ? loginHint : null,
+    dpopJkt,
     query,
   }
 }

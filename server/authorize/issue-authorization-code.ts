@@ -37,6 +37,7 @@ export async function issueAuthorizationCode(
     createdAt: now,
     expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
     signinSessionId: signin.id,
+    dpopJkt: request.dpopJkt,
   })
   return code
 }

@@ -22,6 +22,8 @@ export interface AuthorizationCode {
   expiresAt: number
   /** The hosted sign-in that issued it (null for codes issued before it was recorded). */
   signinSessionId: string | null
+  /** RFC 9449 §10: the DPoP key (RFC 7638 thumbprint) the exchange must prove; null when not asked for. */
+  dpopJkt: string | null
 }
 
 function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
@@ -40,6 +42,7 @@ function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     signinSessionId: row.signin_session_id,
+    dpopJkt: row.dpop_jkt,
   }
 }
 
@@ -65,6 +68,7 @@ export async function insertAuthorizationCode(db: Executor, codeHash: string, co
       session_id: null,
       replayed_at: null,
       signin_session_id: code.signinSessionId,
+      dpop_jkt: code.dpopJkt,
     })
     .execute()
 }

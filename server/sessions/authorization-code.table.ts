@@ -27,6 +27,8 @@ export interface AuthorizationCodesTable {
   replayed_at: number | null
   /** The hosted sign-in that issued it; the session it opens remembers it. */
   signin_session_id: string | null
+  /** RFC 9449 §10: the thumbprint of the DPoP key the code must be exchanged with (dpop_jkt). */
+  dpop_jkt: string | null
 }
 
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>

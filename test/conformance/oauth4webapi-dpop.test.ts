@@ -5,6 +5,7 @@ import { freePort } from '../helpers/free-port.js'
 import { CookieJar, authorizeUrl, browse, redirectParams, signInOnPage } from '../helpers/authorize.js'
 import { testDialects } from '../helpers/test-database.js'
 import { PASSWORD, registerUser, claimsOf } from '../helpers/users.js'
+import { DEVICE_CODE_GRANT, answerDeviceInBrowser } from '../helpers/device.js'
 
 // panva's oauth4webapi, a DPoP client none of us wrote, against a listening Latchkey: every grant
 // with DPoP, including the server-nonce dance (use_dpop_nonce, then a retry with the nonce the
@@ -166,6 +167,118 @@ for (const dialect of testDialects()) {
         await oauth.refreshTokenGrantRequest(as, client, auth, refreshed.refresh_token!, options),
       )
       t.equal(await errorCodeOf(noKey), 'invalid_dpop_proof', 'or without a proof')
+    })
+
+    t.test('the device flow for a public client: polls, tokens and refresh bound to its key', async (t) => {
+      const registered = await registerClient(testApp, {
+        name: 'Living-room TV',
+        type: 'public',
+        grantTypes: [DEVICE_CODE_GRANT, 'refresh_token'],
+        scopes: ['openid', 'notes:read'],
+        audiences: ['https://notes.example'],
+      })
+      const client: oauth.Client = { client_id: registered.id }
+      const auth = oauth.None()
+      const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+      const device = await oauth.processDeviceAuthorizationResponse(
+        as,
+        client,
+        await oauth.deviceAuthorizationRequest(
+          as,
+          client,
+          auth,
+          { scope: 'openid notes:read', resource: 'https://notes.example' },
+          options,
+        ),
+      )
+      const seen = { retries: 0 }
+      const poll = () =>
+        withNonceRetry(
+          async () =>
+            oauth.processDeviceCodeResponse(
+              as,
+              client,
+              await oauth.deviceCodeGrantRequest(as, client, auth, device.device_code, { ...options, DPoP }),
+            ),
+          seen,
+        )
+      t.equal(await errorCodeOf(poll()), 'authorization_pending', 'a poll with a proof, before the answer')
+      await answerDeviceInBrowser(testApp, device.verification_uri_complete!, 'ada@example.com', 'allow')
+      testApp.clock.advance(10_000)
+      const result = await poll()
+      t.equal(result.token_type, 'dpop')
+      t.same(claimsOf(result.access_token).cnf, { jkt: await DPoP.calculateThumbprint() })
+      t.ok(oauth.getValidatedIdTokenClaims(result), 'a valid ID token')
+
+      const refreshed = await withNonceRetry(
+        async () =>
+          oauth.processRefreshTokenResponse(
+            as,
+            client,
+            await oauth.refreshTokenGrantRequest(as, client, auth, result.refresh_token!, { ...options, DPoP }),
+          ),
+        seen,
+      )
+      t.equal(refreshed.token_type, 'dpop', 'refresh with the same key')
+      const noKey = oauth.processRefreshTokenResponse(
+        as,
+        client,
+        await oauth.refreshTokenGrantRequest(as, client, auth, refreshed.refresh_token!, options),
+      )
+      t.equal(await errorCodeOf(noKey), 'invalid_dpop_proof', "the device's refresh token needs its key")
+    })
+
+    t.test('dpop_jkt in the authorization request: the code goes only with that key', async (t) => {
+      const redirectUri = 'https://rp.example.com/jkt'
+      const registered = await registerClient(testApp, {
+        type: 'public',
+        grantTypes: ['authorization_code'],
+        scopes: ['openid'],
+        audiences: [],
+        redirectUris: [redirectUri],
+        firstParty: true,
+      })
+      const client: oauth.Client = { client_id: registered.id }
+      const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+      const other = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+      const codeFor = async (codeVerifier: string, state: string) => {
+        const jar = new CookieJar()
+        const page = await browse(
+          testApp,
+          jar,
+          authorizeUrl({
+            clientId: client.client_id,
+            redirectUri,
+            challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),
+            scope: 'openid',
+            state,
+            extra: { dpop_jkt: await DPoP.calculateThumbprint() },
+          }),
+        )
+        const signedIn = await signInOnPage(testApp, jar, page.body, 'ada@example.com')
+        const callback = new URL(`${redirectUri}?${redirectParams(signedIn).toString()}`)
+        return oauth.validateAuthResponse(as, client, callback, state)
+      }
+      const redeem = async (key: oauth.DPoPHandle) => {
+        const codeVerifier = oauth.generateRandomCodeVerifier()
+        const params = await codeFor(codeVerifier, oauth.generateRandomState())
+        return withNonceRetry(
+          async () =>
+            oauth.processAuthorizationCodeResponse(
+              as,
+              client,
+              await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, codeVerifier, {
+                ...options,
+                DPoP: key,
+              }),
+            ),
+          { retries: 0 },
+        )
+      }
+      t.equal(await errorCodeOf(redeem(other)), 'invalid_grant', 'another key is refused')
+      const result = await redeem(DPoP)
+      t.equal(result.token_type, 'dpop')
+      t.same(claimsOf(result.access_token).cnf, { jkt: await DPoP.calculateThumbprint() })
     })
   })
 }

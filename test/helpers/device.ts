@@ -29,17 +29,18 @@ export async function requestDeviceAuthorization(
   })
 }
 
-/** One poll of the token endpoint with a device code (RFC 8628 §3.4). */
+/** One poll of the token endpoint with a device code (RFC 8628 §3.4), with further headers (a DPoP proof). */
 export async function pollDeviceToken(
   testApp: TestApp,
   client: TestClient,
   deviceCode: string,
+  headers: Record<string, string> = {},
 ): Promise<LightMyRequestResponse> {
   const auth = authOf(client)
   return testApp.app.inject({
     method: 'POST',
     url: '/oauth/token',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers, ...headers },
     payload: new URLSearchParams({ grant_type: DEVICE_CODE_GRANT, device_code: deviceCode, ...auth.fields }).toString(),
   })
 }

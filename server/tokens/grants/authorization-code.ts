@@ -19,6 +19,7 @@ import { SigninSuperseded } from '../../users/signin-proof.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
 import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
 import { bindRefreshTokensToKey } from '../dpop-refresh.js'
+import { InvalidDpopProof } from '../dpop-errors.js'
 
 const invalidCode = () => new InvalidGrant('authorization code is invalid, expired or already used')
 
@@ -63,6 +64,7 @@ export async function authorizationCodeGrant(
     throw new InvalidGrant('code_verifier does not match the code_challenge')
   if (params.resource !== undefined && params.resource !== code.audience)
     throw new InvalidTarget('resource differs from the authorization request')
+  assertCodeKeyProven(code.dpopJkt, dpop)
 
   const user = await findUserById(deps.db, code.userId)
   if (!user || user.disabled || code.authTime < user.tokensValidAfter) throw userGone()
@@ -113,6 +115,19 @@ export async function authorizationCodeGrant(
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
     ...(idToken === null ? {} : { id_token: idToken }),
   }
+}
+
+/**
+ * RFC 9449 §10: a code requested with dpop_jkt is exchanged only with a proof of that key, so a
+ * code intercepted on its way back to the app is useless without the app's private key. Checked
+ * after the claim: like a wrong code_verifier, a wrong or missing proof uses the code up.
+ */
+function assertCodeKeyProven(dpopJkt: string | null, dpop: DpopBinding | undefined): void {
+  if (dpopJkt === null) return
+  if (dpop?.jkt == null)
+    throw new InvalidDpopProof('this code was requested with dpop_jkt: send a DPoP proof of that key')
+  if (dpop.jkt !== dpopJkt)
+    throw new InvalidGrant('the DPoP proof key does not match the dpop_jkt of the authorization request')
 }
 
 const userGone = () => new InvalidGrant('the user of this grant can no longer sign in')

@@ -21,6 +21,8 @@ import { findUserById } from '../../users/user.store.js'
 import { issueIdToken } from '../id-token.js'
 import { issueUserAccessToken } from '../user-access-token.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
+import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
+import { bindRefreshTokensToKey } from '../dpop-refresh.js'
 
 const invalidCode = () => new InvalidGrant('device code is invalid or already used')
 
@@ -29,9 +31,15 @@ const invalidCode = () => new InvalidGrant('device code is invalid or already us
  * hears authorization_pending (slow_down when it polls before the interval, which then grows by 5 s),
  * then access_denied or, once, the same tokens as the authorization-code grant: an access token, a
  * refresh token (a new session) and, for `openid`, an ID token. A device code of another client is
- * refused like an unknown one.
+ * refused like an unknown one. With a DPoP proof on the poll that collects them (RFC 9449 §5) the
+ * access token is bound to its key and, for a public client, so is the session's refresh-token family.
  */
-export async function deviceCodeGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
+export async function deviceCodeGrant(
+  deps: Deps,
+  client: Client,
+  params: TokenRequest,
+  dpop?: DpopBinding,
+): Promise<TokenResponse> {
   if (!client.grantTypes.includes(DEVICE_CODE_GRANT))
     throw new UnauthorizedClient('this client may not use the device_code grant')
   if (params.device_code === undefined) throw new InvalidRequest('device_code is required')
@@ -62,7 +70,8 @@ export async function deviceCodeGrant(deps: Deps, client: Client, params: TokenR
     userAgent: approval.userAgent,
     authTime: approval.authTime,
   })
-  const access = await issueUserAccessToken(deps, user, session)
+  await bindRefreshTokensToKey(deps, client, session.id, dpop)
+  const access = await issueUserAccessToken(deps, user, session, dpop?.jkt)
   const idToken = scopes.includes('openid')
     ? await issueIdToken(deps, {
         user,
@@ -77,7 +86,7 @@ export async function deviceCodeGrant(deps: Deps, client: Client, params: TokenR
     : null
   return {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: tokenTypeFor(dpop),
     expires_in: access.expiresIn,
     ...(client.grantTypes.includes('refresh_token') ? { refresh_token: refreshToken } : {}),
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),

@@ -9,6 +9,7 @@ import { findSessionEnd } from '../../sessions/session.store.js'
 import type { AccessTokenClaims } from '../../sessions/verify-access-token.js'
 import { issueAccessToken } from '../access-token.js'
 import type { TokenRequest, TokenResponse } from '../token.schema.js'
+import { tokenTypeFor, type DpopBinding } from '../dpop-token-request.js'
 
 /** RFC 8693 §3: the only token type taken and issued. */
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
@@ -28,10 +29,17 @@ interface Actor {
  * can only narrow the subject token's. The new token keeps the user as `sub` and the session as
  * `sid` (so signing out ends it too), names the service in `act` (nesting an earlier `act`), ends
  * no later than the subject token and its session, and comes without a refresh token. Every exchange and every refusal is audited.
+ * With a DPoP proof the new token is bound to the proof's key (RFC 9449 §5 holds for every grant);
+ * a DPoP-bound subject token is taken only with a proof of its own key (see assertSubjectKeyHeld).
  */
-export async function tokenExchangeGrant(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
+export async function tokenExchangeGrant(
+  deps: Deps,
+  client: Client,
+  params: TokenRequest,
+  dpop?: DpopBinding,
+): Promise<TokenResponse> {
   try {
-    return await exchange(deps, client, params)
+    return await exchange(deps, client, params, dpop)
   } catch (error) {
     if (error instanceof OAuthError)
       await recordAuditEvent(deps, {
@@ -43,7 +51,12 @@ export async function tokenExchangeGrant(deps: Deps, client: Client, params: Tok
   }
 }
 
-async function exchange(deps: Deps, client: Client, params: TokenRequest): Promise<TokenResponse> {
+async function exchange(
+  deps: Deps,
+  client: Client,
+  params: TokenRequest,
+  dpop: DpopBinding | undefined,
+): Promise<TokenResponse> {
   if (client.type !== 'confidential' || !client.grantTypes.includes(TOKEN_EXCHANGE_GRANT))
     throw new UnauthorizedClient('this client may not use the token-exchange grant')
   if (params.subject_token === undefined) throw new InvalidRequest('subject_token is required')
@@ -60,6 +73,7 @@ async function exchange(deps: Deps, client: Client, params: TokenRequest): Promi
   const subject = await deps.verifier.verifyAccessToken(params.subject_token)
   if (subject === null) throw new InvalidRequest('subject_token is invalid, expired or revoked')
   if (subject.sid === undefined) throw new InvalidRequest('subject_token must be a user access token')
+  assertSubjectKeyHeld(subject, dpop)
   // A token outliving its session (minted just before the session's end) must not carry the user
   // past it, and an expired session is as good as a revoked one.
   const sessionEnd = await findSessionEnd(deps.db, subject.sid)
@@ -86,6 +100,7 @@ async function exchange(deps: Deps, client: Client, params: TokenRequest): Promi
     // The new token ends with the subject token (and its session): exchanging its own output again
     // and again never carries a service past the user's grant.
     notAfter: Math.min(subject.exp * 1000, sessionEnd),
+    dpopJkt: dpop?.jkt,
     extraClaims: {
       sid: subject.sid,
       ...copied(subject, ['auth_time', 'amr']),
@@ -108,7 +123,7 @@ async function exchange(deps: Deps, client: Client, params: TokenRequest): Promi
   return {
     access_token: issued.token,
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'Bearer',
+    token_type: tokenTypeFor(dpop),
     expires_in: issued.expiresIn,
     ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
   }
@@ -128,6 +143,22 @@ function targetOf(client: Client, params: TokenRequest): string {
   if (findAbsoluteUriProblem(target) !== null) throw new InvalidTarget('the target must be an absolute URI')
   if (!client.audiences.includes(target)) throw new InvalidTarget('this client may not obtain tokens for that audience')
   return target
+}
+
+/**
+ * RFC 9449 defines no exchange of a DPoP-bound token, and a bound token must never come out of the
+ * exchange as a Bearer token (or bound to another key): whoever stole one, together with the
+ * credentials of a service it was issued for, would launder it. So a subject token with cnf.jkt is
+ * taken only when the exchange request itself proves possession of that same key; the new token is
+ * then bound to it again. RFC 8693 §2.2.2: an unacceptable subject token is invalid_request.
+ */
+function assertSubjectKeyHeld(subject: AccessTokenClaims, dpop: DpopBinding | undefined): void {
+  // Our tokens carry no other confirmation method (cnf is only ever { jkt }).
+  const jkt = subject.cnf?.jkt
+  if (jkt === undefined) return
+  if (dpop?.jkt == null)
+    throw new InvalidRequest('subject_token is DPoP-bound: the request must carry a DPoP proof of its key')
+  if (dpop.jkt !== jkt) throw new InvalidRequest('subject_token is bound to another DPoP key than the proof')
 }
 
 function isActor(value: unknown): value is Actor {
