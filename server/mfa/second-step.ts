@@ -242,7 +242,7 @@ async function takeTotpCode(deps: StepDeps, user: User, tokenHash: string, code:
   if (!factor || factor.confirmedAt === null) return 'wrong'
   const secret = await openTotpSecret(deps.mfaSecrets, user.id, factor.secretSealed)
   const now = deps.clock.now()
-  const step = matchTotpStep(secret, code, now)
+  const step = await matchTotpStep(secret, code, now)
   if (step === null) return 'wrong'
   try {
     return await deps.db.transaction().execute(async (trx) => {

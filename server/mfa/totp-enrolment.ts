@@ -23,10 +23,10 @@ const alreadyEnrolled = () =>
 
 /** A new secret, not yet active: the user adds it to their app and confirms with a code. */
 export async function setUpTotp(deps: EnrolDeps, user: User): Promise<{ secret: string; otpauthUri: string }> {
-  const secret = generateTotpSecret()
+  const secret = await generateTotpSecret()
   const sealed = await sealTotpSecret(deps.mfaSecrets, user.id, secret)
   if (!(await savePendingTotpFactor(deps.db, user.id, sealed, deps.clock.now()))) throw alreadyEnrolled()
-  return { secret, otpauthUri: totpUri(secret, { issuer: deps.config.productName, label: user.email }) }
+  return { secret, otpauthUri: await totpUri(secret, { issuer: deps.config.productName, label: user.email }) }
 }
 
 /**
@@ -40,7 +40,7 @@ export async function confirmTotp(deps: EnrolDeps, user: User, code: string, met
   if (!factor || now - factor.createdAt > PENDING_SETUP_TTL_MS)
     throw new ApiError('mfa_setup_required', 409, 'no authenticator setup is pending; start the setup again')
   const secret = await openTotpSecret(deps.mfaSecrets, user.id, factor.secretSealed)
-  const step = matchTotpStep(secret, code.trim(), now)
+  const step = await matchTotpStep(secret, code.trim(), now)
   if (step === null) throw new ApiError('invalid_mfa_code', 400, 'the code is incorrect; check the time on your device')
   const codes = generateRecoveryCodes()
   const confirmed = await deps.db.transaction().execute(async (trx) => {
