@@ -12,7 +12,8 @@
 //   3. per endpoint: throughput, p50/p99, statuses and errors; per process (each instance,
 //      HAProxy, this load generator): CPU in cores and RSS; the CPU used by everything else.
 // The bar: p99 ≤ 100 ms for token and refresh at the offered rate, and no errors.
-// Rate limits are off (LATCHKEY_RATE_LIMITS=false): every connection comes from 127.0.0.1.
+// Rate limits are off (LATCHKEY_RATE_LIMITS=false, the /oauth/token budgets included): every
+// connection comes from 127.0.0.1.
 import fs from 'node:fs'
 import http from 'node:http'
 import type { Socket } from 'node:net'

@@ -60,6 +60,12 @@ export interface Config {
   logLevel: LogLevel
   /** Per-IP rate limits on credential endpoints; off only where a proxy in front limits instead. */
   rateLimits: boolean
+  /**
+   * /oauth/token budgets per minute (docs/accounts-and-sessions.md, "Rate limits"); 0 turns one off.
+   * `perClient`: authenticated requests of one client (a public client: per client and source IP).
+   * `failuresPerIp`: invalid_client answers to one source, after which it is refused for the minute.
+   */
+  tokenRateLimits: { perClient: number; failuresPerIp: number }
   /** The token endpoint asks DPoP clients for a server nonce (RFC 9449 §8). */
   dpopNonce: boolean
   /** Minimum password length in Unicode code points (NIST SP 800-63B: at least 8; default 12). */
@@ -320,6 +326,8 @@ const EnvSchema = Type.Object({
   ),
   LOG_LEVEL: oneOf(logLevels, 'info'),
   LATCHKEY_RATE_LIMITS: flag(true),
+  LATCHKEY_TOKEN_RATE_LIMIT: integer(6_000, { min: 0, max: 1_000_000 }),
+  LATCHKEY_TOKEN_FAILURE_RATE_LIMIT: integer(300, { min: 0, max: 1_000_000 }),
   LATCHKEY_DPOP_NONCE: flag(true),
   LATCHKEY_PASSWORD_MIN_LENGTH: integer(12, { min: 8, max: 64 }),
   LATCHKEY_ARGON2_MEMORY_KIB: integer(19_456, { min: 8_192, max: 1_048_576 }),
@@ -428,6 +436,10 @@ function toConfig(settings: Settings): Config {
     smtpUrl: settings.SMTP_URL ?? null,
     logLevel: settings.LOG_LEVEL,
     rateLimits: settings.LATCHKEY_RATE_LIMITS,
+    tokenRateLimits: {
+      perClient: settings.LATCHKEY_TOKEN_RATE_LIMIT,
+      failuresPerIp: settings.LATCHKEY_TOKEN_FAILURE_RATE_LIMIT,
+    },
     dpopNonce: settings.LATCHKEY_DPOP_NONCE,
     passwordMinLength: settings.LATCHKEY_PASSWORD_MIN_LENGTH,
     argon2: {

@@ -40,6 +40,7 @@ t.test('zero configuration gives safe defaults', async (t) => {
     smtpUrl: null,
     logLevel: 'info',
     rateLimits: true,
+    tokenRateLimits: { perClient: 6_000, failuresPerIp: 300 },
     dpopNonce: true,
     passwordMinLength: 12,
     argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
@@ -79,6 +80,8 @@ t.test('each documented default, spelled out, gives the same configuration as le
     LATCHKEY_TRUST_PROXY: 'off',
     LOG_LEVEL: 'info',
     LATCHKEY_RATE_LIMITS: 'true',
+    LATCHKEY_TOKEN_RATE_LIMIT: '6000',
+    LATCHKEY_TOKEN_FAILURE_RATE_LIMIT: '300',
     LATCHKEY_PASSWORD_MIN_LENGTH: '12',
     LATCHKEY_ARGON2_MEMORY_KIB: '19456',
     LATCHKEY_ARGON2_TIME_COST: '2',
@@ -155,6 +158,10 @@ t.test('every variable is read', async (t) => {
     logLevel: 'warn',
   })
   t.equal(config.kek?.length, 32)
+  t.same(loadConfig({ LATCHKEY_TOKEN_RATE_LIMIT: '0', LATCHKEY_TOKEN_FAILURE_RATE_LIMIT: '50000' }).tokenRateLimits, {
+    perClient: 0,
+    failuresPerIp: 50_000,
+  })
   t.equal(loadConfig({ LATCHKEY_TRUST_PROXY: '2' }).trustProxy, 2)
   t.equal(loadConfig({ LATCHKEY_KEK: Buffer.alloc(32, 7).toString('base64url') }).kek?.[0], 7)
 })

@@ -55,6 +55,13 @@ export const revokeClientRateLimit = { max: 300, timeWindow: 60_000 }
 export const revokeIpRateLimit = { max: 600, timeWindow: 60_000 }
 
 /**
+ * /oauth/token counts per minute; the budgets themselves are settings (LATCHKEY_TOKEN_RATE_LIMIT,
+ * LATCHKEY_TOKEN_FAILURE_RATE_LIMIT), because a busy confidential client may legitimately ask for
+ * thousands of tokens a minute and only its operator knows how many.
+ */
+export const TOKEN_RATE_LIMIT_WINDOW_MS = 60_000
+
+/**
  * Where a request comes from, for limits keyed by more than the IP: an IPv4 address, or an IPv6
  * /64 (as the plugin's default key groups them), so rotating addresses in one allocation is one.
  */

@@ -156,13 +156,40 @@ export async function touchSession(db: Executor, id: string, now: number): Promi
   await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute()
 }
 
-/** Sessions revoked after `after` (epoch ms), for the revocation feed. */
+/** Sessions revoked after `after` (epoch ms), with their user, for the revocation feed. */
 export async function findSessionsRevokedAfter(
   db: Executor,
   after: number,
-): Promise<Array<{ id: string; revokedAt: number }>> {
-  const rows = await db.selectFrom('sessions').select(['id', 'revoked_at']).where('revoked_at', '>', after).execute()
-  return rows.map((r) => ({ id: r.id, revokedAt: Number(r.revoked_at) }))
+): Promise<Array<{ id: string; userId: string; revokedAt: number }>> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'user_id', 'revoked_at'])
+    .where('revoked_at', '>', after)
+    .execute()
+  return rows.map((r) => ({ id: r.id, userId: r.user_id, revokedAt: Number(r.revoked_at) }))
+}
+
+/**
+ * When a user's sessions were ended for one of `reasons` after `after` (epoch ms), newest first, at
+ * most `limit` of them.
+ */
+export async function findSessionEndsOfUser(
+  db: Executor,
+  userId: string,
+  reasons: readonly string[],
+  after: number,
+  limit: number,
+): Promise<number[]> {
+  const rows = await db
+    .selectFrom('sessions')
+    .select('revoked_at')
+    .where('user_id', '=', userId)
+    .where('revoked_reason', 'in', reasons)
+    .where('revoked_at', '>', after)
+    .orderBy('revoked_at', 'desc')
+    .limit(limit)
+    .execute()
+  return rows.map((r) => Number(r.revoked_at))
 }
 
 /**

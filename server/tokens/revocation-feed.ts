@@ -117,7 +117,7 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
       key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
   const snapshot = {
     readAt,
-    sessions: sessions
+    sessions: withoutSessionsCutOff(sessions, userCutOffs, skew)
       .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: reach(s.revokedAt) }))
       .sort(byId((e) => e.sid)),
     tokens: tokens
@@ -133,6 +133,28 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
     .digest('base64url')
     .slice(0, 27)}"`
   return { ...snapshot, etag, json: JSON.stringify(full), oldest: readAt - lifetime }
+}
+
+/**
+ * Drops the sessions a later cut-off of their user already covers. A user entry voids the user's
+ * tokens issued before its second (`iat < issued_before`); a session's tokens were all issued
+ * before it was revoked, give or take config.clockSkewMs (a refresh that passed its check just
+ * before the revocation and signed just after, or an instance whose clock runs ahead). So a session
+ * revoked more than the skew before the cut-off's second needs no entry of its own, and its user
+ * entry outlives it (`until` grows with the time it is reached from). Sessions revoked with the cut-off
+ * itself, or just before it, keep their entries: they catch tokens from the cut-off's own second.
+ */
+function withoutSessionsCutOff<S extends { userId: string; revokedAt: number }>(
+  sessions: S[],
+  userCutOffs: Array<{ id: string; tokensValidAfter: number }>,
+  skew: number,
+): S[] {
+  if (userCutOffs.length === 0) return sessions
+  const cutOffSecond = new Map(userCutOffs.map((u) => [u.id, Math.floor(u.tokensValidAfter / 1000) * 1000]))
+  return sessions.filter((s) => {
+    const cutOff = cutOffSecond.get(s.userId)
+    return cutOff === undefined || s.revokedAt + skew >= cutOff
+  })
 }
 
 function observeSnapshot(metrics: Deps['metrics'], snapshot: RevocationSnapshot): void {
