@@ -80,15 +80,25 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
       ip: request.ip,
     })
 
-  /** Runs a TOTP change; its refusal (a wrong code, a stale sign-in) is shown on the page. */
-  const attempt = async (
+  /** The signed-in user of a post with a valid token, or the answer to send instead. */
+  const signedInPost = async (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined) => {
+    const signin = await currentSignin(deps, request)
+    if (signin === null) return { answer: reply.redirect('/signin', 303) }
+    if (!isValidCsrfToken(request, 'security', csrf, signin.id)) return { answer: sendPage(reply, expiredFormPage()) }
+    return { signin }
+  }
+
+  /** Runs a change posted by the signed-in user; its refusal (a wrong code, a stale sign-in) is shown on the page. */
+  const change = async (
     request: FastifyRequest,
     reply: FastifyReply,
-    signin: Signin,
-    change: () => Promise<FastifyReply>,
+    csrf: string | undefined,
+    run: (signin: Signin) => Promise<FastifyReply>,
   ) => {
+    const { signin, answer } = await signedInPost(request, reply, csrf)
+    if (!signin) return answer
     try {
-      return await change()
+      return await run(signin)
     } catch (error) {
       if (!(error instanceof ApiError)) throw error
       reply.headers(error.headers)
@@ -99,12 +109,21 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
     }
   }
 
-  /** The signed-in user of a post with a valid token, or the answer to send instead. */
-  const signedInPost = async (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined) => {
-    const signin = await currentSignin(deps, request)
-    if (signin === null) return { answer: reply.redirect('/signin', 303) }
-    if (!isValidCsrfToken(request, 'security', csrf, signin.id)) return { answer: sendPage(reply, expiredFormPage()) }
-    return { signin }
+  /** A passkey added or removed: recorded, and said on the page. */
+  const showPasskeyChange = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    signin: Signin,
+    passkey: { id: string; name: string },
+    done: 'added' | 'removed',
+  ) => {
+    await recordAuditEvent(deps, {
+      event: `passkey.${done}`,
+      userId: signin.user.id,
+      ip: request.ip,
+      details: { passkey_id: passkey.id },
+    })
+    return show(request, reply, signin, { info: `Passkey "${passkey.name}" ${done}.` })
   }
 
   app.get(
@@ -122,10 +141,8 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
   app.post(
     '/account/security/totp/setup',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      return attempt(request, reply, signin, async () => {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         await assertFresh(request, signin, request.body.password)
         const { secret, otpauthUri } = await setUpTotp(deps, signin.user)
         reply.header('cache-control', 'no-store')
@@ -138,17 +155,14 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
           errorCorrectionLevel: 'M',
         })
         return show(request, reply, signin, { setup: { secret, qrSvg } })
-      })
-    },
+      }),
   )
 
   app.post(
     '/account/security/totp/confirm',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      return attempt(request, reply, signin, async () => {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         const codes = await confirmTotp(deps, signin.user, request.body.code ?? '', { ip: request.ip })
         // The code from the new factor is a second factor for this sign-in (RFC 8176 "otp", "mfa"):
         // a sign-in sent here to enrol (LATCHKEY_MFA=required, --require-mfa) may now go on.
@@ -160,17 +174,14 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
             })
         reply.header('cache-control', 'no-store')
         return show(request, reply, current, { info: 'Two-step sign-in is on.', recoveryCodes: codes })
-      })
-    },
+      }),
   )
 
   app.post(
     '/account/security/recovery-codes',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      return attempt(request, reply, signin, async () => {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         await assertFresh(request, signin, request.body.password)
         const codes = await regenerateRecoveryCodes(deps, signin.user, { ip: request.ip })
         reply.header('cache-control', 'no-store')
@@ -178,24 +189,20 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
           info: 'New recovery codes made; the old ones no longer work.',
           recoveryCodes: codes,
         })
-      })
-    },
+      }),
   )
 
   app.post(
     '/account/security/totp/delete',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      return attempt(request, reply, signin, async () => {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         await assertFresh(request, signin, request.body.password)
         const now = deps.clock.now()
         const removed = await deps.db.transaction().execute((trx) => removeTotp(trx, signin.user.id, now, 'user'))
         if (removed) await recordAuditEvent(deps, { event: 'mfa.totp_removed', userId: signin.user.id, ip: request.ip })
         return show(request, reply, signin, { info: 'The authenticator app was turned off.' })
-      })
-    },
+      }),
   )
 
   app.post(
@@ -222,62 +229,28 @@ const securityPageRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app,
   app.post(
     '/account/security/passkeys',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      let passkey
-      try {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         await assertFresh(request, signin, request.body.password)
-        passkey = await registerPasskey(
+        const passkey = await registerPasskey(
           deps,
           signin.user,
           parseRegistrationResponse(request.body.passkey_response),
           request.body.name,
         )
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error
-        reply.headers(error.headers)
-        return show(request, reply, signin, {
-          error: asSentence(error.description),
-          status: error.status === 429 ? 429 : 400,
-        })
-      }
-      await recordAuditEvent(deps, {
-        event: 'passkey.added',
-        userId: signin.user.id,
-        ip: request.ip,
-        details: { passkey_id: passkey.id },
-      })
-      return show(request, reply, signin, { info: `Passkey "${passkey.name}" added.` })
-    },
+        return showPasskeyChange(request, reply, signin, passkey, 'added')
+      }),
   )
 
   app.post(
     '/account/security/passkeys/delete',
     { schema: { body: PageForm, response: pageResponses } },
-    async (request, reply) => {
-      const { signin, answer } = await signedInPost(request, reply, request.body.csrf)
-      if (!signin) return answer
-      let passkey
-      try {
+    async (request, reply) =>
+      change(request, reply, request.body.csrf, async (signin) => {
         await assertFresh(request, signin, request.body.password)
-        passkey = await removePasskey(deps, signin.user.id, request.body.passkey_id ?? '')
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error
-        reply.headers(error.headers)
-        return show(request, reply, signin, {
-          error: asSentence(error.description),
-          status: error.status === 429 ? 429 : 400,
-        })
-      }
-      await recordAuditEvent(deps, {
-        event: 'passkey.removed',
-        userId: signin.user.id,
-        ip: request.ip,
-        details: { passkey_id: passkey.id },
-      })
-      return show(request, reply, signin, { info: `Passkey "${passkey.name}" removed.` })
-    },
+        const passkey = await removePasskey(deps, signin.user.id, request.body.passkey_id ?? '')
+        return showPasskeyChange(request, reply, signin, passkey, 'removed')
+      }),
   )
 }
 

@@ -5,7 +5,7 @@ import { grantTypes } from '../clients/client.js'
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
 const Uri = Type.String({ minLength: 1, maxLength: 2000 })
 
-export const ErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
+export { ErrorResponse } from '../http/error-response.schema.js'
 
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
 

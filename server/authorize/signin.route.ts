@@ -21,6 +21,7 @@ import { issueCsrfToken, isValidCsrfToken, type FormPurpose } from './csrf.js'
 import { asSentence, expiredFormPage, messagePage } from '../pages/message-page.js'
 import { secondStepPage, signinPage, signoutPage, signupPage } from './signin-pages.js'
 import {
+  type CompletedSignin,
   createSecondStepPasskeyOptions,
   finishSecondStep,
   finishSecondStepWithPasskey,
@@ -154,6 +155,54 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     return answerAuthorizationStep(deps, request, reply, authorization, step)
   }
 
+  /**
+   * A posted form of the sign-in pages: its CSRF token is checked before `handle` runs, and a
+   * broken authorization request (its own or one found on the way) is answered as such.
+   */
+  const handleForm = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: { authorize?: string; csrf?: string },
+    purpose: FormPurpose,
+    handle: (authorization: AuthorizationRequest | null) => Promise<FastifyReply>,
+  ) => {
+    try {
+      const authorization = await authorizationOf(form.authorize)
+      if (!isValidCsrfToken(request, purpose, form.csrf)) return sendPage(reply, expiredFormPage())
+      return await handle(authorization)
+    } catch (error) {
+      return answerAuthorizationError(deps, request, reply, error)
+    }
+  }
+
+  /**
+   * The second step's form, finished by `check` (a code from the authenticator app, a recovery
+   * code, or a passkey). A dead mfa_token (expired, used, too many wrong codes) sends the user back
+   * to the password; any other refusal shows the second step again.
+   */
+  const handleSecondStepForm = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: { authorize?: string; csrf?: string; mfa_token?: string },
+    check: (mfaToken: string) => Promise<CompletedSignin>,
+    refusal: { status: (error: ApiError) => number; headers: boolean; passkey: () => Promise<boolean> },
+  ) =>
+    handleForm(request, reply, form, 'signin_mfa', async (authorization) => {
+      const mfaToken = form.mfa_token ?? ''
+      let done
+      try {
+        done = await check(mfaToken)
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error
+        if (refusal.headers) reply.headers(error.headers)
+        const values = { error: asSentence(error.description), status: refusal.status(error) }
+        if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
+        return showSecondStep(request, reply, authorization, { ...values, mfaToken, passkey: await refusal.passkey() })
+      }
+      const proof = { amr: done.amr, authTime: done.authTime }
+      return finishSignin(request, reply, authorization, done.user, proof, 'password')
+    })
+
   const Query = {
     type: 'object',
     properties: { authorize: { type: 'string', maxLength: 8192 } },
@@ -177,9 +226,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     },
     async (request, reply) => {
       const form = request.body
-      try {
-        const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
+      return handleForm(request, reply, form, 'signin', async (authorization) => {
         let user, proof
         try {
           ;({ user, proof } = await authenticatePassword(
@@ -203,48 +250,22 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           return showSecondStep(request, reply, authorization, { mfaToken, passkey: factors.includes('passkey') })
         }
         const first = { amr: ['pwd'], authTime: proof.authTime, password: proof.password }
-        return await finishSignin(request, reply, authorization, user, first, 'password')
-      } catch (error) {
-        return answerAuthorizationError(deps, request, reply, error)
-      }
+        return finishSignin(request, reply, authorization, user, first, 'password')
+      })
     },
   )
 
   app.post(
     '/signin/mfa',
     { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
-    async (request, reply) => {
-      const form = request.body
-      try {
-        const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signin_mfa', form.csrf)) return sendPage(reply, expiredFormPage())
-        let done
-        try {
-          done = await finishSecondStep(deps, form.mfa_token ?? '', form.code ?? '', { ip: request.ip })
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error
-          reply.headers(error.headers)
-          const values = { error: asSentence(error.description), status: error.status }
-          // A dead mfa_token (expired, used, too many wrong codes) sends the user back to the password.
-          if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
-          return showSecondStep(request, reply, authorization, {
-            ...values,
-            mfaToken: form.mfa_token ?? '',
-            passkey: await hasPasskey(form.mfa_token),
-          })
-        }
-        return await finishSignin(
-          request,
-          reply,
-          authorization,
-          done.user,
-          { amr: done.amr, authTime: done.authTime },
-          'password',
-        )
-      } catch (error) {
-        return answerAuthorizationError(deps, request, reply, error)
-      }
-    },
+    async (request, reply) =>
+      handleSecondStepForm(
+        request,
+        reply,
+        request.body,
+        (mfaToken) => finishSecondStep(deps, mfaToken, request.body.code ?? '', { ip: request.ip }),
+        { status: (error) => error.status, headers: true, passkey: () => hasPasskey(request.body.mfa_token) },
+      ),
   )
 
   // "Use a passkey" on the second step: options for the user named by the mfa_token, then the
@@ -261,41 +282,18 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
   app.post(
     '/signin/mfa/passkey',
     { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
-    async (request, reply) => {
-      const form = request.body
-      try {
-        const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signin_mfa', form.csrf)) return sendPage(reply, expiredFormPage())
-        let done
-        try {
-          done = await finishSecondStepWithPasskey(
-            deps,
-            form.mfa_token ?? '',
-            parsePasskeyResponse(form.passkey_response),
-            { ip: request.ip },
-          )
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error
-          const values = { error: asSentence(error.description), status: error.status === 400 ? 400 : 401 }
-          if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
-          return showSecondStep(request, reply, authorization, {
-            ...values,
-            mfaToken: form.mfa_token ?? '',
-            passkey: true,
-          })
-        }
-        return await finishSignin(
-          request,
-          reply,
-          authorization,
-          done.user,
-          { amr: done.amr, authTime: done.authTime },
-          'password',
-        )
-      } catch (error) {
-        return answerAuthorizationError(deps, request, reply, error)
-      }
-    },
+    async (request, reply) =>
+      handleSecondStepForm(
+        request,
+        reply,
+        request.body,
+        (mfaToken) =>
+          finishSecondStepWithPasskey(deps, mfaToken, parsePasskeyResponse(request.body.passkey_response), {
+            ip: request.ip,
+          }),
+        // Unlike a code's, a passkey's refusal keeps 401 for a 429 and sends no Retry-After.
+        { status: (error) => (error.status === 400 ? 400 : 401), headers: false, passkey: async () => true },
+      ),
   )
 
   // Sign-in with a passkey: the page's script fetches request options, the authenticator answers,
@@ -311,9 +309,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     { schema: { body: PageForm, response: pageResponses }, config: { rateLimit: loginRateLimit } },
     async (request, reply) => {
       const form = request.body
-      try {
-        const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signin', form.csrf)) return sendPage(reply, expiredFormPage())
+      return handleForm(request, reply, form, 'signin', async (authorization) => {
         let signedIn
         const authTime = deps.clock.now()
         try {
@@ -326,9 +322,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           })
         }
         return finishSignin(request, reply, authorization, signedIn.user, { amr: signedIn.amr, authTime }, 'passkey')
-      } catch (error) {
-        return answerAuthorizationError(deps, request, reply, error)
-      }
+      })
     },
   )
 
@@ -349,9 +343,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     },
     async (request, reply) => {
       const form = request.body
-      try {
-        const authorization = await authorizationOf(form.authorize)
-        if (!isValidCsrfToken(request, 'signup', form.csrf)) return sendPage(reply, expiredFormPage())
+      return handleForm(request, reply, form, 'signup', async (authorization) => {
         try {
           await registerUser(
             deps,
@@ -372,9 +364,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           email: form.email ?? '',
           info: 'Thank you. Sign in with your new password. If you already had an account with this address, use its existing password.',
         })
-      } catch (error) {
-        return answerAuthorizationError(deps, request, reply, error)
-      }
+      })
     },
   )
 

@@ -6,11 +6,10 @@ import type { Deps } from '../deps.js'
 import { ApiError, InvalidToken } from '../errors.js'
 import { isLoopbackHost } from '../url-rules.js'
 import { ignorePressure } from '../http/overload.js'
+import { ErrorResponse } from '../http/error-response.schema.js'
 
 /** IPv4 loopback may arrive IPv4-mapped on a dual-stack socket. */
 const isLoopbackAddress = (ip: string): boolean => isLoopbackHost(ip.replace(/^::ffff:/i, '')) && ip !== 'localhost'
-
-const ErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
 
 /** Equal-length digests, so neither the token's length nor its bytes show in the comparison time. */
 function digest(text: string): Buffer {

@@ -1,4 +1,5 @@
 import type { Deps } from '../deps.js'
+import { drainQueue, retryDelayMs, startQueueWorker, type QueueWorker } from '../db/outbox-queue.js'
 import { renderMail } from './mail-templates.js'
 import { claimDueMail, finishMail, purgeFinishedMail, scheduleMailRetry } from './outbox.store.js'
 import type { OutboxRow } from './outbox.table.js'
@@ -9,18 +10,12 @@ import type { OutboxRow } from './outbox.table.js'
  */
 export const CLAIM_LEASE_MS = 30_000
 const BATCH_SIZE = 10
-/** Back-off after the n-th failed attempt: 30 s, 1 min, 2 min … capped at 1 h; given up after MAX_ATTEMPTS. */
-const FIRST_RETRY_MS = 30_000
-const MAX_RETRY_MS = 3_600_000
+/** Retried with back-off (30 s, 1 min, 2 min … capped at 1 h: retryDelayMs), given up after this many. */
 export const MAX_ATTEMPTS = 10
 /** Finished rows stay this long for operators to look at. */
 const KEEP_FINISHED_MS = 7 * 86_400_000
 
 export type DeliveryDeps = Pick<Deps, 'db' | 'clock' | 'config' | 'log' | 'mailer' | 'composeMail' | 'metrics'>
-
-export function retryDelayMs(attempts: number): number {
-  return Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1))
-}
 
 export interface DeliveryReport {
   sent: number
@@ -36,16 +31,15 @@ export interface DeliveryReport {
  */
 export async function deliverDueMessages(deps: DeliveryDeps, signal?: AbortSignal): Promise<DeliveryReport> {
   const report: DeliveryReport = { sent: 0, retrying: 0, failed: 0, discarded: 0 }
-  // Once stopping, the batch in hand is finished but no other is claimed.
-  while (!signal?.aborted) {
-    const rows = await claimDueMail(deps.db, deps.clock.now(), CLAIM_LEASE_MS, BATCH_SIZE)
-    if (rows.length === 0) return report
-    const outcomes = await Promise.all(rows.map((row) => deliverOne(deps, row)))
-    for (const outcome of outcomes) {
+  await drainQueue(
+    () => claimDueMail(deps.db, deps.clock.now(), CLAIM_LEASE_MS, BATCH_SIZE),
+    async (row) => {
+      const outcome = await deliverOne(deps, row)
       report[outcome]++
       deps.metrics.mailDeliveries.inc({ outcome })
-    }
-  }
+    },
+    signal,
+  )
   return report
 }
 
@@ -115,37 +109,18 @@ function describeError(error: unknown): { text: string; code: string; responseCo
   return { text: `${label} ${responseCode}`, code: label, responseCode }
 }
 
-export interface OutboxWorker {
-  /** Stops the timer and waits for the batch in progress (bounded by the SMTP timeouts). */
-  stop(): Promise<void>
-}
-
 /** Runs deliverDueMessages every `intervalMs` (never two at once) and purges old finished rows. */
-export function startOutboxWorker(deps: DeliveryDeps, intervalMs: number): OutboxWorker {
-  let running: Promise<void> | null = null
+export function startOutboxWorker(deps: DeliveryDeps, intervalMs: number): QueueWorker {
   let lastPurge = 0
-  const stopping = new AbortController()
-  const tick = () => {
-    if (running) return
-    running = (async () => {
-      await deliverDueMessages(deps, stopping.signal)
+  return startQueueWorker(
+    intervalMs,
+    async (signal) => {
+      await deliverDueMessages(deps, signal)
       if (deps.clock.now() - lastPurge > 3_600_000) {
         lastPurge = deps.clock.now()
         await purgeFinishedMail(deps.db, lastPurge - KEEP_FINISHED_MS)
       }
-    })()
-      .catch((error: unknown) => deps.log.error({ event: 'mail.worker_failed', err: error }, 'outbox worker failed'))
-      .finally(() => {
-        running = null
-      })
-  }
-  const timer = setInterval(tick, intervalMs)
-  timer.unref()
-  return {
-    async stop() {
-      clearInterval(timer)
-      stopping.abort()
-      await running
     },
-  }
+    (error) => deps.log.error({ event: 'mail.worker_failed', err: error }, 'outbox worker failed'),
+  )
 }

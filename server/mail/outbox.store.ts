@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { sql, type Kysely, type Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
+import { claimQueuedRows, finishQueuedRow, isUnleased, scheduleQueuedRowRetry } from '../db/outbox-queue.js'
 import type { MailTemplate, OutboxRow } from './outbox.table.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
@@ -50,28 +51,17 @@ export async function countMailSince(
 
 /**
  * Claims up to `limit` due rows for this worker until `now + leaseMs`, atomically on both
- * dialects: the claim conditions are repeated on the UPDATE itself, so when two instances race
- * for a row, PostgreSQL re-checks them against the winner's committed version and the loser
- * skips it; SQLite runs one writer at a time. The attempt is counted here, so a message that
- * crashes its worker is still retried only a bounded number of times.
+ * dialects (db/outbox-queue.ts); the attempt is counted here.
  */
 export async function claimDueMail(db: Executor, now: number, leaseMs: number, limit: number): Promise<OutboxRow[]> {
   const due = db
     .selectFrom('outbox')
     .select('id')
-    .where('status', '=', 'pending')
     .where('next_attempt_at', '<=', now)
-    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .where((eb) => isUnleased(eb, now))
     .orderBy('next_attempt_at')
     .limit(limit)
-  return db
-    .updateTable('outbox')
-    .set({ claimed_until: now + leaseMs, attempts: sql<number>`attempts + 1` })
-    .where('id', 'in', due)
-    .where('status', '=', 'pending')
-    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-    .returningAll()
-    .execute()
+  return claimQueuedRows(db, 'outbox', due, now, leaseMs)
 }
 
 export async function finishMail(
@@ -81,21 +71,11 @@ export async function finishMail(
   now: number,
   error: string | null = null,
 ): Promise<void> {
-  await db
-    .updateTable('outbox')
-    .set({ status, finished_at: now, claimed_until: null, last_error: error })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .execute()
+  await finishQueuedRow(db, 'outbox', id, status, now, error)
 }
 
 export async function scheduleMailRetry(db: Executor, id: string, nextAttemptAt: number, error: string): Promise<void> {
-  await db
-    .updateTable('outbox')
-    .set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .execute()
+  await scheduleQueuedRowRetry(db, 'outbox', id, nextAttemptAt, error)
 }
 
 /** Finished rows are kept for a while for operators to inspect, then removed. */

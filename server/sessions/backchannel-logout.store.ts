@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
+import { claimQueuedRows, finishQueuedRow, isUnleased, scheduleQueuedRowRetry } from '../db/outbox-queue.js'
 import type { BackchannelLogoutRow } from './backchannel-logout.table.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
@@ -55,10 +56,10 @@ async function enqueueBackchannelLogoutsOf(db: Executor, sessionIds: string[], n
 
 /**
  * Claims up to `limit` due rows for this worker until `now + leaseMs`, at most `perClient` of any
- * one client, atomically on both dialects (the claim conditions are repeated on the UPDATE, as in
- * the mail outbox's claimDueMail): of several instances racing for a row exactly one gets it. The
- * attempt is counted here. The per-client cap keeps one app whose endpoint hangs from filling a
- * batch, so every other app's tokens go out in the same batch instead of queueing behind it.
+ * one client, atomically on both dialects (db/outbox-queue.ts, as the mail outbox's claimDueMail):
+ * of several instances racing for a row exactly one gets it. The attempt is counted here. The
+ * per-client cap keeps one app whose endpoint hangs from filling a batch, so every other app's
+ * tokens go out in the same batch instead of queueing behind it.
  */
 export async function claimDueBackchannelLogouts(
   db: Executor,
@@ -74,23 +75,15 @@ export async function claimDueBackchannelLogouts(
       'next_attempt_at',
       sql<number>`row_number() over (partition by client_id order by next_attempt_at, id)`.as('client_rank'),
     ])
-    .where('status', '=', 'pending')
     .where('next_attempt_at', '<=', now)
-    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+    .where((eb) => isUnleased(eb, now))
   const due = db
     .selectFrom(ranked.as('ranked'))
     .select('ranked.id')
     .where('ranked.client_rank', '<=', perClient)
     .orderBy('ranked.next_attempt_at')
     .limit(limit)
-  return db
-    .updateTable('backchannel_logouts')
-    .set({ claimed_until: now + leaseMs, attempts: sql<number>`attempts + 1` })
-    .where('id', 'in', due)
-    .where('status', '=', 'pending')
-    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-    .returningAll()
-    .execute()
+  return claimQueuedRows(db, 'backchannel_logouts', due, now, leaseMs)
 }
 
 export async function finishBackchannelLogout(
@@ -100,12 +93,7 @@ export async function finishBackchannelLogout(
   now: number,
   error: string | null = null,
 ): Promise<void> {
-  await db
-    .updateTable('backchannel_logouts')
-    .set({ status, finished_at: now, claimed_until: null, last_error: error })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .execute()
+  await finishQueuedRow(db, 'backchannel_logouts', id, status, now, error)
 }
 
 export async function scheduleBackchannelLogoutRetry(
@@ -114,12 +102,7 @@ export async function scheduleBackchannelLogoutRetry(
   nextAttemptAt: number,
   error: string,
 ): Promise<void> {
-  await db
-    .updateTable('backchannel_logouts')
-    .set({ next_attempt_at: nextAttemptAt, claimed_until: null, last_error: error })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .execute()
+  await scheduleQueuedRowRetry(db, 'backchannel_logouts', id, nextAttemptAt, error)
 }
 
 /** Finished rows (delivered, failed, discarded) before `before`, one batch (maintenance). */

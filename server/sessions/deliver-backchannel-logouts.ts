@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.js'
 import { findClientById } from '../clients/client.store.js'
-import { retryDelayMs } from '../mail/deliver-outbox.js'
+import { drainQueue, retryDelayMs, startQueueWorker, type QueueWorker } from '../db/outbox-queue.js'
 import {
   claimDueBackchannelLogouts,
   deleteBackchannelLogoutsFinishedBefore,
@@ -47,17 +47,20 @@ export async function deliverDueBackchannelLogouts(
   signal?: AbortSignal,
 ): Promise<BackchannelDeliveryReport> {
   const report: BackchannelDeliveryReport = { delivered: 0, retrying: 0, failed: 0, discarded: 0 }
-  while (!signal?.aborted) {
-    const rows = await claimDueBackchannelLogouts(
-      deps.db,
-      deps.clock.now(),
-      BACKCHANNEL_CLAIM_LEASE_MS,
-      BATCH_SIZE,
-      BATCH_ROWS_PER_CLIENT,
-    )
-    if (rows.length === 0) return report
-    for (const outcome of await Promise.all(rows.map((row) => deliverOne(deps, row)))) report[outcome]++
-  }
+  await drainQueue(
+    () =>
+      claimDueBackchannelLogouts(
+        deps.db,
+        deps.clock.now(),
+        BACKCHANNEL_CLAIM_LEASE_MS,
+        BATCH_SIZE,
+        BATCH_ROWS_PER_CLIENT,
+      ),
+    async (row) => {
+      report[await deliverOne(deps, row)]++
+    },
+    signal,
+  )
   return report
 }
 
@@ -138,38 +141,16 @@ async function deliverOne(
   return 'retrying'
 }
 
-export interface BackchannelLogoutWorker {
-  /** Stops the timer and waits for the batch in progress (bounded by the request timeout). */
-  stop(): Promise<void>
-}
-
 /** Runs deliverDueBackchannelLogouts every `intervalMs`, never two at once. */
-export function startBackchannelLogoutWorker(
-  deps: BackchannelDeliveryDeps,
-  intervalMs: number,
-): BackchannelLogoutWorker {
-  let running: Promise<void> | null = null
-  const stopping = new AbortController()
-  const tick = () => {
-    if (running) return
-    running = deliverDueBackchannelLogouts(deps, stopping.signal)
-      .then(() => undefined)
-      .catch((error: unknown) =>
-        deps.log.error({ event: 'backchannel_logout.worker_failed', err: error }, 'back-channel logout worker failed'),
-      )
-      .finally(() => {
-        running = null
-      })
-  }
-  const timer = setInterval(tick, intervalMs)
-  timer.unref()
-  return {
-    async stop() {
-      clearInterval(timer)
-      stopping.abort()
-      await running
+export function startBackchannelLogoutWorker(deps: BackchannelDeliveryDeps, intervalMs: number): QueueWorker {
+  return startQueueWorker(
+    intervalMs,
+    async (signal) => {
+      await deliverDueBackchannelLogouts(deps, signal)
     },
-  }
+    (error) =>
+      deps.log.error({ event: 'backchannel_logout.worker_failed', err: error }, 'back-channel logout worker failed'),
+  )
 }
 
 /** For maintenance: finished rows older than the keeping period, one batch. */

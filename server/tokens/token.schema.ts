@@ -51,10 +51,7 @@ export const TokenResponse = Type.Object({
 })
 export type TokenResponse = Static<typeof TokenResponse>
 
-export const ErrorResponse = Type.Object({
-  error: Type.String(),
-  error_description: Type.String(),
-})
+export { ErrorResponse } from '../http/error-response.schema.js'
 
 /** RFC 7009 §2.1 and RFC 7662 §2.1 */
 export const TokenHandleRequest = Type.Object(

@@ -43,7 +43,7 @@ export const AccessTokenResponse = Type.Object({
   expires_in: Type.Integer(),
 })
 
-export const ErrorResponse = Type.Object({ error: Type.String(), error_description: Type.String() })
+export { ErrorResponse } from '../http/error-response.schema.js'
 
 /** 401 of POST /auth/login: an error, or `mfa_required` with the mfa_token of the second step. */
 export const MfaRequiredResponse = Type.Object({

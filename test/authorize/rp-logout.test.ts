@@ -20,7 +20,7 @@ import {
 } from '../helpers/authorize.js'
 import { testDialects } from '../helpers/test-database.js'
 import { claimsOf, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
+import { adminAccess } from '../helpers/admin.js'
 
 // OpenID Connect RP-Initiated Logout 1.0 at /oauth/logout, ID tokens on refresh (OIDC Core §12.2)
 // and the openid-only UserInfo endpoint, through HTTP on the real app.
@@ -415,28 +415,7 @@ for (const dialect of testDialects()) {
 
   t.test(`the admin API sets and clears the logout URIs on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
-    const { client, secret } = await createClient(
-      testApp.deps,
-      {
-        name: 'ops',
-        type: 'confidential',
-        grantTypes: ['client_credentials'],
-        scopes: ['latchkey:admin'],
-        audiences: [testApp.config.issuer],
-        redirectUris: [],
-      },
-      { mayGrantAdminScope: true },
-    )
-    const tokenRes = await testApp.app.inject({
-      method: 'POST',
-      url: '/oauth/token',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      payload: 'grant_type=client_credentials',
-    })
-    const headers = { authorization: `Bearer ${tokenRes.json<{ access_token: string }>().access_token}` }
+    const { headers } = await adminAccess(testApp)
     const created = await testApp.app.inject({
       method: 'POST',
       url: '/admin/clients',

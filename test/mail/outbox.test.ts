@@ -5,7 +5,8 @@ import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { createSmtpServer, linkIn } from '../helpers/smtp-server.js'
 import { testDialects } from '../helpers/test-database.js'
 import { nextClientIp, registerUser } from '../helpers/users.js'
-import { CLAIM_LEASE_MS, MAX_ATTEMPTS, deliverDueMessages, retryDelayMs } from '../../server/mail/deliver-outbox.js'
+import { CLAIM_LEASE_MS, MAX_ATTEMPTS, deliverDueMessages } from '../../server/mail/deliver-outbox.js'
+import { retryDelayMs } from '../../server/db/outbox-queue.js'
 import { claimDueMail } from '../../server/mail/outbox.store.js'
 
 async function requestReset(testApp: TestApp, email: string) {

@@ -14,7 +14,7 @@ import {
 } from '../helpers/authorize.js'
 import { enrolTotp, passwordStep, totpCode } from '../helpers/totp.js'
 import { PASSWORD, claimsOf, login, nextClientIp, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
+import { adminAccess } from '../helpers/admin.js'
 
 // LATCHKEY_MFA=required and clients registered with --require-mfa: no code and no first-party
 // session for a sign-in without a completed second factor; enrolment or a step-up first.
@@ -251,28 +251,7 @@ for (const dialect of testDialects()) {
     })
 
     t.test('the admin API and the client JSON carry require_mfa', async (t) => {
-      const { client, secret } = await createClient(
-        testApp.deps,
-        {
-          name: 'ops',
-          type: 'confidential',
-          grantTypes: ['client_credentials'],
-          scopes: ['latchkey:admin'],
-          audiences: [testApp.config.issuer],
-          redirectUris: [],
-        },
-        { mayGrantAdminScope: true },
-      )
-      const tokenRes = await testApp.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        payload: 'grant_type=client_credentials',
-      })
-      const auth = { authorization: `Bearer ${tokenRes.json<{ access_token: string }>().access_token}` }
+      const { clientId, headers: auth } = await adminAccess(testApp)
       const created = await testApp.app.inject({
         method: 'POST',
         url: '/admin/clients',
@@ -312,7 +291,7 @@ for (const dialect of testDialects()) {
       t.equal(after.statusCode, 401, 'the session ended')
       await login(testApp, 'lost@example.com')
       const audit = await testApp.app.inject({ url: '/admin/audit?type=mfa.reset_by_operator', headers: auth })
-      t.match(audit.json().items, [{ client_id: client.id, details: { actor: 'admin_api', sessions_revoked: 1 } }])
+      t.match(audit.json().items, [{ client_id: clientId, details: { actor: 'admin_api', sessions_revoked: 1 } }])
       const again = await testApp.app.inject({ method: 'DELETE', url: `/admin/users/${userId}/mfa`, headers: auth })
       t.equal(again.statusCode, 409)
       t.equal(again.json().error, 'mfa_not_enrolled')

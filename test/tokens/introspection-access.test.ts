@@ -2,7 +2,7 @@ import t from 'tap'
 import { buildTestApp, registerClient, type TestApp } from '../helpers/build-test-app.js'
 import { testDialects } from '../helpers/test-database.js'
 import { login, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
+import { adminAccess } from '../helpers/admin.js'
 import { findClientById } from '../../server/clients/client.store.js'
 
 const form = 'application/x-www-form-urlencoded'
@@ -60,29 +60,7 @@ for (const dialect of testDialects()) {
     t.test('registration for introspection is shown, changed and checked through the admin API', async (t) => {
       t.equal((await findClientById(testApp.deps.db, resourceServer.id))!.introspection, true)
       t.equal((await findClientById(testApp.deps.db, curious.id))!.introspection, false)
-      // An admin client as the CLI makes one.
-      const { client: admin, secret } = await createClient(
-        testApp.deps,
-        {
-          name: 'ops',
-          type: 'confidential',
-          grantTypes: ['client_credentials'],
-          scopes: ['latchkey:admin'],
-          audiences: [testApp.config.issuer],
-          redirectUris: [],
-        },
-        { mayGrantAdminScope: true },
-      )
-      const tokenRes = await testApp.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: {
-          'content-type': form,
-          authorization: `Basic ${Buffer.from(`${admin.id}:${secret}`).toString('base64')}`,
-        },
-        payload: 'grant_type=client_credentials',
-      })
-      const bearer = { authorization: `Bearer ${tokenRes.json().access_token as string}` }
+      const { headers: bearer } = await adminAccess(testApp)
       const created = await testApp.app.inject({
         method: 'POST',
         url: '/admin/clients',
