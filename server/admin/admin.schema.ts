@@ -198,6 +198,19 @@ export const UserExport = Type.Object({
       updated_at: Type.String(),
     }),
   ),
+  passkeys: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.String(),
+      credential_id: Type.String(),
+      transports: Type.Array(Type.String()),
+      backup_eligible: Type.Boolean(),
+      backed_up: Type.Boolean(),
+      created_at: Type.String(),
+      last_used_at: Nullable(Type.String()),
+    }),
+  ),
+  mfa: Type.Object({ totp_enrolled_at: Nullable(Type.String()), recovery_codes_remaining: Type.Number() }),
   audit_events: Type.Array(AuditEventView),
 })
 

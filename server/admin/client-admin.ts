@@ -1,7 +1,14 @@
 import { ApiError, NotFound } from '../errors.js'
 import { ADMIN_SCOPE, viewClient, type Client, type ClientView } from '../clients/client.js'
 import { generateClientSecret, hashClientSecret } from '../clients/client-secret.js'
-import { deleteClientWithCutOff, findClientById, listClients, replaceClientSecret } from '../clients/client.store.js'
+import type { FindClient } from '../clients/client-lookup.js'
+import {
+  cutOffClientTokens,
+  deleteClientWithCutOff,
+  findClientById,
+  listClients,
+  replaceClientSecret,
+} from '../clients/client.store.js'
 import {
   ClientRegistrationError,
   createClient,
@@ -71,9 +78,56 @@ export async function updateClientAsAdmin(
   const updated = await updateClient(deps, client, changes, operator).catch(asClientMetadataError)
   await auditAdminAction(deps, actor, {
     event: 'client.updated',
-    details: { target_client_id: id, changed: Object.keys(changes).sort().join(',') },
+    details: { target_client_id: id, ...describeClientChanges(client, changes) },
   })
   return viewClient(updated)
+}
+
+/**
+ * What an update set, for the audit trail: the changed fields by their wire names, and the new
+ * values of what decides what the client may do or where codes go (scope, with the scope before,
+ * so a grant of latchkey:admin shows as such; grants; audiences; redirect and logout URIs; flags).
+ * A key set (jwks) is recorded as changed only: it is long, and the audit trail never holds keys.
+ */
+function describeClientChanges(before: Client, changes: ClientChanges): Record<string, string | boolean | null> {
+  const list = (values: string[] | undefined) => (values === undefined ? undefined : values.join(' '))
+  const values: Record<string, string | boolean | null | undefined> = {
+    name: changes.name,
+    scope: list(changes.scopes),
+    previous_scope: changes.scopes === undefined ? undefined : before.scopes.join(' '),
+    grant_types: list(changes.grantTypes),
+    audiences: list(changes.audiences),
+    redirect_uris: list(changes.redirectUris),
+    post_logout_redirect_uris: list(changes.postLogoutRedirectUris),
+    backchannel_logout_uri: changes.backchannelLogoutUri,
+    jwks_uri: changes.jwksUri,
+    first_party: changes.firstParty,
+    require_dpop: changes.requireDpop,
+    introspection: changes.introspection,
+    require_mfa: changes.requireMfa,
+  }
+  const wireNames: Record<keyof ClientChanges, string> = {
+    name: 'name',
+    grantTypes: 'grant_types',
+    scopes: 'scope',
+    audiences: 'audiences',
+    redirectUris: 'redirect_uris',
+    firstParty: 'first_party',
+    jwksUri: 'jwks_uri',
+    jwks: 'jwks',
+    requireDpop: 'require_dpop',
+    introspection: 'introspection',
+    postLogoutRedirectUris: 'post_logout_redirect_uris',
+    backchannelLogoutUri: 'backchannel_logout_uri',
+    requireMfa: 'require_mfa',
+  }
+  const changed = (Object.keys(changes) as Array<keyof ClientChanges>)
+    .filter((key) => changes[key] !== undefined)
+    .map((key) => wireNames[key])
+    .sort()
+  const described: Record<string, string | boolean | null> = { changed: changed.join(',') }
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) described[key] = value
+  return described
 }
 
 /**
@@ -89,7 +143,7 @@ export async function deleteClientAsAdmin(
   const now = deps.clock.now()
   const revoked = await deps.db.transaction().execute(async (trx) => {
     if (!(await deleteClientWithCutOff(trx, id, now))) return null
-    return endClientAccess(trx, id, now)
+    return endClientAccess(trx, id, now, 'client_deleted')
   })
   if (revoked === null) throw new NotFound(`no client with id ${id}`)
   await auditAdminAction(deps, actor, {
@@ -103,9 +157,17 @@ export async function deleteClientAsAdmin(
  * A new secret for a confidential client, shown once. The old one keeps working for
  * config.clientSecretOverlapMs so deployments can switch over, or not at all with revokeOld
  * (a leaked secret). A secret replaced earlier and still in its overlap ends now either way.
+ *
+ * revokeOld also voids what the old secret may have obtained, in the same transaction: a client
+ * cut-off (its access tokens issued before the rotation, and in the CLIENT_CACHE_TTL_MS after it,
+ * when another instance may still accept the old secret from its cache, are refused by
+ * introspection, userinfo and the admin API, and listed in the revocation feed by subject), and
+ * every user's session with the client ends (listed by sid; their refresh tokens are dead), as do
+ * its unexchanged codes. This instance forgets the client at once, so it never takes the old
+ * secret again.
  */
 export async function rotateClientSecret(
-  deps: AdminDeps,
+  deps: AdminDeps & { findClient?: FindClient },
   actor: Actor,
   id: string,
   options: { revokeOld: boolean },
@@ -117,10 +179,21 @@ export async function rotateClientSecret(
   const overlap = options.revokeOld ? 0 : deps.config.clientSecretOverlapMs
   const previous = overlap > 0 ? { hash: client.secretHash, expiresAt: now + overlap } : null
   const secret = generateClientSecret()
-  await replaceClientSecret(deps.db, id, hashClientSecret(secret), previous, now)
+  const revoked = await deps.db.transaction().execute(async (trx) => {
+    await replaceClientSecret(trx, id, hashClientSecret(secret), previous, now)
+    if (!options.revokeOld) return []
+    await cutOffClientTokens(trx, id, now)
+    return endClientAccess(trx, id, now, 'client_secret_revoked')
+  })
+  deps.findClient?.forget(id)
   await auditAdminAction(deps, actor, {
     event: 'client.secret_rotated',
-    details: { target_client_id: id, revoke_old: options.revokeOld, overlap_ms: overlap },
+    details: {
+      target_client_id: id,
+      revoke_old: options.revokeOld,
+      overlap_ms: overlap,
+      ...(options.revokeOld ? { sessions_revoked: revoked.length } : {}),
+    },
   })
   return {
     ...viewClient(client),

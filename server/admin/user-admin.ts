@@ -1,11 +1,17 @@
 import { ApiError, NotFound } from '../errors.js'
-import { enqueueMail } from '../mail/outbox.store.js'
+import { deleteMailOfUser, enqueueMail } from '../mail/outbox.store.js'
 import { removeTotp } from '../mfa/totp-enrolment.js'
-import { deletePasskeysOfUser } from '../passkeys/passkey.store.js'
+import { deleteMfaChallengesOfUser } from '../mfa/mfa-challenge.store.js'
+import { countUnusedRecoveryCodes, deleteRecoveryCodes } from '../mfa/recovery-code.store.js'
+import { deleteTotpFactor, findTotpFactor } from '../mfa/totp-factor.store.js'
+import { deletePasskeysOfUser, findPasskeysOfUser } from '../passkeys/passkey.store.js'
+import { deleteChallengesOfUser } from '../passkeys/webauthn-challenge.store.js'
 import { listAuditEvents } from '../audit/audit-event.store.js'
 import { deleteConsentsOfUser, listConsentsOfUser } from '../consents/consent.store.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
-import { findSessionsOfUser } from '../sessions/session.store.js'
+import { findSessionsOfUser, forgetSessionOriginsOfUser } from '../sessions/session.store.js'
+import { deleteSigninSessionsOfUser } from '../sessions/signin-session.store.js'
+import { forgetDeviceAuthorizationOriginsOfUser } from '../sessions/device-authorization.store.js'
 import { canonicalEmail } from '../users/email.js'
 import { viewUser, type User, type UserView } from '../users/user.js'
 import { eraseUser, findUserByEmail, findUserById, searchUsers, setUserDisabled } from '../users/user.store.js'
@@ -57,9 +63,11 @@ export async function setUserDisabledAsAdmin(
   if (user.erasedAt !== null) throw new NotFound(`no user with id ${user.id}`)
   const now = deps.clock.now()
   const revoked = await deps.db.transaction().execute(async (trx) => {
-    await setUserDisabled(trx, user.id, now, disabled)
+    // Erased in the meantime: the store refuses, and the answer is the one for an unknown user.
+    if (!(await setUserDisabled(trx, user.id, now, disabled))) return null
     return disabled ? endUserAccess(trx, user.id, 'user_disabled', { now }) : []
   })
+  if (revoked === null) throw new NotFound(`no user with id ${user.id}`)
   await auditAdminAction(deps, actor, {
     event: disabled ? 'user.disabled' : 'user.enabled',
     userId: user.id,
@@ -71,7 +79,10 @@ export async function setUserDisabledAsAdmin(
 /**
  * Erasure: every session, sign-in, code and link ends (endUserAccess 'user_deleted'), the email,
  * name and password hash are removed, and the row stays as a pseudonymous id that audit rows keep
- * pointing to. Consents go too: they are about a person who no longer has an account.
+ * pointing to. Consents go too: they are about a person who no longer has an account. So does
+ * every other row with the person's data or credentials: TOTP factor, recovery codes, passkeys,
+ * pending second steps and WebAuthn challenges, hosted sign-ins, outbox mail; sessions and device
+ * sign-ins keep their ids and outcomes (the revocation feed needs them) without IP or user agent.
  */
 export async function eraseUserAsAdmin(
   deps: AdminDeps,
@@ -84,6 +95,17 @@ export async function eraseUserAsAdmin(
     const ended = await endUserAccess(trx, user.id, 'user_deleted', { now })
     await eraseUser(trx, user.id, now)
     await deleteConsentsOfUser(trx, user.id)
+    // Second factors and their pending challenges (credentials), hosted sign-ins, mail about the
+    // person, and where their sessions came from. No notice is mailed: the address is gone.
+    await deleteTotpFactor(trx, user.id)
+    await deleteRecoveryCodes(trx, user.id)
+    await deleteMfaChallengesOfUser(trx, user.id)
+    await deletePasskeysOfUser(trx, user.id)
+    await deleteChallengesOfUser(trx, user.id)
+    await deleteSigninSessionsOfUser(trx, user.id)
+    await forgetSessionOriginsOfUser(trx, user.id)
+    await forgetDeviceAuthorizationOriginsOfUser(trx, user.id)
+    await deleteMailOfUser(trx, user.id, user.email)
     return ended
   })
   await auditAdminAction(deps, actor, {
@@ -94,12 +116,37 @@ export async function eraseUserAsAdmin(
   return { deleted: user.id, sessions_revoked: revoked.length }
 }
 
-/** Everything stored about a user (GDPR art. 15/20), without secrets or hashes. */
+/** Audit rows are read in pages of this many, so an export holds all of them without one huge query. */
+const EXPORT_AUDIT_BATCH = 1_000
+
+/** Every audit event about the user, newest first, page by page (keyset pagination). */
+async function listAllAuditEventsOfUser(deps: AdminDeps, userId: string) {
+  const events = []
+  let before: { createdAt: number; id: string } | null = null
+  for (;;) {
+    const batch = await listAuditEvents(deps.db, { userId }, { limit: EXPORT_AUDIT_BATCH, before })
+    events.push(...batch)
+    if (batch.length < EXPORT_AUDIT_BATCH) return events
+    const last = batch[batch.length - 1]!
+    before = { createdAt: last.createdAt, id: last.id }
+  }
+}
+
+const isoOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+/**
+ * Everything stored about a user (GDPR art. 15/20), without secrets or hashes: passkeys without
+ * their public keys, the TOTP factor as its enrolment time, recovery codes as the number left, and
+ * every audit event (no cap).
+ */
 export async function exportUser(deps: AdminDeps, actor: Actor, user: User) {
-  const [sessions, consents, events] = await Promise.all([
+  const [sessions, consents, passkeys, totp, recoveryCodesLeft, events] = await Promise.all([
     findSessionsOfUser(deps.db, user.id),
     listConsentsOfUser(deps.db, user.id),
-    listAuditEvents(deps.db, { userId: user.id }, { limit: 10_000, before: null }),
+    findPasskeysOfUser(deps.db, user.id),
+    findTotpFactor(deps.db, user.id),
+    countUnusedRecoveryCodes(deps.db, user.id),
+    listAllAuditEventsOfUser(deps, user.id),
   ])
   const exported = {
     user: viewUser(user),
@@ -111,6 +158,20 @@ export async function exportUser(deps: AdminDeps, actor: Actor, user: User) {
       created_at: new Date(c.createdAt).toISOString(),
       updated_at: new Date(c.updatedAt).toISOString(),
     })),
+    passkeys: passkeys.map((p) => ({
+      id: p.id,
+      name: p.name,
+      credential_id: p.credentialId,
+      transports: p.transports,
+      backup_eligible: p.backupEligible,
+      backed_up: p.backedUp,
+      created_at: new Date(p.createdAt).toISOString(),
+      last_used_at: isoOrNull(p.lastUsedAt),
+    })),
+    mfa: {
+      totp_enrolled_at: isoOrNull(totp?.confirmedAt ?? null),
+      recovery_codes_remaining: recoveryCodesLeft,
+    },
     audit_events: events.map(viewAuditEvent),
   }
   await auditAdminAction(deps, actor, { event: 'user.exported', userId: user.id })

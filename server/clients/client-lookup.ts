@@ -3,7 +3,11 @@ import type { Db } from '../db/database.js'
 import type { Client } from './client.js'
 import { findClientById } from './client.store.js'
 
-export type FindClient = (id: string) => Promise<Client | null>
+export interface FindClient {
+  (id: string): Promise<Client | null>
+  /** Drops a client from this instance's cache, so the next lookup reads the database. */
+  forget(id: string): void
+}
 
 /** How long a client row is trusted from memory: a deleted client stops working within this. */
 export const CLIENT_CACHE_TTL_MS = 5_000
@@ -16,7 +20,7 @@ const MAX_CACHED_CLIENTS = 10_000
  */
 export function createClientLookup(deps: { db: Db; clock: Clock }): FindClient {
   const cache = new Map<string, { client: Client; until: number }>()
-  return async (id) => {
+  const find = async (id: string): Promise<Client | null> => {
     const now = deps.clock.now()
     const hit = cache.get(id)
     if (hit && hit.until > now) return hit.client
@@ -28,4 +32,5 @@ export function createClientLookup(deps: { db: Db; clock: Clock }): FindClient {
     }
     return client
   }
+  return Object.assign(find, { forget: (id: string) => void cache.delete(id) })
 }

@@ -66,12 +66,20 @@ export async function replaceClientSecret(
 export async function deleteClientWithCutOff(db: Executor, id: string, now: number): Promise<boolean> {
   const result = await db.deleteFrom('clients').where('id', '=', id).executeTakeFirst()
   if (Number(result.numDeletedRows) !== 1) return false
+  await cutOffClientTokens(db, id, now)
+  return true
+}
+
+/**
+ * Records a client cut-off at `now`: for a client that still exists (its secret ended at once),
+ * its access tokens issued before now plus CLIENT_CACHE_TTL_MS are void; for a deleted one, all.
+ */
+export async function cutOffClientTokens(db: Executor, id: string, now: number): Promise<void> {
   await db
     .insertInto('client_cut_offs')
     .values({ client_id: id, cut_off_at: now })
     .onConflict((oc) => oc.column('client_id').doUpdateSet({ cut_off_at: now }))
     .execute()
-  return true
 }
 
 /** Epoch ms before which the client's access tokens are void, or null. */

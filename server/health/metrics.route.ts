@@ -16,15 +16,36 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest()
 }
 
+/** Headers a proxy adds (de facto and RFC 7239 / RFC 9110 §7.6.3): their presence means forwarded. */
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'via',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-client-ip',
+]
+
 /**
- * The bearer token when LATCHKEY_METRICS_TOKEN is set; otherwise loopback clients only. A request
- * a proxy forwarded is never "loopback", even from a proxy on the same host that is not declared in
- * LATCHKEY_TRUST_PROXY (then request.ip is the proxy's own loopback address).
+ * The bearer token when LATCHKEY_METRICS_TOKEN is set; otherwise loopback clients only, judged by
+ * the socket's own peer address (never request.ip, which LATCHKEY_TRUST_PROXY lets a header set)
+ * and the absence of every forwarding header. With LATCHKEY_TRUST_PROXY set there is a proxy in
+ * front, and one on the same host that adds no header is indistinguishable from a local client, so
+ * the loopback allowance is off and the token is required.
  */
 function assertMayScrape(deps: Pick<Deps, 'config'>, request: FastifyRequest, expected: Buffer | null): void {
   if (expected === null) {
-    const forwarded = request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined
-    if (!forwarded && isLoopbackAddress(request.ip)) return
+    if (deps.config.trustProxy !== false)
+      throw new ApiError(
+        'access_denied',
+        403,
+        'behind LATCHKEY_TRUST_PROXY a loopback connection may be the proxy: set LATCHKEY_METRICS_TOKEN to serve metrics',
+      )
+    const forwarded = FORWARDING_HEADERS.some((name) => request.headers[name] !== undefined)
+    const peer = request.raw.socket.remoteAddress
+    if (!forwarded && peer !== undefined && isLoopbackAddress(peer)) return
     throw new ApiError('access_denied', 403, 'metrics are served to loopback clients only; set LATCHKEY_METRICS_TOKEN')
   }
   const match = /^Bearer ([\x21-\x7e]+)$/.exec(request.headers.authorization ?? '')

@@ -123,3 +123,14 @@ export async function measureOutboxBacklog(db: Executor): Promise<{ pending: num
     .executeTakeFirstOrThrow()
   return { pending: Number(row.n), oldestCreatedAt: row.oldest === null ? null : Number(row.oldest) }
 }
+
+/**
+ * Erasure: every mail about the user or to their address goes, sent or not, so neither a pending
+ * notice reaches the erased address nor the outbox keeps it.
+ */
+export async function deleteMailOfUser(db: Executor, userId: string, email: string): Promise<void> {
+  await db
+    .deleteFrom('outbox')
+    .where((eb) => eb.or([eb('user_id', '=', userId), eb('email', '=', email)]))
+    .execute()
+}

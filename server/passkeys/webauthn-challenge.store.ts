@@ -40,3 +40,8 @@ export async function consumeChallenge(
   const result = await query.executeTakeFirst()
   return Number(result.numDeletedRows) === 1
 }
+
+/** Erasure: a user's outstanding registration and sign-in challenges go with the account. */
+export async function deleteChallengesOfUser(db: Executor, userId: string): Promise<void> {
+  await db.deleteFrom('webauthn_challenges').where('user_id', '=', userId).execute()
+}

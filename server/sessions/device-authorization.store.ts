@@ -228,3 +228,12 @@ export async function deleteExpiredDeviceAuthorizations(db: Executor, before: nu
   const result = await db.deleteFrom('device_authorizations').where('device_code_hash', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/** Erasure: device sign-ins the user answered keep their outcome but not where they came from. */
+export async function forgetDeviceAuthorizationOriginsOfUser(db: Executor, userId: string): Promise<void> {
+  await db
+    .updateTable('device_authorizations')
+    .set({ ip: null, user_agent: null })
+    .where('user_id', '=', userId)
+    .execute()
+}

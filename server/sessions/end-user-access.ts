@@ -224,15 +224,23 @@ function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
 }
 
 /**
- * A client is deleted: every user's sessions with it, every code it was issued but has not
- * exchanged and every device sign-in it has not collected end, in the caller's transaction (which also records the client's cut-off for its own
- * client_credentials tokens). Returns the ids of the sessions it ended.
+ * A client is deleted, or its secret is ended at once (rotation with revoke_old: whoever holds the
+ * old secret may hold its refresh tokens too): every user's sessions with it, every code it was
+ * issued but has not exchanged and every device sign-in it has not collected end, in the caller's
+ * transaction (which also records the client's cut-off for its own tokens). Returns the ids of the
+ * sessions it ended.
  */
-export async function endClientAccess(trx: Transaction<Database>, clientId: string, now: number): Promise<string[]> {
+export async function endClientAccess(
+  trx: Transaction<Database>,
+  clientId: string,
+  now: number,
+  reason: 'client_deleted' | 'client_secret_revoked',
+): Promise<string[]> {
   await deletePendingAuthorizationCodesOfClient(trx, clientId)
   await denyUncollectedDeviceAuthorizationsOfClient(trx, clientId)
-  const ended = await revokeSessionsOfClient(trx, clientId, 'client_deleted', now)
-  // The deleted client is gone, so nothing is queued for it; kept so every ending goes one way.
+  const ended = await revokeSessionsOfClient(trx, clientId, reason, now)
+  // A deleted client is gone, so nothing is queued for it; a client whose secret was revoked
+  // hears of its users' ended sessions (OIDC Back-Channel Logout) like any other logout.
   await enqueueBackchannelLogouts(trx, ended, now)
   return ended
 }

@@ -206,3 +206,11 @@ export async function deleteSessionsEndedBefore(db: Executor, before: number, li
   const result = await db.deleteFrom('sessions').where('id', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/**
+ * Erasure: the user's sessions keep their ids (the revocation feed lists them by sid until their
+ * tokens expire) but lose where they were made from.
+ */
+export async function forgetSessionOriginsOfUser(db: Executor, userId: string): Promise<void> {
+  await db.updateTable('sessions').set({ ip: null, user_agent: null }).where('user_id', '=', userId).execute()
+}

@@ -90,3 +90,8 @@ export async function deleteSigninsEndedBefore(db: Executor, before: number, lim
   const result = await db.deleteFrom('signin_sessions').where('id', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/** Erasure: the user's hosted sign-ins (revoked first by endUserAccess) leave no row behind. */
+export async function deleteSigninSessionsOfUser(db: Executor, userId: string): Promise<void> {
+  await db.deleteFrom('signin_sessions').where('user_id', '=', userId).execute()
+}

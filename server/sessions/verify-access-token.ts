@@ -6,7 +6,8 @@ import type { Db } from '../db/database.js'
 import { isAccessTokenRevoked } from './revoked-access-token.store.js'
 import { findSessionById } from './session.store.js'
 import { findUserById } from '../users/user.store.js'
-import { findClientCutOff } from '../clients/client.store.js'
+import { findClientById, findClientCutOff } from '../clients/client.store.js'
+import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
 
 export interface AccessTokenClaims extends JWTPayload {
   sub: string
@@ -52,15 +53,27 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
     return payload as AccessTokenClaims
   }
 
+  /**
+   * A deleted client's tokens are all void. A client whose secret was ended keeps those issued
+   * CLIENT_CACHE_TTL_MS after the cut-off: until then another instance may still have had the old
+   * secret in its lookup cache and minted with it. iat has whole seconds, so the comparison is in
+   * seconds, rounding the end of the window up.
+   */
+  async function isCutOff(claims: AccessTokenClaims, cutOff: number): Promise<boolean> {
+    if (claims.iat < Math.ceil((cutOff + CLIENT_CACHE_TTL_MS) / 1000)) return true
+    return (await findClientById(deps.db, claims.client_id)) === null
+  }
+
   async function verifyAccessToken(token: string): Promise<AccessTokenClaims | null> {
     const claims = await verifySignedAccessToken(token)
     if (!claims) return null
     if (await isAccessTokenRevoked(deps.db, claims.jti)) return null
-    // The client was deleted: none of its tokens is good any more, not even one minted after the
-    // deletion by an instance that still had the client in its lookup cache. A user's token carries
-    // the client it was issued to, which for an exchanged token (RFC 8693) is the exchanging service:
-    // its session lives on with the app the user signed in to, so the sid check alone misses it.
-    if ((await findClientCutOff(deps.db, claims.client_id)) !== null) return null
+    // A client cut-off: the client was deleted, or its secret was ended at once (rotation with
+    // revoke_old). A user's token carries the client it was issued to, which for an exchanged token
+    // (RFC 8693) is the exchanging service: its session lives on with the app the user signed in
+    // to, so the sid check alone misses it.
+    const cutOff = await findClientCutOff(deps.db, claims.client_id)
+    if (cutOff !== null && (await isCutOff(claims, cutOff))) return null
     if (claims.sid !== undefined) {
       const session = await findSessionById(deps.db, claims.sid)
       if (!session || session.revokedAt !== null || session.userId !== claims.sub) return null

@@ -104,9 +104,11 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
       changedAt: u.tokensValidAfter,
       until: reach(u.tokensValidAfter),
     })),
+    // Rounded up to the next whole second (toBody rounds down), as verify-access-token.ts does:
+    // a token minted with a stale cache just inside the window is listed too.
     ...clientCutOffs.map((c) => ({
       sub: c.clientId,
-      cutOff: c.cutOffAt + CLIENT_CACHE_TTL_MS,
+      cutOff: Math.ceil((c.cutOffAt + CLIENT_CACHE_TTL_MS) / 1000) * 1000,
       changedAt: c.cutOffAt,
       until: reach(c.cutOffAt + CLIENT_CACHE_TTL_MS),
     })),

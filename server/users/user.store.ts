@@ -72,12 +72,15 @@ export async function cutOffUserTokens(db: Executor, id: string, now: number): P
   await db.updateTable('users').set({ tokens_valid_after: now, updated_at: now }).where('id', '=', id).execute()
 }
 
-export async function setUserDisabled(db: Executor, id: string, now: number, disabled = true): Promise<void> {
-  await db
+/** False if there is no such user or it was erased: an erased account stays disabled for good. */
+export async function setUserDisabled(db: Executor, id: string, now: number, disabled = true): Promise<boolean> {
+  const result = await db
     .updateTable('users')
     .set({ disabled: disabled ? 1 : 0, updated_at: now })
     .where('id', '=', id)
-    .execute()
+    .where('erased_at', 'is', null)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
 }
 
 /**
