@@ -18,15 +18,20 @@ const usage = `usage: latchkey <command> [--json]
   serve                              run the server (what npm start runs)
   migrate                            apply database migrations
   keys list | keys rotate [--revoke-current]
-  clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]… [--public]
-                 [--jwks-uri URL | --jwks-file PATH]   (private_key_jwt: the client signs assertions)
+  clients create --name NAME [--grant TYPE]… [--scope "a b"] [--audience AUD]… [--redirect-uri URI]…
+                 [--public] [--first-party] [--jwks-uri URL | --jwks-file PATH] [--require-dpop]
+                 [--require-mfa] [--introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL]
   clients list | clients show ID | clients delete ID
-  clients update ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH]
+  clients update ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]…
+                 [--jwks-uri URL | --jwks-file PATH] [--require-dpop | --no-require-dpop]
+                 [--require-mfa | --no-require-mfa] [--introspect | --no-introspect]
+                 [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL | --no-backchannel-logout]
   clients rotate-secret ID [--revoke-old]
   users create --email EMAIL --password-stdin [--name NAME]
-  users list [--email PREFIX] [--disabled] | users disable EMAIL | users enable EMAIL | users delete EMAIL
+  users list [--email PREFIX] [--disabled] | users show EMAIL | users export EMAIL
+  users disable EMAIL | users enable EMAIL | users delete EMAIL | users reset-mfa EMAIL
   sessions list --user EMAIL | sessions revoke ID
-  audit list [--type TYPE] [--user EMAIL] [--since 1h]`
+  audit list [--type TYPE] [--user EMAIL] [--since 1h] [--limit N] [--cursor C]`
 
 /** Admin commands talk to the database directly; they log warnings to stderr so stdout stays parseable. */
 async function withDatabase(

@@ -8,12 +8,13 @@ import { ApiError } from '../errors.js'
 import { auditAdminAction, type AdminDeps } from '../admin/admin-actor.js'
 import {
   eraseUserAsAdmin,
+  exportUser,
   findUserByEmailForAdmin,
   resetMfaAsAdmin,
   searchUsersPage,
   setUserDisabledAsAdmin,
 } from '../admin/user-admin.js'
-import type { UserView } from '../users/user.js'
+import { viewUser, type UserView } from '../users/user.js'
 import { canonicalEmail, isPlausibleEmail } from '../users/email.js'
 import { createPasswordHasher } from '../users/password-hasher.js'
 import { assertAcceptablePassword, normalizePassword } from '../users/password-policy.js'
@@ -32,8 +33,10 @@ export async function usersCommand(args: string[], ctx: Ctx): Promise<void> {
   if (sub === 'enable') return setDisabled(rest, ctx, false)
   if (sub === 'delete') return deleteUser(rest, ctx)
   if (sub === 'reset-mfa') return resetMfa(rest, ctx)
+  if (sub === 'show') return showUser(rest, ctx)
+  if (sub === 'export') return exportUserCommand(rest, ctx)
   throw new CliError(
-    'usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users list [--email PREFIX] [--disabled] | users disable|enable|delete|reset-mfa EMAIL',
+    'usage: latchkey users create --email EMAIL --password-stdin [--name NAME] | users list [--email PREFIX] [--disabled] | users show|export|disable|enable|delete|reset-mfa EMAIL',
   )
 }
 
@@ -117,6 +120,20 @@ async function setDisabled(args: string[], ctx: Ctx, disabled: boolean): Promise
       ? `disabled ${user.email}; revoked ${result.sessions_revoked} session(s)`
       : `enabled ${user.email}; they can sign in again`,
   )
+}
+
+async function showUser(args: string[], ctx: Ctx): Promise<void> {
+  const { email, json } = oneEmail(args, 'users show EMAIL')
+  const view = viewUser(await findUserByEmailForAdmin(adminDeps(ctx), email))
+  if (json) return printJson(view)
+  for (const [key, value] of Object.entries(view)) console.log(`${key}: ${value ?? ''}`)
+}
+
+/** `latchkey users export EMAIL`: everything stored about the user, as GET /admin/users/:id/export; always JSON. */
+async function exportUserCommand(args: string[], ctx: Ctx): Promise<void> {
+  const { email } = oneEmail(args, 'users export EMAIL')
+  const deps = adminDeps(ctx)
+  printJson(await exportUser(deps, cli, await findUserByEmailForAdmin(deps, email)))
 }
 
 async function deleteUser(args: string[], ctx: Ctx): Promise<void> {

@@ -19,7 +19,7 @@ async function countOf(testApp: TestApp, table: 'passkeys' | 'totp_factors' | 'r
 }
 
 for (const dialect of testDialects()) {
-  t.test(`the CLI's rotate-secret --revoke-old and users delete on ${dialect}`, async (t) => {
+  t.test(`the CLI's rotate-secret --revoke-old, users show, export and delete on ${dialect}`, async (t) => {
     const dataDir = testDirOf(t)
     const database = await provisionDatabase(t, dialect, dataDir)
     const env = cliEnv(dataDir, database)
@@ -70,6 +70,28 @@ for (const dialect of testDialects()) {
       createdAt: testApp.clock.now(),
       lastUsedAt: null,
     })
+    const shown = await runLatchkey(['users', 'show', 'cli-erase@example.com', '--json'], env)
+    t.equal(shown.code, 0, shown.stderr)
+    t.match(JSON.parse(shown.stdout), { id: userId, email: 'cli-erase@example.com', disabled: false })
+    const exported = await runLatchkey(['users', 'export', 'cli-erase@example.com'], env)
+    t.equal(exported.code, 0, exported.stderr)
+    const everything = JSON.parse(exported.stdout) as {
+      user: { id: string }
+      passkeys: { credential_id: string; name: string }[]
+      mfa: { totp_enrolled_at: string | null; recovery_codes_remaining: number }
+      audit_events: { type: string }[]
+    }
+    t.equal(everything.user.id, userId)
+    t.same(
+      everything.passkeys.map((p) => [p.credential_id, p.name]),
+      [[`cred-${userId}`, 'Laptop']],
+    )
+    t.equal(everything.mfa.recovery_codes_remaining, 10)
+    t.type(everything.mfa.totp_enrolled_at, 'string')
+    t.notMatch(exported.stdout, /public_key|secret|password|hash/i, 'no key, secret or hash is exported')
+    const unknown = await runLatchkey(['users', 'export', 'nobody@example.com'], env)
+    t.not(unknown.code, 0, 'an unknown user is an error')
+
     const deleted = await runLatchkey(['users', 'delete', 'cli-erase@example.com', '--json'], env)
     t.equal(deleted.code, 0, deleted.stderr)
     t.same(
