@@ -185,7 +185,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
     reply: FastifyReply,
     form: { authorize?: string; csrf?: string; mfa_token?: string },
     check: (mfaToken: string) => Promise<CompletedSignin>,
-    refusal: { status: (error: ApiError) => number; headers: boolean; passkey: () => Promise<boolean> },
+    passkey: () => Promise<boolean>,
   ) =>
     handleForm(request, reply, form, 'signin_mfa', async (authorization) => {
       const mfaToken = form.mfa_token ?? ''
@@ -194,10 +194,11 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         done = await check(mfaToken)
       } catch (error) {
         if (!(error instanceof ApiError)) throw error
-        if (refusal.headers) reply.headers(error.headers)
-        const values = { error: asSentence(error.description), status: refusal.status(error) }
+        // A throttled or busy answer keeps its status and Retry-After, whichever factor was tried.
+        reply.headers(error.headers)
+        const values = { error: asSentence(error.description), status: error.status }
         if (error.error === 'invalid_mfa_token') return showSignin(request, reply, authorization, values)
-        return showSecondStep(request, reply, authorization, { ...values, mfaToken, passkey: await refusal.passkey() })
+        return showSecondStep(request, reply, authorization, { ...values, mfaToken, passkey: await passkey() })
       }
       const proof = { amr: done.amr, authTime: done.authTime }
       return finishSignin(request, reply, authorization, done.user, proof, 'password')
@@ -264,7 +265,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
         reply,
         request.body,
         (mfaToken) => finishSecondStep(deps, mfaToken, request.body.code ?? '', { ip: request.ip }),
-        { status: (error) => error.status, headers: true, passkey: () => hasPasskey(request.body.mfa_token) },
+        () => hasPasskey(request.body.mfa_token),
       ),
   )
 
@@ -291,8 +292,7 @@ const signinRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
           finishSecondStepWithPasskey(deps, mfaToken, parsePasskeyResponse(request.body.passkey_response), {
             ip: request.ip,
           }),
-        // Unlike a code's, a passkey's refusal keeps 401 for a 429 and sends no Retry-After.
-        { status: (error) => (error.status === 400 ? 400 : 401), headers: false, passkey: async () => true },
+        async () => true,
       ),
   )
 
