@@ -4,7 +4,6 @@ import { ConfigError, loadConfig, type Config } from '../config.js'
 import { createDb } from '../db/create-db.js'
 import { migrateToLatest } from '../db/migrate.js'
 import { createLogger } from '../logger.js'
-import { serve } from '../main.js'
 import { clientsCommand } from './clients.command.js'
 import { keysCommand } from './keys.command.js'
 import { usersCommand } from './users.command.js'
@@ -63,7 +62,11 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       // --json is accepted like everywhere else; the server's output is JSON lines already.
       parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } })
-      return serve(config, createLogger(config.logLevel))
+      {
+        // Loaded here, so the admin commands do not load the whole HTTP app (a third of their start-up).
+        const { serve } = await import('../main.js')
+        return serve(config, createLogger(config.logLevel))
+      }
     case 'migrate':
       return withDatabase(config, async ({ db }) => {
         const { values } = parseArgs({
