@@ -94,6 +94,13 @@ def create_app(verifier: Verifier) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz", response_model=None)
+    def readyz() -> dict[str, str] | JSONResponse:
+        # For a load balancer: until the keys and the revocation feed are loaded, every token gets 503.
+        if verifier.ready:
+            return {"status": "ready"}
+        return JSONResponse(status_code=503, content={"status": "not ready"}, headers={"Retry-After": "1"})
+
     @app.get("/users/{userId}/notes")
     def read_notes(claims: dict[str, Any] = Depends(owner_with_scope("notes:read"))) -> dict[str, Any]:
         with notes_lock:

@@ -121,6 +121,12 @@ class Verifier:
                 self._on_error(error)
             self._stop.wait(self._poll_seconds)
 
+    @property
+    def ready(self) -> bool:
+        """Keys loaded and a revocation list fresh enough to trust: tokens can be verified."""
+        age = self.revocations.seconds_since_success()
+        return self.keys.loaded and age is not None and age <= self._max_staleness
+
     # -- verification ----------------------------------------------------------------------------
 
     def verify(self, token: str) -> dict[str, Any]:
