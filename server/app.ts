@@ -15,7 +15,8 @@ import docsRoute from './openapi/docs.route.js'
 import securityHeaders from './http/security-headers.js'
 import corsPolicy from './http/cors.js'
 import { answerClientError, answerFrameworkError } from './http/malformed-requests.js'
-import { registerRateLimit } from './http/rate-limit.js'
+import { registerRateLimit, storeErrorReporter } from './http/rate-limit.js'
+import { createClientAuthentication } from './http/client-auth-budget.js'
 import healthRoute from './health/health.route.js'
 import discoveryRoute from './discovery/discovery.route.js'
 import jwksRoute from './discovery/jwks.route.js'
@@ -87,7 +88,17 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(controlCharacters)
   // CORS only exists for the origins configured; with none, no request pays for the check.
   if (deps.config.corsOrigins.length > 0) await app.register(corsPolicy, { origins: deps.config.corsOrigins })
-  await registerRateLimit(app, { redis: deps.redis, enabled: deps.config.rateLimits })
+  await registerRateLimit(app, {
+    redis: deps.redis,
+    enabled: deps.config.rateLimits,
+    onStoreError: storeErrorReporter({
+      counter: deps.metrics.rateLimitStoreErrors,
+      log: deps.log,
+      now: () => deps.clock.now(),
+    }),
+  })
+  // One budget of failed client authentications per source for every route that authenticates clients.
+  const authenticate = createClientAuthentication(app, deps, deps.config.tokenRateLimits.failuresPerIp)
 
   // Before every route: it collects their schemas as they are added.
   await app.register(swagger, openApiOptions(deps.config.issuer))
@@ -96,10 +107,10 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
   await app.register(discoveryRoute, { deps })
   await app.register(jwksRoute, { deps })
   await app.register(webauthnScriptRoute)
-  await app.register(tokenRoute, { deps, prefix: '/oauth' })
-  await app.register(deviceAuthorizationRoute, { deps, prefix: '/oauth' })
-  await app.register(revokeRoute, { deps, prefix: '/oauth' })
-  await app.register(introspectRoute, { deps, prefix: '/oauth' })
+  await app.register(tokenRoute, { deps, authenticate, prefix: '/oauth' })
+  await app.register(deviceAuthorizationRoute, { deps, authenticate, prefix: '/oauth' })
+  await app.register(revokeRoute, { deps, authenticate, prefix: '/oauth' })
+  await app.register(introspectRoute, { deps, authenticate, prefix: '/oauth' })
   await app.register(userinfoRoute, { deps, prefix: '/oauth' })
   await app.register(revocationsRoute, { deps, prefix: '/oauth' })
   // The first-party API, the only place cookies are read or set: the cookie plugin's hooks stay

@@ -1,4 +1,5 @@
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit'
+import { createRequire } from 'node:module'
 import { isIPv6 } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
@@ -12,14 +13,16 @@ import { ApiError } from '../errors.js'
  */
 export async function registerRateLimit(
   app: FastifyInstance,
-  options: { redis: Redis | null; enabled: boolean },
+  options: { redis: Redis | null; enabled: boolean; onStoreError: (error: unknown) => void },
 ): Promise<void> {
+  const redis = options.redis
   await app.register(rateLimit, {
     global: false,
     // LATCHKEY_RATE_LIMITS=false: routes keep their settings but nothing is counted.
     allowList: () => !options.enabled,
-    ...(options.redis ? { redis: options.redis, nameSpace: 'latchkey:rl:' } : {}),
-    // Redis unreachable: let requests through rather than lock everyone out; back-off still applies.
+    ...(redis ? { store: observedRedisStore(redis, options.onStoreError) } : {}),
+    // Redis unreachable: let requests through rather than lock everyone out (fail-open, documented in
+    // docs/accounts-and-sessions.md); every failed count is reported through onStoreError.
     skipOnError: true,
     errorResponseBuilder: (_request, context) => {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
@@ -28,6 +31,74 @@ export async function registerRateLimit(
       })
     },
   })
+}
+
+interface Store extends FastifyRateLimitStore {
+  read(key: string, callback: StoreCallback, timeWindow: number, max: number): void
+}
+type StoreCallback = (error: Error | null, result?: { current: number; ttl: number }) => void
+type RedisStoreCtor = new (continueExceeding: boolean, exponentialBackoff: boolean, redis: Redis, key: string) => Store
+
+/**
+ * The plugin's own Redis store (the one its `redis` option builds; the package has no export map,
+ * so it is loaded by path), with every failed count passed to `onError` before the plugin, with
+ * skipOnError, lets the request through as if nothing had been counted.
+ */
+function observedRedisStore(redis: Redis, onError: (error: unknown) => void) {
+  const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore') as RedisStoreCtor
+  const observe = (store: Store): Store => {
+    const watch =
+      (callback: StoreCallback): StoreCallback =>
+      (error, result) => {
+        if (error) onError(error)
+        callback(error, result)
+      }
+    return {
+      incr: (key, callback, timeWindow, max) => store.incr(key, watch(callback), timeWindow, max),
+      read: (key, callback, timeWindow, max) => store.read(key, watch(callback), timeWindow, max),
+      child: (routeOptions) => observe(store.child(routeOptions) as Store),
+    }
+  }
+  return class {
+    constructor(settings: { continueExceeding?: boolean; exponentialBackoff?: boolean }) {
+      const store = new RedisStore(
+        settings.continueExceeding ?? false,
+        settings.exponentialBackoff ?? false,
+        redis,
+        'latchkey:rl:',
+      )
+      return observe(store)
+    }
+  } as unknown as new (settings: object) => Store
+}
+
+/** How often at most a failing rate-limit store is logged (every failure is counted in metrics). */
+const STORE_ERROR_LOG_INTERVAL_MS = 60_000
+
+/**
+ * Reports rate-limit store failures: each one increments `counter`, and a warning is logged at most
+ * once a STORE_ERROR_LOG_INTERVAL_MS, with how many failed since the last warning, so an outage of
+ * Redis is visible without a log line per request.
+ */
+export function storeErrorReporter(deps: {
+  counter: { inc(): void }
+  log: { warn(object: object, message: string): void }
+  now: () => number
+}): (error: unknown) => void {
+  let lastLoggedAt = -Infinity
+  let unlogged = 0
+  return (error) => {
+    deps.counter.inc()
+    unlogged++
+    const now = deps.now()
+    if (now - lastLoggedAt < STORE_ERROR_LOG_INTERVAL_MS) return
+    deps.log.warn(
+      { event: 'rate_limit.store_error', err: error, failures: unlogged },
+      'rate-limit store unreachable: requests are let through uncounted',
+    )
+    lastLoggedAt = now
+    unlogged = 0
+  }
 }
 
 export const loginRateLimit = { max: 10, timeWindow: 60_000 }

@@ -91,6 +91,11 @@ export function createMetrics() {
       help: 'Revocation feed reads that failed (the database did not answer).',
       registers,
     }),
+    rateLimitStoreErrors: new Counter({
+      name: 'latchkey_rate_limit_store_errors_total',
+      help: 'Rate-limit counts that failed because the shared store (Redis) did not answer; the request was let through uncounted.',
+      registers,
+    }),
     dbQueryDuration: new Histogram({
       name: 'latchkey_db_query_duration_seconds',
       help: 'Database statement durations by kind (select, insert, update, delete, other) and result.',

@@ -170,29 +170,6 @@ export async function findSessionsRevokedAfter(
 }
 
 /**
- * When a user's sessions were ended for one of `reasons` after `after` (epoch ms), newest first, at
- * most `limit` of them.
- */
-export async function findSessionEndsOfUser(
-  db: Executor,
-  userId: string,
-  reasons: readonly string[],
-  after: number,
-  limit: number,
-): Promise<number[]> {
-  const rows = await db
-    .selectFrom('sessions')
-    .select('revoked_at')
-    .where('user_id', '=', userId)
-    .where('revoked_reason', 'in', reasons)
-    .where('revoked_at', '>', after)
-    .orderBy('revoked_at', 'desc')
-    .limit(limit)
-    .execute()
-  return rows.map((r) => Number(r.revoked_at))
-}
-
-/**
  * Sessions that ended (expired or revoked) before `before`, one batch. The caller keeps them while
  * an access token issued under them may still be presented; their refresh tokens go with them
  * (ON DELETE CASCADE).

@@ -5,7 +5,6 @@ import { assertSigninStillValid, type SigninProof } from '../users/signin-proof.
 import { issueFirstRefreshToken } from './rotate-refresh-token.js'
 import type { Session } from './session.js'
 import { insertSession } from './session.store.js'
-import { assertUserMayOpenSession } from './session-end-budget.js'
 
 export interface SessionStart {
   clientId: string
@@ -27,8 +26,7 @@ export interface SessionStart {
 /**
  * A new session (refresh-token family) for a user who just authenticated, with its first refresh
  * token. The user is read again in the same transaction: a sign-in that a password change, reset
- * or cut-off overtook while it was being checked never becomes a session (SigninSuperseded). A
- * user whose sessions keep being ended one by one is refused for a while (session-end-budget.ts).
+ * or cut-off overtook while it was being checked never becomes a session (SigninSuperseded).
  */
 export async function startSession(
   deps: Pick<Deps, 'db' | 'clock' | 'config'>,
@@ -36,7 +34,6 @@ export async function startSession(
   start: SessionStart,
 ): Promise<{ session: Session; refreshToken: string }> {
   const now = deps.clock.now()
-  await assertUserMayOpenSession(deps, user.id, now)
   const session: Session = {
     id: start.id ?? randomBytes(16).toString('base64url'),
     userId: user.id,

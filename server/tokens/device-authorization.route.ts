@@ -5,7 +5,7 @@ import { DEVICE_CODE_GRANT } from '../clients/client.js'
 import { resolveAudience } from '../clients/audience.js'
 import { grantScopes } from '../clients/scope.js'
 import { UnauthorizedClient } from '../errors.js'
-import { authenticateClient } from '../http/client-auth.js'
+import type { AuthenticateClient } from '../http/client-auth-budget.js'
 import { assertFormBody } from '../http/form-body.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
 import { deviceAuthorizationRateLimit } from '../http/rate-limit.js'
@@ -48,7 +48,10 @@ const DeviceAuthorizationResponse = Type.Object({
  * It gets an opaque device code to poll the token endpoint with and a short user code the user
  * types at /device; both are stored only as hashes.
  */
-const deviceAuthorizationRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+const deviceAuthorizationRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: AuthenticateClient }> = async (
+  app,
+  { deps, authenticate },
+) => {
   app.post(
     '/device_authorization',
     {
@@ -60,7 +63,7 @@ const deviceAuthorizationRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = asyn
       preValidation: assertFormBody,
     },
     async (request, reply) => {
-      const client = await authenticateClient(deps, request.headers, request.body)
+      const client = await authenticate(request, request.body)
       if (!client.grantTypes.includes(DEVICE_CODE_GRANT))
         throw new UnauthorizedClient('this client may not use the device authorization grant')
       const scopes = grantScopes(request.body.scope, client.scopes)

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
 import { InvalidClient } from '../errors.js'
-import { authenticateClient } from '../http/client-auth.js'
+import type { AuthenticateClient } from '../http/client-auth-budget.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
@@ -26,18 +26,21 @@ function servesAudience(client: Client, aud: string | string[] | undefined): boo
  * for signature and revocation (their session, their user's cut-off, their jti); refresh tokens
  * only for the client they were issued to. Anything else is exactly {"active": false}.
  */
-const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+const introspectRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: AuthenticateClient }> = async (
+  app,
+  { deps, authenticate },
+) => {
   app.post(
     '/introspect',
     {
       schema: {
         body: TokenHandleRequest,
-        response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse },
+        response: { 200: IntrospectionResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse },
       },
       preValidation: assertFormBody,
     },
     async (request) => {
-      const client = await authenticateClient(deps, request.headers, request.body)
+      const client = await authenticate(request, request.body)
       // RFC 7662 §2.1: the caller must be authorised; a public client proves nothing about itself.
       if (client.type !== 'confidential') throw new InvalidClient('introspection requires a confidential client')
       // Only clients registered for introspection may learn anything about a token.

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
 import { OAuthError } from '../errors.js'
 import { recordAuditEvent } from '../audit/record-audit-event.js'
-import { authenticateClient } from '../http/client-auth.js'
+import type { AuthenticateClient } from '../http/client-auth-budget.js'
 import { assertFormBody } from '../http/form-body.js'
 import { hashOpaqueToken } from '../opaque-token.js'
 import { findRefreshTokenByHash } from '../sessions/refresh-token.store.js'
@@ -21,7 +21,10 @@ const tokenTypeHints = new Set(['access_token', 'refresh_token'])
  * remembered as revoked until it expires. Unknown tokens, and tokens of other clients (which are
  * left alone), answer 200 like success so the endpoint reveals nothing.
  */
-const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
+const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: AuthenticateClient }> = async (
+  app,
+  { deps, authenticate },
+) => {
   // Counted per authenticated client, so no one can spend another client's budget by naming it. A
   // public client authenticates with its client_id alone, which anyone can send: its budget is
   // per client and source (IP, IPv6 /64), so junk from one place leaves its users elsewhere alone.
@@ -41,7 +44,7 @@ const revokeRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { dep
       config: { rateLimit: revokeIpRateLimit },
     },
     async (request, reply) => {
-      const client = await authenticateClient(deps, request.headers, request.body)
+      const client = await authenticate(request, request.body)
       budgetKey.set(request, client.type === 'public' ? `${client.id}:${ipGroupOf(request.ip)}` : client.id)
       const limit = await checkClientLimit(request)
       if (!limit.isAllowed && limit.isExceeded) throw rateLimited(limit.ttl)

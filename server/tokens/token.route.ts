@@ -3,9 +3,9 @@ import type { FastifyRequest } from 'fastify'
 import type { Client } from '../clients/client.js'
 import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
-import { InvalidClient, UnsupportedGrantType } from '../errors.js'
+import { UnsupportedGrantType } from '../errors.js'
 import { ipGroupOf, rateLimited, TOKEN_RATE_LIMIT_WINDOW_MS } from '../http/rate-limit.js'
-import { authenticateClient } from '../http/client-auth.js'
+import type { AuthenticateClient } from '../http/client-auth-budget.js'
 import { assertFormBody } from '../http/form-body.js'
 import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
@@ -35,8 +35,11 @@ export const supportedGrantTypes = Object.keys(grants)
 const unbudgetedGrants = new Set([DEVICE_CODE_GRANT])
 
 /** POST /oauth/token (RFC 6749 §3.2): form body, client authentication, then the grant's own checks. */
-const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps }) => {
-  const limits = createTokenLimits(app, deps.config.tokenRateLimits)
+const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: AuthenticateClient }> = async (
+  app,
+  { deps, authenticate },
+) => {
+  const limits = createClientBudget(app, deps.config.tokenRateLimits.perClient)
   app.post(
     '/token',
     {
@@ -49,14 +52,9 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
     async (request, reply) => {
       const grant = Object.hasOwn(grants, request.body.grant_type) ? grants[request.body.grant_type] : undefined
       if (!grant) throw new UnsupportedGrantType(`grant_type ${request.body.grant_type} is not supported`)
-      await limits.assertSourceNotRefused(request)
-      let client: Client
-      try {
-        client = await authenticateClient(deps, request.headers, request.body)
-      } catch (error) {
-        if (error instanceof InvalidClient) await limits.countFailure(request)
-        throw error
-      }
+      // Failed client authentications count per source, shared with every route that authenticates
+      // clients (http/client-auth-budget.ts).
+      const client = await authenticate(request, request.body)
       if (!unbudgetedGrants.has(request.body.grant_type)) await limits.spendClientBudget(request, client)
       const dpop = await checkTokenRequestProof(deps, request.headers, client)
       const response = await grant(deps, client, request.body, dpop)
@@ -73,49 +71,28 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { deps
 }
 
 /**
- * The two budgets of /oauth/token, counted by @fastify/rate-limit (in Redis when REDIS_URL is set,
- * so they hold across instances):
- * - per source (IP, IPv6 /64), failed client authentications: once a source has used up its
- *   budget, every request from it is refused for the rest of the window before any client lookup,
- *   so an invalid_client flood costs one counter read per request;
- * - per authenticated client, every request: a confidential client by its id (only it can spend
- *   its budget); a public client, which anyone can name, by client and source, as /oauth/revoke does.
- * A budget of 0 is off, and LATCHKEY_RATE_LIMITS=false turns both off (the plugin's allow-list).
+ * The per-client budget of /oauth/token, counted by @fastify/rate-limit (in Redis when REDIS_URL is
+ * set, so it holds across instances): every request of an authenticated client, a confidential
+ * client by its id (only it can spend its budget), a public client, which anyone can name, by client
+ * and source, as /oauth/revoke does. The per-source budget of failed client authentications is
+ * http/client-auth-budget.ts. A budget of 0 is off, and LATCHKEY_RATE_LIMITS=false turns it off
+ * (the plugin's allow-list).
  */
-function createTokenLimits(
-  app: Parameters<FastifyPluginAsyncTypebox>[0],
-  budgets: { perClient: number; failuresPerIp: number },
-) {
+function createClientBudget(app: Parameters<FastifyPluginAsyncTypebox>[0], perClient: number) {
   const budgetKey = new WeakMap<FastifyRequest, string>()
-  const failures =
-    budgets.failuresPerIp > 0
+  const limiter =
+    perClient > 0
       ? app.createRateLimit({
-          max: budgets.failuresPerIp,
-          timeWindow: TOKEN_RATE_LIMIT_WINDOW_MS,
-          keyGenerator: (request) => `token-ip-failures:${ipGroupOf(request.ip)}`,
-        })
-      : null
-  const perClient =
-    budgets.perClient > 0
-      ? app.createRateLimit({
-          max: budgets.perClient,
+          max: perClient,
           timeWindow: TOKEN_RATE_LIMIT_WINDOW_MS,
           keyGenerator: (request) => `token-client:${budgetKey.get(request) ?? ''}`,
         })
       : null
   return {
-    async assertSourceNotRefused(request: FastifyRequest): Promise<void> {
-      if (!failures) return
-      const read = await failures(request, { increment: false })
-      if (!read.isAllowed && read.remaining === 0 && read.ttl > 0) throw rateLimited(read.ttl)
-    },
-    async countFailure(request: FastifyRequest): Promise<void> {
-      if (failures) await failures(request)
-    },
     async spendClientBudget(request: FastifyRequest, client: Client): Promise<void> {
-      if (!perClient) return
+      if (!limiter) return
       budgetKey.set(request, client.type === 'public' ? `${client.id}:${ipGroupOf(request.ip)}` : client.id)
-      const limit = await perClient(request)
+      const limit = await limiter(request)
       if (!limit.isAllowed && limit.isExceeded) throw rateLimited(limit.ttl)
     },
   }

@@ -34,7 +34,11 @@ async function buildLimitedApp(
   if (typeof trustProxy === 'number') throw new Error('hop counts are translated by buildApp; use an address list here')
   const app = Fastify({ trustProxy })
   await app.register(errorHandler)
-  await registerRateLimit(app, { redis: options.redis ?? null, enabled: options.enabled ?? true })
+  await registerRateLimit(app, {
+    redis: options.redis ?? null,
+    enabled: options.enabled ?? true,
+    onStoreError: () => {},
+  })
   const response = { 200: { type: 'object', properties: { ip: { type: 'string' } } } }
   app.post(
     options.url ?? '/login',
