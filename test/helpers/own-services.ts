@@ -36,7 +36,7 @@ export async function startOwnPostgres(t: Tap): Promise<OwnService> {
   run('chown', ['postgres:postgres', root])
   run('runuser', asPostgres(['initdb', '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']))
   const port = await freePort()
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='${root}' -c fsync=off`
+  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off`
   const log = path.join(root, 'server.log')
   const service: OwnService = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
