@@ -2,13 +2,18 @@ import { createHash } from 'node:crypto'
 import type { Deps } from '../deps.js'
 import { findSessionsRevokedAfter } from '../sessions/session.store.js'
 import { findUserCutOffsAfter } from '../users/user.store.js'
-import { findRevokedAccessTokensExpiringAfter } from '../sessions/revoked-access-token.store.js'
+import {
+  findAccessTokensRevokedAfter,
+  findRevokedAccessTokensExpiringAfter,
+  type RevokedAccessToken,
+} from '../sessions/revoked-access-token.store.js'
 import { findClientCutOffsAfter } from '../clients/client.store.js'
 import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
 import {
   findLifetimesInReach,
   latestExpiryOfTokensIssuedBy,
   longestLifetimeInReach,
+  type UsedLifetime,
 } from './access-token-lifetime.store.js'
 
 /*
@@ -21,6 +26,13 @@ import {
 
 /** The feed is read from the database at most this often per instance; a 304 costs no query. */
 export const REVOCATION_FEED_REFRESH_MS = 1_000
+
+/**
+ * Between refreshes only rows stamped since the previous read (less config.clockSkewMs) are read
+ * and merged into the rows kept from it; at least this often everything is read again, so a row
+ * the skew did not cover (a commit later than that, a purge) is not missed for longer.
+ */
+export const REVOCATION_FEED_FULL_READ_MS = 60_000
 
 /** When an entry was written (for "since" reads) and until when it can matter (epoch ms). */
 interface Entry {
@@ -77,52 +89,91 @@ function toBody(snapshot: RevocationSnapshot, changedFrom: number | null): Revoc
   }
 }
 
-/** Reads everything that can still affect an unexpired access token. */
-async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
-  const readAt = deps.clock.now()
-  const skew = deps.config.clockSkewMs
-  const ttl = deps.config.accessTokenTtlMs
-  // Lifetimes used before a lowered LATCHKEY_ACCESS_TOKEN_TTL still bound their tokens' expiry.
-  const lifetimes = await findLifetimesInReach(deps.db, readAt, skew)
+/** The rows a snapshot is built from, each still in reach at the snapshot's read time. */
+interface FeedRows {
+  sessions: Array<{ id: string; userId: string; revokedAt: number }>
+  tokens: RevokedAccessToken[]
+  userCutOffs: Array<{ id: string; tokensValidAfter: number }>
+  clientCutOffs: Array<{ clientId: string; cutOffAt: number }>
+}
+
+/** How far back each kind of row still matters at `readAt`, under the lifetimes then in reach. */
+interface Reach {
+  readAt: number
+  ttl: number
+  skew: number
+  lifetimes: UsedLifetime[]
+  /** Rows stamped at or before these (epoch ms) are out of the feed. */
+  sessionsAfter: number
+  tokensExpiringAfter: number
+  usersAfter: number
+  clientsAfter: number
+}
+
+function reachAt(config: Deps['config'], readAt: number, lifetimes: UsedLifetime[]): Reach {
+  const skew = config.clockSkewMs
+  const ttl = config.accessTokenTtlMs
   const lifetime = longestLifetimeInReach(ttl, lifetimes) + skew
-  const reach = (at: number) => latestExpiryOfTokensIssuedBy(at, ttl, lifetimes) + skew
   // A deleted client may still be in an instance's lookup cache for CLIENT_CACHE_TTL_MS and mint
   // tokens meanwhile, so its cut-off covers that window too.
   const clientLifetime = lifetime + CLIENT_CACHE_TTL_MS
+  return {
+    readAt,
+    ttl,
+    skew,
+    lifetimes,
+    sessionsAfter: readAt - lifetime,
+    tokensExpiringAfter: readAt - skew,
+    usersAfter: readAt - lifetime,
+    clientsAfter: readAt - clientLifetime,
+  }
+}
+
+/** Everything that can still affect an unexpired access token, read from the database. */
+async function readRowsInReach(db: Deps['db'], reach: Reach): Promise<FeedRows> {
   const [sessions, tokens, userCutOffs, clientCutOffs] = await Promise.all([
-    findSessionsRevokedAfter(deps.db, readAt - lifetime),
-    findRevokedAccessTokensExpiringAfter(deps.db, readAt - skew),
-    findUserCutOffsAfter(deps.db, readAt - lifetime),
-    findClientCutOffsAfter(deps.db, readAt - clientLifetime),
+    findSessionsRevokedAfter(db, reach.sessionsAfter),
+    findRevokedAccessTokensExpiringAfter(db, reach.tokensExpiringAfter),
+    findUserCutOffsAfter(db, reach.usersAfter),
+    findClientCutOffsAfter(db, reach.clientsAfter),
   ])
+  return { sessions, tokens, userCutOffs, clientCutOffs }
+}
+
+const byId =
+  <T>(key: (e: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
+
+/** The snapshot of rows in reach: entries, their sorted order, the body and its ETag. */
+function buildSnapshot(reach: Reach, rows: FeedRows): RevocationSnapshot {
+  const { readAt, ttl, skew, lifetimes } = reach
+  // Lifetimes used before a lowered LATCHKEY_ACCESS_TOKEN_TTL still bound their tokens' expiry.
+  const until = (at: number) => latestExpiryOfTokensIssuedBy(at, ttl, lifetimes) + skew
   // A client's own tokens (client_credentials) have the client as their subject, so a deleted
   // client is a cut-off by subject, which every verifier already applies.
   const users = [
-    ...userCutOffs.map((u) => ({
+    ...rows.userCutOffs.map((u) => ({
       sub: u.id,
       cutOff: u.tokensValidAfter,
       changedAt: u.tokensValidAfter,
-      until: reach(u.tokensValidAfter),
+      until: until(u.tokensValidAfter),
     })),
     // Rounded up to the next whole second (toBody rounds down), as verify-access-token.ts does:
     // a token minted with a stale cache just inside the window is listed too.
-    ...clientCutOffs.map((c) => ({
+    ...rows.clientCutOffs.map((c) => ({
       sub: c.clientId,
       cutOff: Math.ceil((c.cutOffAt + CLIENT_CACHE_TTL_MS) / 1000) * 1000,
       changedAt: c.cutOffAt,
-      until: reach(c.cutOffAt + CLIENT_CACHE_TTL_MS),
+      until: until(c.cutOffAt + CLIENT_CACHE_TTL_MS),
     })),
   ]
-  const byId =
-    <T>(key: (e: T) => string) =>
-    (a: T, b: T) =>
-      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
   const snapshot = {
     readAt,
-    sessions: withoutSessionsCutOff(sessions, userCutOffs, skew)
-      .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: reach(s.revokedAt) }))
+    sessions: withoutSessionsCutOff(rows.sessions, rows.userCutOffs, skew)
+      .map((s) => ({ sid: s.id, changedAt: s.revokedAt, until: until(s.revokedAt) }))
       .sort(byId((e) => e.sid)),
-    tokens: tokens
+    tokens: rows.tokens
       .map((r) => ({ jti: r.jti, changedAt: r.revokedAt, until: r.expiresAt + skew }))
       .sort(byId((e) => e.jti)),
     users: users.sort(byId((e) => e.sub)),
@@ -134,7 +185,17 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
     .update(JSON.stringify([full.sessions, full.tokens, full.users]))
     .digest('base64url')
     .slice(0, 27)}"`
-  return { ...snapshot, etag, json: JSON.stringify(full), oldest: readAt - lifetime }
+  return { ...snapshot, etag, json: JSON.stringify(full), oldest: reach.sessionsAfter }
+}
+
+/**
+ * Reads everything that can still affect an unexpired access token, all of it at once. The feed
+ * reads this way now and then (createRevocationFeed); between times it reads only what changed.
+ */
+export async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'>): Promise<RevocationSnapshot> {
+  const readAt = deps.clock.now()
+  const reach = reachAt(deps.config, readAt, await findLifetimesInReach(deps.db, readAt, deps.config.clockSkewMs))
+  return buildSnapshot(reach, await readRowsInReach(deps.db, reach))
 }
 
 /**
@@ -167,6 +228,77 @@ function observeSnapshot(metrics: Deps['metrics'], snapshot: RevocationSnapshot)
   metrics.revocationFeedReadAt.set(snapshot.readAt / 1000)
 }
 
+/** The rows of the previous read, by id, to merge the next read's changes into. */
+interface KeptRows {
+  /** What the rows' reach depends on besides the time: a change means reading everything again. */
+  key: string
+  readAt: number
+  fullReadAt: number
+  sessions: Map<string, FeedRows['sessions'][number]>
+  tokens: Map<string, RevokedAccessToken>
+  userCutOffs: Map<string, FeedRows['userCutOffs'][number]>
+  clientCutOffs: Map<string, FeedRows['clientCutOffs'][number]>
+}
+
+function reachKey(reach: Reach): string {
+  const lifetimes = [...reach.lifetimes].sort((a, b) => a.ttlMs - b.ttlMs || a.lastUsedAt - b.lastUsedAt)
+  return JSON.stringify([reach.ttl, reach.skew, lifetimes])
+}
+
+function keepRows(rows: FeedRows, key: string, readAt: number): KeptRows {
+  return {
+    key,
+    readAt,
+    fullReadAt: readAt,
+    sessions: new Map(rows.sessions.map((s) => [s.id, s])),
+    tokens: new Map(rows.tokens.map((r) => [r.jti, r])),
+    userCutOffs: new Map(rows.userCutOffs.map((u) => [u.id, u])),
+    clientCutOffs: new Map(rows.clientCutOffs.map((c) => [c.clientId, c])),
+  }
+}
+
+/**
+ * Rows stamped after `since` (epoch ms) that are still in reach: new revocations, and cut-offs
+ * moved later (a user's or a client's row holds its latest cut-off only).
+ */
+async function readRowsChangedSince(db: Deps['db'], reach: Reach, since: number): Promise<FeedRows> {
+  const [sessions, tokens, userCutOffs, clientCutOffs] = await Promise.all([
+    findSessionsRevokedAfter(db, Math.max(since, reach.sessionsAfter)),
+    findAccessTokensRevokedAfter(db, since, reach.tokensExpiringAfter),
+    findUserCutOffsAfter(db, Math.max(since, reach.usersAfter)),
+    findClientCutOffsAfter(db, Math.max(since, reach.clientsAfter)),
+  ])
+  return { sessions, tokens, userCutOffs, clientCutOffs }
+}
+
+/**
+ * Merges changed rows into the kept ones, drops those out of reach (the same bounds a full read
+ * queries with), and returns what a full read at `reach.readAt` would have read. The rules that
+ * relate rows to each other (a cut-off covering sessions) are applied by buildSnapshot afterwards,
+ * so a new cut-off removes the session entries it covers.
+ */
+function mergeRows(kept: KeptRows, changed: FeedRows, reach: Reach): FeedRows {
+  kept.readAt = reach.readAt
+  for (const s of changed.sessions) kept.sessions.set(s.id, s)
+  for (const r of changed.tokens) kept.tokens.set(r.jti, r)
+  for (const u of changed.userCutOffs) kept.userCutOffs.set(u.id, u)
+  for (const c of changed.clientCutOffs) kept.clientCutOffs.set(c.clientId, c)
+  const inReach = <T>(rows: Map<string, T>, stillIn: (row: T) => boolean): T[] => {
+    const out: T[] = []
+    for (const [id, row] of rows) {
+      if (stillIn(row)) out.push(row)
+      else rows.delete(id)
+    }
+    return out
+  }
+  return {
+    sessions: inReach(kept.sessions, (s) => s.revokedAt > reach.sessionsAfter),
+    tokens: inReach(kept.tokens, (r) => r.expiresAt > reach.tokensExpiringAfter),
+    userCutOffs: inReach(kept.userCutOffs, (u) => u.tokensValidAfter > reach.usersAfter),
+    clientCutOffs: inReach(kept.clientCutOffs, (c) => c.cutOffAt > reach.clientsAfter),
+  }
+}
+
 /**
  * The feed as served: one snapshot per instance, read again when it is older than
  * REVOCATION_FEED_REFRESH_MS by the service's clock, so a revocation written on any instance is
@@ -175,20 +307,43 @@ function observeSnapshot(metrics: Deps['metrics'], snapshot: RevocationSnapshot)
 export function createRevocationFeed(deps: Pick<Deps, 'db' | 'clock' | 'config' | 'metrics'>) {
   let current: RevocationSnapshot | null = null
   let reading: Promise<RevocationSnapshot> | null = null
+  let kept: KeptRows | null = null
+
+  async function read(): Promise<RevocationSnapshot> {
+    const readAt = deps.clock.now()
+    const lifetimes = await findLifetimesInReach(deps.db, readAt, deps.config.clockSkewMs)
+    const reach = reachAt(deps.config, readAt, lifetimes)
+    const key = reachKey(reach)
+    const incremental =
+      kept !== null &&
+      kept.key === key &&
+      readAt >= kept.readAt &&
+      readAt - kept.fullReadAt < REVOCATION_FEED_FULL_READ_MS &&
+      kept.readAt > reach.sessionsAfter
+    if (!incremental) {
+      const rows = await readRowsInReach(deps.db, reach)
+      kept = keepRows(rows, key, readAt)
+      return buildSnapshot(reach, rows)
+    }
+    const changed = await readRowsChangedSince(deps.db, reach, kept!.readAt - reach.skew)
+    return buildSnapshot(reach, mergeRows(kept!, changed, reach))
+  }
 
   async function snapshot(): Promise<RevocationSnapshot> {
     const now = deps.clock.now()
     if (current && now - current.readAt < REVOCATION_FEED_REFRESH_MS && now >= current.readAt) return current
     // One read at a time: requests arriving meanwhile wait for it rather than start their own.
-    reading ??= readRevocationSnapshot(deps).then(
-      (read) => {
+    reading ??= read().then(
+      (snap) => {
         reading = null
-        current = read
-        observeSnapshot(deps.metrics, read)
-        return read
+        current = snap
+        observeSnapshot(deps.metrics, snap)
+        return snap
       },
       (error: unknown) => {
         reading = null
+        // The next read starts afresh: a half-merged set of rows is never built on.
+        kept = null
         deps.metrics.revocationFeedReadFailures.inc()
         throw error
       },
