@@ -40,3 +40,21 @@ export async function deleteRevokedAccessTokensExpiredBy(db: Executor, before: n
   const result = await db.deleteFrom('revoked_access_tokens').where('jti', 'in', batch).executeTakeFirst()
   return Number(result.numDeletedRows)
 }
+
+/**
+ * Access tokens revoked after `revokedAfter` whose expiry is later than `expiringAfter` (epoch ms),
+ * for the revocation feed's reads between full ones.
+ */
+export async function findAccessTokensRevokedAfter(
+  db: Executor,
+  revokedAfter: number,
+  expiringAfter: number,
+): Promise<RevokedAccessToken[]> {
+  const rows = await db
+    .selectFrom('revoked_access_tokens')
+    .select(['jti', 'expires_at', 'revoked_at'])
+    .where('revoked_at', '>', revokedAfter)
+    .where('expires_at', '>', expiringAfter)
+    .execute()
+  return rows.map((r) => ({ jti: r.jti, expiresAt: Number(r.expires_at), revokedAt: Number(r.revoked_at) }))
+}
