@@ -4,7 +4,7 @@ import { findSessionsRevokedAfter } from '../sessions/session.store.js'
 import { findUserCutOffsAfter } from '../users/user.store.js'
 import { findRevokedAccessTokensExpiringAfter } from '../sessions/revoked-access-token.store.js'
 import { findClientCutOffsAfter } from '../clients/client.store.js'
-import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
+import { CLIENT_CACHE_TTL_MS, tokensValidFrom } from '../clients/client-lookup.js'
 import {
   findLifetimesInReach,
   latestExpiryOfTokensIssuedBy,
@@ -108,7 +108,7 @@ async function readRevocationSnapshot(deps: Pick<Deps, 'db' | 'clock' | 'config'
     // a token minted with a stale cache just inside the window is listed too.
     ...clientCutOffs.map((c) => ({
       sub: c.clientId,
-      cutOff: Math.ceil((c.cutOffAt + CLIENT_CACHE_TTL_MS) / 1000) * 1000,
+      cutOff: tokensValidFrom(c.cutOffAt),
       changedAt: c.cutOffAt,
       until: reach(c.cutOffAt + CLIENT_CACHE_TTL_MS),
     })),
