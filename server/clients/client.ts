@@ -53,7 +53,8 @@ export interface Client {
   updatedAt: number
   /**
    * The client's last cut-off (epoch ms: its secret or keys ended at once, revoke_old), read with
-   * the row in the same statement, or null. The token endpoint refuses the client until
+   * the row in the same statement by findClientById (what the lookup cache holds), or null; null
+   * too from listClients, which does not read it. The token endpoint refuses the client until
    * tokensValidFrom(cutOffAt) (client-lookup.ts), as a token issued before then is void.
    */
   cutOffAt: number | null
