@@ -105,6 +105,8 @@ export const ClientUpdate = Type.Object(
     /** null removes it. */
     backchannel_logout_uri: Type.Optional(Nullable(Uri)),
     require_mfa: Type.Optional(Type.Boolean()),
+    /** With new keys: void what the old credentials obtained, as secret rotation's revoke_old. */
+    revoke_old: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },
 )

@@ -1,3 +1,5 @@
+import type { Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
 import { ApiError, NotFound } from '../errors.js'
 import { ADMIN_SCOPE, viewClient, type Client, type ClientView } from '../clients/client.js'
 import { generateClientSecret, hashClientSecret } from '../clients/client-secret.js'
@@ -68,17 +70,40 @@ export async function createClientAsAdmin(
   return { ...viewClient(client), ...(secret === null ? {} : { client_secret: secret }) }
 }
 
+/**
+ * Changes a client. This instance forgets its cached copy at once (a secret client given keys no
+ * longer takes its secret here; other instances within CLIENT_CACHE_TTL_MS).
+ *
+ * revokeOld, only with new keys (jwks or jwks_uri, e.g. a leaked private key): also voids what the
+ * old credentials obtained, in the same transaction, as rotateClientSecret does.
+ */
 export async function updateClientAsAdmin(
-  deps: AdminDeps,
+  deps: AdminDeps & { findClient?: FindClient },
   actor: Actor,
   id: string,
   changes: ClientChanges,
+  options: { revokeOld?: boolean } = {},
 ): Promise<ClientView> {
+  const revokeOld = options.revokeOld === true
+  if (revokeOld && changes.jwks == null && changes.jwksUri == null)
+    throw new ApiError('invalid_request', 400, 'revoke_old needs new keys (jwks or jwks_uri) in the same change')
   const client = await findClientForAdmin(deps, id)
-  const updated = await updateClient(deps, client, changes, operator).catch(asClientMetadataError)
+  const now = deps.clock.now()
+  const { updated, revoked } = await deps.db
+    .transaction()
+    .execute(async (trx) => {
+      const updated = await updateClient({ db: trx, clock: deps.clock }, client, changes, operator)
+      return { updated, revoked: revokeOld ? await voidWhatOldCredentialsObtained(trx, id, now, 'keys') : [] }
+    })
+    .catch(asClientMetadataError)
+  deps.findClient?.forget(id)
   await auditAdminAction(deps, actor, {
     event: 'client.updated',
-    details: { target_client_id: id, ...describeClientChanges(client, changes) },
+    details: {
+      target_client_id: id,
+      ...describeClientChanges(client, changes),
+      ...(revokeOld ? { revoke_old: true, sessions_revoked: revoked.length } : {}),
+    },
   })
   return viewClient(updated)
 }
@@ -154,17 +179,32 @@ export async function deleteClientAsAdmin(
 }
 
 /**
+ * Voids what a client's old credentials (a secret or keys ended at once, revoke_old) may have
+ * obtained, in the caller's transaction: a client cut-off (its access tokens issued before now, and
+ * in the CLIENT_CACHE_TTL_MS after it, when another instance may still accept the old credentials
+ * from its cache, are refused by introspection, userinfo and the admin API, and listed in the
+ * revocation feed by subject; the token endpoint refuses the client with 503 until then), and every
+ * user's session with the client ends (listed by sid; their refresh tokens are dead), as do its
+ * unexchanged codes. Returns the ids of the sessions it ended.
+ */
+async function voidWhatOldCredentialsObtained(
+  trx: Transaction<Database>,
+  id: string,
+  now: number,
+  credentials: 'secret' | 'keys',
+): Promise<string[]> {
+  await cutOffClientTokens(trx, id, now)
+  return endClientAccess(trx, id, now, credentials === 'secret' ? 'client_secret_revoked' : 'client_keys_revoked')
+}
+
+/**
  * A new secret for a confidential client, shown once. The old one keeps working for
  * config.clientSecretOverlapMs so deployments can switch over, or not at all with revokeOld
  * (a leaked secret). A secret replaced earlier and still in its overlap ends now either way.
  *
- * revokeOld also voids what the old secret may have obtained, in the same transaction: a client
- * cut-off (its access tokens issued before the rotation, and in the CLIENT_CACHE_TTL_MS after it,
- * when another instance may still accept the old secret from its cache, are refused by
- * introspection, userinfo and the admin API, and listed in the revocation feed by subject), and
- * every user's session with the client ends (listed by sid; their refresh tokens are dead), as do
- * its unexchanged codes. This instance forgets the client at once, so it never takes the old
- * secret again.
+ * revokeOld also voids what the old secret may have obtained, in the same transaction
+ * (voidWhatOldCredentialsObtained). This instance forgets the client at once, so it never takes
+ * the old secret again.
  */
 export async function rotateClientSecret(
   deps: AdminDeps & { findClient?: FindClient },
@@ -181,9 +221,7 @@ export async function rotateClientSecret(
   const secret = generateClientSecret()
   const revoked = await deps.db.transaction().execute(async (trx) => {
     await replaceClientSecret(trx, id, hashClientSecret(secret), previous, now)
-    if (!options.revokeOld) return []
-    await cutOffClientTokens(trx, id, now)
-    return endClientAccess(trx, id, now, 'client_secret_revoked')
+    return options.revokeOld ? voidWhatOldCredentialsObtained(trx, id, now, 'secret') : []
   })
   deps.findClient?.forget(id)
   await auditAdminAction(deps, actor, {

@@ -66,23 +66,30 @@ const clientsRoute: FastifyPluginAsyncTypebox<{ deps: Deps }> = async (app, { de
     { schema: { params: IdParams, body: ClientUpdate, response: { 200: ClientView, ...errors } } },
     (request) => {
       const body = request.body
-      return updateClientAsAdmin(deps, request.adminActor!, request.params.id, {
-        ...(body.name !== undefined ? { name: body.name } : {}),
-        ...(body.grant_types !== undefined ? { grantTypes: body.grant_types } : {}),
-        ...(body.scope !== undefined ? { scopes: body.scope.split(' ').filter(Boolean) } : {}),
-        ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
-        ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
-        ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
-        ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
-        ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
-        ...(body.require_dpop !== undefined ? { requireDpop: body.require_dpop } : {}),
-        ...(body.introspection !== undefined ? { introspection: body.introspection } : {}),
-        ...(body.post_logout_redirect_uris !== undefined
-          ? { postLogoutRedirectUris: body.post_logout_redirect_uris }
-          : {}),
-        ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
-        ...(body.require_mfa !== undefined ? { requireMfa: body.require_mfa } : {}),
-      })
+      const options = { revokeOld: body.revoke_old === true }
+      return updateClientAsAdmin(
+        deps,
+        request.adminActor!,
+        request.params.id,
+        {
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.grant_types !== undefined ? { grantTypes: body.grant_types } : {}),
+          ...(body.scope !== undefined ? { scopes: body.scope.split(' ').filter(Boolean) } : {}),
+          ...(body.audiences !== undefined ? { audiences: body.audiences } : {}),
+          ...(body.redirect_uris !== undefined ? { redirectUris: body.redirect_uris } : {}),
+          ...(body.first_party !== undefined ? { firstParty: body.first_party } : {}),
+          ...(body.jwks_uri !== undefined ? { jwksUri: body.jwks_uri } : {}),
+          ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+          ...(body.require_dpop !== undefined ? { requireDpop: body.require_dpop } : {}),
+          ...(body.introspection !== undefined ? { introspection: body.introspection } : {}),
+          ...(body.post_logout_redirect_uris !== undefined
+            ? { postLogoutRedirectUris: body.post_logout_redirect_uris }
+            : {}),
+          ...(body.backchannel_logout_uri !== undefined ? { backchannelLogoutUri: body.backchannel_logout_uri } : {}),
+          ...(body.require_mfa !== undefined ? { requireMfa: body.require_mfa } : {}),
+        },
+        options,
+      )
     },
   )
 

@@ -6,7 +6,7 @@ import { countUnusedRecoveryCodes, deleteRecoveryCodes } from '../mfa/recovery-c
 import { deleteTotpFactor, findTotpFactor } from '../mfa/totp-factor.store.js'
 import { deletePasskeysOfUser, findPasskeysOfUser } from '../passkeys/passkey.store.js'
 import { deleteChallengesOfUser } from '../passkeys/webauthn-challenge.store.js'
-import { listAuditEvents } from '../audit/audit-event.store.js'
+import { forgetAuditOriginsOfUser, listAuditEvents } from '../audit/audit-event.store.js'
 import { deleteConsentsOfUser, listConsentsOfUser } from '../consents/consent.store.js'
 import { endUserAccess } from '../sessions/end-user-access.js'
 import { findSessionsOfUser, forgetSessionOriginsOfUser } from '../sessions/session.store.js'
@@ -96,7 +96,8 @@ export async function eraseUserAsAdmin(
     await eraseUser(trx, user.id, now)
     await deleteConsentsOfUser(trx, user.id)
     // Second factors and their pending challenges (credentials), hosted sign-ins, mail about the
-    // person, and where their sessions came from. No notice is mailed: the address is gone.
+    // person, and where their sessions and audit events came from. No notice is mailed: the
+    // address is gone.
     await deleteTotpFactor(trx, user.id)
     await deleteRecoveryCodes(trx, user.id)
     await deleteMfaChallengesOfUser(trx, user.id)
@@ -105,6 +106,7 @@ export async function eraseUserAsAdmin(
     await deleteSigninSessionsOfUser(trx, user.id)
     await forgetSessionOriginsOfUser(trx, user.id)
     await forgetDeviceAuthorizationOriginsOfUser(trx, user.id)
+    await forgetAuditOriginsOfUser(trx, user.id)
     await deleteMailOfUser(trx, user.id, user.email)
     return ended
   })

@@ -84,3 +84,11 @@ export async function listAuditEvents(
     createdAt: Number(r.created_at),
   }))
 }
+
+/**
+ * Erasure: the user's audit rows stay (their user id is the pseudonym the trail keeps) but lose
+ * the address they came from.
+ */
+export async function forgetAuditOriginsOfUser(db: Db, userId: string): Promise<void> {
+  await db.updateTable('audit_events').set({ ip: null }).where('user_id', '=', userId).execute()
+}

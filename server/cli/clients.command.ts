@@ -161,7 +161,7 @@ async function showCommand(args: string[], ctx: Ctx): Promise<void> {
 async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   const { id, values } = oneId(
     args,
-    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout] [--require-mfa|--no-require-mfa]',
+    'clients update CLIENT_ID [--name NAME] [--scope "a b"] [--redirect-uri URI]… [--audience AUD]… [--jwks-uri URL | --jwks-file PATH] [--require-dpop|--no-require-dpop] [--introspect|--no-introspect] [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL|--no-backchannel-logout] [--require-mfa|--no-require-mfa] [--revoke-old]',
     {
       name: { type: 'string' },
       'require-mfa': { type: 'boolean' },
@@ -178,6 +178,7 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
       'post-logout-redirect-uri': { type: 'string', multiple: true },
       'backchannel-logout-uri': { type: 'string' },
       'no-backchannel-logout': { type: 'boolean' },
+      'revoke-old': { type: 'boolean' },
     },
   )
   if (values.introspect === true && values['no-introspect'] === true)
@@ -207,7 +208,9 @@ async function updateCommand(args: string[], ctx: Ctx): Promise<void> {
   if (values['require-mfa'] === true && values['no-require-mfa'] === true)
     throw new CliError('clients update takes --require-mfa or --no-require-mfa, not both')
   if (Object.keys(changes).length === 0) throw new CliError('clients update needs something to change')
-  const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes)
+  const view = await updateClientAsAdmin(adminDeps(ctx), cli, id, changes, {
+    revokeOld: values['revoke-old'] === true,
+  })
   if (values.json === true) return printJson(view)
   printClients([view])
 }

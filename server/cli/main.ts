@@ -25,6 +25,7 @@ const usage = `usage: latchkey <command> [--json]
                  [--jwks-uri URL | --jwks-file PATH] [--require-dpop | --no-require-dpop]
                  [--require-mfa | --no-require-mfa] [--introspect | --no-introspect]
                  [--post-logout-redirect-uri URI]… [--backchannel-logout-uri URL | --no-backchannel-logout]
+                 [--revoke-old (with new keys: void what the old credentials obtained)]
   clients rotate-secret ID [--revoke-old]
   users create --email EMAIL --password-stdin [--name NAME]
   users list [--email PREFIX] [--disabled] | users show EMAIL | users export EMAIL

@@ -14,6 +14,17 @@ export const CLIENT_CACHE_TTL_MS = 5_000
 const MAX_CACHED_CLIENTS = 10_000
 
 /**
+ * When a client's access tokens count again after a cut-off at `cutOffAt` (epoch ms, a whole
+ * second): another instance may have accepted the old credentials from its cache for
+ * CLIENT_CACHE_TTL_MS, so tokens issued until then are void. iat has whole seconds, so the end
+ * rounds up. Verification (verify-access-token.ts), the revocation feed and the token endpoint
+ * (which refuses the client until then rather than issue a void token) all use this.
+ */
+export function tokensValidFrom(cutOffAt: number): number {
+  return Math.ceil((cutOffAt + CLIENT_CACHE_TTL_MS) / 1000) * 1000
+}
+
+/**
  * Client lookups for the token endpoint. Every token request authenticates its client, and the
  * database round trip measured as a fifth of a request's cost, so known clients are kept in
  * memory briefly. Unknown ids are never cached: they cannot fill the cache.

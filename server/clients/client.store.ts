@@ -9,8 +9,18 @@ export async function insertClient(db: Db, row: NewClientRow): Promise<void> {
   await db.insertInto('clients').values(row).execute()
 }
 
+/**
+ * A client with its cut-off, in one statement: the rotation that records a cut-off changes the row
+ * in the same transaction, so a lookup sees both or neither.
+ */
 export async function findClientById(db: Db, id: string): Promise<Client | null> {
-  const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
+  const row = await db
+    .selectFrom('clients')
+    .leftJoin('client_cut_offs', 'client_cut_offs.client_id', 'clients.id')
+    .selectAll('clients')
+    .select('client_cut_offs.cut_off_at')
+    .where('clients.id', '=', id)
+    .executeTakeFirst()
   return row ? clientFromRow(row) : null
 }
 

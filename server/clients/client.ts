@@ -51,6 +51,13 @@ export interface Client {
   createdAt: number
   /** The last change by an operator (epoch ms); a fetched key set is cached per update. */
   updatedAt: number
+  /**
+   * The client's last cut-off (epoch ms: its secret or keys ended at once, revoke_old), read with
+   * the row in the same statement by findClientById (what the lookup cache holds), or null; null
+   * too from listClients, which does not read it. The token endpoint refuses the client until
+   * tokensValidFrom(cutOffAt) (client-lookup.ts), as a token issued before then is void.
+   */
+  cutOffAt: number | null
 }
 
 /** How a client authenticates (RFC 7591 §2 names); a secret works with Basic and in the body alike. */
@@ -61,7 +68,7 @@ export function authMethodOf(client: Pick<Client, 'type' | 'jwksUri' | 'jwks'>):
   return client.type === 'public' ? 'none' : 'client_secret_basic'
 }
 
-export function clientFromRow(row: ClientRow): Client {
+export function clientFromRow(row: ClientRow & { cut_off_at?: number | string | null }): Client {
   return {
     id: row.id,
     name: row.name,
@@ -85,6 +92,7 @@ export function clientFromRow(row: ClientRow): Client {
     requireMfa: row.require_mfa === 1,
     createdAt: row.created_at,
     updatedAt: Number(row.updated_at),
+    cutOffAt: row.cut_off_at == null ? null : Number(row.cut_off_at),
   }
 }
 

@@ -224,8 +224,8 @@ function clientOf(reason: AccessEndReason, scope: EndAccessScope): string {
 }
 
 /**
- * A client is deleted, or its secret is ended at once (rotation with revoke_old: whoever holds the
- * old secret may hold its refresh tokens too): every user's sessions with it, every code it was
+ * A client is deleted, or its secret or keys are ended at once (revoke_old: whoever holds the old
+ * credentials may hold its refresh tokens too): every user's sessions with it, every code it was
  * issued but has not exchanged and every device sign-in it has not collected end, in the caller's
  * transaction (which also records the client's cut-off for its own tokens). Returns the ids of the
  * sessions it ended.
@@ -234,7 +234,7 @@ export async function endClientAccess(
   trx: Transaction<Database>,
   clientId: string,
   now: number,
-  reason: 'client_deleted' | 'client_secret_revoked',
+  reason: 'client_deleted' | 'client_secret_revoked' | 'client_keys_revoked',
 ): Promise<string[]> {
   await deletePendingAuthorizationCodesOfClient(trx, clientId)
   await denyUncollectedDeviceAuthorizationsOfClient(trx, clientId)

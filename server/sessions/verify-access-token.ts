@@ -7,7 +7,7 @@ import { isAccessTokenRevoked } from './revoked-access-token.store.js'
 import { findSessionById } from './session.store.js'
 import { findUserById } from '../users/user.store.js'
 import { findClientById, findClientCutOff } from '../clients/client.store.js'
-import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
+import { tokensValidFrom } from '../clients/client-lookup.js'
 
 export interface AccessTokenClaims extends JWTPayload {
   sub: string
@@ -60,7 +60,7 @@ export function createAccessTokenVerifier(deps: { keystore: Keystore; config: Co
    * seconds, rounding the end of the window up.
    */
   async function isCutOff(claims: AccessTokenClaims, cutOff: number): Promise<boolean> {
-    if (claims.iat < Math.ceil((cutOff + CLIENT_CACHE_TTL_MS) / 1000)) return true
+    if (claims.iat * 1000 < tokensValidFrom(cutOff)) return true
     return (await findClientById(deps.db, claims.client_id)) === null
   }
 

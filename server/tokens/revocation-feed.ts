@@ -8,7 +8,7 @@ import {
   type RevokedAccessToken,
 } from '../sessions/revoked-access-token.store.js'
 import { findClientCutOffsAfter } from '../clients/client.store.js'
-import { CLIENT_CACHE_TTL_MS } from '../clients/client-lookup.js'
+import { CLIENT_CACHE_TTL_MS, tokensValidFrom } from '../clients/client-lookup.js'
 import {
   findLifetimesInReach,
   latestExpiryOfTokensIssuedBy,
@@ -232,9 +232,7 @@ function mergeRows(state: FeedState | null, changed: FeedRows, reach: Reach, key
   const clientCutOffs = changed.clientCutOffs.map((c): Kept<UserEntry> => {
     const entry = {
       sub: c.clientId,
-      // Rounded up to the next whole second (toBody rounds down), as verify-access-token.ts does:
-      // a token minted with a stale cache just inside the window is listed too.
-      cutOff: Math.ceil((c.cutOffAt + CLIENT_CACHE_TTL_MS) / 1000) * 1000,
+      cutOff: tokensValidFrom(c.cutOffAt),
       changedAt: c.cutOffAt,
       until: until(c.cutOffAt + CLIENT_CACHE_TTL_MS),
     }

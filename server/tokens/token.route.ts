@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Client } from '../clients/client.js'
 import type { Deps } from '../deps.js'
 import { refuseMethodsOtherThanPost } from '../http/method-not-allowed.js'
-import { UnsupportedGrantType } from '../errors.js'
+import { ServiceUnavailable, UnsupportedGrantType } from '../errors.js'
 import { ipGroupOf, rateLimited, TOKEN_RATE_LIMIT_WINDOW_MS } from '../http/rate-limit.js'
 import type { AuthenticateClient } from '../http/client-auth-budget.js'
 import { assertFormBody } from '../http/form-body.js'
@@ -13,6 +13,7 @@ import { refreshTokenGrant } from './grants/refresh-token.js'
 import { deviceCodeGrant } from './grants/device-code.js'
 import { tokenExchangeGrant } from './grants/token-exchange.js'
 import { DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT } from '../clients/client.js'
+import { tokensValidFrom } from '../clients/client-lookup.js'
 import { ErrorResponse, TokenRequest, TokenResponse } from './token.schema.js'
 import { checkTokenRequestProof, type DpopBinding } from './dpop-token-request.js'
 
@@ -55,6 +56,7 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: Authenti
       // Failed client authentications count per source, shared with every route that authenticates
       // clients (http/client-auth-budget.ts).
       const client = await authenticate(request, request.body)
+      assertClientNotCutOff(client, deps.clock.now())
       if (!unbudgetedGrants.has(request.body.grant_type)) await limits.spendClientBudget(request, client)
       const dpop = await checkTokenRequestProof(deps, request.headers, client)
       const response = await grant(deps, client, request.body, dpop)
@@ -68,6 +70,23 @@ const tokenRoute: FastifyPluginAsyncTypebox<{ deps: Deps; authenticate: Authenti
   )
 
   refuseMethodsOtherThanPost(app, '/token')
+}
+
+/**
+ * A client whose credentials were ended at once (revoke_old) gets no token until
+ * tokensValidFrom(cut-off): one issued before then is void from the start (verify-access-token.ts),
+ * as another instance may still have taken the old credentials from its cache. 503 with
+ * Retry-After, so a client that just switched to its new credentials retries instead of holding a
+ * dead token.
+ */
+function assertClientNotCutOff(client: Client, now: number): void {
+  if (client.cutOffAt === null) return
+  const validFrom = tokensValidFrom(client.cutOffAt)
+  if (now >= validFrom) return
+  throw new ServiceUnavailable(
+    "this client's credentials were just replaced; tokens are issued again shortly",
+    Math.max(1, Math.ceil((validFrom - now) / 1000)),
+  )
 }
 
 /**

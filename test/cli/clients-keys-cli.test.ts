@@ -31,6 +31,24 @@ t.test('clients create with --jwks-file and --jwks-uri', async (t) => {
   t.equal(updated.code, 0, updated.stderr)
   t.match(JSON.parse(updated.stdout), { jwks_uri: 'https://keys.example.com/jwks.json', jwks: null })
 
+  // A leaked key: new keys with --revoke-old void what the old ones obtained (a client cut-off).
+  const voided = await latchkey(
+    ['clients', 'update', client.client_id, '--jwks-file', publicFile, '--revoke-old', '--json'],
+    env,
+  )
+  t.equal(voided.code, 0, voided.stderr)
+  const trail = await latchkey(['audit', 'list', '--type', 'client.updated', '--json'], env)
+  t.equal(trail.code, 0, trail.stderr)
+  t.match(JSON.parse(trail.stdout)[0].details, {
+    target_client_id: client.client_id,
+    changed: 'jwks',
+    revoke_old: true,
+    sessions_revoked: 0,
+  })
+  const noKeys = await latchkey(['clients', 'update', client.client_id, '--name', 'renamed', '--revoke-old'], env)
+  t.equal(noKeys.code, 1)
+  t.equal(noKeys.stderr.trim(), 'latchkey: revoke_old needs new keys (jwks or jwks_uri) in the same change')
+
   const refused = await latchkey(['clients', 'create', '--name', 'oops', '--jwks-file', privateFile], env)
   t.equal(refused.code, 1)
   t.equal(
