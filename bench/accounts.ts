@@ -106,7 +106,9 @@ await runBench({}, async (settings) => {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: loginBody,
-        connections: 8,
+        // As many as the server hashes at once plus one waiting, so the hashing queue never runs
+        // dry and never refuses: 503s are not logins, and (e) runs that many verifies in flight.
+        connections: defaultHashingConcurrency() + 1,
         duration,
       }),
     )
@@ -202,7 +204,7 @@ await runBench({}, async (settings) => {
     await latchkey.close()
   }
   await writeResults('accounts-results.json', results)
-  const login = results.login as { requestsPerSecond: number; p99Ms: number; ratioToRawArgon2: number }
+  const login = results.login as { requestsPerSecond: number; p99Ms: number; non2xx: number; ratioToRawArgon2: number }
   const refresh = results.refresh as {
     requestsPerSecond: number
     p99Ms: number
@@ -212,14 +214,14 @@ await runBench({}, async (settings) => {
   const bareRefresh = results.refreshCalibration as { requestsPerSecond: number; p99Ms: number }
   const flood = results.flood as Record<
     string,
-    { requestsPerSecond: number; p99Ms: number; non2xx: number; statusCodes: Record<string, number> }
+    { requestsPerSecond: number; p99Ms: number; non2xx: number; errors: number; statusCodes: Record<string, number> }
   >
   console.log(
     `calibration (e) argon2id verify, @node-rs/argon2 (${defaultHashingConcurrency()} in flight, as the server): ${String(results.argon2VerifyPerSecond)}/s; node-argon2 from source: ${String(results.nodeArgon2VerifyPerSecond)}/s`,
   )
   console.log(`calibration (c) bare refresh rotation: ${bareRefresh.requestsPerSecond}/s, p99 ${bareRefresh.p99Ms} ms`)
   console.log(
-    `${login.ratioToRawArgon2 >= 0.85 ? 'HOLDS ' : 'MISSED'}  login >= 0.85 x (e) (${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms: ${login.ratioToRawArgon2}x)`,
+    `${login.ratioToRawArgon2 >= 0.85 && login.non2xx === 0 ? 'HOLDS ' : 'MISSED'}  login >= 0.85 x (e) (${login.requestsPerSecond}/s, p99 ${login.p99Ms} ms, non-2xx ${login.non2xx}: ${login.ratioToRawArgon2}x)`,
   )
   console.log(
     `${refresh.ratioToCalibration >= 0.75 && refresh.non2xx === 0 ? 'HOLDS ' : 'MISSED'}  refresh rotation >= 0.75 x (c) (${refresh.requestsPerSecond}/s, p99 ${refresh.p99Ms} ms, non-2xx ${refresh.non2xx}: ${refresh.ratioToCalibration}x)`,
@@ -227,7 +229,7 @@ await runBench({}, async (settings) => {
   for (const name of ['clientCredentials', 'jwks'] as const) {
     const r = flood[name]!
     console.log(
-      `during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx} ${r.p99Ms <= 50 && r.non2xx === 0 ? 'PASS' : 'MISS'}`,
+      `during login flood, ${name}: ${r.requestsPerSecond}/s, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx}, errors ${r.errors} ${r.requestsPerSecond > 0 && r.p99Ms <= 50 && r.non2xx === 0 && r.errors === 0 ? 'PASS' : 'MISS'}`,
     )
   }
   console.log(`flood itself: ${JSON.stringify(flood.login!.statusCodes)}`)
