@@ -1,52 +1,19 @@
 import t from 'tap'
-import { buildTestApp, registerClient, type TestApp, type TestClient } from '../helpers/build-test-app.js'
+import { buildTestApp, registerClient } from '../helpers/build-test-app.js'
+import { basicOf, clientCredentialsToken, createAdminClient } from '../helpers/admin.js'
 import { testDialects } from '../helpers/test-database.js'
 import { PASSWORD, login, nextClientIp, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
 import { CLIENT_CACHE_TTL_MS } from '../../server/clients/client-lookup.js'
 import { REVOCATION_FEED_REFRESH_MS } from '../../server/tokens/revocation-feed.js'
-
-/** An admin client made as the CLI makes one, and a token it got by client_credentials. */
-async function adminToken(testApp: TestApp): Promise<{ client: TestClient; token: string }> {
-  const { client, secret } = await createClient(
-    testApp.deps,
-    {
-      name: 'ops',
-      type: 'confidential',
-      grantTypes: ['client_credentials'],
-      scopes: ['latchkey:admin'],
-      audiences: [testApp.config.issuer],
-      redirectUris: [],
-    },
-    { mayGrantAdminScope: true },
-  )
-  const basic = `Basic ${Buffer.from(`${client.id}:${secret}`).toString('base64')}`
-  const token = await tokenFor(testApp, basic)
-  return { client: { id: client.id, secret: secret!, basic }, token }
-}
-
-async function tokenFor(testApp: TestApp, basic: string): Promise<string> {
-  const res = await testApp.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'grant_type=client_credentials',
-  })
-  if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-  return res.json().access_token as string
-}
-
-const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 
 for (const dialect of testDialects()) {
   t.test(`admin API on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
-    const made = await adminToken(testApp)
-    const admin = made.client
-    let token = made.token
+    const admin = await createAdminClient(testApp)
+    let token = await clientCredentialsToken(testApp, admin.basic)
     // Subtests move the clock by days: each starts with a fresh admin token.
     t.beforeEach(async () => {
-      token = await tokenFor(testApp, admin.basic)
+      token = await clientCredentialsToken(testApp, admin.basic)
     })
     const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, bearer?: string) =>
       testApp.app.inject({
@@ -73,7 +40,7 @@ for (const dialect of testDialects()) {
 
     t.test('refuses tokens without the admin scope, and no token at all', async (t) => {
       const normal = await registerClient(testApp, { audiences: [testApp.config.issuer] })
-      const res = await call('GET', '/admin/clients', undefined, await tokenFor(testApp, normal.basic))
+      const res = await call('GET', '/admin/clients', undefined, await clientCredentialsToken(testApp, normal.basic))
       t.equal(res.statusCode, 403)
       t.same(res.json(), {
         error: 'insufficient_scope',
@@ -155,28 +122,32 @@ for (const dialect of testDialects()) {
       const fresh = rotated.json().client_secret as string
       t.not(fresh, target.secret)
       testApp.clock.advance(CLIENT_CACHE_TTL_MS + 1)
-      t.ok(await tokenFor(testApp, basicOf(target.id, fresh)), 'the new secret works')
-      t.ok(await tokenFor(testApp, target.basic), 'the old one too, during the overlap')
+      t.ok(await clientCredentialsToken(testApp, basicOf(target.id, fresh)), 'the new secret works')
+      t.ok(await clientCredentialsToken(testApp, target.basic), 'the old one too, during the overlap')
       testApp.clock.advance(testApp.config.clientSecretOverlapMs)
-      await t.rejects(tokenFor(testApp, target.basic), /401/, 'not after the overlap')
+      await t.rejects(clientCredentialsToken(testApp, target.basic), /401/, 'not after the overlap')
 
       // A day later the admin's token has expired: it gets a new one.
       const again = await call(
         'POST',
         `/admin/clients/${target.id}/secret`,
         { revoke_old: true },
-        await tokenFor(testApp, admin.basic),
+        await clientCredentialsToken(testApp, admin.basic),
       )
       t.equal(again.json().previous_secret_expires_at, null)
       // Past the cut-off window (rounded up to a whole second): before it, the token endpoint answers 503.
       testApp.clock.advance(CLIENT_CACHE_TTL_MS + 1_000)
-      await t.rejects(tokenFor(testApp, basicOf(target.id, fresh)), /401/, 'revoke_old: the old secret is dead')
-      t.ok(await tokenFor(testApp, basicOf(target.id, again.json().client_secret as string)))
+      await t.rejects(
+        clientCredentialsToken(testApp, basicOf(target.id, fresh)),
+        /401/,
+        'revoke_old: the old secret is dead',
+      )
+      t.ok(await clientCredentialsToken(testApp, basicOf(target.id, again.json().client_secret as string)))
     })
 
     t.test('deleting a client cuts off its live tokens', async (t) => {
       const doomed = await registerClient(testApp)
-      const live = await tokenFor(testApp, doomed.basic)
+      const live = await clientCredentialsToken(testApp, doomed.basic)
       const introspector = await registerClient(testApp, { introspection: true })
       const introspect = () =>
         testApp.app.inject({

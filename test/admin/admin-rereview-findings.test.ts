@@ -2,10 +2,11 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import { sql } from 'kysely'
-import { buildTestApp, registerClient, type TestApp, type TestClient } from '../helpers/build-test-app.js'
+import { buildTestApp, registerClient, type TestApp } from '../helpers/build-test-app.js'
+import { basicOf, clientCredentialsToken, createAdminClient, introspect } from '../helpers/admin.js'
+import { createClient } from '../../server/clients/create-client.js'
 import { testDialects } from '../helpers/test-database.js'
 import { login, nextClientIp, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
 import { tokensValidFrom } from '../../server/clients/client-lookup.js'
 
 // Regressions for the re-review of the admin fixes: each t.test names what broke.
@@ -15,8 +16,6 @@ const JUST_REPLACED = {
   error: 'temporarily_unavailable',
   error_description: "this client's credentials were just replaced; tokens are issued again shortly",
 }
-
-const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
 
 function clientCredentials(testApp: TestApp, auth: { basic: string } | { assertion: string }) {
   return testApp.app.inject({
@@ -30,37 +29,6 @@ function clientCredentials(testApp: TestApp, auth: { basic: string } | { asserti
       grant_type: 'client_credentials',
       ...('assertion' in auth ? { client_assertion_type: ASSERTION_TYPE, client_assertion: auth.assertion } : {}),
     }).toString(),
-  })
-}
-
-async function tokenFor(testApp: TestApp, basic: string): Promise<string> {
-  const res = await clientCredentials(testApp, { basic })
-  if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-  return res.json<{ access_token: string }>().access_token
-}
-
-async function makeAdmin(testApp: TestApp, name = 'ops'): Promise<TestClient> {
-  const { client, secret } = await createClient(
-    testApp.deps,
-    {
-      name,
-      type: 'confidential',
-      grantTypes: ['client_credentials'],
-      scopes: ['latchkey:admin'],
-      audiences: [testApp.config.issuer],
-      redirectUris: [],
-    },
-    { mayGrantAdminScope: true },
-  )
-  return { id: client.id, secret: secret!, basic: basicOf(client.id, secret!) }
-}
-
-function introspect(testApp: TestApp, introspector: TestClient, token: string) {
-  return testApp.app.inject({
-    method: 'POST',
-    url: '/oauth/introspect',
-    headers: { authorization: introspector.basic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: `token=${token}`,
   })
 }
 
@@ -86,7 +54,7 @@ function assertionOf(testApp: TestApp, clientId: string, key: { privateKey: Cryp
 for (const dialect of testDialects()) {
   t.test(`admin re-review findings on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
-    const admin = await makeAdmin(testApp)
+    const admin = await createAdminClient(testApp)
     const introspector = await registerClient(testApp, {
       introspection: true,
       audiences: ['https://api.example.com', testApp.config.issuer],
@@ -95,7 +63,7 @@ for (const dialect of testDialects()) {
       testApp.app.inject({
         method,
         url,
-        headers: { authorization: `Bearer ${await tokenFor(testApp, admin.basic)}` },
+        headers: { authorization: `Bearer ${await clientCredentialsToken(testApp, admin.basic)}` },
         remoteAddress: nextClientIp(),
         ...(payload ? { payload } : {}),
       })
@@ -124,18 +92,18 @@ for (const dialect of testDialects()) {
       t.equal(last.headers['retry-after'], '1', 'at least a second')
 
       testApp.clock.advance(1)
-      const token = await tokenFor(testApp, fresh)
+      const token = await clientCredentialsToken(testApp, fresh)
       t.same((await introspect(testApp, introspector, token)).json<{ active: boolean }>().active, true)
       testApp.clock.advance(60_000)
       t.same((await introspect(testApp, introspector, token)).json<{ active: boolean }>().active, true)
     })
 
     t.test('an admin client that rotates its own secret with revoke_old gets back in after retrying', async (t) => {
-      const self = await makeAdmin(testApp, 'self-rotating ops')
+      const self = await createAdminClient(testApp, 'self-rotating ops')
       const rotated = await testApp.app.inject({
         method: 'POST',
         url: `/admin/clients/${self.id}/secret`,
-        headers: { authorization: `Bearer ${await tokenFor(testApp, self.basic)}` },
+        headers: { authorization: `Bearer ${await clientCredentialsToken(testApp, self.basic)}` },
         remoteAddress: nextClientIp(),
         payload: { revoke_old: true },
       })
@@ -145,7 +113,7 @@ for (const dialect of testDialects()) {
       t.equal(refused.statusCode, 503)
       t.same(refused.json(), JUST_REPLACED)
       testApp.clock.advance(Number(refused.headers['retry-after'] ?? 0) * 1_000)
-      const token = await tokenFor(testApp, fresh)
+      const token = await clientCredentialsToken(testApp, fresh)
       const list = await testApp.app.inject({
         url: '/admin/clients?limit=1',
         headers: { authorization: `Bearer ${token}` },
@@ -214,9 +182,9 @@ for (const dialect of testDialects()) {
     t.test('a secret client switched to keys stops taking its secret on this instance at once', async (t) => {
       const keys = await keyPair('k3')
       const kept = await registerClient(testApp, { name: 'secret to keys' })
-      const keptToken = await tokenFor(testApp, kept.basic)
+      const keptToken = await clientCredentialsToken(testApp, kept.basic)
       const voided = await registerClient(testApp, { name: 'secret to keys, revoke_old' })
-      const voidedToken = await tokenFor(testApp, voided.basic)
+      const voidedToken = await clientCredentialsToken(testApp, voided.basic)
       t.equal((await call('PATCH', `/admin/clients/${kept.id}`, { jwks: { keys: [keys.publicJwk] } })).statusCode, 200)
       const patched = await call('PATCH', `/admin/clients/${voided.id}`, {
         jwks: { keys: [keys.publicJwk] },

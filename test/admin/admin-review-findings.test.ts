@@ -9,10 +9,10 @@ import {
   redirectParams,
   signInOnPage,
 } from '../helpers/authorize.js'
+import { basicOf, clientCredentialsToken, createAdminClient, introspect } from '../helpers/admin.js'
 import { testDialects } from '../helpers/test-database.js'
 import { enrolTotp } from '../helpers/totp.js'
 import { nextClientIp, registerUser } from '../helpers/users.js'
-import { createClient } from '../../server/clients/create-client.js'
 import { CLIENT_CACHE_TTL_MS } from '../../server/clients/client-lookup.js'
 import { insertPasskey } from '../../server/passkeys/passkey.store.js'
 import { REVOCATION_FEED_REFRESH_MS } from '../../server/tokens/revocation-feed.js'
@@ -21,44 +21,6 @@ import { setUserDisabled } from '../../server/users/user.store.js'
 // Regressions for the security review of the admin API and its CLI: each t.test names what broke.
 
 const REDIRECT = 'https://rp.example.com/cb'
-
-async function tokenFor(testApp: TestApp, basic: string): Promise<string> {
-  const res = await testApp.app.inject({
-    method: 'POST',
-    url: '/oauth/token',
-    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: 'grant_type=client_credentials',
-  })
-  if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-  return res.json<{ access_token: string }>().access_token
-}
-
-const basicOf = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`
-
-async function makeAdmin(testApp: TestApp, name = 'ops'): Promise<TestClient> {
-  const { client, secret } = await createClient(
-    testApp.deps,
-    {
-      name,
-      type: 'confidential',
-      grantTypes: ['client_credentials'],
-      scopes: ['latchkey:admin'],
-      audiences: [testApp.config.issuer],
-      redirectUris: [],
-    },
-    { mayGrantAdminScope: true },
-  )
-  return { id: client.id, secret: secret!, basic: basicOf(client.id, secret!) }
-}
-
-function introspect(testApp: TestApp, introspector: TestClient, token: string) {
-  return testApp.app.inject({
-    method: 'POST',
-    url: '/oauth/introspect',
-    headers: { authorization: introspector.basic, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: `token=${token}`,
-  })
-}
 
 /** A user signs in to the app through /oauth/authorize: the app's tokens for that user. */
 async function openApp(testApp: TestApp, app: TestClient, email: string) {
@@ -156,7 +118,7 @@ async function userIdOf(testApp: TestApp, email: string): Promise<string> {
 for (const dialect of testDialects()) {
   t.test(`admin review findings on ${dialect}`, async (t) => {
     const testApp = await buildTestApp(t, { dialect })
-    const admin = await makeAdmin(testApp)
+    const admin = await createAdminClient(testApp)
     const introspector = await registerClient(testApp, {
       introspection: true,
       audiences: ['https://api.example.com', testApp.config.issuer],
@@ -165,7 +127,7 @@ for (const dialect of testDialects()) {
       testApp.app.inject({
         method,
         url,
-        headers: { authorization: `Bearer ${await tokenFor(testApp, admin.basic)}` },
+        headers: { authorization: `Bearer ${await clientCredentialsToken(testApp, admin.basic)}` },
         remoteAddress: nextClientIp(),
         ...(payload ? { payload } : {}),
       })
@@ -180,11 +142,11 @@ for (const dialect of testDialects()) {
         redirectUris: [REDIRECT],
         firstParty: true,
       })
-      const own = await tokenFor(testApp, target.basic)
+      const own = await clientCredentialsToken(testApp, target.basic)
       const user = await openApp(testApp, target, 'rot@example.com')
       // A second admin whose secret leaks: its bearer token must die with the rotation.
-      const leakedAdmin = await makeAdmin(testApp, 'leaked ops')
-      const leakedToken = await tokenFor(testApp, leakedAdmin.basic)
+      const leakedAdmin = await createAdminClient(testApp, 'leaked ops')
+      const leakedToken = await clientCredentialsToken(testApp, leakedAdmin.basic)
       t.equal((await introspect(testApp, introspector, own)).json().active, true)
       testApp.clock.advance(1_000)
 
@@ -241,7 +203,10 @@ for (const dialect of testDialects()) {
 
       // Past the bound for other instances' caches, the new secret's tokens are good.
       testApp.clock.advance(CLIENT_CACHE_TTL_MS + 1_000)
-      t.equal((await introspect(testApp, introspector, await tokenFor(testApp, fresh))).json().active, true)
+      t.equal(
+        (await introspect(testApp, introspector, await clientCredentialsToken(testApp, fresh))).json().active,
+        true,
+      )
       const refreshed = await testApp.app.inject({
         method: 'POST',
         url: '/oauth/token',
