@@ -27,7 +27,7 @@ import { closeAgents, HAPROXY_CONFIG, request, startCluster, type Cluster } from
 import type { Tap } from '../test/helpers/test-database.js'
 import { BenchError } from './lib/bench-error.js'
 import { basicAuthorization } from './lib/client-credentials.js'
-import { clockTicksPerSecond, cpuSnapshot, otherCpu, processTicks } from './lib/cpu-accounting.js'
+import { clockTicksPerSecond, cpuSnapshot, mainThreadTicks, otherCpu, processTicks } from './lib/cpu-accounting.js'
 import { cpuPressureSince, pressureSnapshot, type CpuPressure } from './lib/cpu-pressure.js'
 import { fileLimitOfThisProcess, openFilesOf, raiseFileLimit } from './lib/file-descriptors.js'
 import { memoryOf } from './lib/process-memory.js'
@@ -63,6 +63,8 @@ interface EndpointResult {
 interface ProcessUse {
   name: string
   cpuCores: number | null
+  /** Of cpuCores, what the main thread used (node: the event loop); the rest is other threads. */
+  mainThreadCpuCores: number | null
   rssMiB: number | null
   /** The most file descriptors it held at once during the phase (sampled every second). */
   maxOpenFiles: number | null
@@ -192,7 +194,12 @@ async function measureCluster(
     load.reset()
     const names = [...cluster.instances.map((i) => i.name), 'haproxy', 'load generator (this process)']
     const pids = [...cluster.instances.map((i) => i.pid()), cluster.haproxyPid(), process.pid]
-    const ticksOf = () => Promise.all(pids.map((pid) => (pid === null ? Promise.resolve(null) : processTicks(pid))))
+    const ticksOf = () =>
+      Promise.all(
+        pids.map(async (pid) =>
+          pid === null ? null : { all: await processTicks(pid), main: await mainThreadTicks(pid) },
+        ),
+      )
     const ticksBefore = await ticksOf()
     const machineBefore = await cpuSnapshot(pids.filter((pid): pid is number => pid !== null && pid !== process.pid))
     const pressureBefore = await pressureSnapshot()
@@ -214,14 +221,17 @@ async function measureCluster(
     const processes: ProcessUse[] = await Promise.all(
       pids.map(async (pid, i) => {
         const [before, after] = [ticksBefore[i], ticksAfter[i]]
-        const cpuCores =
-          before === null || before === undefined || after === null || after === undefined
+        const cores = (from: number | null | undefined, to: number | null | undefined) =>
+          from === null || from === undefined || to === null || to === undefined
             ? null
-            : round((after - before) / clockTicksPerSecond / elapsed)
+            : round((to - from) / clockTicksPerSecond / elapsed)
+        const cpuCores = cores(before?.all, after?.all)
+        const mainThreadCpuCores = cores(before?.main, after?.main)
         const memory = pid === null ? null : await memoryOf(pid).catch(() => null)
         return {
           name: names[i]!,
           cpuCores,
+          mainThreadCpuCores,
           rssMiB: memory ? round(memory.rssMiB) : null,
           maxOpenFiles: maxOpenFiles[i]!,
         }
@@ -482,6 +492,15 @@ function report(phases: PhaseResult[]): void {
       ...phases.map((p) => {
         const use = p.processes.find((x) => x.name === name)
         return use ? `${fmt(use.cpuCores, 2)} / ${fmt(use.rssMiB)}` : '-'
+      }),
+    ])
+  for (const name of processNames.filter((n) => n.startsWith('latchkey-')))
+    rows.push([
+      `${name} CPU: main thread / other threads`,
+      ...phases.map((p) => {
+        const use = p.processes.find((x) => x.name === name)
+        if (!use || use.cpuCores === null || use.mainThreadCpuCores === null) return '-'
+        return `${fmt(use.mainThreadCpuCores, 2)} / ${fmt(use.cpuCores - use.mainThreadCpuCores, 2)}`
       }),
     ])
   for (const name of processNames)
