@@ -44,7 +44,7 @@ const P99_BAR_MS = 100
 
 type Endpoint = 'token' | 'refresh' | 'jwks' | 'login'
 const endpoints: Endpoint[] = ['token', 'refresh', 'jwks', 'login']
-/** 20 requests in the proportions (12 token, 5 refresh, 2 JWKS, 1 login), interleaved. */
+/** 20 requests in the proportions (12 token, 5 refresh, 2 JWKS, 1 login). */
 const MIX: Endpoint[] = (
   'token refresh token jwks token refresh token token login refresh ' +
   'token jwks token refresh token token refresh token token token'
@@ -422,7 +422,11 @@ function createLoad(cluster: Cluster, world: World, settings: BenchSettings) {
             if (next >= end) return
             const wait = next - performance.now()
             if (wait > 0) await sleep(wait)
-            await perform(agent, MIX[sent++ % MIX.length]!)
+            // Drawn at random in the mix's proportions: taken in turn, the 20-step cycle lined up
+            // with HAProxy's round robin (20 is even), which sent every login (argon2) to one of
+            // two instances and 4 of 5 refreshes to the other.
+            sent++
+            await perform(agent, MIX[Math.floor(Math.random() * MIX.length)]!)
             next += intervalMs
           }
         }),
