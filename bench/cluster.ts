@@ -4,13 +4,16 @@
 // database (a fresh one on TEST_DATABASE_URL's server) and one Redis, behind HAProxy started with
 // deploy/haproxy/haproxy.cfg. For each cluster size in BENCH_INSTANCES (1, 2, 3):
 //   1. BENCH_CONNECTIONS keep-alive connections (default 10,000) are opened through HAProxy and
-//      held for the whole phase (the file limit is raised first, for this process and its children);
+//      held for the whole phase. The file descriptors each process needs are computed first (see
+//      fileBudget) and the bench stops if the limit cannot hold them;
 //   2. BENCH_RATE requests per second (default 300) are offered across them, the same for every
 //      size, in a fixed mix: client_credentials 60 %, refresh 25 %, JWKS 10 %, login 5 %. Each
 //      connection sends on its own schedule and never has two requests in flight, so when the
 //      cluster falls behind, requests queue on their connection and their latency shows it;
 //   3. per endpoint: throughput, p50/p99, statuses and errors; per process (each instance,
-//      HAProxy, this load generator): CPU in cores and RSS; the CPU used by everything else.
+//      HAProxy, this load generator): CPU in cores, RSS and the most file descriptors held; the
+//      CPU used by everything else, and CPU pressure (PSI: the share of the phase during which a
+//      runnable task waited for a core).
 // The bar: p99 ≤ 100 ms for token and refresh at the offered rate, and no errors.
 // Rate limits are off (LATCHKEY_RATE_LIMITS=false, the /oauth/token budgets included): every
 // connection comes from 127.0.0.1.
@@ -19,13 +22,14 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { closeAgents, request, startCluster, type Cluster } from '../test/helpers/cluster.js'
+import { closeAgents, HAPROXY_CONFIG, request, startCluster, type Cluster } from '../test/helpers/cluster.js'
 import type { Tap } from '../test/helpers/test-database.js'
 import { BenchError } from './lib/bench-error.js'
 import { basicAuthorization } from './lib/client-credentials.js'
-import { clockTicksPerSecond, cpuSnapshot, otherCpu, processTicks } from './lib/cpu-accounting.js'
+import { clockTicksPerSecond, cpuSnapshot, mainThreadTicks, otherCpu, processTicks } from './lib/cpu-accounting.js'
+import { cpuPressureSince, pressureSnapshot, type CpuPressure } from './lib/cpu-pressure.js'
+import { fileLimitOfThisProcess, openFilesOf, raiseFileLimit } from './lib/file-descriptors.js'
 import { memoryOf } from './lib/process-memory.js'
 import { fixed, printBars, printTable, type Bar } from './lib/report.js'
 import { runFacts, writeResults } from './lib/results-file.js'
@@ -40,7 +44,7 @@ const P99_BAR_MS = 100
 
 type Endpoint = 'token' | 'refresh' | 'jwks' | 'login'
 const endpoints: Endpoint[] = ['token', 'refresh', 'jwks', 'login']
-/** 20 requests in the issue's proportions (12 token, 5 refresh, 2 JWKS, 1 login), interleaved. */
+/** 20 requests in the issue's proportions (12 token, 5 refresh, 2 JWKS, 1 login). */
 const MIX: Endpoint[] = (
   'token refresh token jwks token refresh token token login refresh ' +
   'token jwks token refresh token token refresh token token token'
@@ -59,7 +63,11 @@ interface EndpointResult {
 interface ProcessUse {
   name: string
   cpuCores: number | null
+  /** Of cpuCores, what the main thread used (node: the event loop); the rest is other threads. */
+  mainThreadCpuCores: number | null
   rssMiB: number | null
+  /** The most file descriptors it held at once during the phase (sampled every second). */
+  maxOpenFiles: number | null
 }
 
 interface PhaseResult {
@@ -70,19 +78,68 @@ interface PhaseResult {
   endpoints: Record<Endpoint, EndpointResult>
   processes: ProcessUse[]
   otherProcessesCpuCores: number | null
+  cpuPressure: CpuPressure
+  /** Refreshes not sent because every session was in a rotation in flight (in refresh errors). */
+  refreshesWithoutFreeSession: number
+}
+
+/** HAProxy's client connections beyond the held ones: health checks of this bench, stats reads. */
+const LB_SPARE_CONNECTIONS = 1_000
+/** Descriptors a process holds besides connections: stdio, epoll, pipes, libuv, pools, logs. */
+const PROCESS_OVERHEAD_FDS = 256
+
+/**
+ * The file descriptors each process needs, from haproxy.cfg itself. HAProxy: one per client
+ * connection it accepts (its maxconn), at most `maxconn` per server line on the server side
+ * (default-server maxconn; further requests queue), one per health check, its listeners, and
+ * overhead. The load generator: one per held connection. An instance: the server-side
+ * connections of its two server lines (checked, and the shared-outage backup), its database pool,
+ * Redis, overhead.
+ */
+function fileBudget(connections: number) {
+  const config = fs
+    .readFileSync(HAPROXY_CONFIG, 'utf8')
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+  const serverMaxconn = Number(/\bmaxconn (\d+)/.exec(config.find((l) => l.startsWith('default-server ')) ?? '')?.[1])
+  if (!Number.isInteger(serverMaxconn))
+    throw new BenchError(`${HAPROXY_CONFIG}: default-server has no maxconn, so HAProxy's server side is unbounded`)
+  const servers = config.filter((line) => line.startsWith('server ')).length
+  const listeners = config.filter((line) => line.startsWith('bind ')).length
+  const lbMaxconn = connections + LB_SPARE_CONNECTIONS
+  return {
+    lbMaxconn,
+    serverMaxconn,
+    haproxy: lbMaxconn + servers * serverMaxconn + servers + listeners + PROCESS_OVERHEAD_FDS,
+    loadGenerator: connections + PROCESS_OVERHEAD_FDS,
+    instance: 2 * serverMaxconn + PROCESS_OVERHEAD_FDS,
+    /** What HAProxy's strict-limits would ask for: 2 x maxconn + listeners + checks. */
+    haproxyOwnEstimate: 2 * lbMaxconn + listeners + servers,
+  }
 }
 
 await runBench({ defaults: { connections: 10_000, durationSeconds: 30, warmupSeconds: 5 } }, async (settings) => {
   if (!process.env.TEST_DATABASE_URL)
     throw new BenchError('bench:cluster needs a PostgreSQL server: set TEST_DATABASE_URL=postgres://…')
-  raiseFileLimit(settings.connections * 3 + 4_096)
+  const budget = fileBudget(settings.connections)
+  const limit = fileLimitOfThisProcess()
+  console.log(
+    `file descriptors per process: HAProxy ${fixed(budget.haproxy)} (its own 2 x maxconn estimate: ${fixed(budget.haproxyOwnEstimate)}), ` +
+      `load generator ${fixed(budget.loadGenerator)}, each instance ${fixed(budget.instance)}; ` +
+      `limit ${limit ? `${fixed(limit.soft)} (hard ${fixed(limit.hard)})` : 'unknown'}`,
+  )
+  // Every process inherits this one's limit; HAProxy then lowers its own to its budget (ulimit-n).
+  raiseFileLimit(
+    Math.max(budget.haproxy, budget.loadGenerator, budget.instance),
+    `holding ${fixed(settings.connections)} connections through HAProxy`,
+  )
   const sizes = settings.instanceCounts.split(',').map(Number)
   const phases: PhaseResult[] = []
   for (const size of sizes) {
     console.log(
       `\n${size} instance(s): ${fixed(settings.connections)} connections, ${settings.offeredRate} req/s offered`,
     )
-    phases.push(await measureCluster(settings, size))
+    phases.push(await measureCluster(settings, size, budget))
   }
   report(phases)
   const file = await writeResults('cluster-results.json', {
@@ -99,19 +156,6 @@ await runBench({ defaults: { connections: 10_000, durationSeconds: 30, warmupSec
   console.log(`results: ${path.relative(process.cwd(), file)}`)
 })
 
-/**
- * Raises this process's file limit (its children inherit it): each held connection costs this
- * process one descriptor and HAProxy two. prlimit needs root to go above the hard limit.
- */
-function raiseFileLimit(wanted: number): void {
-  const raised = spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${wanted}:${wanted}`], {
-    encoding: 'utf8',
-  })
-  const current = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()
-  if (raised.status !== 0 && Number(current) < wanted)
-    throw new BenchError(`the file limit is ${current}, ${wanted} needed: ${raised.stderr.trim() || 'prlimit failed'}`)
-}
-
 /** The cluster helper takes a tap test for its directory and teardown; the bench gives it both. */
 function benchScope(): { tap: Tap; close: () => Promise<void> } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-cluster-'))
@@ -125,14 +169,19 @@ function benchScope(): { tap: Tap; close: () => Promise<void> } {
   }
 }
 
-async function measureCluster(settings: BenchSettings, size: number): Promise<PhaseResult> {
+async function measureCluster(
+  settings: BenchSettings,
+  size: number,
+  budget: ReturnType<typeof fileBudget>,
+): Promise<PhaseResult> {
   const scope = benchScope()
   try {
     const cluster = await startCluster(scope.tap, {
       running: size,
       env: { LOG_LEVEL: 'warn', LATCHKEY_RATE_LIMITS: 'false' },
       // Idle connections must outlive the gap between two requests on one connection.
-      haproxy: { maxConnections: settings.connections + 1_000, keepAliveTimeout: '300s' },
+      haproxy: { maxConnections: budget.lbMaxconn, keepAliveTimeout: '300s', fileLimit: budget.haproxy },
+      nodeArgs: settings.serverNodeArgs.split(' ').filter(Boolean),
     })
     const world = await prepareWorld(cluster)
     const load = createLoad(cluster, world, settings)
@@ -145,23 +194,47 @@ async function measureCluster(settings: BenchSettings, size: number): Promise<Ph
     load.reset()
     const names = [...cluster.instances.map((i) => i.name), 'haproxy', 'load generator (this process)']
     const pids = [...cluster.instances.map((i) => i.pid()), cluster.haproxyPid(), process.pid]
-    const ticksOf = () => Promise.all(pids.map((pid) => (pid === null ? Promise.resolve(null) : processTicks(pid))))
+    const ticksOf = () =>
+      Promise.all(
+        pids.map(async (pid) =>
+          pid === null ? null : { all: await processTicks(pid), main: await mainThreadTicks(pid) },
+        ),
+      )
     const ticksBefore = await ticksOf()
     const machineBefore = await cpuSnapshot(pids.filter((pid): pid is number => pid !== null && pid !== process.pid))
+    const pressureBefore = await pressureSnapshot()
+    const maxOpenFiles = pids.map(() => null as number | null)
+    const sampleOpenFiles = () =>
+      pids.forEach((pid, i) => {
+        const open = pid === null ? null : openFilesOf(pid)
+        if (open !== null) maxOpenFiles[i] = Math.max(maxOpenFiles[i] ?? 0, open)
+      })
+    sampleOpenFiles()
+    const sampler = setInterval(sampleOpenFiles, 1_000)
     const started = performance.now()
-    await load.run(settings.durationSeconds)
+    await load.run(settings.durationSeconds).finally(() => clearInterval(sampler))
     const elapsed = (performance.now() - started) / 1000
+    sampleOpenFiles()
+    const cpuPressure = await cpuPressureSince(pressureBefore)
     const machineAfter = await cpuSnapshot(pids.filter((pid): pid is number => pid !== null && pid !== process.pid))
     const ticksAfter = await ticksOf()
     const processes: ProcessUse[] = await Promise.all(
       pids.map(async (pid, i) => {
         const [before, after] = [ticksBefore[i], ticksAfter[i]]
-        const cpuCores =
-          before === null || before === undefined || after === null || after === undefined
+        const cores = (from: number | null | undefined, to: number | null | undefined) =>
+          from === null || from === undefined || to === null || to === undefined
             ? null
-            : round((after - before) / clockTicksPerSecond / elapsed)
+            : round((to - from) / clockTicksPerSecond / elapsed)
+        const cpuCores = cores(before?.all, after?.all)
+        const mainThreadCpuCores = cores(before?.main, after?.main)
         const memory = pid === null ? null : await memoryOf(pid).catch(() => null)
-        return { name: names[i]!, cpuCores, rssMiB: memory ? round(memory.rssMiB) : null }
+        return {
+          name: names[i]!,
+          cpuCores,
+          mainThreadCpuCores,
+          rssMiB: memory ? round(memory.rssMiB) : null,
+          maxOpenFiles: maxOpenFiles[i]!,
+        }
       }),
     )
 
@@ -178,9 +251,16 @@ async function measureCluster(settings: BenchSettings, size: number): Promise<Ph
       endpoints: load.results(elapsed),
       processes,
       otherProcessesCpuCores: round(otherCpu(machineBefore, machineAfter)),
+      cpuPressure,
+      refreshesWithoutFreeSession: load.starved(),
     }
+    const haproxyFiles = maxOpenFiles[size]
+    if (haproxyFiles !== null && haproxyFiles !== undefined && haproxyFiles > budget.haproxy)
+      throw new BenchError(`HAProxy held ${haproxyFiles} descriptors, above its budget of ${budget.haproxy}`)
     result.achievedPerSecond = round(endpoints.reduce((sum, e) => sum + result.endpoints[e].perSecond, 0))
     await load.close()
+    // --cpu-prof and friends write their files on a graceful exit only.
+    if (settings.serverNodeArgs.trim()) await Promise.all(cluster.instances.map((instance) => instance.stop()))
     return result
   } finally {
     closeAgents()
@@ -240,6 +320,7 @@ function createLoad(cluster: Cluster, world: World, settings: BenchSettings) {
   }
   reset()
   let sent = 0
+  let starved = 0
 
   const send = (agent: http.Agent, method: string, pathname: string, headers: Record<string, string>, body = '') =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
@@ -293,7 +374,13 @@ function createLoad(cluster: Cluster, world: World, settings: BenchSettings) {
         if (cookie) world.sessions.push(cookie)
       } else {
         const refreshToken = world.sessions.shift()
-        if (!refreshToken) throw new BenchError('no session left to refresh: every rotation failed')
+        // Every session is in a rotation still in flight (the cluster has fallen far behind), or
+        // every rotation failed: counted as a failed refresh, not waited for.
+        if (!refreshToken) {
+          starved++
+          errors[endpoint]++
+          return
+        }
         const answer = await send(agent, 'POST', '/auth/refresh', {
           cookie: `${SESSION_COOKIE}=${refreshToken}`,
           origin: cluster.issuer,
@@ -335,13 +422,22 @@ function createLoad(cluster: Cluster, world: World, settings: BenchSettings) {
             if (next >= end) return
             const wait = next - performance.now()
             if (wait > 0) await sleep(wait)
-            await perform(agent, MIX[sent++ % MIX.length]!)
+            // Drawn at random in the mix's proportions: taken in turn, the 20-step cycle lined up
+            // with HAProxy's round robin (20 is even), which sent every login (argon2) to one of
+            // two instances and 4 of 5 refreshes to the other.
+            sent++
+            await perform(agent, MIX[Math.floor(Math.random() * MIX.length)]!)
             next += intervalMs
           }
         }),
       )
     },
-    reset,
+    reset: () => {
+      reset()
+      starved = 0
+    },
+    /** Refreshes not sent because no session was free (counted in the refresh errors too). */
+    starved: () => starved,
     opened: () => sockets.size,
     openNow: () => [...sockets].filter((socket) => !socket.destroyed).length,
     results(seconds: number): Record<Endpoint, EndpointResult> {
@@ -402,7 +498,30 @@ function report(phases: PhaseResult[]): void {
         return use ? `${fmt(use.cpuCores, 2)} / ${fmt(use.rssMiB)}` : '-'
       }),
     ])
+  for (const name of processNames.filter((n) => n.startsWith('latchkey-')))
+    rows.push([
+      `${name} CPU: main thread / other threads`,
+      ...phases.map((p) => {
+        const use = p.processes.find((x) => x.name === name)
+        if (!use || use.cpuCores === null || use.mainThreadCpuCores === null) return '-'
+        return `${fmt(use.mainThreadCpuCores, 2)} / ${fmt(use.cpuCores - use.mainThreadCpuCores, 2)}`
+      }),
+    ])
+  for (const name of processNames)
+    rows.push([
+      `${name} most fds held`,
+      ...phases.map((p) => fmt(p.processes.find((x) => x.name === name)?.maxOpenFiles ?? null, 0)),
+    ])
+  rows.push(['refreshes with no free session (in errors)', ...phases.map((p) => fixed(p.refreshesWithoutFreeSession))])
   rows.push(['other processes, CPU cores', ...phases.map((p) => fmt(p.otherProcessesCpuCores, 2))])
+  rows.push([
+    'CPU pressure: share waiting (PSI some) / avg10 %',
+    ...phases.map((p) =>
+      p.cpuPressure.someShare === null
+        ? `no PSI; runnable ${fmt(p.cpuPressure.runnable, 0)}, load ${fmt(p.cpuPressure.load1, 2)}`
+        : `${fmt(p.cpuPressure.someShare * 100, 0)} % / ${fmt(p.cpuPressure.someAvg10, 0)} %`,
+    ),
+  ])
   printTable(header, rows)
 
   const bars: Record<string, Bar> = {}

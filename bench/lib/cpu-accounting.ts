@@ -24,6 +24,18 @@ export async function processTicks(pid: number): Promise<number | null> {
   return Number(fields[11]) + Number(fields[12]) // utime + stime, all threads
 }
 
+/**
+ * CPU ticks of a process's main thread (its thread id is its pid): for node, the event loop with
+ * its JavaScript. The rest of the process's ticks went to other threads (libuv's pool, where
+ * argon2 hashes; V8's GC and compiler helpers).
+ */
+export async function mainThreadTicks(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8').catch(() => null)
+  if (!stat) return null
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
 export interface CpuSnapshot {
   at: number
   busy: number | null

@@ -143,7 +143,11 @@ t.test(
       ),
       'the same instances again, unchecked, only for when all of them fail /readyz',
     )
-    const referenced = [...new Set([...haproxyText.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))].sort()
+    // Variables tested with `.if defined(…)` change what HAProxy does only when a caller sets them.
+    const guarded = [...new Set([...haproxyText.matchAll(/^\.if defined\((\w+)\)/gm)].map((m) => m[1]!))].sort()
+    const referenced = [...new Set([...haproxyText.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))]
+      .filter((name) => !guarded.includes(name!))
+      .sort()
     t.same(
       referenced,
       Object.keys(haproxyEnvironment('a:1', 'b:2', ['c:3', 'd:4', 'e:5'])).sort(),
@@ -151,11 +155,20 @@ t.test(
     )
     const withDefaults = [...new Set([...haproxyText.matchAll(/\$\{(\w+)-[^}]+\}/g)].map((m) => m[1]))].sort()
     t.same(
-      [...referenced, ...withDefaults].sort(),
+      [...referenced, ...withDefaults, ...guarded].sort(),
       Object.keys(
-        haproxyEnvironment('a:1', 'b:2', ['c:3', 'd:4', 'e:5'], { maxConnections: 1, keepAliveTimeout: '1s' }),
+        haproxyEnvironment('a:1', 'b:2', ['c:3', 'd:4', 'e:5'], {
+          maxConnections: 1,
+          keepAliveTimeout: '1s',
+          fileLimit: 1,
+        }),
       ).sort(),
-      'the variables with a default are those the capacity bench may set',
+      'the variables with a default or guarded by .if defined are those the capacity bench may set',
+    )
+    t.same(
+      guarded.filter((name) => name in compose.services.haproxy.environment),
+      [],
+      'compose sets none of the bench-only variables: deployments keep strict-limits',
     )
   },
 )
@@ -169,6 +182,12 @@ t.test('HAProxy accepts haproxy.cfg with the environment of compose and of the c
       '127.0.0.1:13002',
       '127.0.0.1:13003',
     ]),
+    'capacity bench': haproxyEnvironment(
+      '127.0.0.1:18080',
+      '127.0.0.1:18404',
+      ['127.0.0.1:13001', '127.0.0.1:13002', '127.0.0.1:13003'],
+      { maxConnections: 11_000, keepAliveTimeout: '300s', fileLimit: 12_600 },
+    ),
   }
   for (const [name, env] of Object.entries(environments)) {
     const check = spawnSync('haproxy', ['-c', '-f', HAPROXY_CONFIG], {

@@ -41,6 +41,11 @@ export interface HaproxyLimits {
   maxConnections?: number
   /** LATCHKEY_LB_KEEPALIVE: how long an idle client connection is kept, as HAProxy writes times ("60s"). */
   keepAliveTimeout?: string
+  /**
+   * LATCHKEY_LB_FD_LIMIT: HAProxy's file limit, with strict-limits off. Only for a caller that has
+   * computed the budget from haproxy.cfg's server maxconn (bench:cluster); see haproxy.cfg.
+   */
+  fileLimit?: number
 }
 
 /** The environment haproxy.cfg reads. */
@@ -53,6 +58,7 @@ export function haproxyEnvironment(
   const env: Record<string, string> = { LATCHKEY_LB_BIND: bind, LATCHKEY_LB_STATS_BIND: statsBind }
   if (limits.maxConnections !== undefined) env.LATCHKEY_LB_MAXCONN = String(limits.maxConnections)
   if (limits.keepAliveTimeout !== undefined) env.LATCHKEY_LB_KEEPALIVE = limits.keepAliveTimeout
+  if (limits.fileLimit !== undefined) env.LATCHKEY_LB_FD_LIMIT = String(limits.fileLimit)
   backends.forEach((backend, i) => (env[`LATCHKEY_BACKEND_${i + 1}`] = backend))
   return env
 }
@@ -67,6 +73,8 @@ export interface Instance {
   running(): boolean
   /** The process id while it runs (CPU and memory accounting). */
   pid(): number | null
+  /** SIGTERM and wait for the exit: the graceful shutdown (node writes --cpu-prof profiles then). */
+  stop(): Promise<void>
   /** SIGKILL: no graceful shutdown, requests in flight are cut. */
   kill9(): Promise<void>
   /** Starts the process (again, after kill9) on the same port and waits for /readyz. */
@@ -102,6 +110,8 @@ export interface ClusterOptions {
   running?: number
   /** HAProxy's connection limits, for the capacity bench. */
   haproxy?: HaproxyLimits
+  /** Flags for each instance's node (the bench's BENCH_SERVER_NODE_ARGS, e.g. --cpu-prof). */
+  nodeArgs?: string[]
   /** A PostgreSQL server and a Redis of the test's own (which it may stop) instead of the shared ones. */
   services?: { databaseUrl: string; redisUrl: string }
 }
@@ -154,6 +164,7 @@ export async function startCluster(t: Tap, options: ClusterOptions = {}): Promis
       port,
       dataDir: path.join(dir, instanceName(i)),
       env: { ...shared, ...options.env },
+      nodeArgs: options.nodeArgs,
       children,
     }),
   )
@@ -230,6 +241,7 @@ export function defineInstance(options: {
   port: number
   dataDir: string
   env: Record<string, string>
+  nodeArgs?: string[]
   children: Set<ChildProcess>
 }): Instance {
   const { name, port, dataDir, children } = options
@@ -237,18 +249,22 @@ export function defineInstance(options: {
   const lines: Record<string, unknown>[] = []
   let child: ChildProcess | null = null
   const start = async () => {
-    const spawned = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'], {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LATCHKEY_DATA_DIR: dataDir,
-        LOG_LEVEL: 'info',
-        ...options.env,
+    const spawned = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(repoRoot, 'server/cli/main.ts'), 'serve'],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          LATCHKEY_DATA_DIR: dataDir,
+          LOG_LEVEL: 'info',
+          ...options.env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    )
     children.add(spawned)
     spawned.on('exit', () => children.delete(spawned))
     let pending = ''
@@ -272,6 +288,13 @@ export function defineInstance(options: {
       return (await get(`http://127.0.0.1:${port}/readyz`)) === 200
     })
   }
+  const signal = async (name: 'SIGTERM' | 'SIGKILL') => {
+    const running = child
+    if (!running || running.exitCode !== null || running.signalCode !== null) return
+    const exited = new Promise((resolve) => running.once('exit', resolve))
+    running.kill(name)
+    await exited
+  }
   return {
     name,
     port,
@@ -279,13 +302,8 @@ export function defineInstance(options: {
     logs: () => lines,
     running: () => child !== null && child.exitCode === null && child.signalCode === null,
     pid: () => child?.pid ?? null,
-    async kill9() {
-      const running = child
-      if (!running || running.exitCode !== null) return
-      const exited = new Promise((resolve) => running.once('exit', resolve))
-      running.kill('SIGKILL')
-      await exited
-    },
+    stop: () => signal('SIGTERM'),
+    kill9: () => signal('SIGKILL'),
     restart: start,
   }
 }
