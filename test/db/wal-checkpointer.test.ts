@@ -10,27 +10,34 @@ async function autocheckpointPages(db: Parameters<typeof startWalCheckpointer>[0
   return rows[0]!.wal_autocheckpoint
 }
 
+// Polls: the checkpointer's own timer does not keep the process alive.
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
 t.test('a worker thread checkpoints the WAL while the serving connection never does', async (t) => {
   const testApp = await buildTestApp(t)
   if (testApp.database.dialect !== 'sqlite') throw new Error('expected SQLite')
   const file = testApp.database.file
   const checkpoints: WalCheckpointResult[] = []
-  let sawCopy!: () => void
-  const copied = new Promise<void>((resolve) => (sawCopy = resolve))
+  let copied = false
   const checkpointer = await startWalCheckpointer(testApp.deps, file, {
     intervalMs: 20,
     onCheckpoint: (result) => {
       checkpoints.push(result)
-      if (result.checkpointed > 0) sawCopy()
+      if (result.checkpointed > 0) copied = true
     },
   })
   t.equal(await autocheckpointPages(testApp.deps.db), 0, 'commits on the serving connection no longer checkpoint')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(checkpointer.workerRunning(), 'no worker while nothing is written')
   for (let i = 0; i < 20; i++) await registerClient(testApp, { name: `client ${i}` })
   t.ok(statSync(`${file}-wal`).size > 0, 'writes went to the WAL')
-  await copied
+  await until(() => copied)
   const last = checkpoints.at(-1)!
   t.equal(last.busy, 0, 'a passive checkpoint was not blocked')
   t.ok(last.checkpointed > 0, 'pages were copied into the database file')
+  t.ok(checkpointer.workerRunning(), 'the writes started the worker')
   await checkpointer.stop()
   t.equal(await autocheckpointPages(testApp.deps.db), 1000, 'after stopping, commits checkpoint again')
 })
@@ -41,10 +48,33 @@ t.test('a checkpointer that cannot start leaves automatic checkpoints on and log
   const checkpointer = await startWalCheckpointer(testApp.deps, path.join(testApp.dataDir, 'missing', 'nowhere.db'), {
     intervalMs: 20,
   })
-  await checkpointer.exited
+  // The worker starts on the first write.
+  await registerClient(testApp, { name: 'a write' })
+  let ended = false
+  void checkpointer.exited.then(() => (ended = true))
+  await until(() => ended)
   t.equal(await autocheckpointPages(testApp.deps.db), 1000)
   t.ok(
     logLines.some((line) => JSON.parse(line).event === 'db.checkpointer_failed'),
     'the failure is logged',
   )
+})
+
+t.test('the worker stops once nothing is written and starts again on the next write', async (t) => {
+  const testApp = await buildTestApp(t)
+  if (testApp.database.dialect !== 'sqlite') throw new Error('expected SQLite')
+  const checkpointer = await startWalCheckpointer(testApp.deps, testApp.database.file, {
+    intervalMs: 20,
+    idleStopMs: 100,
+  })
+  t.teardown(() => checkpointer.stop())
+  await registerClient(testApp, { name: 'first' })
+  await until(() => checkpointer.workerRunning())
+  t.pass('a write started the worker')
+  await until(() => !checkpointer.workerRunning())
+  t.pass('it stopped once nothing was written')
+  t.equal(await autocheckpointPages(testApp.deps.db), 0, 'stopping it for idleness keeps commits from checkpointing')
+  await registerClient(testApp, { name: 'second' })
+  await until(() => checkpointer.workerRunning())
+  t.pass('the next write started it again')
 })
