@@ -6,6 +6,7 @@ import type { Deps } from './deps.js'
 import errorHandler from './http/error-handler.js'
 import formBody from './http/form-body.js'
 import requestLog from './http/request-log.js'
+import { createRequestLogger } from './http/request-logger.js'
 import requestMetrics from './http/request-metrics.js'
 import overload from './http/overload.js'
 import metricsRoute from './health/metrics.route.js'
@@ -66,6 +67,8 @@ export async function buildApp(deps: Deps): Promise<FastifyInstance> {
     loggerInstance: deps.log as FastifyBaseLogger,
     // http/request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    // request.log is made on a request's first log line, not for every request (http/request-logger.ts).
+    childLoggerFactory: createRequestLogger,
     trustProxy: toFastifyTrustProxy(deps.config.trustProxy),
     bodyLimit: 64 * 1024,
     routerOptions: { maxParamLength: 200 },

@@ -15,12 +15,11 @@ export function hashClientSecret(secret: string): string {
 // Compared against when the client is unknown, so the work done does not reveal whether it exists.
 const unknownClientHash = hashClientSecret(generateClientSecret())
 
-/** Constant-time comparison of a presented secret with a stored hash (or the dummy when null). */
-function verifyClientSecret(presented: string, storedHash: string | null): boolean {
-  const actual = createHash('sha256').update(presented, 'utf8').digest()
+/** Constant-time comparison of a presented secret's digest with a stored hash (or the dummy when null). */
+function verifyClientSecret(presentedDigest: Buffer, storedHash: string | null): boolean {
   const expected = Buffer.from(storedHash ?? unknownClientHash, 'base64url')
-  if (expected.length !== actual.length) return false
-  return timingSafeEqual(actual, expected) && storedHash !== null
+  if (expected.length !== presentedDigest.length) return false
+  return timingSafeEqual(presentedDigest, expected) && storedHash !== null
 }
 
 /**
@@ -30,8 +29,10 @@ function verifyClientSecret(presented: string, storedHash: string | null): boole
  */
 export function clientSecretMatches(client: Client | null, presented: string, now: number): boolean {
   const confidential = client?.type === 'confidential' ? client : null
-  const current = verifyClientSecret(presented, confidential?.secretHash ?? null)
+  // Hashed once for both comparisons: the digest does not depend on which hash it is compared with.
+  const digest = createHash('sha256').update(presented, 'utf8').digest()
+  const current = verifyClientSecret(digest, confidential?.secretHash ?? null)
   const previous = confidential?.previousSecret ?? null
-  const old = verifyClientSecret(presented, previous?.hash ?? null)
+  const old = verifyClientSecret(digest, previous?.hash ?? null)
   return current || (old && previous !== null && now < previous.expiresAt)
 }
