@@ -98,6 +98,13 @@ const settingsSchema = Type.Object({
     env: 'BENCH_INSTANCES',
     description: 'cluster sizes measured one after another (bench:cluster)',
   }),
+  databaseUrl: Type.String({
+    pattern: '^(postgres(ql)?://.*)?$',
+    default: '',
+    env: 'BENCH_DATABASE_URL',
+    description:
+      'accounts: a PostgreSQL server (postgres://…) to run Latchkey on, in a fresh database made there and dropped after; empty = SQLite',
+  }),
   serverNodeArgs: Type.String({
     default: '',
     env: 'BENCH_SERVER_NODE_ARGS',

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { AuthorizationCodeRow } from './authorization-code.table.js'
+import { compiledOnce } from '../db/compiled-once.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
 
@@ -46,32 +47,86 @@ function codeFromRow(row: AuthorizationCodeRow): AuthorizationCode {
   }
 }
 
-export async function insertAuthorizationCode(db: Executor, codeHash: string, code: AuthorizationCode): Promise<void> {
-  await db
-    .insertInto('authorization_codes')
-    .values({
+// Each authorization-code round trip runs the insert, the claim and the replay check: compiled
+// once (issue 15).
+const insertQuery = compiledOnce(
+  (
+    db,
+    codeHash: string,
+    clientId: string,
+    userId: string,
+    redirectUri: string,
+    scope: string,
+    audience: string,
+    codeChallenge: string,
+    nonce: string | null,
+    amr: string,
+    authTime: number,
+    ip: string | null,
+    userAgent: string | null,
+    createdAt: number,
+    expiresAt: number,
+    signinSessionId: string | null,
+    dpopJkt: string | null,
+  ) =>
+    db.insertInto('authorization_codes').values({
       code_hash: codeHash,
-      client_id: code.clientId,
-      user_id: code.userId,
-      redirect_uri: code.redirectUri,
-      scope: code.scopes.join(' '),
-      audience: code.audience,
-      code_challenge: code.codeChallenge,
-      nonce: code.nonce,
-      amr: JSON.stringify(code.amr),
-      auth_time: code.authTime,
-      ip: code.ip,
-      user_agent: code.userAgent,
-      created_at: code.createdAt,
-      expires_at: code.expiresAt,
+      client_id: clientId,
+      user_id: userId,
+      redirect_uri: redirectUri,
+      scope,
+      audience,
+      code_challenge: codeChallenge,
+      nonce,
+      amr,
+      auth_time: authTime,
+      ip,
+      user_agent: userAgent,
+      created_at: createdAt,
+      expires_at: expiresAt,
       used_at: null,
       session_id: null,
       replayed_at: null,
-      signin_session_id: code.signinSessionId,
-      dpop_jkt: code.dpopJkt,
-    })
-    .execute()
+      signin_session_id: signinSessionId,
+      dpop_jkt: dpopJkt,
+    }),
+)
+
+export async function insertAuthorizationCode(db: Executor, codeHash: string, code: AuthorizationCode): Promise<void> {
+  await insertQuery(
+    db,
+    codeHash,
+    code.clientId,
+    code.userId,
+    code.redirectUri,
+    code.scopes.join(' '),
+    code.audience,
+    code.codeChallenge,
+    code.nonce,
+    JSON.stringify(code.amr),
+    code.authTime,
+    code.ip,
+    code.userAgent,
+    code.createdAt,
+    code.expiresAt,
+    code.signinSessionId,
+    code.dpopJkt,
+  )
 }
+
+const claimQuery = compiledOnce((db, codeHash: string, now: number, sessionId: string, clientId: string) =>
+  db
+    .updateTable('authorization_codes')
+    .set({ used_at: now, session_id: sessionId })
+    .where('code_hash', '=', codeHash)
+    .where('used_at', 'is', null)
+    .where('client_id', '=', clientId)
+    .returningAll(),
+)
+
+const replayedQuery = compiledOnce((db, codeHash: string) =>
+  db.selectFrom('authorization_codes').select('replayed_at').where('code_hash', '=', codeHash),
+)
 
 /**
  * Marks a code used, with the id of the session its exchange is about to open, if nobody did so
@@ -85,15 +140,8 @@ export async function claimAuthorizationCode(
   codeHash: string,
   claim: { now: number; sessionId: string; clientId: string },
 ): Promise<AuthorizationCode | null> {
-  const row = await db
-    .updateTable('authorization_codes')
-    .set({ used_at: claim.now, session_id: claim.sessionId })
-    .where('code_hash', '=', codeHash)
-    .where('used_at', 'is', null)
-    .where('client_id', '=', claim.clientId)
-    .returningAll()
-    .executeTakeFirst()
-  return row ? codeFromRow(row) : null
+  const { rows } = await claimQuery(db, codeHash, claim.now, claim.sessionId, claim.clientId)
+  return rows[0] ? codeFromRow(rows[0]) : null
 }
 
 /**
@@ -119,12 +167,8 @@ export async function markAuthorizationCodeReplayed(
 
 /** Whether a replay of the code was recorded. */
 export async function isAuthorizationCodeReplayed(db: Executor, codeHash: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('authorization_codes')
-    .select('replayed_at')
-    .where('code_hash', '=', codeHash)
-    .executeTakeFirst()
-  return row?.replayed_at != null
+  const { rows } = await replayedQuery(db, codeHash)
+  return rows[0]?.replayed_at != null
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
+import { compiledOnce } from '../db/compiled-once.js'
 import { sessionFromRow, type Session } from './session.js'
 import type { RefreshTokenRow } from './session.table.js'
 
@@ -10,14 +11,27 @@ export interface RefreshTokenWithSession {
   session: Session
 }
 
+// Every rotation runs this: compiled once (issue 15).
+const insertRefreshTokenQuery = compiledOnce(
+  (db, id: string, sessionId: string, tokenHash: string, createdAt: number, idleExpiresAt: number) =>
+    db.insertInto('refresh_tokens').values({
+      id,
+      session_id: sessionId,
+      token_hash: tokenHash,
+      created_at: createdAt,
+      idle_expires_at: idleExpiresAt,
+      used_at: null,
+      successor_id: null,
+      successor_encrypted: null,
+      grace_until: null,
+    }),
+)
+
 export async function insertRefreshToken(
   db: Executor,
   row: { id: string; session_id: string; token_hash: string; created_at: number; idle_expires_at: number },
 ): Promise<void> {
-  await db
-    .insertInto('refresh_tokens')
-    .values({ ...row, used_at: null, successor_id: null, successor_encrypted: null, grace_until: null })
-    .execute()
+  await insertRefreshTokenQuery(db, row.id, row.session_id, row.token_hash, row.created_at, row.idle_expires_at)
 }
 
 export async function findRefreshTokenByHash(db: Executor, tokenHash: string): Promise<RefreshTokenWithSession | null> {
@@ -84,6 +98,30 @@ export async function findRefreshTokenByHash(db: Executor, tokenHash: string): P
   }
 }
 
+// Every rotation opens with this: compiled once (issue 15).
+const claimQuery = compiledOnce(
+  (
+    db,
+    tokenHash: string,
+    usedAt: number,
+    successorId: string,
+    successorEncrypted: string | null,
+    graceUntil: number | null,
+  ) =>
+    db
+      .updateTable('refresh_tokens')
+      .set({
+        used_at: usedAt,
+        successor_id: successorId,
+        successor_encrypted: successorEncrypted,
+        grace_until: graceUntil,
+      })
+      .where('token_hash', '=', tokenHash)
+      .where('used_at', 'is', null)
+      .where('idle_expires_at', '>', usedAt)
+      .returning('session_id'),
+)
+
 /**
  * Marks an unused, not idle-expired refresh token used and records its successor, in one
  * statement that opens the rotation with a write: on SQLite it takes the write lock at once (a read
@@ -96,20 +134,15 @@ export async function claimRefreshToken(
   tokenHash: string,
   claim: { usedAt: number; successorId: string; successorEncrypted: string | null; graceUntil: number | null },
 ): Promise<{ sessionId: string } | null> {
-  const row = await db
-    .updateTable('refresh_tokens')
-    .set({
-      used_at: claim.usedAt,
-      successor_id: claim.successorId,
-      successor_encrypted: claim.successorEncrypted,
-      grace_until: claim.graceUntil,
-    })
-    .where('token_hash', '=', tokenHash)
-    .where('used_at', 'is', null)
-    .where('idle_expires_at', '>', claim.usedAt)
-    .returning('session_id')
-    .executeTakeFirst()
-  return row ? { sessionId: row.session_id } : null
+  const { rows } = await claimQuery(
+    db,
+    tokenHash,
+    claim.usedAt,
+    claim.successorId,
+    claim.successorEncrypted,
+    claim.graceUntil,
+  )
+  return rows[0] ? { sessionId: rows[0].session_id } : null
 }
 
 /** Grace-window successors are only kept while the window is open. */
@@ -133,6 +166,28 @@ export async function deleteRefreshTokensIdleBefore(db: Executor, before: number
   return Number(result.numDeletedRows)
 }
 
+// Every rotation runs this: compiled once (issue 15).
+const deleteUsedBeyondQuery = compiledOnce((db, sessionId: string, presentedHash: string, keep: number) =>
+  db
+    .deleteFrom('refresh_tokens')
+    .where('session_id', '=', sessionId)
+    .where('used_at', 'is not', null)
+    .where('token_hash', '!=', presentedHash)
+    .where(
+      'id',
+      'not in',
+      db
+        .selectFrom('refresh_tokens')
+        .select('id')
+        .where('session_id', '=', sessionId)
+        .where('used_at', 'is not', null)
+        .where('token_hash', '!=', presentedHash)
+        .orderBy('used_at', 'desc')
+        .orderBy('created_at', 'desc')
+        .limit(keep),
+    ),
+)
+
 /**
  * Keeps a session's `keep` most recently used refresh tokens (besides the one just presented) and
  * deletes its older used ones. Returns how many went.
@@ -143,21 +198,6 @@ export async function deleteUsedRefreshTokensBeyond(
   presentedHash: string,
   keep: number,
 ): Promise<number> {
-  const kept = db
-    .selectFrom('refresh_tokens')
-    .select('id')
-    .where('session_id', '=', sessionId)
-    .where('used_at', 'is not', null)
-    .where('token_hash', '!=', presentedHash)
-    .orderBy('used_at', 'desc')
-    .orderBy('created_at', 'desc')
-    .limit(keep)
-  const result = await db
-    .deleteFrom('refresh_tokens')
-    .where('session_id', '=', sessionId)
-    .where('used_at', 'is not', null)
-    .where('token_hash', '!=', presentedHash)
-    .where('id', 'not in', kept)
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
+  const result = await deleteUsedBeyondQuery(db, sessionId, presentedHash, keep)
+  return Number(result.numAffectedRows ?? 0)
 }

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../db/database.js'
 import { sessionFromRow, type Session } from './session.js'
 import type { NewSessionRow } from './session.table.js'
+import { compiledOnce } from '../db/compiled-once.js'
 
 type Executor = Kysely<Database> | Transaction<Database>
 
@@ -14,14 +15,20 @@ export async function setSessionRefreshKey(db: Executor, id: string, key: string
   await db.updateTable('sessions').set({ refresh_key: key }).where('id', '=', id).execute()
 }
 
+// Both run on every refresh rotation: compiled once (issue 15).
+const findRefreshKeyQuery = compiledOnce((db, id: string) =>
+  db.selectFrom('sessions').select('refresh_key').where('id', '=', id),
+)
+const findSessionQuery = compiledOnce((db, id: string) => db.selectFrom('sessions').selectAll().where('id', '=', id))
+
 export async function findSessionRefreshKey(db: Executor, id: string): Promise<string | null> {
-  const row = await db.selectFrom('sessions').select('refresh_key').where('id', '=', id).executeTakeFirst()
-  return row?.refresh_key ?? null
+  const { rows } = await findRefreshKeyQuery(db, id)
+  return rows[0]?.refresh_key ?? null
 }
 
 export async function findSessionById(db: Executor, id: string): Promise<Session | null> {
-  const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()
-  return row ? sessionFromRow(row) : null
+  const { rows } = await findSessionQuery(db, id)
+  return rows[0] ? sessionFromRow(rows[0]) : null
 }
 
 /**

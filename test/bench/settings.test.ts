@@ -31,6 +31,7 @@ t.test('no setting gives the documented defaults, frozen', async (t) => {
     latchkeyRoot: repoRoot,
     offeredRate: 300,
     instanceCounts: '1,2,3',
+    databaseUrl: '',
     serverNodeArgs: '',
   })
   t.ok(Object.isFrozen(settings))
