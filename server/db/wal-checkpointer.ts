@@ -18,6 +18,8 @@ const tick = () => {
   const [result] = db.pragma('wal_checkpoint(PASSIVE)')
   parentPort.postMessage(result)
 }
+// At once: the first writes after an idle spell get their checkpoint (and fsync) without waiting a tick.
+tick()
 const timer = setInterval(tick, workerData.intervalMs)
 parentPort.on('message', (message) => {
   if (message !== 'stop') return
@@ -83,6 +85,9 @@ export async function startWalCheckpointer(
   const fallBack = (error?: unknown) => {
     if (stopping || failed) return
     failed = true
+    // A worker started after the failing one must not go on running with nobody to stop it.
+    void running?.worker.terminate()
+    running = null
     deps.log.error(
       { event: 'db.checkpointer_failed', err: error },
       'the WAL checkpoint worker stopped; checkpointing on commit again',
@@ -96,7 +101,13 @@ export async function startWalCheckpointer(
     })
     let parked = false
     started.on('message', (result: WalCheckpointResult) => options.onCheckpoint?.(result))
-    started.on('error', fallBack)
+    // A parked worker's last checkpoint failing changes nothing: the next worker, or the serving
+    // connection, checkpoints what it left.
+    started.on('error', (error) => {
+      if (parked)
+        deps.log.warn({ event: 'db.checkpointer_park_failed', err: error }, 'a stopping WAL checkpoint worker failed')
+      else fallBack(error)
+    })
     started.on('exit', () => {
       if (!parked) fallBack()
     })

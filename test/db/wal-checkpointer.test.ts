@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads'
 import path from 'node:path'
 import { statSync } from 'node:fs'
 import t from 'tap'
@@ -77,4 +78,50 @@ t.test('the worker stops once nothing is written and starts again on the next wr
   await registerClient(testApp, { name: 'second' })
   await until(() => checkpointer.workerRunning())
   t.pass('the next write started it again')
+})
+
+// Review finding C1: a stopping worker whose last checkpoint failed while a newer one ran switched
+// the checkpointer to "failed", and nothing ever stopped the newer worker.
+t.test('a stopping worker that fails leaves the running one in charge, and stop() ends it', async (t) => {
+  const logLines: string[] = []
+  const testApp = await buildTestApp(t, { logLines })
+  if (testApp.database.dialect !== 'sqlite') throw new Error('expected SQLite')
+  // Node's own Worker (not Latchkey code): hold the first 'stop' back, as if that worker's final
+  // checkpoint were still running when the next write came.
+  const held: Worker[] = []
+  const postMessage = Worker.prototype.postMessage
+  Worker.prototype.postMessage = function (this: Worker, ...args: Parameters<Worker['postMessage']>) {
+    if (args[0] === 'stop' && held.length === 0) return void held.push(this)
+    return postMessage.apply(this, args)
+  }
+  t.teardown(() => {
+    Worker.prototype.postMessage = postMessage
+  })
+  let checkpoints = 0
+  const checkpointer = await startWalCheckpointer(testApp.deps, testApp.database.file, {
+    intervalMs: 20,
+    idleStopMs: 100,
+    onCheckpoint: () => checkpoints++,
+  })
+  await registerClient(testApp, { name: 'first' })
+  await until(() => checkpointer.workerRunning())
+  await until(() => !checkpointer.workerRunning() && held.length === 1)
+  await registerClient(testApp, { name: 'second' })
+  await until(() => checkpointer.workerRunning())
+  held[0]!.emit('error', new Error('the final checkpoint failed'))
+  await held[0]!.terminate()
+  t.ok(checkpointer.workerRunning(), 'the newer worker goes on checkpointing')
+  t.ok(
+    logLines.some((line) => JSON.parse(line).event === 'db.checkpointer_park_failed'),
+    'the stopping worker’s failure is logged',
+  )
+  t.notOk(
+    logLines.some((line) => JSON.parse(line).event === 'db.checkpointer_failed'),
+    'it does not switch the checkpointer off',
+  )
+  await checkpointer.stop()
+  t.notOk(checkpointer.workerRunning(), 'stop() ends the newer worker')
+  const after = checkpoints
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.equal(checkpoints, after, 'no checkpoint after stop()')
 })
